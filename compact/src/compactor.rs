@@ -1,0 +1,237 @@
+//! One compaction run: consume what `raw` gained since the last run into `staging`, in
+//! bounded chunks, each its own exactly-once commit; then maintain all three tables.
+
+use std::num::NonZeroU64;
+
+use deltalake::arrow::array::{Int64Array, RecordBatch};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_ingest::schema::{EVENT_UUID, RAW_VERSION};
+use lakehouse_ingest::{Lake, Table};
+use serde::Serialize;
+
+use crate::changes::{RawFile, raw_files_between};
+use crate::error::Result;
+use crate::files::read_file;
+use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
+use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
+
+/// The Delta `txn` application id under which `staging` records the last `raw` version
+/// it consumed.
+pub const STAGING_APP_ID: &str = "lakehouse-compact:raw";
+
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// Copies of one event whose `created_at` lie within this many days of each other are
+    /// always resolved; 0 searches the whole table.
+    pub horizon_days: u32,
+    /// Upper bound on rows read from `raw` for one staging commit; a run commits as many
+    /// chunks as it needs. Bounds memory.
+    pub max_rows_per_commit: u64,
+    pub target_file_size: NonZeroU64,
+    pub retention: chrono::Duration,
+    pub vacuum_full: bool,
+    /// Skip optimize and vacuum (dedup only).
+    pub skip_maintenance: bool,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            horizon_days: 7,
+            max_rows_per_commit: 4_000_000,
+            target_file_size: NonZeroU64::new(128 * 1024 * 1024).unwrap_or(NonZeroU64::MIN),
+            retention: chrono::Duration::days(i64::from(
+                lakehouse_ingest::lake::DEFAULT_RETENTION_DAYS,
+            )),
+            vacuum_full: false,
+            skip_maintenance: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StagingCommit {
+    pub raw_from: u64,
+    pub raw_to: u64,
+    pub staging_version: u64,
+    #[serde(flatten)]
+    pub merge: MergeMetrics,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactReport {
+    /// The `raw` version staging had consumed before this run (`None`: never).
+    pub raw_consumed_before: Option<u64>,
+    pub raw_version: u64,
+    pub commits: Vec<StagingCommit>,
+    pub maintenance: Vec<(String, MaintenanceMetrics)>,
+}
+
+impl CompactReport {
+    pub fn total(&self) -> MergeMetrics {
+        let mut t = MergeMetrics::default();
+        for c in &self.commits {
+            t.source_rows += c.merge.source_rows;
+            t.inserted += c.merge.inserted;
+            t.updated += c.merge.updated;
+            t.discarded += c.merge.discarded;
+            t.files_scanned += c.merge.files_scanned;
+            t.files_rewritten += c.merge.files_rewritten;
+            t.files_added += c.merge.files_added;
+            t.rows_removed += c.merge.rows_removed;
+        }
+        t
+    }
+}
+
+pub struct Compactor {
+    lake: Lake,
+    options: CompactOptions,
+}
+
+impl Compactor {
+    pub fn new(lake: Lake, options: CompactOptions) -> Compactor {
+        Compactor { lake, options }
+    }
+
+    fn staging_writer_properties() -> WriterProperties {
+        // A bloom filter on event_uuid lets other engines (and point lookups) skip files.
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_column_bloom_filter_enabled(EVENT_UUID.into(), true)
+            .build()
+    }
+
+    fn merge_options(&self) -> MergeOptions {
+        MergeOptions {
+            horizon_days: self.options.horizon_days,
+            writer_properties: Self::staging_writer_properties(),
+            read_concurrency: 8,
+        }
+    }
+
+    /// Dedups everything `raw` gained into `staging`, then maintains the tables.
+    pub async fn run(&self) -> Result<CompactReport> {
+        let mut report = CompactReport::default();
+        loop {
+            let Some((prepared, from)) = self.prepare_next(&mut report).await? else {
+                break;
+            };
+            let staging = self.lake.open(Table::Staging).await?;
+            let merge = prepared.metrics.clone();
+            let raw_to = prepared.raw_version;
+            let version = commit_merge(&staging, prepared, STAGING_APP_ID).await?;
+            tracing::info!(
+                raw_from = from,
+                raw_to,
+                staging_version = version,
+                "staging commit"
+            );
+            report.commits.push(StagingCommit {
+                raw_from: from,
+                raw_to,
+                staging_version: version,
+                merge,
+            });
+        }
+        if !self.options.skip_maintenance {
+            let options = MaintenanceOptions {
+                target_file_size: self.options.target_file_size,
+                writer_properties: Self::staging_writer_properties(),
+                retention: self.options.retention,
+                vacuum_full: self.options.vacuum_full,
+            };
+            for table in Table::ALL {
+                let delta = self.lake.open(table).await?;
+                let (_, metrics) = maintain(delta, &options).await?;
+                report.maintenance.push((table.name().to_string(), metrics));
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reads the next chunk of unconsumed `raw` commits and writes (without committing)
+    /// its merge into `staging`. `None` when staging is up to date.
+    pub async fn prepare_next(
+        &self,
+        report: &mut CompactReport,
+    ) -> Result<Option<(PreparedMerge, u64)>> {
+        let (raw, staging) =
+            tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
+        let consumed = staging
+            .snapshot()?
+            .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
+            .await?
+            .map(|v| v as u64);
+        if report.commits.is_empty() {
+            report.raw_consumed_before = consumed;
+        }
+        let latest = raw.version().unwrap_or(0);
+        report.raw_version = latest;
+        let from = consumed.map_or(0, |v| v + 1);
+        if from > latest {
+            return Ok(None);
+        }
+        // Take whole commits until the row budget is spent (at least one commit).
+        let mut files: Vec<RawFile> = Vec::new();
+        let mut rows = 0u64;
+        let mut to = from;
+        for (version, added) in (from..=latest).zip(raw_files_between(&raw, from, latest).await?) {
+            let commit_rows: u64 = added
+                .iter()
+                .map(|f| f.num_records().unwrap_or(0) as u64)
+                .sum();
+            if version > from && rows + commit_rows > self.options.max_rows_per_commit {
+                break;
+            }
+            rows += commit_rows;
+            files.extend(added);
+            to = version;
+        }
+        if files.is_empty() && to == latest {
+            // Only maintenance commits since last time: no new rows, nothing to commit.
+            return Ok(None);
+        }
+        let store = raw.object_store();
+        let new_rows: Vec<RecordBatch> = futures::stream::iter(files.iter())
+            .map(|f| {
+                let store = store.clone();
+                async move {
+                    let batches = read_file(store, Table::Raw, &f.add, None).await?;
+                    batches
+                        .into_iter()
+                        .map(|b| as_staging_rows(b, f.version))
+                        .collect::<Result<Vec<_>>>()
+                }
+            })
+            .buffered(8)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let prepared = prepare_merge(&staging, &new_rows, to, &self.merge_options()).await?;
+        Ok(Some((prepared, from)))
+    }
+}
+
+/// A `raw` row as a `staging` row: the same columns plus the raw version that added it.
+fn as_staging_rows(raw_rows: RecordBatch, raw_version: u64) -> Result<RecordBatch> {
+    let schema = Table::Staging.arrow_schema();
+    let n = raw_rows.num_rows();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            RAW_VERSION => {
+                Ok(std::sync::Arc::new(Int64Array::from(vec![raw_version as i64; n])) as _)
+            }
+            name => raw_rows.column_by_name(name).cloned().ok_or_else(|| {
+                deltalake::arrow::error::ArrowError::SchemaError(format!("raw rows lack {name}"))
+            }),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}

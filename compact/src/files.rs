@@ -1,0 +1,165 @@
+//! Reads one data file of a table back as rows of the table's Arrow schema. Delta keeps
+//! partition values in the log, not in the file, so they are added back from the `add`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use deltalake::arrow::array::{
+    Array, ArrayRef, Date32Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
+};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::kernel::Add;
+use deltalake::logstore::parquet_reader::ParquetObjectReader;
+use deltalake::parquet::arrow::ProjectionMask;
+use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use deltalake::{ObjectStore, Path};
+use futures::TryStreamExt;
+use lakehouse_ingest::Table;
+
+use crate::error::{CompactError, Result};
+
+/// The object store path of a file named by an `Add`. delta-rs already undid the log's
+/// URL encoding; what is left (Hive escapes such as `%2F`) is part of the object name.
+pub fn object_path(add_path: &str) -> Path {
+    Path::parse(add_path).unwrap_or_else(|_| Path::from(add_path))
+}
+
+/// The schema of `table` restricted to `columns` (all when `None`), in table order.
+pub fn projected_schema(table: Table, columns: Option<&[&str]>) -> SchemaRef {
+    let full = table.arrow_schema();
+    match columns {
+        None => full,
+        Some(cols) => Arc::new(Schema::new(
+            full.fields()
+                .iter()
+                .filter(|f| cols.contains(&f.name().as_str()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        )),
+    }
+}
+
+/// Reads `columns` (all when `None`) of one data file of `table`.
+pub async fn read_file(
+    store: Arc<dyn ObjectStore>,
+    table: Table,
+    add: &Add,
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>> {
+    let schema = projected_schema(table, columns);
+    let path = object_path(&add.path);
+    let read_err = |e: &dyn std::fmt::Display| CompactError::ReadFile {
+        path: add.path.clone(),
+        error: e.to_string(),
+    };
+    let reader = ParquetObjectReader::new(store, path).with_file_size(add.size as u64);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| read_err(&e))?;
+    let wanted: Vec<&str> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| !table.partition_columns().contains(name))
+        .collect();
+    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
+    let stream = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(|e| read_err(&e))?;
+    let file_batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| read_err(&e))?;
+    let partitions = PartitionValues::parse(table, add)?;
+    file_batches
+        .iter()
+        .map(|b| to_table_rows(b, &schema, &partitions))
+        .collect()
+}
+
+/// Partition values of one file, typed.
+struct PartitionValues {
+    values: HashMap<String, ScalarValue>,
+}
+
+enum ScalarValue {
+    Utf8(Option<String>),
+    Date(Option<i32>),
+}
+
+impl PartitionValues {
+    fn parse(table: Table, add: &Add) -> Result<PartitionValues> {
+        let schema = table.arrow_schema();
+        let mut values = HashMap::new();
+        for column in table.partition_columns() {
+            let raw = add.partition_values.get(*column).cloned().flatten();
+            let value = match schema.field_with_name(column)?.data_type() {
+                DataType::Date32 => ScalarValue::Date(parse_partition_date(add, column)?),
+                _ => ScalarValue::Utf8(raw),
+            };
+            values.insert(column.to_string(), value);
+        }
+        Ok(PartitionValues { values })
+    }
+
+    fn column(&self, name: &str, rows: usize) -> Option<ArrayRef> {
+        Some(match self.values.get(name)? {
+            ScalarValue::Utf8(v) => Arc::new(StringArray::from(vec![v.as_deref(); rows])),
+            ScalarValue::Date(v) => Arc::new(Date32Array::from(vec![*v; rows])),
+        })
+    }
+}
+
+/// A date partition value of a file, as days since the Unix epoch.
+pub fn parse_partition_date(add: &Add, column: &str) -> Result<Option<i32>> {
+    let Some(value) = add.partition_values.get(column).cloned().flatten() else {
+        return Ok(None);
+    };
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    NaiveDate::parse_from_str(&value, "%Y-%m-%d")
+        .map(|d| Some((d - epoch).num_days() as i32))
+        .map_err(|_| CompactError::PartitionValue {
+            column: column.to_string(),
+            value,
+            path: add.path.clone(),
+        })
+}
+
+/// Lays a file's columns out in `schema` order, with partition columns from the log and
+/// nulls for columns the file predates.
+fn to_table_rows(
+    file_batch: &RecordBatch,
+    schema: &SchemaRef,
+    partitions: &PartitionValues,
+) -> Result<RecordBatch> {
+    let rows = file_batch.num_rows();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field: &Arc<Field>| {
+            partitions
+                .column(field.name(), rows)
+                .or_else(|| file_batch.column_by_name(field.name()).cloned())
+                .unwrap_or_else(|| new_null_array(field.data_type(), rows))
+        })
+        .collect::<Vec<_>>();
+    for (field, column) in schema.fields().iter().zip(&columns) {
+        if column.data_type() != field.data_type() {
+            return Err(CompactError::ReadFile {
+                path: String::new(),
+                error: format!(
+                    "column {} is {} in the file, expected {}",
+                    field.name(),
+                    column.data_type(),
+                    field.data_type()
+                ),
+            });
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
+}

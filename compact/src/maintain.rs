@@ -1,0 +1,62 @@
+//! File maintenance: bin-pack small files (rewrites with `dataChange=false`, which
+//! incremental readers skip) and vacuum files no version within the retention needs.
+
+use std::num::NonZeroU64;
+
+use deltalake::DeltaTable;
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::parquet::file::properties::WriterProperties;
+use serde::Serialize;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MaintenanceMetrics {
+    pub files_compacted: u64,
+    pub files_written: u64,
+    pub files_vacuumed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MaintenanceOptions {
+    pub target_file_size: NonZeroU64,
+    pub writer_properties: WriterProperties,
+    /// How long removed files stay for time travel.
+    pub retention: chrono::Duration,
+    /// Also delete files no commit ever referenced (left by crashed writers); this lists
+    /// the whole table, so it is off by default.
+    pub vacuum_full: bool,
+}
+
+/// Bin-packs then vacuums one table. Each step commits only when it has work.
+pub async fn maintain(
+    table: DeltaTable,
+    options: &MaintenanceOptions,
+) -> Result<(DeltaTable, MaintenanceMetrics)> {
+    let mut metrics = MaintenanceMetrics::default();
+    let (table, optimized) = table
+        .optimize()
+        .with_type(OptimizeType::Compact)
+        .with_target_size(options.target_file_size)
+        .with_writer_properties(options.writer_properties.clone())
+        .await?;
+    metrics.files_compacted = optimized.num_files_removed;
+    metrics.files_written = optimized.num_files_added;
+
+    let default_retention =
+        chrono::Duration::days(i64::from(lakehouse_ingest::lake::DEFAULT_RETENTION_DAYS));
+    let (table, vacuumed) = table
+        .vacuum()
+        .with_retention_period(options.retention)
+        // A shorter retention than the table's own is the operator's explicit choice.
+        .with_enforce_retention_duration(options.retention >= default_retention)
+        .with_mode(if options.vacuum_full {
+            VacuumMode::Full
+        } else {
+            VacuumMode::Lite
+        })
+        .await?;
+    metrics.files_vacuumed = vacuumed.files_deleted.len() as u64;
+    Ok((table, metrics))
+}

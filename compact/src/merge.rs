@@ -1,0 +1,350 @@
+//! Applies newly ingested rows to `staging` so it keeps exactly one row per `event_uuid`.
+//!
+//! Cost follows the new rows, not the table: only `staging` files whose `event_date` lies
+//! within the dedup horizon of a new row are read, and of those only the `event_uuid` and
+//! `created_at` columns (`payload` too where a tie on `created_at` needs it). A file is
+//! rewritten only when one of its rows is replaced; a redelivered duplicate (same uuid, same
+//! `created_at`, same payload) changes nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::compute::{filter_record_batch, interleave_record_batch};
+use deltalake::arrow::datatypes::Int64Type;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, MergePredicate};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, ObjectStore};
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_ingest::Table;
+use lakehouse_ingest::schema::{CREATED_AT, EVENT_DATE, EVENT_UUID, PAYLOAD};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::Result;
+use crate::files::{parse_partition_date, read_file};
+use crate::resolve::{Precedence, RowRef, latest_per_uuid};
+
+#[derive(Debug, Clone)]
+pub struct MergeOptions {
+    /// Days either side of a new row's `event_date` searched for older copies; 0 searches
+    /// the whole table.
+    pub horizon_days: u32,
+    pub writer_properties: WriterProperties,
+    /// Files read at once.
+    pub read_concurrency: usize,
+}
+
+/// What one merge did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MergeMetrics {
+    /// New rows read from `raw`.
+    pub source_rows: u64,
+    /// Events seen for the first time.
+    pub inserted: u64,
+    /// Events whose staging row was replaced by a newer copy.
+    pub updated: u64,
+    /// Copies that lost: older, or identical redeliveries.
+    pub discarded: u64,
+    pub files_scanned: u64,
+    pub files_rewritten: u64,
+    pub files_added: u64,
+    /// Rows in the files this merge removed: the replaced rows plus those carried over
+    /// into new files.
+    pub rows_removed: u64,
+}
+
+/// A merge whose files are written but not yet committed.
+pub struct PreparedMerge {
+    pub actions: Vec<Action>,
+    pub metrics: MergeMetrics,
+    /// The last `raw` version these rows come from; recorded with the commit.
+    pub raw_version: u64,
+}
+
+struct Candidate {
+    precedence: Precedence,
+    at: RowRef,
+    /// A newer copy, or an identical one, is already in staging.
+    lost: bool,
+    /// Staging rows this candidate replaces: `(file index, row)`.
+    replaces: Vec<(usize, usize)>,
+}
+
+/// Plans the merge of `new_rows` (rows of the `staging` schema) into `staging` and writes its
+/// files. Nothing is visible until [`commit_merge`].
+pub async fn prepare_merge(
+    staging: &DeltaTable,
+    new_rows: &[RecordBatch],
+    raw_version: u64,
+    options: &MergeOptions,
+) -> Result<PreparedMerge> {
+    let mut metrics = MergeMetrics {
+        source_rows: new_rows.iter().map(|b| b.num_rows() as u64).sum(),
+        ..Default::default()
+    };
+    let mut candidates: HashMap<&str, Candidate> = latest_per_uuid(new_rows)
+        .into_iter()
+        .map(|(uuid, (precedence, at))| {
+            let candidate = Candidate {
+                precedence,
+                at,
+                lost: false,
+                replaces: Vec::new(),
+            };
+            (uuid, candidate)
+        })
+        .collect();
+
+    let files = files_in_horizon(staging, &candidates, options.horizon_days)?;
+    metrics.files_scanned = files.len() as u64;
+    let store = staging.object_store();
+    find_older_copies(&store, &files, new_rows, &mut candidates, options).await?;
+
+    // Rows to drop from existing files: those replaced by a candidate that won.
+    let mut dropped: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut winners: Vec<RowRef> = Vec::new();
+    for c in candidates.values() {
+        if c.lost {
+            continue;
+        }
+        winners.push(c.at);
+        if c.replaces.is_empty() {
+            metrics.inserted += 1;
+        } else {
+            metrics.updated += 1;
+        }
+        for &(file, row) in &c.replaces {
+            dropped.entry(file).or_default().push(row);
+        }
+    }
+    metrics.discarded = metrics.source_rows - winners.len() as u64;
+
+    let mut writer = RecordBatchWriter::for_table(staging)?
+        .with_writer_properties(options.writer_properties.clone());
+    let mut actions = Vec::new();
+    for (&file, rows) in &dropped {
+        let add = &files[file];
+        let existing = read_file(store.clone(), Table::Staging, add, None).await?;
+        metrics.rows_removed += existing.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+        let kept = rows_without(existing, rows)?;
+        for batch in kept.into_iter().filter(|b| b.num_rows() > 0) {
+            writer.write(batch).await?;
+        }
+        actions.push(Action::Remove(remove_of(add)));
+    }
+    metrics.files_rewritten = dropped.len() as u64;
+
+    // Input order keeps the output deterministic for a given input.
+    winners.sort_unstable();
+    let sources: Vec<&RecordBatch> = new_rows.iter().collect();
+    for chunk in winners.chunks(64 * 1024) {
+        writer
+            .write(interleave_record_batch(&sources, chunk)?)
+            .await?;
+    }
+    let adds = writer.flush().await?;
+    metrics.files_added = adds.len() as u64;
+    actions.extend(adds.into_iter().map(Action::Add));
+    Ok(PreparedMerge {
+        actions,
+        metrics,
+        raw_version,
+    })
+}
+
+/// Commits a prepared merge with the `raw` version it consumed, as a Delta `txn` action in
+/// the same commit: the data and the progress land together or not at all.
+pub async fn commit_merge(
+    staging: &DeltaTable,
+    prepared: PreparedMerge,
+    app_id: &str,
+) -> Result<u64> {
+    let metrics = serde_json::to_value(&prepared.metrics).unwrap_or_default();
+    let properties = CommitProperties::default()
+        .with_application_transaction(Transaction::new(app_id, prepared.raw_version as i64))
+        .with_metadata([(
+            "lakehouse".to_string(),
+            json!({
+                "rawVersion": prepared.raw_version,
+                "rowsRemoved": prepared.metrics.rows_removed,
+                "merge": metrics,
+            }),
+        )]);
+    let operation = DeltaOperation::Merge {
+        predicate: None,
+        merge_predicate: Some("target.event_uuid = source.event_uuid".into()),
+        matched_predicates: vec![MergePredicate {
+            action_type: "update".into(),
+            predicate: Some(
+                "source.created_at > target.created_at OR (source.created_at = \
+                 target.created_at AND source.payload <> target.payload)"
+                    .into(),
+            ),
+        }],
+        not_matched_predicates: vec![MergePredicate {
+            action_type: "insert".into(),
+            predicate: None,
+        }],
+        not_matched_by_source_predicates: vec![],
+    };
+    let committed = CommitBuilder::from(properties)
+        .with_actions(prepared.actions)
+        .build(Some(staging.snapshot()?), staging.log_store(), operation)
+        .await?;
+    Ok(committed.version())
+}
+
+/// Staging files whose `event_date` lies within `horizon_days` of a candidate's date.
+fn files_in_horizon(
+    staging: &DeltaTable,
+    candidates: &HashMap<&str, Candidate>,
+    horizon_days: u32,
+) -> Result<Vec<Add>> {
+    let days = candidates
+        .values()
+        .map(|c| c.precedence.created_at.div_euclid(86_400));
+    let (Some(min), Some(max)) = (days.clone().min(), days.max()) else {
+        return Ok(Vec::new());
+    };
+    let horizon = i64::from(horizon_days);
+    let mut files = Vec::new();
+    for view in staging.snapshot()?.log_data().iter() {
+        // The `Add` is what `read_file` and the `remove` need; delta-rs marks this
+        // conversion deprecated in favour of Arrow arrays, which would only add code here.
+        #[allow(deprecated)]
+        let add = view.add_action();
+        let date = parse_partition_date(&add, EVENT_DATE)?.map(i64::from);
+        let within = match date {
+            Some(d) if horizon > 0 => d >= min - horizon && d <= max + horizon,
+            _ => true,
+        };
+        if within {
+            files.push(add);
+        }
+    }
+    Ok(files)
+}
+
+/// Compares each candidate with the staging rows of the same uuid in `files`.
+async fn find_older_copies(
+    store: &Arc<dyn ObjectStore>,
+    files: &[Add],
+    new_rows: &[RecordBatch],
+    candidates: &mut HashMap<&str, Candidate>,
+    options: &MergeOptions,
+) -> Result<()> {
+    const KEY_COLUMNS: &[&str] = &[EVENT_UUID, CREATED_AT];
+    let mut reads = futures::stream::iter(files.iter().enumerate())
+        .map(|(i, add)| {
+            let store = store.clone();
+            async move {
+                Ok::<_, crate::CompactError>((
+                    i,
+                    read_file(store, Table::Staging, add, Some(KEY_COLUMNS)).await?,
+                ))
+            }
+        })
+        .buffer_unordered(options.read_concurrency.max(1));
+    // Ties on created_at, to settle by payload: file → [(row, uuid)].
+    let mut ties: HashMap<usize, Vec<(usize, String)>> = HashMap::new();
+    while let Some((file, batches)) = reads.try_next().await? {
+        let mut offset = 0;
+        for batch in &batches {
+            let uuids = batch.column(0).as_string::<i32>();
+            let created = batch.column(1).as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let Some(c) = candidates.get_mut(uuids.value(row)) else {
+                    continue;
+                };
+                let existing = if created.is_null(row) {
+                    i64::MIN
+                } else {
+                    created.value(row)
+                };
+                match existing.cmp(&c.precedence.created_at) {
+                    std::cmp::Ordering::Greater => c.lost = true,
+                    std::cmp::Ordering::Less => c.replaces.push((file, offset + row)),
+                    std::cmp::Ordering::Equal => ties
+                        .entry(file)
+                        .or_default()
+                        .push((offset + row, uuids.value(row).to_string())),
+                }
+            }
+            offset += batch.num_rows();
+        }
+    }
+    for (file, rows) in ties {
+        let payloads = read_file(
+            store.clone(),
+            Table::Staging,
+            &files[file],
+            Some(&[PAYLOAD]),
+        )
+        .await?;
+        let payload_at = |row: usize| -> Option<String> {
+            let mut offset = 0;
+            for b in &payloads {
+                if row < offset + b.num_rows() {
+                    let col = b.column(0).as_string::<i32>();
+                    return col
+                        .is_valid(row - offset)
+                        .then(|| col.value(row - offset).to_string());
+                }
+                offset += b.num_rows();
+            }
+            None
+        };
+        for (row, uuid) in rows {
+            let Some(c) = candidates.get_mut(uuid.as_str()) else {
+                continue;
+            };
+            let (b, r) = c.at;
+            let new_payload = new_rows[b]
+                .column_by_name(PAYLOAD)
+                .map(|col| col.as_string::<i32>())
+                .filter(|col| col.is_valid(r))
+                .map(|col| col.value(r).to_string());
+            if new_payload == payload_at(row) {
+                c.lost = true; // a redelivery: staging already holds this exact event
+            } else {
+                c.replaces.push((file, row)); // a revision at the same instant: later ingest wins
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `batches` (one file, in order) without the rows at the given file positions.
+fn rows_without(batches: Vec<RecordBatch>, rows: &[usize]) -> Result<Vec<RecordBatch>> {
+    let rows: std::collections::HashSet<usize> = rows.iter().copied().collect();
+    let mut out = Vec::with_capacity(batches.len());
+    let mut offset = 0;
+    for batch in batches {
+        let n = batch.num_rows();
+        let keep: BooleanArray = (0..n)
+            .map(|r| Some(!rows.contains(&(offset + r))))
+            .collect();
+        out.push(filter_record_batch(&batch, &keep)?);
+        offset += n;
+    }
+    Ok(out)
+}
+
+fn remove_of(add: &Add) -> deltalake::kernel::Remove {
+    deltalake::kernel::Remove {
+        path: add.path.clone(),
+        data_change: true,
+        deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
+        extended_file_metadata: Some(true),
+        partition_values: Some(add.partition_values.clone()),
+        size: Some(add.size),
+        tags: add.tags.clone(),
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+    }
+}

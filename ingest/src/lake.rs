@@ -1,0 +1,240 @@
+//! A lake is a root location (local folder, `file://` or `s3://bucket/prefix`) holding the
+//! three tables as `<root>/raw`, `<root>/staging` and `<root>/quarantine`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
+use url::Url;
+
+use crate::error::{IngestError, Result};
+use crate::schema::{STATS_COLUMNS, Table};
+
+/// Days of history `vacuum` keeps for time travel unless told otherwise.
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+
+#[derive(Clone, Debug)]
+pub struct Lake {
+    root: Url,
+}
+
+impl Lake {
+    /// Parses a lake location: a local path, `file://…` or `s3://bucket/prefix`. A local
+    /// folder is created if it does not exist.
+    pub fn parse(uri: &str) -> Result<Lake> {
+        let invalid = |reason: String| IngestError::InvalidLake {
+            uri: uri.to_string(),
+            reason,
+        };
+        let mut root = if uri.contains("://") {
+            let url = Url::parse(uri).map_err(|e| invalid(e.to_string()))?;
+            match url.scheme() {
+                "s3" | "s3a" => {
+                    if url.host_str().is_none_or(str::is_empty) {
+                        return Err(invalid("an s3:// location needs a bucket".into()));
+                    }
+                    url
+                }
+                "file" => {
+                    let path = url
+                        .to_file_path()
+                        .map_err(|_| invalid("not a local file URL".into()))?;
+                    local_root(&path).map_err(invalid)?
+                }
+                other => return Err(invalid(format!("unsupported scheme {other}://"))),
+            }
+        } else {
+            if uri.is_empty() {
+                return Err(invalid("empty location".into()));
+            }
+            local_root(Path::new(uri)).map_err(invalid)?
+        };
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Ok(Lake { root })
+    }
+
+    pub fn root(&self) -> &Url {
+        &self.root
+    }
+
+    pub fn table_url(&self, table: Table) -> Url {
+        let mut url = self.root.clone();
+        url.set_path(&format!("{}{}/", self.root.path(), table.name()));
+        url
+    }
+
+    fn builder(&self, table: Table) -> Result<DeltaTableBuilder> {
+        let url = self.table_url(table);
+        // delta-rs wants a local table folder to exist before it will create the table.
+        if let Ok(path) = url.to_file_path() {
+            std::fs::create_dir_all(&path).map_err(|e| IngestError::InvalidLake {
+                uri: url.to_string(),
+                reason: format!("cannot create folder: {e}"),
+            })?;
+        }
+        Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(storage_options()))
+    }
+
+    /// Opens a table at its latest version, creating it on first use.
+    pub async fn open(&self, table: Table) -> Result<DeltaTable> {
+        let mut delta = self.builder(table)?.build()?;
+        match delta.load().await {
+            Ok(()) => {
+                check_contract(table, &delta)?;
+                Ok(delta)
+            }
+            Err(DeltaTableError::NotATable(_)) => self.create(table, delta).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens an existing table, or `None` when it has never been written.
+    pub async fn open_existing(&self, table: Table) -> Result<Option<DeltaTable>> {
+        let mut delta = self.builder(table)?.build()?;
+        match delta.load().await {
+            Ok(()) => {
+                check_contract(table, &delta)?;
+                Ok(Some(delta))
+            }
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a table at an exact version (time travel).
+    pub async fn open_version(&self, table: Table, version: u64) -> Result<DeltaTable> {
+        let mut delta = self.builder(table)?.build()?;
+        delta.load_version(version).await.map_err(|e| match e {
+            DeltaTableError::NotATable(_) | DeltaTableError::InvalidVersion(_) => {
+                IngestError::NoSuchVersion {
+                    table: table.name(),
+                    what: format!("version {version} ({e})"),
+                }
+            }
+            e => e.into(),
+        })?;
+        Ok(delta)
+    }
+
+    /// Opens a table as it was at an instant: its latest version committed at or before
+    /// it. `None` when the table did not exist yet.
+    pub async fn open_as_of(&self, table: Table, at: DateTime<Utc>) -> Result<Option<DeltaTable>> {
+        let mut delta = self.builder(table)?.build()?;
+        match delta.load_with_datetime(at).await {
+            Ok(()) => Ok(Some(delta)),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(DeltaTableError::InvalidDateTimeString { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn create(&self, table: Table, delta: DeltaTable) -> Result<DeltaTable> {
+        let retention = format!("interval {DEFAULT_RETENTION_DAYS} days");
+        let created = delta
+            .create()
+            .with_table_name(table.name())
+            .with_comment(table.description())
+            .with_columns(table.delta_columns())
+            .with_partition_columns(table.partition_columns().iter().copied())
+            .with_configuration_property(
+                TableProperty::DataSkippingNumIndexedCols,
+                Some(STATS_COLUMNS.to_string()),
+            )
+            .with_configuration_property(
+                TableProperty::DeletedFileRetentionDuration,
+                Some(retention),
+            )
+            .with_save_mode(SaveMode::ErrorIfExists)
+            .with_commit_properties(CommitProperties::default())
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Another writer created it first: use theirs.
+            Err(e) => match self.open_existing(table).await? {
+                Some(t) => Ok(t),
+                None => Err(e.into()),
+            },
+        }
+    }
+}
+
+fn local_root(path: &Path) -> std::result::Result<Url, String> {
+    std::fs::create_dir_all(path).map_err(|e| format!("cannot create folder: {e}"))?;
+    let abs = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+    Url::from_directory_path(&abs).map_err(|_| format!("not an absolute path: {}", abs.display()))
+}
+
+/// Storage settings beyond what delta-rs reads from the standard AWS environment itself.
+fn storage_options() -> HashMap<String, String> {
+    let mut options = HashMap::new();
+    // A plain-HTTP endpoint (an emulator or a local gateway) must be allowed explicitly.
+    if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|u| u.starts_with("http://")) {
+        options.insert("allow_http".to_string(), "true".to_string());
+    }
+    options
+}
+
+/// Refuses to write into a table created by someone else with another layout.
+fn check_contract(table: Table, delta: &DeltaTable) -> Result<()> {
+    let snapshot = delta.snapshot()?;
+    let metadata = snapshot.metadata();
+    let mismatch = |reason: String| IngestError::ContractMismatch {
+        table: table.name(),
+        location: delta.table_url().to_string(),
+        reason,
+    };
+    let partitions: Vec<&str> = metadata
+        .partition_columns()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    if partitions != table.partition_columns() {
+        return Err(mismatch(format!(
+            "partitioned by {partitions:?}, expected {:?}",
+            table.partition_columns()
+        )));
+    }
+    let schema = snapshot.schema();
+    for field in table.delta_columns() {
+        match schema.field(field.name()) {
+            Some(f) if f.data_type() == field.data_type() => {}
+            Some(f) => {
+                return Err(mismatch(format!(
+                    "column {} is {:?}, expected {:?}",
+                    field.name(),
+                    f.data_type(),
+                    field.data_type()
+                )));
+            }
+            None => return Err(mismatch(format!("column {} is missing", field.name()))),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_local_and_s3_locations() {
+        let dir = std::env::temp_dir().join("lakehouse-lake-parse-test");
+        let lake = Lake::parse(dir.to_str().unwrap()).unwrap();
+        assert_eq!(lake.root().scheme(), "file");
+        assert!(lake.table_url(Table::Raw).path().ends_with("/raw/"));
+
+        let lake = Lake::parse("s3://bucket/some/prefix").unwrap();
+        assert_eq!(
+            lake.table_url(Table::Staging).as_str(),
+            "s3://bucket/some/prefix/staging/"
+        );
+        assert!(Lake::parse("s3:///nobucket").is_err());
+        assert!(Lake::parse("ftp://x/y").is_err());
+        assert!(Lake::parse("").is_err());
+    }
+}

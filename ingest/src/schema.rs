@@ -1,0 +1,213 @@
+//! The table contract: column names, types and partitioning of `raw`, `staging` and
+//! `quarantine`. Everything that reads or writes a table takes its schema from here.
+
+use std::sync::{Arc, LazyLock};
+
+use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::kernel::{DataType as DeltaType, StructField};
+
+pub const EVENT_UUID: &str = "event_uuid";
+pub const EVENT_NAME: &str = "event_name";
+pub const EVENT_TYPE: &str = "event_type";
+pub const EVENT_SUBTYPE: &str = "event_subtype";
+pub const CREATED_AT: &str = "created_at";
+pub const CREATED_DATETIME: &str = "created_datetime";
+pub const EVENT_DATE: &str = "event_date";
+pub const INGESTED_AT: &str = "ingested_at";
+pub const SOURCE: &str = "source";
+pub const SOURCE_POSITION: &str = "source_position";
+pub const INGEST_SEQ: &str = "ingest_seq";
+pub const RAW_VERSION: &str = "raw_version";
+pub const PAYLOAD: &str = "payload";
+pub const RAW: &str = "raw";
+pub const ERROR: &str = "error";
+pub const INGEST_DATE: &str = "ingest_date";
+
+/// Delta timestamps are UTC instants with microsecond precision (`timestamp`, not
+/// `timestamp_ntz`, which would need writer version 7).
+pub const UTC: &str = "UTC";
+
+#[derive(Clone, Copy, Debug)]
+enum ColumnType {
+    String,
+    Long,
+    Timestamp,
+    Date,
+    Binary,
+}
+
+impl ColumnType {
+    fn delta(self) -> DeltaType {
+        match self {
+            ColumnType::String => DeltaType::STRING,
+            ColumnType::Long => DeltaType::LONG,
+            ColumnType::Timestamp => DeltaType::TIMESTAMP,
+            ColumnType::Date => DeltaType::DATE,
+            ColumnType::Binary => DeltaType::BINARY,
+        }
+    }
+
+    fn arrow(self) -> ArrowType {
+        match self {
+            ColumnType::String => ArrowType::Utf8,
+            ColumnType::Long => ArrowType::Int64,
+            ColumnType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+            ColumnType::Date => ArrowType::Date32,
+            ColumnType::Binary => ArrowType::Binary,
+        }
+    }
+}
+
+struct Column {
+    name: &'static str,
+    kind: ColumnType,
+    nullable: bool,
+}
+
+const fn col(name: &'static str, kind: ColumnType, nullable: bool) -> Column {
+    Column {
+        name,
+        kind,
+        nullable,
+    }
+}
+
+/// Columns of `raw`; `staging` adds [`RAW_VERSION`]. Columns with statistics come first
+/// (see [`STATS_COLUMNS`]): the long `payload` last, so it never bloats the log with stats.
+const EVENT_COLUMNS: &[Column] = &[
+    col(EVENT_UUID, ColumnType::String, false),
+    col(EVENT_NAME, ColumnType::String, false),
+    col(EVENT_TYPE, ColumnType::String, false),
+    col(EVENT_SUBTYPE, ColumnType::String, true),
+    col(CREATED_AT, ColumnType::Long, true),
+    col(CREATED_DATETIME, ColumnType::Timestamp, true),
+    col(EVENT_DATE, ColumnType::Date, true),
+    col(INGESTED_AT, ColumnType::Timestamp, true),
+    col(SOURCE, ColumnType::String, true),
+    col(SOURCE_POSITION, ColumnType::String, true),
+    col(INGEST_SEQ, ColumnType::Long, true),
+];
+
+const STAGING_EXTRA: &[Column] = &[col(RAW_VERSION, ColumnType::Long, true)];
+const PAYLOAD_COLUMN: &[Column] = &[col(PAYLOAD, ColumnType::String, true)];
+
+const QUARANTINE_COLUMNS: &[Column] = &[
+    col(RAW, ColumnType::Binary, true),
+    col(ERROR, ColumnType::String, false),
+    col(SOURCE, ColumnType::String, true),
+    col(SOURCE_POSITION, ColumnType::String, true),
+    col(INGEST_SEQ, ColumnType::Long, true),
+    col(INGESTED_AT, ColumnType::Timestamp, true),
+    col(INGEST_DATE, ColumnType::Date, true),
+];
+
+/// Number of leading columns Delta keeps min/max statistics for (`delta.dataSkippingNumIndexedCols`).
+pub const STATS_COLUMNS: usize = 8;
+
+/// One of the lake's three tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    Raw,
+    Staging,
+    Quarantine,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::Raw, Table::Staging, Table::Quarantine];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Raw => "raw",
+            Table::Staging => "staging",
+            Table::Quarantine => "quarantine",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Table::Raw => "every valid event as received, append-only",
+            Table::Staging => "one row per event_uuid: the latest created_at wins",
+            Table::Quarantine => "every rejected record, byte for byte, with the reason",
+        }
+    }
+
+    pub fn partition_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Raw | Table::Staging => &[EVENT_DATE, EVENT_TYPE],
+            Table::Quarantine => &[INGEST_DATE],
+        }
+    }
+
+    fn columns(self) -> impl Iterator<Item = &'static Column> {
+        let parts: [&'static [Column]; 3] = match self {
+            Table::Raw => [EVENT_COLUMNS, &[], PAYLOAD_COLUMN],
+            Table::Staging => [EVENT_COLUMNS, STAGING_EXTRA, PAYLOAD_COLUMN],
+            Table::Quarantine => [QUARANTINE_COLUMNS, &[], &[]],
+        };
+        parts.into_iter().flatten()
+    }
+
+    /// The Delta schema, used when the table is created.
+    pub fn delta_columns(self) -> Vec<StructField> {
+        self.columns()
+            .map(|c| StructField::new(c.name, c.kind.delta(), c.nullable))
+            .collect()
+    }
+
+    /// The Arrow schema of the table's rows, partition columns included.
+    pub fn arrow_schema(self) -> SchemaRef {
+        static RAW_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| build_arrow(Table::Raw));
+        static STAGING_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| build_arrow(Table::Staging));
+        static QUARANTINE_SCHEMA: LazyLock<SchemaRef> =
+            LazyLock::new(|| build_arrow(Table::Quarantine));
+        match self {
+            Table::Raw => RAW_SCHEMA.clone(),
+            Table::Staging => STAGING_SCHEMA.clone(),
+            Table::Quarantine => QUARANTINE_SCHEMA.clone(),
+        }
+    }
+}
+
+fn build_arrow(table: Table) -> SchemaRef {
+    Arc::new(Schema::new(
+        table
+            .columns()
+            .map(|c| Field::new(c.name, c.kind.arrow(), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_columns_exist_in_every_schema() {
+        for table in Table::ALL {
+            let schema = table.arrow_schema();
+            for p in table.partition_columns() {
+                assert!(
+                    schema.field_with_name(p).is_ok(),
+                    "{} lacks {p}",
+                    table.name()
+                );
+            }
+            assert_eq!(schema.fields().len(), table.delta_columns().len());
+        }
+    }
+
+    #[test]
+    fn staging_is_raw_plus_raw_version() {
+        let raw = Table::Raw.arrow_schema();
+        let staging = Table::Staging.arrow_schema();
+        assert_eq!(staging.fields().len(), raw.fields().len() + 1);
+        for f in raw.fields() {
+            assert_eq!(staging.field_with_name(f.name()).ok(), Some(f.as_ref()));
+        }
+        assert_eq!(staging.field(STATS_COLUMNS - 1).name(), INGESTED_AT);
+    }
+}

@@ -1,0 +1,128 @@
+//! The command line: names and flags here are public interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "lakehouse",
+    version,
+    about = "Event-stream lakehouse: JSON events into Delta tables raw, staging and quarantine"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct LakeArg {
+    /// Lake location: a local folder, file://… or s3://bucket/prefix (AWS settings from the
+    /// standard environment: AWS_REGION, AWS_ENDPOINT_URL, the credential chain).
+    #[arg(long, env = "LAKEHOUSE_LAKE")]
+    pub lake: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Append events to raw (invalid records to quarantine), one commit per run.
+    Ingest {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Input format.
+        #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
+        format: InputFormat,
+        /// Input files; `-` or none reads stdin.
+        files: Vec<PathBuf>,
+    },
+    /// Dedup what raw gained into staging (exactly once), then optimize and vacuum.
+    Compact {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Copies whose created_at lie within this many days of each other are always
+        /// resolved; 0 searches the whole table.
+        #[arg(long, default_value_t = 7)]
+        horizon_days: u32,
+        /// Hours of history vacuum keeps for time travel.
+        #[arg(long, default_value_t = 168)]
+        retention_hours: u32,
+        /// Vacuum also deletes files no commit references (lists the whole table).
+        #[arg(long)]
+        vacuum_full: bool,
+        /// Dedup only: skip optimize and vacuum.
+        #[arg(long)]
+        no_maintenance: bool,
+    },
+    /// Run SQL over raw, staging and quarantine with DataFusion.
+    Query {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Read TABLE at version N (time travel), e.g. --version staging=3.
+        #[arg(long = "version", value_name = "TABLE=N")]
+        versions: Vec<String>,
+        /// Read every table as of this instant (RFC 3339, e.g. 2025-11-24T10:00:00Z).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Read the SQL from this file instead of the argument.
+        #[arg(long, conflicts_with = "sql")]
+        file: Option<PathBuf>,
+        /// The SQL statement.
+        #[arg(required_unless_present = "file")]
+        sql: Option<String>,
+    },
+    /// List a table's versions: time, operation, rows and files added and removed.
+    History {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+        /// Newest versions to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// raw, staging or quarantine.
+        table: String,
+    },
+    /// Write synthetic events as JSON Lines to stdout, deterministic for a seed.
+    Generate {
+        #[arg(long)]
+        events: u64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.05)]
+        duplicate_rate: f64,
+        #[arg(long, default_value_t = 0.01)]
+        invalid_rate: f64,
+        #[arg(long, default_value_t = 3)]
+        days: u32,
+    },
+    /// The whole path on a local folder: generate, ingest in batches, compact, query.
+    Demo {
+        #[arg(long, default_value = "demo-lake")]
+        lake: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum InputFormat {
+    /// JSON Lines: one event per line.
+    Jsonl,
+    /// A Lambda Kinesis event document: {"Records":[{"kinesis":{"data":"<base64>"}}]}.
+    KinesisEvent,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Json,
+}

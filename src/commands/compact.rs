@@ -1,0 +1,37 @@
+use anyhow::Result;
+use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
+use lakehouse_ingest::Lake;
+
+pub async fn run(lake: &str, options: CompactOptions) -> Result<()> {
+    let spinner = crate::progress::counter("compacting");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let report = Compactor::new(Lake::parse(lake)?, options).run().await?;
+    spinner.finish_and_clear();
+    println!("{}", describe(&report));
+    Ok(())
+}
+
+/// The one-line summary a compaction ends with.
+pub fn describe(report: &CompactReport) -> String {
+    let t = report.total();
+    let staging = report.commits.last().map_or("unchanged".to_string(), |c| {
+        format!("v{}", c.staging_version)
+    });
+    let consumed = report
+        .raw_consumed_before
+        .map_or("none".into(), |v| format!("v{v}"));
+    let (compacted, vacuumed) = report.maintenance.iter().fold((0, 0), |(c, v), (_, m)| {
+        (c + m.files_compacted, v + m.files_vacuumed)
+    });
+    format!(
+        "compacted: raw {consumed}..v{} read {} inserted {} updated {} discarded {} \
+         files rewritten {} added {} staging {staging} optimize {compacted} files vacuum {vacuumed} files",
+        report.raw_version,
+        t.source_rows,
+        t.inserted,
+        t.updated,
+        t.discarded,
+        t.files_rewritten,
+        t.files_added,
+    )
+}

@@ -1,0 +1,48 @@
+use anyhow::{Context, Result};
+use lakehouse_ingest::{Lake, Table};
+use lakehouse_sql::table_history;
+
+use crate::cli::HistoryFormat;
+
+pub async fn run(lake: &str, format: HistoryFormat, limit: usize, table: &str) -> Result<()> {
+    let table = Table::from_name(table)
+        .with_context(|| format!("unknown table {table:?} (raw, staging, quarantine)"))?;
+    let lake = Lake::parse(lake)?;
+    let delta = lake
+        .open_existing(table)
+        .await?
+        .with_context(|| format!("{} does not exist yet in {}", table.name(), lake.root()))?;
+    let entries = table_history(&delta, limit).await?;
+    match format {
+        HistoryFormat::Json => {
+            for e in &entries {
+                println!("{}", serde_json::to_string(e)?);
+            }
+        }
+        HistoryFormat::Table => {
+            println!(
+                "{:>7}  {:<27}  {:<14}  {:>10}  {:>12}  {:>11}  {:>13}",
+                "version",
+                "timestamp",
+                "operation",
+                "rows_added",
+                "rows_removed",
+                "files_added",
+                "files_removed"
+            );
+            for e in &entries {
+                println!(
+                    "{:>7}  {:<27}  {:<14}  {:>10}  {:>12}  {:>11}  {:>13}",
+                    e.version,
+                    e.timestamp.as_deref().unwrap_or("-"),
+                    e.operation,
+                    e.rows_added,
+                    e.rows_removed.map_or("-".to_string(), |n| n.to_string()),
+                    e.files_added,
+                    e.files_removed
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+mod compact;
+mod demo;
+mod generate;
+mod history;
+mod ingest;
+mod query;
+
+use anyhow::Result;
+
+use crate::cli::Command;
+
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Ingest {
+            lake,
+            format,
+            files,
+        } => ingest::run(&lake.lake, format, &files).await,
+        Command::Compact {
+            lake,
+            horizon_days,
+            retention_hours,
+            vacuum_full,
+            no_maintenance,
+        } => {
+            let options = lakehouse_compact::CompactOptions {
+                horizon_days,
+                retention: chrono::Duration::hours(i64::from(retention_hours)),
+                vacuum_full,
+                skip_maintenance: no_maintenance,
+                ..Default::default()
+            };
+            compact::run(&lake.lake, options).await
+        }
+        Command::Query {
+            lake,
+            versions,
+            as_of,
+            format,
+            file,
+            sql,
+        } => query::run(&lake.lake, &versions, as_of.as_deref(), format, file, sql).await,
+        Command::History {
+            lake,
+            format,
+            limit,
+            table,
+        } => history::run(&lake.lake, format, limit, &table).await,
+        Command::Generate {
+            events,
+            seed,
+            duplicate_rate,
+            invalid_rate,
+            days,
+        } => generate::run(lakehouse::generate::GenerateOptions {
+            events,
+            seed,
+            duplicate_rate,
+            invalid_rate,
+            days,
+        }),
+        Command::Demo { lake, events } => demo::run(&lake, events).await,
+    }
+}

@@ -1,0 +1,60 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use lakehouse_ingest::{Lake, Table};
+use lakehouse_sql::{OutputFormat, TableSelection, open_session, run_query, write_batches};
+
+use crate::cli;
+
+pub async fn run(
+    lake: &str,
+    versions: &[String],
+    as_of: Option<&str>,
+    format: cli::OutputFormat,
+    file: Option<PathBuf>,
+    sql: Option<String>,
+) -> Result<()> {
+    let selection = selection(versions, as_of)?;
+    let sql = match (file, sql) {
+        (Some(path), _) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        (None, Some(sql)) => sql,
+        (None, None) => bail!("no SQL given"),
+    };
+    let lake = Lake::parse(lake)?;
+    let (ctx, _) = open_session(&lake, &selection).await?;
+    let batches = run_query(&ctx, &sql).await?;
+    let format = match format {
+        cli::OutputFormat::Table => OutputFormat::Table,
+        cli::OutputFormat::Csv => OutputFormat::Csv,
+        cli::OutputFormat::Json => OutputFormat::Json,
+    };
+    let stdout = std::io::stdout();
+    write_batches(&batches, format, &mut stdout.lock())?;
+    Ok(())
+}
+
+pub fn selection(versions: &[String], as_of: Option<&str>) -> Result<TableSelection> {
+    let mut selection = TableSelection::default();
+    for spec in versions {
+        let (name, version) = spec
+            .split_once('=')
+            .with_context(|| format!("--version {spec:?}: expected TABLE=N, e.g. staging=3"))?;
+        let table = Table::from_name(name).with_context(|| {
+            format!("--version {spec:?}: unknown table {name:?} (raw, staging, quarantine)")
+        })?;
+        let version: u64 = version
+            .parse()
+            .ok()
+            .with_context(|| format!("--version {spec:?}: {version:?} is not a version number"))?;
+        selection.versions.insert(table, version);
+    }
+    if let Some(at) = as_of {
+        let at = DateTime::parse_from_rfc3339(at).with_context(|| {
+            format!("--as-of {at:?}: expected RFC 3339, e.g. 2025-11-24T10:00:00Z")
+        })?;
+        selection.as_of = Some(at.with_timezone(&Utc));
+    }
+    Ok(selection)
+}

@@ -1,0 +1,48 @@
+//! `lakehouse`: a thin shell over the stage crates. Parses arguments, runs one command,
+//! prints `error: …` and exits non-zero on failure.
+
+mod cli;
+mod commands;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LAKEHOUSE_LOG")
+                // The kernel logs an expected "no log yet" as an error when a table is
+                // created on first use; failures reach the user as `error:` anyway.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&e.into()),
+    };
+    match runtime.block_on(commands::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// One line on stderr: the error and those of its causes that add something (libraries
+/// often repeat their source's message in their own).
+fn fail(error: &anyhow::Error) -> ExitCode {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    eprintln!("error: {}", message.replace('\n', " "));
+    ExitCode::FAILURE
+}

@@ -1,0 +1,244 @@
+//! Compaction: one row per event_uuid, the latest created_at wins, exactly once.
+
+use lakehouse_compact::{CompactOptions, Compactor};
+use lakehouse_ingest::Table;
+
+use crate::helpers::{TestLake, event};
+
+const DAY: i64 = 86_400;
+const T0: i64 = 1_700_000_000;
+
+#[tokio::test]
+async fn duplicates_within_a_batch_and_across_runs_keep_the_latest() {
+    let lake = TestLake::new();
+    lake.ingest(&[
+        event("a", "x:1", T0, r#","v":1"#),
+        event("a", "x:1", T0 + 10, r#","v":2"#),
+        event("a", "x:1", T0 + 5, r#","v":3"#),
+        event("b", "x:1", T0, ""),
+        event("b", "x:1", T0, ""),
+    ])
+    .await;
+    let report = lake.compact().await;
+    assert_eq!(report.total().inserted, 2);
+    assert_eq!(report.total().discarded, 3);
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 2);
+    assert_eq!(state["a"].0, T0 + 10);
+    assert!(state["a"].1.contains(r#""v":2"#));
+
+    // Across runs: an older copy loses, a newer one replaces.
+    lake.ingest(&[
+        event("a", "x:1", T0 + 1, r#","v":4"#),
+        event("b", "x:1", T0 + 1, r#","v":5"#),
+    ])
+    .await;
+    let report = lake.compact().await;
+    assert_eq!(
+        (
+            report.total().inserted,
+            report.total().updated,
+            report.total().discarded
+        ),
+        (0, 1, 1)
+    );
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 2);
+    assert_eq!(state["a"].0, T0 + 10);
+    assert_eq!(state["b"].0, T0 + 1);
+    assert_eq!(lake.count("raw").await, 7);
+}
+
+#[tokio::test]
+async fn a_newer_copy_in_another_partition_moves_the_row() {
+    let lake = TestLake::new();
+    lake.ingest(&[event("m", "order:placed", T0, "")]).await;
+    lake.compact().await;
+    // Next day, another event_type: another partition.
+    lake.ingest(&[event("m", "payment:captured", T0 + DAY, "")])
+        .await;
+    lake.compact().await;
+    let rows = lake
+        .query("SELECT event_type, event_date FROM staging WHERE event_uuid = 'm'")
+        .await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["event_type"], "payment");
+    assert_eq!(rows[0]["event_date"], "2023-11-15");
+}
+
+#[tokio::test]
+async fn ties_on_created_at_go_to_the_later_ingest() {
+    let lake = TestLake::new();
+    // Later in the same input wins.
+    lake.ingest(&[
+        event("t", "x:1", T0, r#","v":"first""#),
+        event("t", "x:1", T0, r#","v":"second""#),
+    ])
+    .await;
+    lake.compact().await;
+    assert!(lake.staging_state().await["t"].1.contains("second"));
+    // A later ingest wins, even when compacted in the same run as the earlier one.
+    lake.ingest(&[event("t", "x:1", T0, r#","v":"third""#)])
+        .await;
+    lake.ingest(&[event("t", "x:1", T0, r#","v":"fourth""#)])
+        .await;
+    lake.compact().await;
+    assert!(lake.staging_state().await["t"].1.contains("fourth"));
+}
+
+#[tokio::test]
+async fn redelivered_duplicates_rewrite_no_staging_file_and_a_second_run_commits_nothing() {
+    let lake = TestLake::new();
+    let lines: Vec<String> = (0..50)
+        .map(|i| event(&format!("r{i}"), "x:1", T0 + i, ""))
+        .collect();
+    lake.ingest(&lines).await;
+    lake.compact().await;
+    let staging = lake.lake.open(Table::Staging).await.unwrap();
+    let before = staging.version();
+
+    lake.ingest(&lines).await; // the same events again
+    let report = lake
+        .compact_with(CompactOptions {
+            skip_maintenance: true,
+            ..Default::default()
+        })
+        .await;
+    let t = report.total();
+    assert_eq!(
+        (t.source_rows, t.inserted, t.updated, t.discarded),
+        (50, 0, 0, 50)
+    );
+    assert_eq!((t.files_rewritten, t.files_added), (0, 0));
+    let after = lake.lake.open(Table::Staging).await.unwrap();
+    assert_eq!(
+        after.version(),
+        before.map(|v| v + 1),
+        "one commit recording progress only"
+    );
+    assert_eq!(lake.staging_state().await.len(), 50);
+
+    // Once maintenance has settled, a run with nothing new commits nothing on any table.
+    lake.compact().await;
+    let versions = |l: &TestLake| {
+        let lake = l.lake.clone();
+        async move {
+            let mut v = vec![];
+            for t in Table::ALL {
+                v.push(lake.open(t).await.unwrap().version());
+            }
+            v
+        }
+    };
+    let v1 = versions(&lake).await;
+    let report = lake.compact().await;
+    assert!(report.commits.is_empty());
+    assert_eq!(versions(&lake).await, v1);
+}
+
+#[tokio::test]
+async fn a_crash_between_writing_files_and_committing_converges_on_rerun() {
+    let lake = TestLake::new();
+    lake.ingest(&[event("c1", "x:1", T0, ""), event("c2", "x:1", T0, "")])
+        .await;
+    lake.compact().await;
+    lake.ingest(&[
+        event("c1", "x:1", T0 + 5, r#","v":2"#),
+        event("c3", "y:1", T0, ""),
+    ])
+    .await;
+
+    // Write the merge's files, then "crash" before the commit.
+    let compactor = Compactor::new(lake.lake.clone(), CompactOptions::default());
+    let mut report = Default::default();
+    let (prepared, _) = compactor
+        .prepare_next(&mut report)
+        .await
+        .unwrap()
+        .expect("work to do");
+    assert!(!prepared.actions.is_empty());
+    drop(prepared);
+    assert_eq!(
+        lake.staging_state().await.len(),
+        2,
+        "nothing visible before the commit"
+    );
+
+    let report = lake.compact().await;
+    assert_eq!(report.commits.len(), 1);
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 3);
+    assert_eq!(state["c1"].0, T0 + 5);
+    // And again: nothing left to do.
+    assert!(lake.compact().await.commits.is_empty());
+}
+
+#[tokio::test]
+async fn the_horizon_bounds_the_search_and_zero_searches_everything() {
+    let far = 30 * DAY;
+    for (horizon, expect_rows) in [(7, 2), (0, 1)] {
+        let lake = TestLake::new();
+        let options = CompactOptions {
+            horizon_days: horizon,
+            skip_maintenance: true,
+            ..Default::default()
+        };
+        lake.ingest(&[event("h", "x:1", T0, "")]).await;
+        lake.compact_with(options.clone()).await;
+        lake.ingest(&[event("h", "x:1", T0 + far, "")]).await;
+        let report = lake.compact_with(options).await;
+        assert_eq!(
+            lake.count("staging").await,
+            expect_rows,
+            "horizon {horizon}"
+        );
+        if horizon == 7 {
+            assert_eq!(
+                report.total().files_scanned,
+                0,
+                "files 30 days away are not read"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn row_budget_splits_a_backlog_into_several_exactly_once_commits() {
+    let lake = TestLake::new();
+    for batch in 0..4 {
+        let lines: Vec<String> = (0..10)
+            .map(|i| event(&format!("k{i}"), "x:1", T0 + batch, ""))
+            .collect();
+        lake.ingest(&lines).await;
+    }
+    let report = lake
+        .compact_with(CompactOptions {
+            max_rows_per_commit: 15,
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(report.commits.len(), 4);
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 10);
+    assert!(state.values().all(|(created, _)| *created == T0 + 3));
+}
+
+#[tokio::test]
+async fn small_files_are_bin_packed_without_changing_data() {
+    let lake = TestLake::new();
+    for i in 0..5 {
+        lake.ingest(&[event(&format!("s{i}"), "x:1", T0, "")]).await;
+    }
+    let report = lake.compact().await;
+    let raw = report
+        .maintenance
+        .iter()
+        .find(|(t, _)| t == "raw")
+        .map(|(_, m)| m.clone())
+        .unwrap();
+    assert_eq!((raw.files_compacted, raw.files_written), (5, 1));
+    assert_eq!(lake.count("raw").await, 5);
+    // The bin-packing commit carries no new rows: the next run finds nothing to do.
+    assert!(lake.compact().await.commits.is_empty());
+    assert_eq!(lake.count("staging").await, 5);
+}

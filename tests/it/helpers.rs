@@ -1,0 +1,108 @@
+//! Shared test plumbing: temporary lakes, ingest from lines, SQL to JSON rows.
+
+use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
+use lakehouse_ingest::source::SourceRecord;
+use lakehouse_ingest::{IngestOptions, IngestSummary, Ingestor, Lake};
+use lakehouse_sql::{OutputFormat, TableSelection, open_session, run_query, write_batches};
+use serde_json::Value;
+
+pub struct TestLake {
+    pub dir: tempfile::TempDir,
+    pub lake: Lake,
+}
+
+impl TestLake {
+    pub fn new() -> TestLake {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf-8 temp path")).expect("lake");
+        TestLake { dir, lake }
+    }
+
+    pub fn path(&self) -> &str {
+        self.dir.path().to_str().expect("utf-8 temp path")
+    }
+
+    /// Ingests `lines` as one input (one commit), each line one record.
+    pub async fn ingest<L: AsRef<[u8]>>(&self, lines: &[L]) -> IngestSummary {
+        self.ingest_with(lines, IngestOptions::default()).await
+    }
+
+    pub async fn ingest_with<L: AsRef<[u8]>>(
+        &self,
+        lines: &[L],
+        options: IngestOptions,
+    ) -> IngestSummary {
+        let mut ingestor = Ingestor::open(&self.lake, options)
+            .await
+            .expect("open ingestor");
+        for (i, line) in lines.iter().enumerate() {
+            let position = (i + 1).to_string();
+            let record = SourceRecord {
+                data: line.as_ref(),
+                source: "test",
+                position: &position,
+            };
+            ingestor.push(&record).await.expect("push");
+        }
+        ingestor.commit().await.expect("commit")
+    }
+
+    pub async fn compact(&self) -> CompactReport {
+        self.compact_with(CompactOptions::default()).await
+    }
+
+    pub async fn compact_with(&self, options: CompactOptions) -> CompactReport {
+        Compactor::new(self.lake.clone(), options)
+            .run()
+            .await
+            .expect("compact")
+    }
+
+    /// Rows of a query as JSON objects, with the CLI's JSON formatting.
+    pub async fn query(&self, sql: &str) -> Vec<Value> {
+        self.query_at(sql, &TableSelection::default()).await
+    }
+
+    pub async fn query_at(&self, sql: &str, selection: &TableSelection) -> Vec<Value> {
+        let (ctx, _) = open_session(&self.lake, selection).await.expect("session");
+        let batches = run_query(&ctx, sql).await.expect("query");
+        let mut out = Vec::new();
+        write_batches(&batches, OutputFormat::Json, &mut out).expect("format");
+        String::from_utf8(out)
+            .expect("utf-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect()
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let rows = self
+            .query(&format!("SELECT count(*) AS n FROM {table}"))
+            .await;
+        rows[0]["n"].as_i64().expect("count")
+    }
+
+    /// `staging` as `uuid → (created_at, payload)`.
+    pub async fn staging_state(&self) -> std::collections::BTreeMap<String, (i64, String)> {
+        self.query("SELECT event_uuid, created_at, payload FROM staging")
+            .await
+            .into_iter()
+            .map(|r| {
+                let uuid = r["event_uuid"].as_str().expect("uuid").to_string();
+                let created = r["created_at"].as_i64().expect("created_at");
+                let payload = r["payload"].as_str().expect("payload").to_string();
+                (uuid, (created, payload))
+            })
+            .collect()
+    }
+}
+
+/// A valid event line.
+pub fn event(uuid: &str, name: &str, created_at: i64, extra: &str) -> String {
+    format!(r#"{{"event_uuid":"{uuid}","event_name":"{name}","created_at":{created_at}{extra}}}"#)
+}
+
+/// True when the test must not be skipped for a missing tool (CI sets `CI`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}

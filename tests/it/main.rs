@@ -1,0 +1,9 @@
+//! One integration-test binary (each binary links the world): modules per concern.
+
+mod cli;
+mod compact;
+mod helpers;
+mod ingest;
+mod model;
+mod python_reader;
+mod time_travel;
