@@ -15,9 +15,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LAKEHOUSE_LOG")
-                // The kernel logs an expected "no log yet" as an error when a table is
-                // created on first use; failures reach the user as `error:` anyway.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off")),
+                // Quiet by default: the kernel logs the expected "no log yet" of a table
+                // created on first use as an error, and the stats writer warns that binary
+                // columns (quarantine.raw) get no min/max. Real failures reach the user as
+                // the `error:` line.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        "warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
+                    )
+                }),
         )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use deltalake::arrow::array::{
     Array, ArrayRef, Date32Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
 };
+use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::kernel::Add;
 use deltalake::logstore::parquet_reader::ParquetObjectReader;
@@ -126,7 +127,9 @@ pub fn parse_partition_date(add: &Add, column: &str) -> Result<Option<i32>> {
 }
 
 /// Lays a file's columns out in `schema` order, with partition columns from the log and
-/// nulls for columns the file predates.
+/// nulls for columns the file predates. Files written by other writers (delta-rs's own
+/// optimize stores `Utf8View`, other engines `+00:00` time zones) are cast to the table's
+/// types.
 fn to_table_rows(
     file_batch: &RecordBatch,
     schema: &SchemaRef,
@@ -137,25 +140,17 @@ fn to_table_rows(
         .fields()
         .iter()
         .map(|field: &Arc<Field>| {
-            partitions
+            let column = partitions
                 .column(field.name(), rows)
                 .or_else(|| file_batch.column_by_name(field.name()).cloned())
-                .unwrap_or_else(|| new_null_array(field.data_type(), rows))
+                .unwrap_or_else(|| new_null_array(field.data_type(), rows));
+            if column.data_type() == field.data_type() {
+                Ok(column)
+            } else {
+                cast(&column, field.data_type())
+            }
         })
-        .collect::<Vec<_>>();
-    for (field, column) in schema.fields().iter().zip(&columns) {
-        if column.data_type() != field.data_type() {
-            return Err(CompactError::ReadFile {
-                path: String::new(),
-                error: format!(
-                    "column {} is {} in the file, expected {}",
-                    field.name(),
-                    column.data_type(),
-                    field.data_type()
-                ),
-            });
-        }
-    }
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),

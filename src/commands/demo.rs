@@ -79,7 +79,7 @@ pub async fn run(dir: &Path, events: u64) -> Result<()> {
     .await?;
     show(&lake, &latest, "Analyst query: events per day for the five busiest event types",
         "WITH top AS (SELECT event_type FROM staging GROUP BY event_type ORDER BY count(*) DESC, event_type LIMIT 5) \
-         SELECT event_date, event_type, count(*) AS events, count(DISTINCT event_subtype) AS subtypes \
+         SELECT event_date, event_type, count(*) AS events, count(DISTINCT event_name) AS event_names \
          FROM staging WHERE event_type IN (SELECT event_type FROM top) \
          GROUP BY event_date, event_type ORDER BY event_date, event_type").await?;
     show(

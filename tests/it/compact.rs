@@ -242,3 +242,31 @@ async fn small_files_are_bin_packed_without_changing_data() {
     assert!(lake.compact().await.commits.is_empty());
     assert_eq!(lake.count("staging").await, 5);
 }
+
+#[tokio::test]
+async fn rows_in_bin_packed_staging_files_can_still_be_replaced() {
+    let lake = TestLake::new();
+    let dedup_only = CompactOptions {
+        skip_maintenance: true,
+        ..Default::default()
+    };
+    lake.ingest(&[event("p1", "x:1", T0, "")]).await;
+    lake.compact_with(dedup_only.clone()).await;
+    lake.ingest(&[event("p2", "x:1", T0, "")]).await;
+    lake.compact_with(dedup_only).await;
+    // Bin-packing rewrites staging's two files through delta-rs's own writer.
+    let report = lake.compact().await;
+    let staging = &report.maintenance[1];
+    assert_eq!(
+        (staging.0.as_str(), staging.1.files_compacted),
+        ("staging", 2)
+    );
+
+    lake.ingest(&[event("p1", "x:1", T0 + 9, r#","v":2"#)])
+        .await;
+    let report = lake.compact().await;
+    assert_eq!(report.total().updated, 1);
+    let state = lake.staging_state().await;
+    assert_eq!(state["p1"].0, T0 + 9);
+    assert_eq!(state["p2"].0, T0);
+}
