@@ -35,7 +35,7 @@ def ingest(lake, path):
                 "event_date": int(ts // 86400), "ingested_at": now, "ingest_seq": seq,
                 "payload": line.decode(),
             })
-    table = pa.Table.from_pylist(rows).cast(pa.schema([
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
         ("event_uuid", pa.string()), ("event_name", pa.string()), ("event_type", pa.string()),
         ("event_subtype", pa.string()), ("created_at", pa.int64()),
         ("created_datetime", pa.timestamp("us", tz="UTC")), ("event_date", pa.date32()),
@@ -56,7 +56,7 @@ def compact(lake):
         SELECT * EXCLUDE (rn) FROM (
           SELECT *, row_number() OVER (PARTITION BY event_uuid
                                        ORDER BY created_at DESC, ingested_at DESC, ingest_seq DESC) AS rn
-          FROM raw) WHERE rn = 1""").arrow()
+          FROM raw) WHERE rn = 1""").to_arrow_table()
     write_deltalake(f"{lake}/staging", latest, mode="overwrite",
                     partition_by=["event_date", "event_type"])
     print(f"staging {latest.num_rows}")

@@ -4,7 +4,7 @@
 # in one run so the ratio is printed. Peak RSS from /usr/bin/time -v.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN="${CARGO_TARGET_DIR:-target}/release/lakehouse"
+BIN="${LAKEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/lakehouse}"
 EVENTS="${BENCH_EVENTS:-1000000}"
 INCREMENT="${BENCH_INCREMENT:-50000}"
 DATA=bench-data
