@@ -4,10 +4,8 @@
 use std::num::NonZeroU64;
 
 use deltalake::arrow::array::{Int64Array, RecordBatch};
-use deltalake::parquet::basic::Compression;
-use deltalake::parquet::file::properties::WriterProperties;
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_ingest::schema::{EVENT_UUID, RAW_VERSION};
+use lakehouse_ingest::schema::RAW_VERSION;
 use lakehouse_ingest::{Lake, Table};
 use serde::Serialize;
 
@@ -96,18 +94,10 @@ impl Compactor {
         Compactor { lake, options }
     }
 
-    fn staging_writer_properties() -> WriterProperties {
-        // A bloom filter on event_uuid lets other engines (and point lookups) skip files.
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_column_bloom_filter_enabled(EVENT_UUID.into(), true)
-            .build()
-    }
-
     fn merge_options(&self) -> MergeOptions {
         MergeOptions {
             horizon_days: self.options.horizon_days,
-            writer_properties: Self::staging_writer_properties(),
+            writer_properties: Table::Staging.writer_properties(),
             read_concurrency: 8,
         }
     }
@@ -137,13 +127,13 @@ impl Compactor {
             });
         }
         if !self.options.skip_maintenance {
-            let options = MaintenanceOptions {
-                target_file_size: self.options.target_file_size,
-                writer_properties: Self::staging_writer_properties(),
-                retention: self.options.retention,
-                vacuum_full: self.options.vacuum_full,
-            };
             for table in Table::ALL {
+                let options = MaintenanceOptions {
+                    target_file_size: self.options.target_file_size,
+                    writer_properties: table.writer_properties(),
+                    retention: self.options.retention,
+                    vacuum_full: self.options.vacuum_full,
+                };
                 let delta = self.lake.open(table).await?;
                 let (_, metrics) = maintain(delta, &options).await?;
                 report.maintenance.push((table.name().to_string(), metrics));

@@ -5,6 +5,9 @@ use std::sync::{Arc, LazyLock};
 
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::{DataType as DeltaType, StructField};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 
 pub const EVENT_UUID: &str = "event_uuid";
 pub const EVENT_NAME: &str = "event_name";
@@ -156,6 +159,29 @@ impl Table {
         self.columns()
             .map(|c| StructField::new(c.name, c.kind.delta(), c.nullable))
             .collect()
+    }
+
+    /// How the table's Parquet files are written. Dictionary encoding is off for columns
+    /// that are unique per row: it would only cost memory (one dictionary per open file,
+    /// and writers keep a file open per partition) and time. No bloom filters: the writer
+    /// allocates each at full size per open file, ~1 MB × partitions.
+    pub fn writer_properties(self) -> WriterProperties {
+        let unique: &[&str] = match self {
+            Table::Raw | Table::Staging => &[
+                EVENT_UUID,
+                CREATED_AT,
+                CREATED_DATETIME,
+                SOURCE_POSITION,
+                INGEST_SEQ,
+                PAYLOAD,
+            ],
+            Table::Quarantine => &[RAW, SOURCE_POSITION, INGEST_SEQ],
+        };
+        let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
+        for column in unique {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+        }
+        builder.build()
     }
 
     /// The Arrow schema of the table's rows, partition columns included.

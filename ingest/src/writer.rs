@@ -64,8 +64,9 @@ struct Sink<B> {
 }
 
 impl<B> Sink<B> {
-    fn new(table: DeltaTable, rows: B) -> Result<Self> {
-        let writer = RecordBatchWriter::for_table(&table)?;
+    fn new(kind: Table, table: DeltaTable, rows: B) -> Result<Self> {
+        let writer =
+            RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
         Ok(Sink {
             table,
             writer,
@@ -134,8 +135,12 @@ impl Ingestor {
         Ok(Ingestor {
             options,
             ingested_at_micros: Utc::now().timestamp_micros(),
-            raw: Sink::new(raw, RawBatchBuilder::default())?,
-            quarantine: Sink::new(quarantine, QuarantineBatchBuilder::default())?,
+            raw: Sink::new(Table::Raw, raw, RawBatchBuilder::default())?,
+            quarantine: Sink::new(
+                Table::Quarantine,
+                quarantine,
+                QuarantineBatchBuilder::default(),
+            )?,
             summary: IngestSummary::default(),
         })
     }
