@@ -22,6 +22,8 @@ pub enum IngestError {
         source_name: String,
         error: std::io::Error,
     },
+    #[error("parquet encoder: {0}")]
+    Encoder(String),
     #[error("delta: {0}")]
     Delta(#[from] DeltaTableError),
     #[error("arrow: {0}")]

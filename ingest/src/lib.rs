@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod lake;
 pub mod schema;
+mod sink;
 pub mod source;
 mod writer;
 

@@ -4,19 +4,14 @@
 //! failed ingest leaves no partial data visible.
 
 use chrono::Utc;
-use deltalake::DeltaTable;
-use deltalake::arrow::array::RecordBatch;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, Transaction};
-use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use serde_json::json;
+use deltalake::kernel::Transaction;
 
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::Result;
 use crate::event::parse_event;
 use crate::lake::Lake;
 use crate::schema::Table;
+use crate::sink::Sink;
 use crate::source::SourceRecord;
 
 #[derive(Debug, Clone)]
@@ -54,77 +49,16 @@ pub struct IngestSummary {
     pub quarantine_version: Option<u64>,
 }
 
-/// One table's side of an ingest: its rows being built, its writer and the files written.
-struct Sink<B> {
-    table: DeltaTable,
-    writer: RecordBatchWriter,
-    rows: B,
-    unflushed: usize,
-    adds: Vec<Add>,
-}
-
-impl<B> Sink<B> {
-    fn new(kind: Table, table: DeltaTable, rows: B) -> Result<Self> {
-        let writer =
-            RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
-        Ok(Sink {
-            table,
-            writer,
-            rows,
-            unflushed: 0,
-            adds: Vec::new(),
-        })
-    }
-
-    async fn write(&mut self, batch: RecordBatch, flush_rows: usize) -> Result<()> {
-        self.unflushed += batch.num_rows();
-        self.writer.write(batch).await?;
-        if self.unflushed >= flush_rows {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<()> {
-        self.adds.extend(self.writer.flush().await?);
-        self.unflushed = 0;
-        Ok(())
-    }
-
-    /// Commits the files written, with `txn` when given. Nothing to commit, no commit.
-    async fn commit(&mut self, txn: Option<&Transaction>, records: u64) -> Result<Option<u64>> {
-        self.flush().await?;
-        if self.adds.is_empty() && txn.is_none() {
-            return Ok(None);
-        }
-        let mut properties = CommitProperties::default()
-            .with_metadata([("lakehouse".to_string(), json!({ "records": records }))]);
-        if let Some(txn) = txn {
-            properties = properties.with_application_transaction(txn.clone());
-        }
-        let snapshot = self.table.snapshot()?;
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(snapshot.metadata().partition_columns().to_vec()),
-            predicate: None,
-        };
-        let actions = self.adds.drain(..).map(Action::Add).collect();
-        let committed = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .await?;
-        Ok(Some(committed.version()))
-    }
-}
-
 /// Streams records into one commit per table. Call [`Ingestor::push`] for every record,
 /// then [`Ingestor::commit`]; dropping it uncommitted leaves only unreferenced files,
 /// which `vacuum` removes.
 pub struct Ingestor {
     options: IngestOptions,
     ingested_at_micros: i64,
-    raw: Sink<RawBatchBuilder>,
-    quarantine: Sink<QuarantineBatchBuilder>,
+    raw_rows: RawBatchBuilder,
+    quarantine_rows: QuarantineBatchBuilder,
+    raw: Sink,
+    quarantine: Sink,
     summary: IngestSummary,
 }
 
@@ -133,14 +67,12 @@ impl Ingestor {
         let (raw, quarantine) =
             tokio::try_join!(lake.open(Table::Raw), lake.open(Table::Quarantine))?;
         Ok(Ingestor {
-            options,
             ingested_at_micros: Utc::now().timestamp_micros(),
-            raw: Sink::new(Table::Raw, raw, RawBatchBuilder::default())?,
-            quarantine: Sink::new(
-                Table::Quarantine,
-                quarantine,
-                QuarantineBatchBuilder::default(),
-            )?,
+            raw_rows: RawBatchBuilder::default(),
+            quarantine_rows: QuarantineBatchBuilder::default(),
+            raw: Sink::start(Table::Raw, raw, options.flush_rows)?,
+            quarantine: Sink::start(Table::Quarantine, quarantine, options.flush_rows)?,
+            options,
             summary: IngestSummary::default(),
         })
     }
@@ -158,22 +90,19 @@ impl Ingestor {
         self.summary.read += 1;
         match parse_event(record.data) {
             Ok(event) => {
-                self.raw.rows.append(&event, record, ctx);
+                self.raw_rows.append(&event, record, ctx);
                 self.summary.appended += 1;
-                if self.raw.rows.len() >= self.options.batch_rows {
-                    let batch = self.raw.rows.finish()?;
-                    self.raw.write(batch, self.options.flush_rows).await?;
+                if self.raw_rows.len() >= self.options.batch_rows {
+                    self.raw.write(self.raw_rows.finish()?).await?;
                 }
             }
             Err(rejection) => {
-                self.quarantine
-                    .rows
+                self.quarantine_rows
                     .append(record, &rejection.to_string(), ctx);
                 self.summary.quarantined += 1;
-                if self.quarantine.rows.len() >= self.options.batch_rows {
-                    let batch = self.quarantine.rows.finish()?;
+                if self.quarantine_rows.len() >= self.options.batch_rows {
                     self.quarantine
-                        .write(batch, self.options.flush_rows)
+                        .write(self.quarantine_rows.finish()?)
                         .await?;
                 }
             }
@@ -183,23 +112,26 @@ impl Ingestor {
 
     /// Writes what is left and commits `raw`, then `quarantine`.
     pub async fn commit(mut self) -> Result<IngestSummary> {
-        if !self.raw.rows.is_empty() {
-            let batch = self.raw.rows.finish()?;
-            self.raw.write(batch, usize::MAX).await?;
+        if !self.raw_rows.is_empty() {
+            self.raw.write(self.raw_rows.finish()?).await?;
         }
-        if !self.quarantine.rows.is_empty() {
-            let batch = self.quarantine.rows.finish()?;
-            self.quarantine.write(batch, usize::MAX).await?;
+        if !self.quarantine_rows.is_empty() {
+            self.quarantine
+                .write(self.quarantine_rows.finish()?)
+                .await?;
         }
+        let (raw_adds, quarantine_adds) =
+            tokio::try_join!(self.raw.finish(), self.quarantine.finish())?;
+        self.summary.raw_files = raw_adds.len();
+        self.summary.quarantine_files = quarantine_adds.len();
         let txn = self.options.app_transaction.as_ref();
-        self.raw.flush().await?;
-        self.quarantine.flush().await?;
-        self.summary.raw_files = self.raw.adds.len();
-        self.summary.quarantine_files = self.quarantine.adds.len();
-        self.summary.raw_version = self.raw.commit(txn, self.summary.appended).await?;
+        self.summary.raw_version = self
+            .raw
+            .commit(raw_adds, txn, self.summary.appended)
+            .await?;
         self.summary.quarantine_version = self
             .quarantine
-            .commit(txn, self.summary.quarantined)
+            .commit(quarantine_adds, txn, self.summary.quarantined)
             .await?;
         Ok(self.summary)
     }

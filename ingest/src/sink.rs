@@ -1,0 +1,114 @@
+//! One table's side of an ingest: batches are encoded to Parquet on a task of their own,
+//! so encoding runs beside parsing; the files are committed together at the end.
+
+use deltalake::DeltaTable;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::{IngestError, Result};
+use crate::schema::Table;
+
+pub(crate) struct Sink {
+    table: DeltaTable,
+    batches: Option<mpsc::Sender<RecordBatch>>,
+    encoder: Option<JoinHandle<Result<Vec<Add>>>>,
+}
+
+impl Sink {
+    /// Starts the encoder. Open files are finalized every `flush_rows` rows, which bounds
+    /// memory: each flush writes at most one file per partition.
+    pub(crate) fn start(kind: Table, table: DeltaTable, flush_rows: usize) -> Result<Sink> {
+        let mut writer =
+            RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
+        // Two batches in flight: enough to keep both sides busy, little memory.
+        let (batches, mut incoming) = mpsc::channel::<RecordBatch>(2);
+        let encoder = tokio::spawn(async move {
+            let mut adds = Vec::new();
+            let mut unflushed = 0;
+            while let Some(batch) = incoming.recv().await {
+                unflushed += batch.num_rows();
+                writer.write(batch).await?;
+                if unflushed >= flush_rows {
+                    adds.extend(writer.flush().await?);
+                    unflushed = 0;
+                }
+            }
+            adds.extend(writer.flush().await?);
+            Ok(adds)
+        });
+        Ok(Sink {
+            table,
+            batches: Some(batches),
+            encoder: Some(encoder),
+        })
+    }
+
+    pub(crate) async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let sent = match &self.batches {
+            Some(batches) => batches.send(batch).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The encoder stopped early: its error is the one to report.
+        match self.finish().await {
+            Err(e) => Err(e),
+            Ok(_) => Err(IngestError::Encoder("stopped unexpectedly".into())),
+        }
+    }
+
+    /// Waits for the encoder to finalize every file; returns them, uncommitted.
+    pub(crate) async fn finish(&mut self) -> Result<Vec<Add>> {
+        drop(self.batches.take());
+        match self.encoder.take() {
+            Some(encoder) => encoder
+                .await
+                .map_err(|e| IngestError::Encoder(e.to_string()))?,
+            None => Err(IngestError::Encoder("already finished".into())),
+        }
+    }
+
+    /// Commits `adds`, with `txn` when given, as a blind append. Nothing to commit, no commit.
+    pub(crate) async fn commit(
+        &self,
+        adds: Vec<Add>,
+        txn: Option<&Transaction>,
+        records: u64,
+    ) -> Result<Option<u64>> {
+        if adds.is_empty() && txn.is_none() {
+            return Ok(None);
+        }
+        let mut properties = CommitProperties::default()
+            .with_metadata([("lakehouse".to_string(), json!({ "records": records }))]);
+        if let Some(txn) = txn {
+            properties = properties.with_application_transaction(txn.clone());
+        }
+        let snapshot = self.table.snapshot()?;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(snapshot.metadata().partition_columns().to_vec()),
+            predicate: None,
+        };
+        let committed = CommitBuilder::from(properties)
+            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .build(Some(snapshot), self.table.log_store(), operation)
+            .await?;
+        Ok(Some(committed.version()))
+    }
+}
+
+impl Drop for Sink {
+    /// An ingest dropped before its commit writes no more files.
+    fn drop(&mut self) {
+        if let Some(encoder) = &self.encoder {
+            encoder.abort();
+        }
+    }
+}
