@@ -109,10 +109,9 @@ impl Compactor {
             let Some((prepared, from)) = self.prepare_next(&mut report).await? else {
                 break;
             };
-            let staging = self.lake.open(Table::Staging).await?;
             let merge = prepared.metrics.clone();
             let raw_to = prepared.raw_version;
-            let version = commit_merge(&staging, prepared, STAGING_APP_ID).await?;
+            let version = commit_merge(prepared, STAGING_APP_ID).await?;
             tracing::info!(
                 raw_from = from,
                 raw_to,
@@ -202,7 +201,7 @@ impl Compactor {
             .into_iter()
             .flatten()
             .collect();
-        let prepared = prepare_merge(&staging, &new_rows, to, &self.merge_options()).await?;
+        let prepared = prepare_merge(staging, &new_rows, to, &self.merge_options()).await?;
         Ok(Some((prepared, from)))
     }
 }

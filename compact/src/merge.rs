@@ -59,6 +59,8 @@ pub struct MergeMetrics {
 
 /// A merge whose files are written but not yet committed.
 pub struct PreparedMerge {
+    /// `staging` as the merge read it: the commit is checked for conflicts against it.
+    pub staging: DeltaTable,
     pub actions: Vec<Action>,
     pub metrics: MergeMetrics,
     /// The last `raw` version these rows come from; recorded with the commit.
@@ -77,7 +79,7 @@ struct Candidate {
 /// Plans the merge of `new_rows` (rows of the `staging` schema) into `staging` and writes its
 /// files. Nothing is visible until [`commit_merge`].
 pub async fn prepare_merge(
-    staging: &DeltaTable,
+    staging: DeltaTable,
     new_rows: &[RecordBatch],
     raw_version: u64,
     options: &MergeOptions,
@@ -99,7 +101,7 @@ pub async fn prepare_merge(
         })
         .collect();
 
-    let files = files_in_horizon(staging, &candidates, options.horizon_days)?;
+    let files = files_in_horizon(&staging, &candidates, options.horizon_days)?;
     metrics.files_scanned = files.len() as u64;
     let store = staging.object_store();
     find_older_copies(&store, &files, new_rows, &mut candidates, options).await?;
@@ -123,7 +125,7 @@ pub async fn prepare_merge(
     }
     metrics.discarded = metrics.source_rows - winners.len() as u64;
 
-    let mut writer = RecordBatchWriter::for_table(staging)?
+    let mut writer = RecordBatchWriter::for_table(&staging)?
         .with_writer_properties(options.writer_properties.clone());
     let mut actions = Vec::new();
     for (&file, rows) in &dropped {
@@ -150,6 +152,7 @@ pub async fn prepare_merge(
     metrics.files_added = adds.len() as u64;
     actions.extend(adds.into_iter().map(Action::Add));
     Ok(PreparedMerge {
+        staging,
         actions,
         metrics,
         raw_version,
@@ -158,11 +161,7 @@ pub async fn prepare_merge(
 
 /// Commits a prepared merge with the `raw` version it consumed, as a Delta `txn` action in
 /// the same commit: the data and the progress land together or not at all.
-pub async fn commit_merge(
-    staging: &DeltaTable,
-    prepared: PreparedMerge,
-    app_id: &str,
-) -> Result<u64> {
+pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> {
     let metrics = serde_json::to_value(&prepared.metrics).unwrap_or_default();
     let properties = CommitProperties::default()
         .with_application_transaction(Transaction::new(app_id, prepared.raw_version as i64))
@@ -193,7 +192,11 @@ pub async fn commit_merge(
     };
     let committed = CommitBuilder::from(properties)
         .with_actions(prepared.actions)
-        .build(Some(staging.snapshot()?), staging.log_store(), operation)
+        .build(
+            Some(prepared.staging.snapshot()?),
+            prepared.staging.log_store(),
+            operation,
+        )
         .await?;
     Ok(committed.version())
 }
