@@ -22,7 +22,7 @@ pub struct IngestOptions {
     /// writes at most one file per partition.
     pub flush_rows: usize,
     /// Written with the data in both commits (a Delta `txn` action), so a retried batch
-    /// can be recognised: see the Kinesis Lambda.
+    /// can be recognised (per Kinesis shard, in the Lambda of issue #3).
     pub app_transaction: Option<Transaction>,
 }
 
@@ -51,7 +51,7 @@ pub struct IngestSummary {
 
 /// Streams records into one commit per table. Call [`Ingestor::push`] for every record,
 /// then [`Ingestor::commit`]; dropping it uncommitted leaves only unreferenced files,
-/// which `vacuum` removes.
+/// which `compact --vacuum-full` removes.
 pub struct Ingestor {
     options: IngestOptions,
     ingested_at_micros: i64,
