@@ -2,6 +2,9 @@
 //! bounded chunks, each its own exactly-once commit; then maintain all three tables.
 
 use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use deltalake::arrow::array::{Int64Array, RecordBatch};
 use futures::{StreamExt, TryStreamExt};
@@ -10,7 +13,7 @@ use lakehouse_ingest::{Lake, Table};
 use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
-use crate::error::Result;
+use crate::error::{CompactError, Result};
 use crate::files::read_file;
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
 use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
@@ -84,14 +87,37 @@ impl CompactReport {
     }
 }
 
+/// Asked before every commit a run makes; an error stops the run before that commit
+/// (the compaction Lambda renews its DynamoDB lease here).
+pub trait CommitFence: Send + Sync {
+    fn check(&self) -> BoxFuture<'_, std::result::Result<(), String>>;
+}
+
 pub struct Compactor {
     lake: Lake,
     options: CompactOptions,
+    fence: Option<Arc<dyn CommitFence>>,
 }
 
 impl Compactor {
     pub fn new(lake: Lake, options: CompactOptions) -> Compactor {
-        Compactor { lake, options }
+        Compactor {
+            lake,
+            options,
+            fence: None,
+        }
+    }
+
+    pub fn with_fence(mut self, fence: Arc<dyn CommitFence>) -> Compactor {
+        self.fence = Some(fence);
+        self
+    }
+
+    async fn before_commit(&self) -> Result<()> {
+        match &self.fence {
+            Some(fence) => fence.check().await.map_err(CompactError::Fenced),
+            None => Ok(()),
+        }
     }
 
     fn merge_options(&self) -> MergeOptions {
@@ -105,12 +131,18 @@ impl Compactor {
     /// Dedups everything `raw` gained into `staging`, then maintains the tables.
     pub async fn run(&self) -> Result<CompactReport> {
         let mut report = CompactReport::default();
+        // A run consumes what `raw` held when it started: with ingest appending all the
+        // while, chasing the head would never end (and a Lambda has 15 minutes).
+        let mut until = None;
         loop {
-            let Some((prepared, from)) = self.prepare_next(&mut report).await? else {
+            let next = self.prepare_next(&mut report, until).await?;
+            until.get_or_insert(report.raw_version);
+            let Some((prepared, from)) = next else {
                 break;
             };
             let merge = prepared.metrics.clone();
             let raw_to = prepared.raw_version;
+            self.before_commit().await?;
             let version = commit_merge(prepared, STAGING_APP_ID).await?;
             tracing::info!(
                 raw_from = from,
@@ -134,6 +166,7 @@ impl Compactor {
                     vacuum_full: self.options.vacuum_full,
                 };
                 let delta = self.lake.open(table).await?;
+                self.before_commit().await?;
                 let (_, metrics) = maintain(delta, &options).await?;
                 report.maintenance.push((table.name().to_string(), metrics));
             }
@@ -141,11 +174,13 @@ impl Compactor {
         Ok(report)
     }
 
-    /// Reads the next chunk of unconsumed `raw` commits and writes (without committing)
-    /// its merge into `staging`. `None` when staging is up to date.
+    /// Reads the next chunk of unconsumed `raw` commits, up to version `until` when given,
+    /// and writes (without committing) its merge into `staging`. `None` when staging is up
+    /// to date.
     pub async fn prepare_next(
         &self,
         report: &mut CompactReport,
+        until: Option<u64>,
     ) -> Result<Option<(PreparedMerge, u64)>> {
         let (raw, staging) =
             tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
@@ -157,7 +192,8 @@ impl Compactor {
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
         }
-        let latest = raw.version().unwrap_or(0);
+        let head = raw.version().unwrap_or(0);
+        let latest = until.map_or(head, |until| until.min(head));
         report.raw_version = latest;
         let from = consumed.map_or(0, |v| v + 1);
         if from > latest {

@@ -17,6 +17,8 @@ pub enum CompactError {
         value: String,
         path: String,
     },
+    #[error("stopped before committing: {0}")]
+    Fenced(String),
     #[error(transparent)]
     Lake(#[from] lakehouse_ingest::IngestError),
     #[error("delta: {0}")]

@@ -6,14 +6,16 @@
 //! - [`resolve`]: which copy of an event wins.
 //! - [`merge`]: applying the winners to `staging` in one commit.
 //! - [`maintain`]: optimize and vacuum.
+//! - [`lease`]: one compaction at a time per lake, through a DynamoDB lease.
 
 pub mod changes;
 mod compactor;
 pub mod error;
 pub mod files;
+pub mod lease;
 pub mod maintain;
 pub mod merge;
 pub mod resolve;
 
-pub use compactor::{CompactOptions, CompactReport, Compactor, STAGING_APP_ID};
+pub use compactor::{CommitFence, CompactOptions, CompactReport, Compactor, STAGING_APP_ID};
 pub use error::CompactError;

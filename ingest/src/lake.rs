@@ -19,6 +19,8 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 7;
 #[derive(Clone, Debug)]
 pub struct Lake {
     root: Url,
+    /// Storage settings beyond the environment (delta-rs keys, e.g. `aws_endpoint_url`).
+    options: HashMap<String, String>,
 }
 
 impl Lake {
@@ -55,7 +57,21 @@ impl Lake {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        Ok(Lake { root })
+        Ok(Lake {
+            root,
+            options: HashMap::new(),
+        })
+    }
+
+    /// Adds storage settings, which win over the environment: for a process that talks to
+    /// two endpoints, or to configure a lake without environment variables.
+    pub fn with_storage_options<K: Into<String>, V: Into<String>>(
+        mut self,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Lake {
+        self.options
+            .extend(options.into_iter().map(|(k, v)| (k.into(), v.into())));
+        self
     }
 
     pub fn root(&self) -> &Url {
@@ -77,7 +93,7 @@ impl Lake {
                 reason: format!("cannot create folder: {e}"),
             })?;
         }
-        Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(storage_options()))
+        Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(self.storage_options()))
     }
 
     /// Opens a table at its latest version, creating it on first use.
@@ -150,7 +166,10 @@ impl Lake {
                 Some(retention),
             )
             .with_save_mode(SaveMode::ErrorIfExists)
-            .with_commit_properties(CommitProperties::default())
+            // No retries: when a concurrent writer creates the table first, a retried
+            // create would land as version 1, a second metadata action that fails every
+            // append planned on version 0. Losing the race means opening theirs, below.
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .await;
         match created {
             Ok(t) => Ok(t),
@@ -169,14 +188,22 @@ fn local_root(path: &Path) -> std::result::Result<Url, String> {
     Url::from_directory_path(&abs).map_err(|_| format!("not an absolute path: {}", abs.display()))
 }
 
-/// Storage settings beyond what delta-rs reads from the standard AWS environment itself.
-fn storage_options() -> HashMap<String, String> {
-    let mut options = HashMap::new();
-    // A plain-HTTP endpoint (an emulator or a local gateway) must be allowed explicitly.
-    if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|u| u.starts_with("http://")) {
-        options.insert("allow_http".to_string(), "true".to_string());
+impl Lake {
+    /// Storage settings beyond what delta-rs reads from the standard AWS environment.
+    fn storage_options(&self) -> HashMap<String, String> {
+        let mut options = self.options.clone();
+        let endpoint = options
+            .get("aws_endpoint_url")
+            .cloned()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        // A plain-HTTP endpoint (an emulator or a local gateway) must be allowed explicitly.
+        if endpoint.is_some_and(|u| u.starts_with("http://")) {
+            options
+                .entry("allow_http".to_string())
+                .or_insert_with(|| "true".to_string());
+        }
+        options
     }
-    options
 }
 
 /// Refuses to write into a table created by someone else with another layout.

@@ -7,7 +7,6 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -65,7 +64,16 @@ impl Sink {
     }
 
     /// Waits for the encoder to finalize every file; returns them, uncommitted.
-    pub(crate) async fn finish(&mut self) -> Result<Vec<Add>> {
+    pub(crate) async fn prepare(mut self, rows: u64) -> Result<PreparedAppend> {
+        let adds = self.finish().await?;
+        Ok(PreparedAppend {
+            table: self.table.clone(),
+            adds,
+            rows,
+        })
+    }
+
+    async fn finish(&mut self) -> Result<Vec<Add>> {
         drop(self.batches.take());
         match self.encoder.take() {
             Some(encoder) => encoder
@@ -74,19 +82,53 @@ impl Sink {
             None => Err(IngestError::Encoder("already finished".into())),
         }
     }
+}
 
-    /// Commits `adds`, with `txn` when given, as a blind append. Nothing to commit, no commit.
-    pub(crate) async fn commit(
+/// One table's finished files, not yet visible: commit them, or drop them to abandon.
+pub struct PreparedAppend {
+    table: DeltaTable,
+    adds: Vec<Add>,
+    rows: u64,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Committed {
+    pub version: u64,
+    /// Attempts lost to concurrent writers before this one won.
+    pub retries: u64,
+}
+
+impl PreparedAppend {
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn files(&self) -> usize {
+        self.adds.len()
+    }
+
+    /// Commits the files as a blind append, with `txn` when given (in the same commit, so
+    /// the two land or fail together), and `metadata` in `commitInfo.lakehouse`. Nothing
+    /// to commit and no txn: no commit.
+    pub async fn commit(
         &self,
-        adds: Vec<Add>,
         txn: Option<&Transaction>,
-        records: u64,
-    ) -> Result<Option<u64>> {
-        if adds.is_empty() && txn.is_none() {
+        metadata: serde_json::Value,
+    ) -> Result<Option<Committed>> {
+        if self.adds.is_empty() && txn.is_none() {
             return Ok(None);
         }
         let mut properties = CommitProperties::default()
-            .with_metadata([("lakehouse".to_string(), json!({ "records": records }))]);
+            .with_metadata([("lakehouse".to_string(), metadata)])
+            .with_max_retries(COMMIT_RETRIES)
+            // Expired-log cleanup lists the whole `_delta_log` on every commit; appends are
+            // the frequent commits, so they leave it to compaction's optimize and vacuum.
+            .with_cleanup_expired_logs(Some(false));
         if let Some(txn) = txn {
             properties = properties.with_application_transaction(txn.clone());
         }
@@ -97,12 +139,19 @@ impl Sink {
             predicate: None,
         };
         let committed = CommitBuilder::from(properties)
-            .with_actions(adds.into_iter().map(Action::Add).collect())
+            .with_actions(self.adds.iter().cloned().map(Action::Add).collect())
             .build(Some(snapshot), self.table.log_store(), operation)
             .await?;
-        Ok(Some(committed.version()))
+        Ok(Some(Committed {
+            version: committed.version(),
+            retries: committed.metrics.num_retries,
+        }))
     }
 }
+
+/// Blind appends never conflict logically, so a lost race only costs a re-read of the log:
+/// allow many, so dozens of concurrent shard writers don't fail each other.
+const COMMIT_RETRIES: usize = 100;
 
 impl Drop for Sink {
     /// An ingest dropped before its commit writes no more files.

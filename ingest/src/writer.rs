@@ -4,14 +4,15 @@
 //! failed ingest leaves no partial data visible.
 
 use chrono::Utc;
-use deltalake::kernel::Transaction;
+use deltalake::DeltaTable;
+use serde_json::json;
 
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::Result;
 use crate::event::parse_event;
 use crate::lake::Lake;
 use crate::schema::Table;
-use crate::sink::Sink;
+use crate::sink::{Committed, PreparedAppend, Sink};
 use crate::source::SourceRecord;
 
 #[derive(Debug, Clone)]
@@ -21,9 +22,6 @@ pub struct IngestOptions {
     /// Rows after which open Parquet files are finalized, bounding memory. Each flush
     /// writes at most one file per partition.
     pub flush_rows: usize,
-    /// Written with the data in both commits (a Delta `txn` action), so a retried batch
-    /// can be recognised (per Kinesis shard, in the Lambda of issue #3).
-    pub app_transaction: Option<Transaction>,
 }
 
 impl Default for IngestOptions {
@@ -31,7 +29,6 @@ impl Default for IngestOptions {
         IngestOptions {
             batch_rows: 64 * 1024,
             flush_rows: 1_000_000,
-            app_transaction: None,
         }
     }
 }
@@ -40,6 +37,8 @@ impl Default for IngestOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct IngestSummary {
     pub read: u64,
+    /// Records left out because their table already holds them (a redelivered batch).
+    pub already_committed: u64,
     pub appended: u64,
     pub quarantined: u64,
     pub raw_files: usize,
@@ -66,6 +65,15 @@ impl Ingestor {
     pub async fn open(lake: &Lake, options: IngestOptions) -> Result<Ingestor> {
         let (raw, quarantine) =
             tokio::try_join!(lake.open(Table::Raw), lake.open(Table::Quarantine))?;
+        Ingestor::with_tables(raw, quarantine, options)
+    }
+
+    /// Writes into tables the caller already holds open (a warm Lambda keeps them).
+    pub fn with_tables(
+        raw: DeltaTable,
+        quarantine: DeltaTable,
+        options: IngestOptions,
+    ) -> Result<Ingestor> {
         Ok(Ingestor {
             ingested_at_micros: Utc::now().timestamp_micros(),
             raw_rows: RawBatchBuilder::default(),
@@ -83,35 +91,69 @@ impl Ingestor {
 
     /// Adds one record: valid events to `raw`, everything else to `quarantine`.
     pub async fn push(&mut self, record: &SourceRecord<'_>) -> Result<()> {
-        let ctx = RowContext {
-            ingested_at_micros: self.ingested_at_micros,
-            ingest_seq: self.summary.read as i64,
-        };
-        self.summary.read += 1;
+        self.push_to(record, Destinations::ALL).await
+    }
+
+    /// Like [`Ingestor::push`], leaving the record out where `into` says its table already
+    /// holds it.
+    pub async fn push_to(&mut self, record: &SourceRecord<'_>, into: Destinations) -> Result<()> {
         match parse_event(record.data) {
-            Ok(event) => {
+            Ok(event) if into.raw => {
+                let ctx = self.next_row();
                 self.raw_rows.append(&event, record, ctx);
                 self.summary.appended += 1;
                 if self.raw_rows.len() >= self.options.batch_rows {
                     self.raw.write(self.raw_rows.finish()?).await?;
                 }
+                Ok(())
             }
-            Err(rejection) => {
-                self.quarantine_rows
-                    .append(record, &rejection.to_string(), ctx);
-                self.summary.quarantined += 1;
-                if self.quarantine_rows.len() >= self.options.batch_rows {
-                    self.quarantine
-                        .write(self.quarantine_rows.finish()?)
-                        .await?;
-                }
+            Ok(_) => {
+                self.skip();
+                Ok(())
             }
+            Err(rejection) => self.reject(record, &rejection.to_string(), into).await,
+        }
+    }
+
+    /// Sends a record to `quarantine` with `reason`, without parsing it (a corrupt
+    /// container, for instance).
+    pub async fn reject(
+        &mut self,
+        record: &SourceRecord<'_>,
+        reason: &str,
+        into: Destinations,
+    ) -> Result<()> {
+        if !into.quarantine {
+            self.skip();
+            return Ok(());
+        }
+        let ctx = self.next_row();
+        self.quarantine_rows.append(record, reason, ctx);
+        self.summary.quarantined += 1;
+        if self.quarantine_rows.len() >= self.options.batch_rows {
+            self.quarantine
+                .write(self.quarantine_rows.finish()?)
+                .await?;
         }
         Ok(())
     }
 
-    /// Writes what is left and commits `raw`, then `quarantine`.
-    pub async fn commit(mut self) -> Result<IngestSummary> {
+    fn next_row(&mut self) -> RowContext {
+        let ctx = RowContext {
+            ingested_at_micros: self.ingested_at_micros,
+            ingest_seq: self.summary.read as i64,
+        };
+        self.summary.read += 1;
+        ctx
+    }
+
+    fn skip(&mut self) {
+        self.summary.read += 1;
+        self.summary.already_committed += 1;
+    }
+
+    /// Writes what is left and finalizes every file, committing nothing yet.
+    pub async fn prepare(mut self) -> Result<PreparedIngest> {
         if !self.raw_rows.is_empty() {
             self.raw.write(self.raw_rows.finish()?).await?;
         }
@@ -120,19 +162,58 @@ impl Ingestor {
                 .write(self.quarantine_rows.finish()?)
                 .await?;
         }
-        let (raw_adds, quarantine_adds) =
-            tokio::try_join!(self.raw.finish(), self.quarantine.finish())?;
-        self.summary.raw_files = raw_adds.len();
-        self.summary.quarantine_files = quarantine_adds.len();
-        let txn = self.options.app_transaction.as_ref();
-        self.summary.raw_version = self
-            .raw
-            .commit(raw_adds, txn, self.summary.appended)
-            .await?;
-        self.summary.quarantine_version = self
-            .quarantine
-            .commit(quarantine_adds, txn, self.summary.quarantined)
-            .await?;
-        Ok(self.summary)
+        let (raw, quarantine) = tokio::try_join!(
+            self.raw.prepare(self.summary.appended),
+            self.quarantine.prepare(self.summary.quarantined)
+        )?;
+        self.summary.raw_files = raw.files();
+        self.summary.quarantine_files = quarantine.files();
+        Ok(PreparedIngest {
+            raw,
+            quarantine,
+            summary: self.summary,
+        })
     }
+
+    /// Writes what is left and commits `raw`, then `quarantine`.
+    pub async fn commit(self) -> Result<IngestSummary> {
+        let prepared = self.prepare().await?;
+        let mut summary = prepared.summary;
+        let committed = |c: Option<Committed>| c.map(|c| c.version);
+        summary.raw_version = committed(
+            prepared
+                .raw
+                .commit(None, json!({ "records": summary.appended }))
+                .await?,
+        );
+        summary.quarantine_version = committed(
+            prepared
+                .quarantine
+                .commit(None, json!({ "records": summary.quarantined }))
+                .await?,
+        );
+        Ok(summary)
+    }
+}
+
+/// Which tables take a record: a redelivered Kinesis batch skips a table that already
+/// holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destinations {
+    pub raw: bool,
+    pub quarantine: bool,
+}
+
+impl Destinations {
+    pub const ALL: Destinations = Destinations {
+        raw: true,
+        quarantine: true,
+    };
+}
+
+/// Both tables' files, written and not yet committed.
+pub struct PreparedIngest {
+    pub raw: PreparedAppend,
+    pub quarantine: PreparedAppend,
+    pub summary: IngestSummary,
 }

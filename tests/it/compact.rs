@@ -152,7 +152,7 @@ async fn a_crash_between_writing_files_and_committing_converges_on_rerun() {
     let compactor = Compactor::new(lake.lake.clone(), CompactOptions::default());
     let mut report = Default::default();
     let (prepared, _) = compactor
-        .prepare_next(&mut report)
+        .prepare_next(&mut report, None)
         .await
         .unwrap()
         .expect("work to do");

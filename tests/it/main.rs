@@ -1,5 +1,6 @@
 //! One integration-test binary (each binary links the world): modules per concern.
 
+mod aws;
 mod cli;
 mod compact;
 mod helpers;

@@ -1,0 +1,139 @@
+//! The compaction Lambda, run on a schedule: the same incremental dedup + optimize + vacuum
+//! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use lakehouse_compact::lease::Lease;
+use lakehouse_compact::{CompactError, CompactOptions, Compactor};
+use lakehouse_ingest::Lake;
+use lakehouse_ingest::runtime::{self, Metric};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+struct Config {
+    lake: Lake,
+    lease_table: String,
+    lease_ttl: Duration,
+    options: CompactOptions,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    runtime::init_json_logs();
+    let config = match configure().await {
+        Ok(config) => Arc::new(config),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "bad configuration");
+            return Err(e.into());
+        }
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let config = config.clone();
+        async move { handle(&config, event).await }
+    }))
+    .await
+}
+
+async fn configure() -> Result<Config> {
+    let lake_uri =
+        runtime::required_env("LAKEHOUSE_LAKE", "the lake location, s3://bucket/prefix")?;
+    let defaults = CompactOptions::default();
+    let options = CompactOptions {
+        horizon_days: runtime::env_or("LAKEHOUSE_HORIZON_DAYS", defaults.horizon_days)?,
+        retention: chrono::Duration::hours(runtime::env_or(
+            "LAKEHOUSE_RETENTION_HOURS",
+            defaults.retention.num_hours(),
+        )?),
+        skip_maintenance: runtime::env_or("LAKEHOUSE_SKIP_MAINTENANCE", false)?,
+        ..defaults
+    };
+    let sdk = runtime::aws_sdk_config().await;
+    Ok(Config {
+        lake: Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?,
+        lease_table: runtime::required_env(
+            "LAKEHOUSE_LEASE_TABLE",
+            "the DynamoDB table of the compaction lease",
+        )?,
+        // Longer than the function's timeout, so a live run never loses it unrenewed.
+        lease_ttl: Duration::from_secs(runtime::env_or("LAKEHOUSE_LEASE_SECONDS", 960)?),
+        options,
+        dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+    })
+}
+
+async fn handle(
+    config: &Config,
+    event: LambdaEvent<Value>,
+) -> Result<Value, lambda_runtime::Error> {
+    let started = Instant::now();
+    let key = format!("compact|{}", config.lake.root());
+    let owner = event.context.request_id.clone();
+    let lease = Lease::acquire(
+        config.dynamodb.clone(),
+        &config.lease_table,
+        &key,
+        &owner,
+        config.lease_ttl,
+    )
+    .await?;
+    let lease = match lease {
+        Ok(lease) => Arc::new(lease),
+        Err(held) => {
+            tracing::info!(
+                holder = held.owner,
+                expires_in_ms = held.expires_in_ms,
+                "another compaction holds the lease: skipping"
+            );
+            emit(&[Metric::count("Skipped", 1)]);
+            return Ok(
+                json!({ "status": "skipped", "held_by": held.owner, "expires_in_ms": held.expires_in_ms }),
+            );
+        }
+    };
+    let compactor =
+        Compactor::new(config.lake.clone(), config.options.clone()).with_fence(lease.clone());
+    let result = compactor.run().await;
+    // Released whatever happened: a failed run must not block the next one for the TTL.
+    if let Err(e) = Lease::clone(&lease).release().await {
+        tracing::warn!(error = %e, "lease not released; it expires on its own");
+    }
+    let report = match result {
+        Ok(report) => report,
+        // Another run took the lease over (this one overran it): stopping is the design
+        // working, not a failure to retry.
+        Err(CompactError::Fenced(reason)) => {
+            tracing::warn!(reason, "lease lost: stopped before committing");
+            emit(&[Metric::count("LostLease", 1)]);
+            return Ok(json!({ "status": "stopped", "reason": reason }));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let total = report.total();
+    let (compacted, vacuumed) = report.maintenance.iter().fold((0, 0), |(c, v), (_, m)| {
+        (c + m.files_compacted, v + m.files_vacuumed)
+    });
+    emit(&[
+        Metric::count("Skipped", 0),
+        Metric::count("StagingCommits", report.commits.len() as u64),
+        Metric::count("RowsRead", total.source_rows),
+        Metric::count("Inserted", total.inserted),
+        Metric::count("Updated", total.updated),
+        Metric::count("Discarded", total.discarded),
+        Metric::count("FilesCompacted", compacted),
+        Metric::count("FilesVacuumed", vacuumed),
+        Metric::millis("Duration", started.elapsed().as_secs_f64() * 1000.0),
+    ]);
+    tracing::info!(
+        token = lease.token(),
+        report = serde_json::to_string(&report).unwrap_or_default(),
+        "compaction done"
+    );
+    Ok(json!({ "status": "compacted", "lease_token": lease.token(), "report": report }))
+}
+
+fn emit(metrics: &[Metric]) {
+    println!("{}", runtime::emf_line(&[("Function", "compact")], metrics));
+}

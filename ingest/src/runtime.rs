@@ -1,0 +1,172 @@
+//! What both Lambdas share: configuration from the environment, JSON logs, CloudWatch
+//! embedded-metric-format (EMF) lines, and the AWS SDK configuration.
+
+use std::str::FromStr;
+
+use serde_json::{Map, Value, json};
+
+/// A Lambda's configuration is missing or malformed: it stops at start-up, saying which.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// A required environment variable, or an error naming it and what it is for.
+pub fn required_env(name: &str, what: &str) -> Result<String, ConfigError> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(ConfigError(format!(
+            "environment variable {name} is not set: it must hold {what}"
+        ))),
+    }
+}
+
+/// An optional environment variable parsed as `T`; unset means `default`, unparsable is an
+/// error (a typo should stop the function at start-up, not be ignored).
+pub fn env_or<T: FromStr>(name: &str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError(format!("environment variable {name}={value:?}: {e}"))),
+        _ => Ok(default),
+    }
+}
+
+/// JSON log lines on stdout (CloudWatch Logs keeps them per invocation), filtered by
+/// `LAKEHOUSE_LOG` (e.g. `info`, `debug`, `lakehouse_ingest=debug`), default `info`.
+pub fn init_json_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LAKEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(true)
+        .without_time()
+        .init();
+}
+
+/// The AWS SDK configuration from the standard environment (region, credentials and
+/// `AWS_ENDPOINT_URL`, which points every client at an emulator in tests).
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An AWS SDK error in one line: the service's code and message when it answered, the
+/// whole cause chain when it did not (timeouts, connection failures).
+pub fn describe_sdk_error<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match error.as_service_error() {
+        Some(e) => format!(
+            "{}: {}",
+            e.code().unwrap_or("unknown error"),
+            e.message().unwrap_or("no message")
+        ),
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
+    }
+}
+
+/// One metric of an EMF line.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    pub name: &'static str,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+impl Metric {
+    pub fn count(name: &'static str, value: u64) -> Metric {
+        Metric {
+            name,
+            value: value as f64,
+            unit: "Count",
+        }
+    }
+
+    pub fn millis(name: &'static str, value: f64) -> Metric {
+        Metric {
+            name,
+            value,
+            unit: "Milliseconds",
+        }
+    }
+
+    pub fn bytes(name: &'static str, value: u64) -> Metric {
+        Metric {
+            name,
+            value: value as f64,
+            unit: "Bytes",
+        }
+    }
+}
+
+pub const METRICS_NAMESPACE: &str = "Lakehouse";
+
+/// A CloudWatch EMF document: CloudWatch turns this log line into metrics, with no API
+/// call from the function. <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
+pub fn emf_line(dimensions: &[(&str, &str)], metrics: &[Metric]) -> String {
+    let mut document = Map::new();
+    document.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": METRICS_NAMESPACE,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": metrics
+                    .iter()
+                    .map(|m| json!({ "Name": m.name, "Unit": m.unit }))
+                    .collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (key, value) in dimensions {
+        document.insert((*key).into(), Value::from(*value));
+    }
+    for metric in metrics {
+        document.insert(metric.name.into(), json!(metric.value));
+    }
+    Value::Object(document).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_lines_declare_every_metric_they_carry() {
+        let line = emf_line(
+            &[("Function", "ingest")],
+            &[
+                Metric::count("Records", 3),
+                Metric::millis("CommitLatency", 12.5),
+            ],
+        );
+        let doc: Value = serde_json::from_str(&line).unwrap();
+        let declared = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], "Lakehouse");
+        assert_eq!(declared["Dimensions"], json!([["Function"]]));
+        assert_eq!(
+            declared["Metrics"][1],
+            json!({"Name": "CommitLatency", "Unit": "Milliseconds"})
+        );
+        assert_eq!(doc["Function"], "ingest");
+        assert_eq!(doc["Records"], 3.0);
+        assert!(doc["_aws"]["Timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn missing_and_malformed_settings_are_named() {
+        let err = required_env("LAKEHOUSE_TEST_SURELY_UNSET", "the lake URI")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("LAKEHOUSE_TEST_SURELY_UNSET") && err.contains("lake URI"));
+        assert_eq!(env_or("LAKEHOUSE_TEST_SURELY_UNSET", 7u32), Ok(7));
+    }
+}

@@ -1,0 +1,439 @@
+//! Exactly-once ingest of Lambda Kinesis batches, per shard.
+//!
+//! For each table and shard, a DynamoDB checkpoint holds the last sequence number committed
+//! and the Delta `txn` version that committed it (see [`crate::checkpoint`]). A batch
+//! writes only records after the checkpoint, so a redelivered batch adds nothing; every
+//! record of a batch is reported failed from the first one not committed, so Lambda
+//! retries exactly the tail that is missing.
+//!
+//! Assumes what Lambda's Kinesis event source mapping guarantees with
+//! `ParallelizationFactor = 1`: one batch per shard at a time, in sequence order.
+
+use std::time::Instant;
+
+use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
+use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
+use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, Pending, Reconciled, reconcile,
+};
+use crate::error::IngestError;
+use crate::kpl;
+use crate::lake::Lake;
+use crate::schema::Table;
+use crate::sequence::SequenceNumber;
+use crate::sink::PreparedAppend;
+use crate::source::SourceRecord;
+use crate::writer::{Destinations, IngestOptions, Ingestor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("record {event_id}: {reason}")]
+    BadRecord { event_id: String, reason: String },
+}
+
+/// What one invocation did, for logs and metrics.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct BatchReport {
+    pub records: u64,
+    pub user_records: u64,
+    pub bytes: u64,
+    pub appended: u64,
+    pub quarantined: u64,
+    pub already_committed: u64,
+    pub commits: u64,
+    pub commit_millis: f64,
+    pub commit_retries: u64,
+    pub repaired_checkpoints: u64,
+    pub failed_shards: u64,
+}
+
+/// The ingest Lambda's state, kept warm across invocations: tables stay loaded and are
+/// brought up to date incrementally rather than replayed from their last checkpoint.
+pub struct StreamIngest {
+    lake: Lake,
+    checkpoints: CheckpointStore,
+    options: IngestOptions,
+    raw: Option<DeltaTable>,
+    quarantine: Option<DeltaTable>,
+}
+
+/// One shard's slice of a batch, in sequence order.
+struct ShardRecords<'a> {
+    stream: &'a str,
+    shard: &'a str,
+    records: Vec<(SequenceNumber, &'a KinesisEventRecord)>,
+}
+
+/// One table's side of a shard: its checkpoint key, Delta app id and checkpoint.
+struct TableState {
+    table: Table,
+    key: String,
+    app_id: String,
+    checkpoint: Checkpoint,
+}
+
+impl StreamIngest {
+    pub fn new(lake: Lake, checkpoints: CheckpointStore, options: IngestOptions) -> Self {
+        StreamIngest {
+            lake,
+            checkpoints,
+            options,
+            raw: None,
+            quarantine: None,
+        }
+    }
+
+    /// Ingests a batch. Never fails as a whole: a shard that could not be committed is
+    /// reported in `batchItemFailures` from its first uncommitted record.
+    pub async fn ingest(&mut self, event: &KinesisEvent) -> (KinesisEventResponse, BatchReport) {
+        let mut report = BatchReport::default();
+        let mut failures = Vec::new();
+        match group_by_shard(&event.records) {
+            Err(e) => {
+                // Cannot even tell records apart: fail the batch, from the first record.
+                warn!(error = %e, "unreadable batch");
+                report.failed_shards += 1;
+                failures.extend(event.records.first().map(failure));
+            }
+            Ok(shards) => {
+                for shard in shards {
+                    let mut states = None;
+                    let result = self.ingest_shard(&shard, &mut states, &mut report).await;
+                    if let Err(e) = result {
+                        warn!(stream = shard.stream, shard = shard.shard, error = %e, "shard batch failed");
+                        report.failed_shards += 1;
+                        self.raw = None;
+                        self.quarantine = None;
+                        if let Some(first) = first_uncommitted(&shard, states.as_deref()) {
+                            failures.push(failure(first));
+                        }
+                    }
+                }
+            }
+        }
+        let response = KinesisEventResponse {
+            batch_item_failures: failures,
+        };
+        (response, report)
+    }
+
+    async fn ingest_shard<'a>(
+        &mut self,
+        shard: &ShardRecords<'a>,
+        states: &mut Option<Vec<TableState>>,
+        report: &mut BatchReport,
+    ) -> Result<(), StreamError> {
+        let (raw, quarantine) = self.tables().await?;
+        let mut loaded = Vec::with_capacity(2);
+        for (table, delta) in [(Table::Raw, &raw), (Table::Quarantine, &quarantine)] {
+            loaded.push(self.load_state(table, delta, shard, report).await?);
+        }
+        let states = states.insert(loaded);
+
+        let mut ingestor = Ingestor::with_tables(raw, quarantine, self.options.clone())?;
+        for (sequence, record) in &shard.records {
+            let into = Destinations {
+                raw: is_new(&states[0].checkpoint, sequence),
+                quarantine: is_new(&states[1].checkpoint, sequence),
+            };
+            push_record(&mut ingestor, shard, record, into, report).await?;
+        }
+        let prepared = ingestor.prepare().await?;
+        let summary = &prepared.summary;
+        report.appended += summary.appended;
+        report.quarantined += summary.quarantined;
+        report.already_committed += summary.already_committed;
+
+        let Some((last, _)) = shard.records.last() else {
+            return Ok(());
+        };
+        let first = &shard.records[0].0;
+        for (state, append) in states.iter_mut().zip([&prepared.raw, &prepared.quarantine]) {
+            self.commit_table(state, append, first, last, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Begins the checkpoint, commits the table's files with the shard's txn, completes the
+    /// checkpoint. Nothing new for this table: nothing to do.
+    async fn commit_table(
+        &self,
+        state: &mut TableState,
+        append: &PreparedAppend,
+        first: &SequenceNumber,
+        last: &SequenceNumber,
+        report: &mut BatchReport,
+    ) -> Result<(), StreamError> {
+        if append.rows() == 0 {
+            return Ok(());
+        }
+        let pending = Pending {
+            sequence: last.clone(),
+            version: state.checkpoint.version + 1,
+        };
+        self.checkpoints
+            .begin(&state.key, &state.checkpoint, &pending)
+            .await?;
+        let txn = Transaction::new(&state.app_id, pending.version);
+        let started = Instant::now();
+        let metadata = json!({
+            "records": append.rows(),
+            "source": state.app_id,
+            "firstSequenceNumber": first.as_str(),
+            "lastSequenceNumber": last.as_str(),
+        });
+        let committed = append.commit(Some(&txn), metadata).await?;
+        report.commit_millis += started.elapsed().as_secs_f64() * 1000.0;
+        report.commits += 1;
+        if let Some(c) = committed {
+            report.commit_retries += c.retries;
+            info!(
+                table = state.table.name(),
+                version = c.version,
+                rows = append.rows(),
+                retries = c.retries,
+                "committed"
+            );
+        }
+        let from = state.checkpoint.version;
+        state.checkpoint = Checkpoint {
+            sequence: Some(pending.sequence.clone()),
+            version: pending.version,
+            pending: None,
+        };
+        // The data is committed with its txn whatever happens next: if this write fails,
+        // the next invocation finds the pending version in the log and completes it.
+        if let Err(e) = self.checkpoints.complete(&state.key, from, &pending).await {
+            warn!(key = state.key, error = %e, "checkpoint not completed; the next batch repairs it");
+        }
+        Ok(())
+    }
+
+    async fn load_state(
+        &self,
+        table: Table,
+        delta: &DeltaTable,
+        shard: &ShardRecords<'_>,
+        report: &mut BatchReport,
+    ) -> Result<TableState, StreamError> {
+        let source = format!("{}/{}", shard.stream, shard.shard);
+        let key = format!("{}|{source}", self.lake.table_url(table));
+        let app_id = format!("lakehouse-ingest:{source}");
+        let stored = self.checkpoints.load(&key).await?;
+        let seen_version = stored.version;
+        // A committed item without a pending commit is authoritative: every commit with
+        // this app id is begun in DynamoDB first. Only a pending commit or a missing item
+        // sends us to the Delta log, whose txn lookup replays the log since its checkpoint.
+        if stored.pending.is_none() && seen_version > 0 {
+            return Ok(TableState {
+                table,
+                key,
+                app_id,
+                checkpoint: stored,
+            });
+        }
+        let delta_version = delta
+            .snapshot()
+            .map_err(IngestError::from)?
+            .transaction_version(delta.log_store().as_ref(), &app_id)
+            .await
+            .map_err(IngestError::from)?
+            .unwrap_or(0);
+        let (checkpoint, found) = reconcile(&key, stored, delta_version)?;
+        match found {
+            Reconciled::InSync => {}
+            Reconciled::PendingCommitted(pending) => {
+                warn!(
+                    key,
+                    version = pending.version,
+                    "completing a checkpoint a crashed invocation left pending"
+                );
+                self.checkpoints
+                    .complete(&key, seen_version, &pending)
+                    .await?;
+                report.repaired_checkpoints += 1;
+            }
+            Reconciled::Lost { delta_version } => {
+                warn!(
+                    key,
+                    delta_version,
+                    "checkpoint item lost: adopting the Delta txn version; records after it may be appended twice"
+                );
+                self.checkpoints.adopt(&key, &checkpoint).await?;
+                report.repaired_checkpoints += 1;
+            }
+        }
+        Ok(TableState {
+            table,
+            key,
+            app_id,
+            checkpoint,
+        })
+    }
+
+    /// Both tables at their latest version: opened once per process, then updated.
+    async fn tables(&mut self) -> Result<(DeltaTable, DeltaTable), IngestError> {
+        let raw = refresh(&self.lake, self.raw.take(), Table::Raw).await?;
+        let quarantine = refresh(&self.lake, self.quarantine.take(), Table::Quarantine).await?;
+        self.raw = Some(raw.clone());
+        self.quarantine = Some(quarantine.clone());
+        Ok((raw, quarantine))
+    }
+}
+
+async fn refresh(
+    lake: &Lake,
+    cached: Option<DeltaTable>,
+    table: Table,
+) -> Result<DeltaTable, IngestError> {
+    match cached {
+        Some(mut delta) => {
+            delta.update_incremental(None).await?;
+            Ok(delta)
+        }
+        None => lake.open(table).await,
+    }
+}
+
+fn is_new(checkpoint: &Checkpoint, sequence: &SequenceNumber) -> bool {
+    checkpoint
+        .sequence
+        .as_ref()
+        .is_none_or(|done| sequence > done)
+}
+
+/// Adds one Kinesis record: its user records if it is a KPL aggregate, itself otherwise.
+async fn push_record(
+    ingestor: &mut Ingestor,
+    shard: &ShardRecords<'_>,
+    record: &KinesisEventRecord,
+    into: Destinations,
+    report: &mut BatchReport,
+) -> Result<(), IngestError> {
+    let data = record.kinesis.data.0.as_slice();
+    let source = format!("kinesis:{}/{}", shard.stream, shard.shard);
+    let sequence = record.kinesis.sequence_number.as_str();
+    report.records += 1;
+    report.bytes += data.len() as u64;
+    if !kpl::is_aggregated(data) {
+        report.user_records += 1;
+        let record = SourceRecord {
+            data,
+            source: &source,
+            position: sequence,
+        };
+        return ingestor.push_to(&record, into).await;
+    }
+    match kpl::deaggregate(data) {
+        Ok(user_records) => {
+            for (index, user) in user_records.iter().enumerate() {
+                report.user_records += 1;
+                // The KPL's sub-sequence number: the user record's index in the aggregate.
+                let position = format!("{sequence}:{index}");
+                let record = SourceRecord {
+                    data: user.data,
+                    source: &source,
+                    position: &position,
+                };
+                ingestor.push_to(&record, into).await?;
+            }
+            Ok(())
+        }
+        Err(corrupt) => {
+            report.user_records += 1;
+            let record = SourceRecord {
+                data,
+                source: &source,
+                position: sequence,
+            };
+            ingestor.reject(&record, &corrupt.to_string(), into).await
+        }
+    }
+}
+
+/// Splits a batch by shard, keeping order. An event source mapping sends one shard per
+/// batch; a hand-made document may mix them.
+fn group_by_shard(records: &[KinesisEventRecord]) -> Result<Vec<ShardRecords<'_>>, StreamError> {
+    let mut shards: Vec<ShardRecords> = Vec::new();
+    for record in records {
+        let (stream, shard) = origin(record);
+        let sequence =
+            SequenceNumber::parse(&record.kinesis.sequence_number).map_err(|reason| {
+                StreamError::BadRecord {
+                    event_id: record.event_id.clone().unwrap_or_default(),
+                    reason,
+                }
+            })?;
+        match shards
+            .iter_mut()
+            .find(|s| s.stream == stream && s.shard == shard)
+        {
+            Some(s) => s.records.push((sequence, record)),
+            None => shards.push(ShardRecords {
+                stream,
+                shard,
+                records: vec![(sequence, record)],
+            }),
+        }
+    }
+    for shard in &mut shards {
+        // Delivered in order; sorting only guards the checkpoint against a shuffled document.
+        shard.records.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(shards)
+}
+
+/// The stream name (from `eventSourceARN`) and shard id (from `eventID`) of a record.
+pub fn origin(record: &KinesisEventRecord) -> (&str, &str) {
+    let stream = record
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
+        .unwrap_or("unknown-stream");
+    let shard = record
+        .event_id
+        .as_deref()
+        .and_then(|id| id.split(':').next())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown-shard");
+    (stream, shard)
+}
+
+/// The first record not yet in every table: everything from it on is retried.
+fn first_uncommitted<'a>(
+    shard: &ShardRecords<'a>,
+    states: Option<&[TableState]>,
+) -> Option<&'a KinesisEventRecord> {
+    let committed_through = states.and_then(|states| {
+        states
+            .iter()
+            .map(|s| s.checkpoint.sequence.clone())
+            .min()
+            .flatten()
+    });
+    shard
+        .records
+        .iter()
+        .find(|(sequence, _)| {
+            committed_through
+                .as_ref()
+                .is_none_or(|done| sequence > done)
+        })
+        .map(|(_, record)| *record)
+}
+
+fn failure(record: &KinesisEventRecord) -> KinesisBatchItemFailure {
+    KinesisBatchItemFailure {
+        item_identifier: Some(record.kinesis.sequence_number.clone()),
+    }
+}

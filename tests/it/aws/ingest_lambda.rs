@@ -1,0 +1,214 @@
+//! The ingest and compaction Lambdas end to end on emulated AWS: Kinesis → ingest Lambda →
+//! Delta on S3 → compaction Lambda → `lakehouse query` over S3.
+
+use std::collections::BTreeMap;
+
+use super::kinesis::{ShardRecords, Stream};
+use super::proxy::Action;
+use super::stack::{Stack, StackOptions};
+use super::workload::Workload;
+
+/// Delivers one shard's records in batches like the event source mapping: a batch that
+/// reports failures is redelivered from the first failed record. Returns redeliveries.
+pub fn deliver(
+    stack: &Stack,
+    stream: &Stream,
+    shard: &str,
+    records: &ShardRecords,
+    batch: usize,
+) -> usize {
+    let mut redeliveries = 0;
+    for chunk in records.chunks(batch) {
+        let mut pending: &[_] = chunk;
+        loop {
+            let failed = stack.ingest(&stream.event_document(shard, pending));
+            let Some(first) = failed.first() else { break };
+            redeliveries += 1;
+            assert!(
+                redeliveries < 20,
+                "{shard}: batch keeps failing from {first}"
+            );
+            let at = pending
+                .iter()
+                .position(|(sequence, _, _)| sequence == first)
+                .unwrap_or_else(|| panic!("reported failure {first} is not in the batch"));
+            pending = &pending[at..];
+        }
+    }
+    redeliveries
+}
+
+/// The lake holds exactly what the workload says: every raw row once, every invalid
+/// record in quarantine, the latest copy of every event in staging.
+pub fn assert_lake_holds(stack: &Stack, w: &Workload) {
+    let raw: BTreeMap<String, i64> = stack
+        .query("SELECT event_uuid, count(*) AS n FROM raw GROUP BY event_uuid")
+        .into_iter()
+        .map(|r| {
+            (
+                r["event_uuid"].as_str().unwrap_or_default().to_string(),
+                r["n"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(raw.values().sum::<i64>(), w.raw_rows(), "raw rows");
+    assert!(
+        raw == w.raw,
+        "raw differs from the input: a row was lost or doubled"
+    );
+    assert_eq!(stack.count("quarantine"), w.quarantine, "quarantine rows");
+    let staging: BTreeMap<String, i64> = stack
+        .query("SELECT event_uuid, created_at FROM staging")
+        .into_iter()
+        .map(|r| {
+            (
+                r["event_uuid"].as_str().unwrap_or_default().to_string(),
+                r["created_at"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(staging.len(), w.staging.len(), "staging rows");
+    assert!(
+        staging == w.staging,
+        "staging does not hold the latest copy of every event"
+    );
+}
+
+async fn stream_with(
+    stack: &Stack,
+    name: &str,
+    shards: i32,
+    w: &Workload,
+) -> (Stream, Vec<(String, ShardRecords)>) {
+    let stream = Stream::create(&stack.moto, name, shards).await;
+    stream.put(&w.records).await;
+    let mut per_shard = Vec::new();
+    for shard in stream.shard_ids() {
+        let records = stream.read_shard(&shard).await;
+        per_shard.push((shard, records));
+    }
+    (stream, per_shard)
+}
+
+fn metric_sum(stack: &Stack, name: &str) -> f64 {
+    stack
+        .emulator
+        .function_output()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .filter_map(|doc| doc.get(name).and_then(|v| v.as_f64()))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_to_lake_exactly_once_and_redelivery_adds_nothing() {
+    let Some(stack) = Stack::start(StackOptions::default()).await else {
+        return;
+    };
+    let w = Workload::new("e2e", 2500, 4);
+    let (stream, shards) = stream_with(&stack, "events", 4, &w).await;
+    let total: usize = shards.iter().map(|(_, r)| r.len()).sum();
+    assert_eq!(total, w.records.len(), "moto returned every record");
+    let started = std::time::Instant::now();
+    for (shard, records) in &shards {
+        assert_eq!(
+            deliver(&stack, &stream, shard, records, 100),
+            0,
+            "{shard}: no failures"
+        );
+    }
+    let batches: usize = shards.iter().map(|(_, r)| r.len().div_ceil(100)).sum();
+    eprintln!("ingest: {batches} batches in {:.1?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let compacted = stack.compact();
+    eprintln!("compaction: {:.1?}", started.elapsed());
+    assert_eq!(compacted["status"], "compacted", "{compacted}");
+    assert_lake_holds(&stack, &w);
+    let reasons =
+        stack.query("SELECT error, count(*) AS n FROM quarantine GROUP BY error ORDER BY error");
+    assert!(
+        reasons.iter().any(
+            |r| r["error"] == "corrupt KPL aggregate: MD5 checksum does not match" && r["n"] == 1
+        ),
+        "{reasons:?}"
+    );
+    assert!(
+        metric_sum(&stack, "UserRecords") > w.records.len() as f64,
+        "aggregates were unpacked"
+    );
+
+    // Redeliver every batch (Lambda retries after a timeout, say): nothing is added.
+    let versions = stack.query("SELECT count(*) AS n FROM raw");
+    for (shard, records) in &shards {
+        assert_eq!(deliver(&stack, &stream, shard, records, 100), 0);
+    }
+    assert_eq!(stack.query("SELECT count(*) AS n FROM raw"), versions);
+    assert_eq!(
+        metric_sum(&stack, "AlreadyCommitted") as usize,
+        metric_sum(&stack, "UserRecords") as usize / 2
+    );
+    let again = stack.compact();
+    assert_eq!(
+        again["report"]["commits"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+    assert_lake_holds(&stack, &w);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_mid_batch_are_reported_and_the_retry_lands_once() {
+    let options = StackOptions {
+        fault_proxy: true,
+        ..StackOptions::default()
+    };
+    let Some(stack) = Stack::start(options).await else {
+        return;
+    };
+    let proxy = stack.proxy.as_ref().expect("proxy");
+    let w = Workload::new("fault", 600, 1);
+    let (stream, shards) = stream_with(&stack, "faults", 1, &w).await;
+    let (shard, records) = &shards[0];
+    let batches: Vec<_> = records.chunks(50).collect();
+    assert!(batches.len() >= 5);
+    // A healthy first batch creates the tables.
+    assert_eq!(deliver(&stack, &stream, shard, &batches[0].to_vec(), 50), 0);
+
+    // 1. S3 refuses the raw commit: nothing is committed, the whole batch is reported.
+    proxy.inject("PUT", "/events/raw/_delta_log/", Action::Respond(403), 1);
+    let failed = stack.ingest(&stream.event_document(shard, batches[1]));
+    assert_eq!(
+        failed,
+        vec![batches[1][0].0.clone()],
+        "reported from the first record"
+    );
+    assert_eq!(proxy.triggered(), 1);
+    assert_eq!(deliver(&stack, &stream, shard, &batches[1].to_vec(), 50), 0);
+
+    // 2. The raw commit lands but its response is lost: the invocation fails, and the
+    //    retry finds the commit in the Delta log, completes the checkpoint, adds nothing.
+    proxy.inject("PUT", "/events/raw/_delta_log/", Action::LoseResponse, 1);
+    let failed = stack.ingest(&stream.event_document(shard, batches[2]));
+    assert_eq!(proxy.triggered(), 2);
+    assert!(
+        !failed.is_empty(),
+        "a commit whose outcome is unknown is not reported done"
+    );
+    assert_eq!(deliver(&stack, &stream, shard, &batches[2].to_vec(), 50), 0);
+    assert!(
+        metric_sum(&stack, "RepairedCheckpoints") >= 1.0,
+        "the retry repaired the checkpoint"
+    );
+
+    // 3. DynamoDB fails at the start of a batch: reported, retried, landed.
+    proxy.inject("POST", "/", Action::Respond(400), 1);
+    let failed = stack.ingest(&stream.event_document(shard, batches[3]));
+    assert_eq!(failed, vec![batches[3][0].0.clone()]);
+    proxy.clear();
+    for batch in &batches[3..] {
+        assert_eq!(deliver(&stack, &stream, shard, &batch.to_vec(), 50), 0);
+    }
+    assert_eq!(stack.compact()["status"], "compacted");
+    assert_lake_holds(&stack, &w);
+}

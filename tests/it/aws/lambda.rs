@@ -1,0 +1,165 @@
+//! The Lambda binaries under cargo-lambda's runtime emulator: `cargo lambda watch
+//! --only-lambda-apis` serves the Runtime API, our built binaries poll it as they would in
+//! AWS, and `cargo lambda invoke` sends the events.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use super::moto::{free_port, wait_for_port};
+use crate::helpers::in_ci;
+
+pub const INGEST: &str = "lakehouse-ingest-lambda";
+pub const COMPACT: &str = "lakehouse-compact-lambda";
+
+/// The Lambda control-plane emulator.
+pub struct Emulator {
+    child: Child,
+    pub port: u16,
+    functions: Vec<Child>,
+    logs: tempfile::TempDir,
+}
+
+/// Where cargo put the workspace's binaries: beside this test binary's `deps/` folder.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target profile folder");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn cargo_lambda_installed() -> bool {
+    Command::new("cargo")
+        .args(["lambda", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Emulator {
+    /// Starts the emulator, or returns `None` (outside CI only) without cargo-lambda.
+    pub fn start() -> Option<Emulator> {
+        if !cargo_lambda_installed() {
+            assert!(
+                !in_ci(),
+                "cargo-lambda is not installed: pip install cargo-lambda (make test does)"
+            );
+            eprintln!("skipped: cargo-lambda is not installed (pip install cargo-lambda)");
+            return None;
+        }
+        let port = free_port();
+        let mut child = Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
+            .args(["--invoke-port", &port.to_string()])
+            // It reads the workspace to learn which functions exist.
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cargo lambda watch");
+        wait_for_port(port, "cargo lambda watch", &mut child);
+        Some(Emulator {
+            child,
+            port,
+            functions: Vec::new(),
+            logs: tempfile::tempdir().expect("log folder"),
+        })
+    }
+
+    /// Starts `instances` execution environments of a function: processes of its binary
+    /// polling the Runtime API, each serving one invocation at a time as in AWS.
+    pub fn start_function(&mut self, name: &str, instances: usize, env: &[(&str, String)]) {
+        let path = binary(name);
+        for _ in 0..instances {
+            let log = self
+                .logs
+                .path()
+                .join(format!("{name}-{}.log", self.functions.len()));
+            let log = std::fs::File::create(log).expect("function log file");
+            let child = Command::new(&path)
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{}/.rt/{name}", self.port),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", name)
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .stdout(log.try_clone().expect("log handle"))
+                .stderr(log)
+                .spawn()
+                .expect("start function binary");
+            self.functions.push(child);
+        }
+    }
+
+    /// Everything the functions printed (JSON logs and metric lines), one line each.
+    pub fn function_output(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for entry in std::fs::read_dir(self.logs.path())
+            .expect("log folder")
+            .flatten()
+        {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            lines.extend(text.lines().map(str::to_string));
+        }
+        lines
+    }
+
+    /// `cargo lambda invoke`: the function's response, or its error as `Err`.
+    pub fn invoke(&self, name: &str, payload: &Value) -> Result<Value, String> {
+        let mut file = tempfile::NamedTempFile::new().expect("payload file");
+        serde_json::to_writer(&mut file, payload).expect("write payload");
+        let out = Command::new("cargo")
+            .args(["lambda", "invoke", name, "--invoke-address", "127.0.0.1"])
+            .args([
+                "--invoke-port",
+                &self.port.to_string(),
+                "--output-format",
+                "json",
+            ])
+            .arg("--data-file")
+            .arg(file.path())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo lambda invoke");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            format!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        for child in self
+            .functions
+            .iter_mut()
+            .chain(std::iter::once(&mut self.child))
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The AWS runtime on emulated AWS: moto and cargo-lambda's emulator, started per test.
+
+mod concurrency;
+mod ingest_lambda;
+mod kinesis;
+mod lambda;
+mod moto;
+mod proxy;
+mod stack;
+mod workload;

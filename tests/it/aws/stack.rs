@@ -1,0 +1,116 @@
+//! The whole AWS runtime on one machine: moto (S3, DynamoDB, Kinesis), the lake bucket and
+//! DynamoDB tables as Terraform creates them, the Lambda emulator with both functions, and
+//! the `lakehouse` CLI reading the lake back from S3.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::lambda::{COMPACT, Emulator, INGEST};
+use super::moto::{Moto, env_for};
+use super::proxy::FaultProxy;
+
+pub const BUCKET: &str = "lake";
+pub const LAKE: &str = "s3://lake/events";
+pub const CHECKPOINTS: &str = "lakehouse-checkpoints";
+pub const LEASES: &str = "lakehouse-leases";
+
+pub struct Stack {
+    pub moto: Moto,
+    pub emulator: Emulator,
+    /// Between the functions and moto, when faults are wanted.
+    pub proxy: Option<FaultProxy>,
+}
+
+pub struct StackOptions {
+    pub ingest_instances: usize,
+    pub compact_instances: usize,
+    pub fault_proxy: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            ingest_instances: 1,
+            compact_instances: 1,
+            fault_proxy: false,
+        }
+    }
+}
+
+impl Stack {
+    /// `None` outside CI when moto or cargo-lambda is missing (the tests say so and pass).
+    pub async fn start(options: StackOptions) -> Option<Stack> {
+        let moto = Moto::start().await?;
+        let mut emulator = Emulator::start()?;
+        moto.create_bucket(BUCKET).await;
+        moto.create_key_table(CHECKPOINTS).await;
+        moto.create_key_table(LEASES).await;
+        let proxy = if options.fault_proxy {
+            Some(FaultProxy::start(&moto.endpoint).await)
+        } else {
+            None
+        };
+        let endpoint = proxy
+            .as_ref()
+            .map_or(moto.endpoint.clone(), |p| p.endpoint.clone());
+        let mut env = env_for(&endpoint);
+        env.push(("LAKEHOUSE_LAKE", LAKE.into()));
+        env.push(("LAKEHOUSE_CHECKPOINT_TABLE", CHECKPOINTS.into()));
+        env.push(("LAKEHOUSE_LEASE_TABLE", LEASES.into()));
+        emulator.start_function(INGEST, options.ingest_instances, &env);
+        emulator.start_function(COMPACT, options.compact_instances, &env);
+        Some(Stack {
+            moto,
+            emulator,
+            proxy,
+        })
+    }
+
+    /// Invokes the ingest Lambda; returns the sequence numbers it reported failed.
+    pub fn ingest(&self, document: &Value) -> Vec<String> {
+        let response = self
+            .emulator
+            .invoke(INGEST, document)
+            .unwrap_or_else(|e| panic!("ingest Lambda failed: {e}"));
+        response["batchItemFailures"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a Kinesis batch response: {response}"))
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    pub fn compact(&self) -> Value {
+        self.emulator
+            .invoke(
+                COMPACT,
+                &serde_json::json!({ "source": "aws.events", "detail-type": "Scheduled Event" }),
+            )
+            .unwrap_or_else(|e| panic!("compaction Lambda failed: {e}"))
+    }
+
+    /// `lakehouse query --lake s3://… --format json`, run as a user would against S3.
+    pub fn query(&self, sql: &str) -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+            .args(["query", "--lake", LAKE, "--format", "json", sql])
+            .envs(self.moto.env())
+            .output()
+            .expect("run lakehouse query");
+        assert!(
+            out.status.success(),
+            "lakehouse query failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON row"))
+            .collect()
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        self.query(&format!("SELECT count(*) AS n FROM {table}"))[0]["n"]
+            .as_i64()
+            .expect("count")
+    }
+}
