@@ -32,7 +32,7 @@ lambdas: ## Deployable arm64 zips of both Lambdas in target/lambda/ (release, cr
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 	rustup target add aarch64-unknown-linux-gnu
 	$(CARGO) lambda build --release --arm64 --output-format zip \
-		--bin lakehouse-ingest-lambda --bin lakehouse-compact-lambda
+		--package lakehouse-ingest --package lakehouse-compact
 	@ls -l $(CARGO_TARGET_DIR)/lambda/*/bootstrap.zip
 
 bench: ## Release build; 1M events: ingest and compact vs a Python reference (see README)

@@ -163,16 +163,12 @@ impl CheckpointStore {
     ) -> Result<(), CheckpointError> {
         let mut condition = version_condition(seen.version);
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table_name)
-            .key(KEY, AttributeValue::S(key.to_string()))
+            .update(key)
             .update_expression(format!(
                 "SET {PENDING_SEQUENCE} = :ps, {PENDING_VERSION} = :pv, {UPDATED_AT} = :now"
             ))
             .expression_attribute_values(":ps", AttributeValue::S(pending.sequence.to_string()))
-            .expression_attribute_values(":pv", number(pending.version))
-            .expression_attribute_values(":now", now());
+            .expression_attribute_values(":pv", number(pending.version));
         match &seen.pending {
             Some(stale) => {
                 condition.push_str(&format!(" AND {PENDING_SEQUENCE} = :stale"));
@@ -198,17 +194,13 @@ impl CheckpointStore {
         pending: &Pending,
     ) -> Result<(), CheckpointError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table_name)
-            .key(KEY, AttributeValue::S(key.to_string()))
+            .update(key)
             .update_expression(format!(
                 "SET {SEQUENCE} = :s, {VERSION} = :nv, {UPDATED_AT} = :now \
                  REMOVE {PENDING_SEQUENCE}, {PENDING_VERSION}"
             ))
             .expression_attribute_values(":s", AttributeValue::S(pending.sequence.to_string()))
             .expression_attribute_values(":nv", number(pending.version))
-            .expression_attribute_values(":now", now())
             .condition_expression(format!(
                 "{} AND {PENDING_VERSION} = :nv",
                 version_condition(from)
@@ -223,12 +215,8 @@ impl CheckpointStore {
     pub async fn adopt(&self, key: &str, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
         let mut set = format!("{VERSION} = :nv, {UPDATED_AT} = :now");
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table_name)
-            .key(KEY, AttributeValue::S(key.to_string()))
-            .expression_attribute_values(":nv", number(checkpoint.version))
-            .expression_attribute_values(":now", now());
+            .update(key)
+            .expression_attribute_values(":nv", number(checkpoint.version));
         if let Some(sequence) = &checkpoint.sequence {
             set.push_str(&format!(", {SEQUENCE} = :s"));
             request =
@@ -240,6 +228,18 @@ impl CheckpointStore {
                 "attribute_not_exists({VERSION}) OR {VERSION} < :nv"
             ));
         self.conditional(key, "UpdateItem", request).await
+    }
+
+    /// An update of one item, stamped with `:now` for `updated_at`.
+    fn update(
+        &self,
+        key: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table_name)
+            .key(KEY, AttributeValue::S(key.to_string()))
+            .expression_attribute_values(":now", now())
     }
 
     async fn conditional(

@@ -41,37 +41,34 @@ pub fn deliver(
 /// The lake holds exactly what the workload says: every raw row once, every invalid
 /// record in quarantine, the latest copy of every event in staging.
 pub fn assert_lake_holds(stack: &Stack, w: &Workload) {
-    let raw: BTreeMap<String, i64> = stack
-        .query("SELECT event_uuid, count(*) AS n FROM raw GROUP BY event_uuid")
-        .into_iter()
-        .map(|r| {
-            (
-                r["event_uuid"].as_str().unwrap_or_default().to_string(),
-                r["n"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
+    let raw = by_uuid(
+        stack,
+        "SELECT event_uuid, count(*) AS v FROM raw GROUP BY event_uuid",
+    );
     assert_eq!(raw.values().sum::<i64>(), w.raw_rows(), "raw rows");
     assert!(
         raw == w.raw,
         "raw differs from the input: a row was lost or doubled"
     );
     assert_eq!(stack.count("quarantine"), w.quarantine, "quarantine rows");
-    let staging: BTreeMap<String, i64> = stack
-        .query("SELECT event_uuid, created_at FROM staging")
-        .into_iter()
-        .map(|r| {
-            (
-                r["event_uuid"].as_str().unwrap_or_default().to_string(),
-                r["created_at"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
+    let staging = by_uuid(stack, "SELECT event_uuid, created_at AS v FROM staging");
     assert_eq!(staging.len(), w.staging.len(), "staging rows");
     assert!(
         staging == w.staging,
         "staging does not hold the latest copy of every event"
     );
+}
+
+/// Rows of `sql` (columns `event_uuid` and `v`) as a map.
+fn by_uuid(stack: &Stack, sql: &str) -> BTreeMap<String, i64> {
+    stack
+        .query(sql)
+        .into_iter()
+        .map(|r| {
+            let uuid = r["event_uuid"].as_str().unwrap_or_default().to_string();
+            (uuid, r["v"].as_i64().unwrap_or(-1))
+        })
+        .collect()
 }
 
 async fn stream_with(
