@@ -4,9 +4,8 @@
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-
 use deltalake::arrow::array::{Int64Array, RecordBatch};
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_ingest::schema::RAW_VERSION;
 use lakehouse_ingest::{Lake, Table};

@@ -31,10 +31,44 @@ fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        "{} is not built: run `cargo build --workspace --all-targets` first (make test \
+         does; `cargo test` alone does not rebuild other packages' binaries)",
+        path.display()
+    );
+    // A binary older than the sources would test yesterday's code.
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The crates each binary is built from.
+    let sources: &[&str] = if name == COMPACT {
+        &["ingest/src", "compact/src"]
+    } else {
+        &["ingest/src"]
+    };
+    let newest = sources
+        .iter()
+        .filter_map(|dir| newest_file(&root.join(dir)))
+        .max();
+    assert!(
+        built >= newest,
+        "{} is older than its sources: run `cargo build --workspace --all-targets`",
         path.display()
     );
     path
+}
+
+fn newest_file(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                newest_file(&path)
+            } else {
+                entry.metadata().and_then(|m| m.modified()).ok()
+            }
+        })
+        .max()
 }
 
 fn cargo_lambda_installed() -> bool {
