@@ -15,7 +15,7 @@ demo: ## The whole path on a local folder, offline: generate, ingest, compact, q
 	rm -rf $(LAKE)
 	$(CARGO) run --quiet -- demo --lake $(LAKE) --events $(EVENTS)
 
-test: pydeps fmt lint ## Everything: format, lints, unit, integration and cross-engine tests
+test: pydeps fmt lint ## Everything: format, lints, unit, integration, cross-engine and emulated-AWS tests
 	$(CARGO) build --workspace --all-targets
 	CI=$${CI:-} $(CARGO) test --workspace --all-targets
 
