@@ -209,3 +209,37 @@ async fn failures_mid_batch_are_reported_and_the_retry_lands_once() {
     assert_eq!(stack.compact()["status"], "compacted");
     assert_lake_holds(&stack, &w);
 }
+
+#[test]
+fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
+    for (name, missing) in [
+        (super::lambda::INGEST, "LAKEHOUSE_LAKE"),
+        (super::lambda::COMPACT, "LAKEHOUSE_LEASE_TABLE"),
+    ] {
+        let out = std::process::Command::new(super::lambda::binary(name))
+            .env_remove("LAKEHOUSE_LAKE")
+            .env_remove("LAKEHOUSE_CHECKPOINT_TABLE")
+            .env_remove("LAKEHOUSE_LEASE_TABLE")
+            .env(
+                "LAKEHOUSE_LAKE",
+                if name == super::lambda::COMPACT {
+                    "s3://lake/x"
+                } else {
+                    ""
+                },
+            )
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("run the Lambda binary");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{name} started without {missing}");
+        assert!(
+            said.contains(missing),
+            "{name} did not name {missing}: {said}"
+        );
+    }
+}

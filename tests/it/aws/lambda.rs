@@ -22,7 +22,7 @@ pub struct Emulator {
 }
 
 /// Where cargo put the workspace's binaries: beside this test binary's `deps/` folder.
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe
         .parent()
