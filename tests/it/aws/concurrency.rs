@@ -121,9 +121,8 @@ async fn two_compactions_at_once_one_holds_the_lease() {
         let b = scope.spawn(|| stack.compact());
         (a.join().expect("first"), b.join().expect("second"))
     });
-    // The loser either finds the lease held ("skipped") or, when both acquisitions
-    // interleave (moto does not serialise conditional writes to one item the way DynamoDB
-    // does), loses its fencing token and stops before its first commit ("stopped").
+    // The loser finds the lease held ("skipped"), or, had both acquisitions interleaved,
+    // would lose its fencing token and stop before its first commit ("stopped").
     let mut statuses = [a["status"].clone(), b["status"].clone()];
     statuses.sort_by_key(|s| s.to_string());
     assert_eq!(statuses[0], "compacted", "{a}\n{b}");

@@ -47,8 +47,8 @@ pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
 impl Moto {
     /// Starts moto, or returns `None` (outside CI only) when it is not installed.
     pub async fn start() -> Option<Moto> {
-        let installed = Command::new("moto_server")
-            .arg("--help")
+        let installed = Command::new("python3")
+            .args(["-c", "import moto.server"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -63,13 +63,17 @@ impl Moto {
         }
         let port = free_port();
         let logs = tempfile::NamedTempFile::new().expect("moto log file");
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's own `moto_server` is threaded and its conditional writes are not atomic
+        // under concurrency (a Delta commit could silently overwrite another): serve one
+        // request at a time, as atomic as AWS. See tests/aws/moto_serial.py.
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/moto_serial.py");
+        let mut child = Command::new("python3")
+            .args([script, &port.to_string()])
             .stdout(Stdio::null())
             .stderr(logs.reopen().expect("log handle"))
             .spawn()
-            .expect("start moto_server");
-        wait_for_port(port, "moto_server", &mut child);
+            .expect("start moto");
+        wait_for_port(port, "moto", &mut child);
         let endpoint = format!("http://127.0.0.1:{port}");
         let sdk = sdk_config(&endpoint).await;
         Some(Moto {
