@@ -85,12 +85,7 @@ impl KinesisRecords {
             .records
             .into_iter()
             .map(|r| {
-                // eventID is "shardId-000000000000:<sequence number>".
-                let shard = r
-                    .event_id
-                    .as_deref()
-                    .and_then(|id| id.split(':').next())
-                    .unwrap_or("unknown-shard");
+                let (_, shard) = crate::stream::origin(&r);
                 (
                     format!("kinesis:{shard}"),
                     r.kinesis.sequence_number,

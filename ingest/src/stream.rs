@@ -400,6 +400,7 @@ pub fn origin(record: &KinesisEventRecord) -> (&str, &str) {
         .as_deref()
         .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
         .unwrap_or("unknown-stream");
+    // eventID is "shardId-000000000000:<sequence number>".
     let shard = record
         .event_id
         .as_deref()
