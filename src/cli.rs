@@ -84,6 +84,11 @@ pub enum Command {
         /// raw, staging or quarantine.
         table: String,
     },
+    /// Register the tables (and inferred views) in AWS Glue for Athena.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Write synthetic events as JSON Lines to stdout, deterministic for a seed.
     Generate {
         #[arg(long)]
@@ -103,6 +108,40 @@ pub enum Command {
         lake: PathBuf,
         #[arg(long, default_value_t = 100_000)]
         events: u64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Create or update the Glue database and the Delta tables raw, staging, quarantine.
+    /// Idempotent: only what differs from the lake is written.
+    Sync {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Glue database (lower-case letters, digits, underscores); created if missing.
+        #[arg(long, env = "LAKEHOUSE_GLUE_DATABASE")]
+        database: String,
+    },
+    /// Infer each event type's payload fields from staging and write one typed Athena
+    /// view per event type.
+    Views {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Folder of the generated `<event_type>.sql` files.
+        #[arg(long, default_value = "sql/views/generated")]
+        out: PathBuf,
+        /// Read events of the last N days (by event_date); 0 reads all of staging.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Events parsed per event type at most.
+        #[arg(long, default_value_t = 10_000)]
+        sample: u64,
+        /// Also create or replace the views in this Glue database.
+        #[arg(long, env = "LAKEHOUSE_GLUE_DATABASE")]
+        database: Option<String>,
+        /// Write the views to Glue (needs --database).
+        #[arg(long, requires = "database")]
+        apply: bool,
     },
 }
 

@@ -169,6 +169,17 @@ impl Generator {
         }
     }
 
+    /// The customer behind an event, shared across event types so funnels can join on it:
+    /// about 50 events per customer, taken from the uuid so the rng stream is unchanged.
+    fn customer(&self, uuid: &str) -> String {
+        let customers = (self.options.events / 50).max(1);
+        let bits = uuid
+            .get(..8)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+        format!("c-{:06}", bits % customers)
+    }
+
     /// `name` is the event type's index; subtype and action follow from it and the rng.
     fn payload(&mut self, uuid: &str, name: usize, created_at: f64, revision: u32) -> Vec<u8> {
         let mut obj = Map::new();
@@ -229,6 +240,7 @@ impl Generator {
                 );
             }
         }
+        obj.insert("customer_id".into(), json!(self.customer(uuid)));
         obj.insert(
             format!("{}_id", ENTITIES[name % ENTITIES.len()]),
             json!(name * 1000 + revision as usize),

@@ -17,11 +17,12 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("LAKEHOUSE_LOG")
                 // Quiet by default: the kernel logs the expected "no log yet" of a table
                 // created on first use as an error, and the stats writer warns that binary
-                // columns (quarantine.raw) get no min/max. Real failures reach the user as
+                // columns (quarantine.raw) get no min/max; aws_config warns of every
+                // credential source it tries (IMDS off a laptop). Real failures reach the user as
                 // the `error:` line.
                 .unwrap_or_else(|_| {
                     tracing_subscriber::EnvFilter::new(
-                        "warn,buoyant_kernel=off,deltalake_core::writer::stats=error",
+                        "warn,buoyant_kernel=off,deltalake_core::writer::stats=error,aws_config=error",
                     )
                 }),
         )

@@ -108,9 +108,11 @@ pub async fn run(dir: &Path, events: u64) -> Result<()> {
         )
         .await?;
     }
+    let lake = dir.display();
     println!(
-        "\nTry: lakehouse query --lake {} \"SELECT * FROM staging LIMIT 5\"",
-        dir.display()
+        "\nTry: lakehouse query --lake {lake} \"SELECT * FROM staging LIMIT 5\"\n\
+         \x20    lakehouse query --lake {lake} --file sql/queries/funnel.sql\n\
+         \x20    lakehouse catalog views --lake {lake} --days 0 --out {lake}/views"
     );
     Ok(())
 }

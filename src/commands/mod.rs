@@ -1,3 +1,4 @@
+mod catalog;
 mod compact;
 mod demo;
 mod generate;
@@ -46,6 +47,7 @@ pub async fn run(command: Command) -> Result<()> {
             limit,
             table,
         } => history::run(&lake.lake, format, limit, &table).await,
+        Command::Catalog { command } => catalog::run(command).await,
         Command::Generate {
             events,
             seed,

@@ -1,6 +1,7 @@
 //! One integration-test binary (each binary links the world): modules per concern.
 
 mod aws;
+mod catalog;
 mod cli;
 mod compact;
 mod helpers;

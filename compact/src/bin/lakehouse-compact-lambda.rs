@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use lakehouse_catalog::Catalog;
 use lakehouse_compact::lease::Lease;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
 use lakehouse_ingest::Lake;
@@ -18,6 +19,8 @@ struct Config {
     lease_ttl: Duration,
     options: CompactOptions,
     dynamodb: aws_sdk_dynamodb::Client,
+    /// Set by LAKEHOUSE_GLUE_DATABASE: Glue follows every schema change after a run.
+    catalog: Option<Catalog>,
 }
 
 #[tokio::main]
@@ -51,6 +54,13 @@ async fn configure() -> Result<Config> {
         ..defaults
     };
     let sdk = runtime::aws_sdk_config().await;
+    let catalog = match std::env::var("LAKEHOUSE_GLUE_DATABASE") {
+        Ok(db) if !db.is_empty() => Some(
+            Catalog::new(aws_sdk_glue::Client::new(&sdk), &db)
+                .with_context(|| format!("LAKEHOUSE_GLUE_DATABASE={db}"))?,
+        ),
+        _ => None,
+    };
     Ok(Config {
         lake: Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?,
         lease_table: runtime::required_env(
@@ -61,6 +71,7 @@ async fn configure() -> Result<Config> {
         lease_ttl: Duration::from_secs(runtime::env_or("LAKEHOUSE_LEASE_SECONDS", 960)?),
         options,
         dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+        catalog,
     })
 }
 
@@ -96,6 +107,13 @@ async fn handle(
     let compactor =
         Compactor::new(config.lake.clone(), config.options.clone()).with_fence(lease.clone());
     let result = compactor.run().await;
+    // Under the lease, so two runs never sync at once. A sync compares first and writes
+    // only what differs, so running it every time is how Glue never lags a schema change
+    // (a table's first commit included).
+    let synced = match (&result, &config.catalog) {
+        (Ok(_), Some(catalog)) => Some(catalog.sync_tables(&config.lake).await),
+        _ => None,
+    };
     // Released whatever happened: a failed run must not block the next one for the TTL.
     if let Err(e) = Lease::clone(&lease).release().await {
         tracing::warn!(error = %e, "lease not released; it expires on its own");
@@ -110,6 +128,18 @@ async fn handle(
             return Ok(json!({ "status": "stopped", "reason": reason }));
         }
         Err(e) => return Err(e.into()),
+    };
+    let catalog = match synced {
+        Some(Ok(sync)) => {
+            tracing::info!(changed = sync.changed(), report = %sync, "glue synced");
+            json!({ "changed": sync.changed(), "report": sync.to_string() })
+        }
+        // The compaction is committed; the next run syncs again. An error (not a
+        // success) so the failure shows in the function's Errors metric and alarms.
+        Some(Err(e)) => {
+            return Err(anyhow::anyhow!("compacted, but the Glue sync failed: {e}").into());
+        }
+        None => Value::Null,
     };
     let total = report.total();
     let (compacted, vacuumed) = report.maintenance.iter().fold((0, 0), |(c, v), (_, m)| {
@@ -131,7 +161,9 @@ async fn handle(
         report = serde_json::to_string(&report).unwrap_or_default(),
         "compaction done"
     );
-    Ok(json!({ "status": "compacted", "lease_token": lease.token(), "report": report }))
+    Ok(
+        json!({ "status": "compacted", "lease_token": lease.token(), "report": report, "catalog": catalog }),
+    )
 }
 
 fn emit(metrics: &[Metric]) {

@@ -1,5 +1,5 @@
-//! The whole AWS runtime on one machine: moto (S3, DynamoDB, Kinesis), the lake bucket and
-//! DynamoDB tables as Terraform creates them, the Lambda emulator with both functions, and
+//! The whole AWS runtime on one machine: moto (S3, DynamoDB, Kinesis, Glue), the lake bucket
+//! and DynamoDB tables as Terraform creates them, the Lambda emulator with both functions, and
 //! the `lakehouse` CLI reading the lake back from S3.
 
 use std::process::Command;
@@ -14,6 +14,7 @@ pub const BUCKET: &str = "lake";
 pub const LAKE: &str = "s3://lake/events";
 pub const CHECKPOINTS: &str = "lakehouse-checkpoints";
 pub const LEASES: &str = "lakehouse-leases";
+pub const GLUE_DATABASE: &str = "events";
 
 pub struct Stack {
     pub moto: Moto,
@@ -58,6 +59,7 @@ impl Stack {
         env.push(("LAKEHOUSE_LAKE", LAKE.into()));
         env.push(("LAKEHOUSE_CHECKPOINT_TABLE", CHECKPOINTS.into()));
         env.push(("LAKEHOUSE_LEASE_TABLE", LEASES.into()));
+        env.push(("LAKEHOUSE_GLUE_DATABASE", GLUE_DATABASE.into()));
         emulator.start_function(INGEST, options.ingest_instances, &env);
         emulator.start_function(COMPACT, options.compact_instances, &env);
         Some(Stack {

@@ -1,0 +1,65 @@
+use anyhow::Result;
+use lakehouse_catalog::{Catalog, ScanOptions, plan_views, scan_staging, write_view_files};
+use lakehouse_ingest::Lake;
+
+use crate::cli::CatalogCommand;
+
+pub async fn run(command: CatalogCommand) -> Result<()> {
+    match command {
+        CatalogCommand::Sync { lake, database } => {
+            let catalog = Catalog::from_env(&database).await?;
+            let report = catalog.sync_tables(&Lake::parse(&lake.lake)?).await?;
+            print!("{report}");
+        }
+        CatalogCommand::Views {
+            lake,
+            out,
+            days,
+            sample,
+            database,
+            apply,
+        } => {
+            let options = ScanOptions {
+                days: (days > 0).then_some(days),
+                sample_per_type: sample.max(1),
+                ..ScanOptions::default()
+            };
+            // Checked before the scan, which can take minutes.
+            let catalog = match (apply, database) {
+                (true, Some(db)) => Some(Catalog::from_env(&db).await?),
+                _ => None,
+            };
+            let inference = scan_staging(&Lake::parse(&lake.lake)?, &options).await?;
+            if inference.unreadable > 0 {
+                eprintln!(
+                    "warning: {} payloads were not JSON objects and were skipped",
+                    inference.unreadable
+                );
+            }
+            let views = plan_views(&inference.into_shapes());
+            let files = write_view_files(&out, &views)?;
+            for view in &views {
+                let fields: Vec<String> = view
+                    .fields
+                    .iter()
+                    .map(|f| format!("{} {}", f.column, f.field_type.name()))
+                    .collect();
+                println!(
+                    "{}: {} events, {} fields ({})",
+                    view.name,
+                    view.events_sampled,
+                    view.fields.len(),
+                    fields.join(", ")
+                );
+                for note in &view.notes {
+                    eprintln!("warning: {}: {note}", view.name);
+                }
+            }
+            println!("wrote {} views to {}", files.len(), out.display());
+            if let Some(catalog) = catalog {
+                print!("{}", catalog.apply_views(&views).await?);
+            }
+        }
+    }
+    Ok(())
+}
