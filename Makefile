@@ -4,18 +4,21 @@ CARGO ?= cargo
 PYTHON ?= python3
 LAKE ?= demo-lake
 EVENTS ?= 100000
+ENV ?= dev
+TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
+CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test check fmt lint unit pydeps bench lambdas
+.PHONY: help demo test check fmt lint unit pydeps bench bench_commits lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
-	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 demo: ## The whole path on a local folder, offline: generate, ingest, compact, query
 	rm -rf $(LAKE)
 	$(CARGO) run --quiet -- demo --lake $(LAKE) --events $(EVENTS)
 
-test: pydeps fmt lint ## Everything: format, lints, unit, integration, cross-engine and emulated-AWS tests
+test: pydeps fmt lint tfcheck ## Everything: format, lints, Terraform checks, unit, integration, cross-engine and emulated-AWS tests
 	$(CARGO) build --workspace --all-targets
 	CI=$${CI:-} $(CARGO) test --workspace --all-targets
 
@@ -28,10 +31,10 @@ lint: ## Clippy with warnings as errors
 pydeps: ## What the tests use: moto (emulated AWS), cargo-lambda, Python deltalake
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
-lambdas: ## Deployable arm64 zips of both Lambdas in target/lambda/ (release, cross-compiled with zig)
+lambdas: ## Deployable arm64 zips of both Lambdas in target/lambda/ (stripped release, cross-compiled with zig)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 	rustup target add aarch64-unknown-linux-gnu
-	$(CARGO) lambda build --release --arm64 --output-format zip \
+	$(CARGO) lambda build --profile lambda --arm64 --output-format zip \
 		--package lakehouse-ingest --package lakehouse-compact
 	@ls -l $(CARGO_TARGET_DIR)/lambda/*/bootstrap.zip
 
@@ -39,3 +42,33 @@ bench: ## Release build; 1M events: ingest and compact vs a Python reference (se
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	$(CARGO) build --release --quiet
 	tests/bench/run.sh
+
+bench_commits: pydeps ## Commit-rate ceiling of one Delta log: 1-16 concurrent writers on moto's S3
+	$(CARGO) build --example commit_rate
+	tests/bench/commit_rate.sh
+
+tfcheck: ## Terraform without terraform: every file parses, checkov passes, code and Terraform agree
+	$(PYTHON) tests/deploy/check_terraform.py
+	@# checkov pins its own dependency versions: a venv keeps them away from the test tools
+	test -x $(CHECKOV_VENV)/bin/checkov || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov>=3.2,<4"
+	$(CHECKOV_VENV)/bin/checkov --directory terraform --framework terraform --quiet --compact --skip-download
+
+tfinit: # terraform init for ENV: remote state when terraform/env/ENV.backend.hcl exists
+	@command -v $(TERRAFORM) >/dev/null || { echo "error: $(TERRAFORM) not found: install Terraform >= 1.6"; exit 1; }
+	cd terraform && $(TERRAFORM) init -input=false -reconfigure \
+		$(if $(wildcard terraform/env/$(ENV).backend.hcl),-backend-config=env/$(ENV).backend.hcl)
+	cd terraform && $(TERRAFORM) workspace select -or-create $(ENV)
+
+plan: lambdas tfinit ## What deploy would change in ENV (ENV=dev by default; terraform/env/ENV.tfvars)
+	cd terraform && $(TERRAFORM) plan -input=false -var-file=env/$(ENV).tfvars -out=$(ENV).tfplan
+
+deploy: plan ## Build the Lambdas and apply ENV's plan
+	cd terraform && $(TERRAFORM) apply -input=false $(ENV).tfplan
+
+deploy_fresh: ## The whole stack of ENV from nothing: fresh providers and init, zips, plan, apply
+	rm -rf terraform/.terraform terraform/$(ENV).tfplan
+	$(MAKE) deploy ENV=$(ENV)
+
+destroy: tfinit ## Delete ENV's stack (buckets holding data only where force_destroy = true: dev)
+	cd terraform && $(TERRAFORM) destroy -input=false -var-file=env/$(ENV).tfvars

@@ -23,6 +23,11 @@ const VERSION: &str = "txn_version";
 const PENDING_SEQUENCE: &str = "pending_sequence_number";
 const PENDING_VERSION: &str = "pending_txn_version";
 const UPDATED_AT: &str = "updated_at";
+/// DynamoDB TTL attribute (epoch seconds): an item unwritten for longer than Kinesis can
+/// keep a record (365 days) belongs to a shard that is gone, and no batch of it can come
+/// back, so the table may drop it.
+const EXPIRES_AT: &str = "expires_at";
+const EXPIRY_DAYS: i64 = 400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -165,7 +170,7 @@ impl CheckpointStore {
         let mut request = self
             .update(key)
             .update_expression(format!(
-                "SET {PENDING_SEQUENCE} = :ps, {PENDING_VERSION} = :pv, {UPDATED_AT} = :now"
+                "SET {PENDING_SEQUENCE} = :ps, {PENDING_VERSION} = :pv, {UPDATED_AT} = :now, {EXPIRES_AT} = :ttl"
             ))
             .expression_attribute_values(":ps", AttributeValue::S(pending.sequence.to_string()))
             .expression_attribute_values(":pv", number(pending.version));
@@ -196,7 +201,7 @@ impl CheckpointStore {
         let mut request = self
             .update(key)
             .update_expression(format!(
-                "SET {SEQUENCE} = :s, {VERSION} = :nv, {UPDATED_AT} = :now \
+                "SET {SEQUENCE} = :s, {VERSION} = :nv, {UPDATED_AT} = :now, {EXPIRES_AT} = :ttl \
                  REMOVE {PENDING_SEQUENCE}, {PENDING_VERSION}"
             ))
             .expression_attribute_values(":s", AttributeValue::S(pending.sequence.to_string()))
@@ -213,7 +218,7 @@ impl CheckpointStore {
 
     /// Moves a checkpoint whose item was lost up to the Delta log's version.
     pub async fn adopt(&self, key: &str, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-        let mut set = format!("{VERSION} = :nv, {UPDATED_AT} = :now");
+        let mut set = format!("{VERSION} = :nv, {UPDATED_AT} = :now, {EXPIRES_AT} = :ttl");
         let mut request = self
             .update(key)
             .expression_attribute_values(":nv", number(checkpoint.version));
@@ -230,7 +235,8 @@ impl CheckpointStore {
         self.conditional(key, "UpdateItem", request).await
     }
 
-    /// An update of one item, stamped with `:now` for `updated_at`.
+    /// An update of one item, stamped with `:now` for `updated_at` and `:ttl` for
+    /// `expires_at`.
     fn update(
         &self,
         key: &str,
@@ -240,6 +246,10 @@ impl CheckpointStore {
             .table_name(&self.table_name)
             .key(KEY, AttributeValue::S(key.to_string()))
             .expression_attribute_values(":now", now())
+            .expression_attribute_values(
+                ":ttl",
+                number(chrono::Utc::now().timestamp() + EXPIRY_DAYS * 86_400),
+            )
     }
 
     async fn conditional(

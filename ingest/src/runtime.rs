@@ -108,6 +108,13 @@ impl Metric {
 
 pub const METRICS_NAMESPACE: &str = "Lakehouse";
 
+/// The `Function` dimension of a Lambda's metrics: its deployed name (e.g.
+/// `lakehouse-prod-ingest`), so environments sharing an account never mix, or `fallback`
+/// outside Lambda.
+pub fn function_dimension(fallback: &str) -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| fallback.to_string())
+}
+
 /// A CloudWatch EMF document: CloudWatch turns this log line into metrics, with no API
 /// call from the function. <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 pub fn emf_line(dimensions: &[(&str, &str)], metrics: &[Metric]) -> String {

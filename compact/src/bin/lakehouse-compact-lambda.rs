@@ -167,5 +167,11 @@ async fn handle(
 }
 
 fn emit(metrics: &[Metric]) {
-    println!("{}", runtime::emf_line(&[("Function", "compact")], metrics));
+    println!(
+        "{}",
+        runtime::emf_line(
+            &[("Function", &runtime::function_dimension("compact"))],
+            metrics
+        )
+    );
 }

@@ -52,7 +52,7 @@ async fn handle(
     println!(
         "{}",
         runtime::emf_line(
-            &[("Function", "ingest")],
+            &[("Function", &runtime::function_dimension("ingest"))],
             &[
                 Metric::count("Records", report.records),
                 Metric::count("UserRecords", report.user_records),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::kinesis::{ShardRecords, Stream};
 use super::proxy::Action;
-use super::stack::{Stack, StackOptions};
+use super::stack::{CHECKPOINTS, Stack, StackOptions};
 use super::workload::Workload;
 
 /// Delivers one shard's records in batches like the event source mapping: a batch that
@@ -124,6 +124,25 @@ async fn kinesis_to_lake_exactly_once_and_redelivery_adds_nothing() {
     // The compaction Lambda registers the tables in Glue, then only checks them.
     assert_eq!(compacted["catalog"]["changed"], true, "{compacted}");
     assert_lake_holds(&stack, &w);
+    // Every checkpoint carries the TTL attribute Terraform enables: last write + 400 days.
+    let items = aws_sdk_dynamodb::Client::new(&stack.moto.sdk)
+        .scan()
+        .table_name(CHECKPOINTS)
+        .send()
+        .await
+        .expect("scan checkpoints")
+        .items()
+        .to_vec();
+    assert_eq!(items.len(), 8, "4 shards x (raw, quarantine)");
+    let expected = chrono::Utc::now().timestamp() + 400 * 86_400;
+    for item in &items {
+        let ttl: i64 = item["expires_at"]
+            .as_n()
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .expect("expires_at");
+        assert!((expected - ttl).abs() < 3_600, "{item:?}");
+    }
     let reasons =
         stack.query("SELECT error, count(*) AS n FROM quarantine GROUP BY error ORDER BY error");
     assert!(

@@ -1,0 +1,10 @@
+environment             = "prod"
+region                  = "eu-west-1"
+kinesis_stream_mode     = "ON_DEMAND"
+batch_size              = 1000
+batching_window_seconds = 30
+compact_schedule        = "rate(15 minutes)"
+compact_memory_mb       = 3008
+log_retention_days      = 90
+force_destroy           = false
+alarm_emails            = [] # e.g. ["data-oncall@example.com"]

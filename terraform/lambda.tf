@@ -1,0 +1,134 @@
+# Both Lambdas: the zips of `make lambdas` (arm64, provided.al2023).
+
+locals {
+  lambda_common_env = {
+    LAKEHOUSE_LAKE = local.lake_uri
+    LAKEHOUSE_LOG  = "info"
+  }
+  functions = {
+    ingest = {
+      name        = local.ingest_function
+      binary      = "lakehouse-ingest-lambda"
+      memory      = var.ingest_memory_mb
+      timeout     = var.ingest_timeout_seconds
+      description = "Kinesis batches into the raw and quarantine Delta tables, exactly once per shard"
+      environment = merge(local.lambda_common_env, {
+        LAKEHOUSE_CHECKPOINT_TABLE = aws_dynamodb_table.state["checkpoints"].name
+      })
+    }
+    compact = {
+      name        = local.compact_function
+      binary      = "lakehouse-compact-lambda"
+      memory      = var.compact_memory_mb
+      timeout     = var.compact_timeout_seconds
+      description = "Dedup raw into staging, optimize, vacuum; syncs Glue"
+      environment = merge(local.lambda_common_env, {
+        LAKEHOUSE_LEASE_TABLE       = aws_dynamodb_table.state["leases"].name
+        LAKEHOUSE_LEASE_SECONDS     = tostring(var.compact_timeout_seconds + 60)
+        LAKEHOUSE_HORIZON_DAYS      = tostring(var.horizon_days)
+        LAKEHOUSE_RETENTION_HOURS   = tostring(var.retention_hours)
+        LAKEHOUSE_SKIP_MAINTENANCE  = "false"
+        LAKEHOUSE_GLUE_DATABASE     = aws_glue_catalog_database.lake.name
+      })
+    }
+  }
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  #checkov:skip=CKV_AWS_158:Logs hold no secrets or event payloads (counts and errors); the service key encrypts them
+  #checkov:skip=CKV_AWS_338:Retention is a variable (30 days by default); a year of operational logs is not needed
+  for_each          = local.functions
+  name              = "/aws/lambda/${each.value.name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:Needs no VPC: it talks only to AWS APIs (S3, DynamoDB, Glue, Kinesis)
+  #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per organisation; the zip hash is pinned by source_code_hash
+  #checkov:skip=CKV_AWS_173:Environment holds names only (bucket, tables, database), no secrets
+  #checkov:skip=CKV_AWS_115:Ingest concurrency follows the shard count (one batch per shard); compaction serialises through its lease
+  for_each         = local.functions
+  function_name    = each.value.name
+  description      = each.value.description
+  role             = aws_iam_role.lambda[each.key].arn
+  runtime          = "provided.al2023"
+  architectures    = ["arm64"]
+  handler          = "bootstrap"
+  filename         = "${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip")
+  memory_size      = each.value.memory
+  timeout          = each.value.timeout
+
+  environment {
+    variables = each.value.environment
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  # Only the compaction Lambda is invoked asynchronously (by the schedule): its failed
+  # invocations land here. Stream batches have their own on-failure destination.
+  dynamic "dead_letter_config" {
+    for_each = each.key == "compact" ? [1] : []
+    content {
+      target_arn = aws_sqs_queue.failed["compact"].arn
+    }
+  }
+
+  logging_config {
+    log_format = "Text" # our binaries already write JSON lines (and EMF)
+    log_group  = aws_cloudwatch_log_group.lambda[each.key].name
+  }
+
+  depends_on = [aws_iam_role_policy.lambda]
+}
+
+# Kinesis -> ingest Lambda. ParallelizationFactor 1 and ReportBatchItemFailures are what
+# exactly-once per shard relies on (see README, "Exactly once, in plain words").
+resource "aws_lambda_event_source_mapping" "ingest" {
+  event_source_arn                   = aws_kinesis_stream.events.arn
+  function_name                      = aws_lambda_function.this["ingest"].arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.batching_window_seconds
+  parallelization_factor             = 1
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = var.max_retry_attempts
+  maximum_record_age_in_seconds      = var.max_record_age_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failed["ingest"].arn
+    }
+  }
+}
+
+# Records (well, their shard positions) the ingest Lambda gave up on, and compaction
+# invocations that failed: both wait here for a human, and alarm.
+resource "aws_sqs_queue" "failed" {
+  for_each                  = toset(["ingest", "compact"])
+  name                      = "${local.prefix}-${each.key}-failed"
+  message_retention_seconds = 1209600 # 14 days, the maximum
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_cloudwatch_event_rule" "compact" {
+  name                = "${local.prefix}-compact"
+  description         = "Runs the compaction Lambda"
+  schedule_expression = var.compact_schedule
+}
+
+resource "aws_cloudwatch_event_target" "compact" {
+  rule = aws_cloudwatch_event_rule.compact.name
+  arn  = aws_lambda_function.this["compact"].arn
+}
+
+resource "aws_lambda_permission" "compact_schedule" {
+  statement_id  = "AllowEventBridgeSchedule"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["compact"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.compact.arn
+}

@@ -1,0 +1,160 @@
+variable "environment" {
+  description = "Environment name (dev, prod, …): prefixes every resource name."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment))
+    error_message = "environment: 2-10 lower-case letters and digits."
+  }
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name" {
+  description = "Name of the stack; resources are <name>-<environment>-<what>."
+  type        = string
+  default     = "lakehouse"
+}
+
+# --- Kinesis -----------------------------------------------------------------------------
+
+variable "kinesis_stream_mode" {
+  description = "ON_DEMAND (scales by itself, the default) or PROVISIONED (kinesis_shards)."
+  type        = string
+  default     = "ON_DEMAND"
+  validation {
+    condition     = contains(["ON_DEMAND", "PROVISIONED"], var.kinesis_stream_mode)
+    error_message = "kinesis_stream_mode: ON_DEMAND or PROVISIONED."
+  }
+}
+
+variable "kinesis_shards" {
+  description = "Shards when PROVISIONED (1 MB/s or 1,000 records/s in per shard)."
+  type        = number
+  default     = 2
+}
+
+variable "kinesis_retention_hours" {
+  description = "How long records stay on the stream: the window to fix a stuck consumer."
+  type        = number
+  default     = 168
+}
+
+# --- ingest Lambda -------------------------------------------------------------------------
+
+variable "ingest_memory_mb" {
+  type    = number
+  default = 1024
+}
+
+variable "ingest_timeout_seconds" {
+  type    = number
+  default = 120
+}
+
+variable "batch_size" {
+  description = "Records per invocation at most (one Delta commit per table each)."
+  type        = number
+  default     = 1000
+}
+
+variable "batching_window_seconds" {
+  description = "Wait up to this long to fill a batch: fewer, larger commits and files."
+  type        = number
+  default     = 30
+}
+
+variable "max_retry_attempts" {
+  description = "Retries of a failing batch before its records go to the on-failure queue."
+  type        = number
+  default     = 100
+}
+
+variable "max_record_age_seconds" {
+  description = "Records older than this go to the on-failure queue (-1: until retention)."
+  type        = number
+  default     = -1
+}
+
+# --- compaction Lambda -------------------------------------------------------------------
+
+variable "compact_schedule" {
+  description = "EventBridge schedule of the compaction Lambda."
+  type        = string
+  default     = "rate(15 minutes)"
+}
+
+variable "compact_memory_mb" {
+  type    = number
+  default = 3008
+}
+
+variable "compact_timeout_seconds" {
+  description = "At most 900; the lease lasts longer (LAKEHOUSE_LEASE_SECONDS 960)."
+  type        = number
+  default     = 900
+}
+
+variable "horizon_days" {
+  description = "Copies of an event within this many days of each other always dedup."
+  type        = number
+  default     = 7
+}
+
+variable "retention_hours" {
+  description = "History vacuum keeps for time travel."
+  type        = number
+  default     = 168
+}
+
+# --- storage, query, operations ------------------------------------------------------------
+
+variable "force_destroy" {
+  description = "Let `make destroy` delete buckets that still hold data (dev only)."
+  type        = bool
+  default     = false
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Athena stops a query of the workgroup after scanning this many bytes."
+  type        = number
+  default     = 107374182400 # 100 GiB
+}
+
+variable "athena_results_days" {
+  description = "Days Athena query results are kept."
+  type        = number
+  default     = 30
+}
+
+variable "log_retention_days" {
+  type    = number
+  default = 30
+}
+
+variable "alarm_emails" {
+  description = "Addresses subscribed to the alarm topic (each confirms by mail)."
+  type        = list(string)
+  default     = []
+}
+
+variable "iterator_age_alarm_seconds" {
+  description = "Alarm when the ingest Lambda falls this far behind the stream."
+  type        = number
+  default     = 900
+}
+
+variable "quarantine_rate_alarm_percent" {
+  description = "Alarm when more than this share of records goes to quarantine (15 min)."
+  type        = number
+  default     = 5
+}
+
+variable "lambda_zip_dir" {
+  description = "Where `make lambdas` put the zips (<dir>/<binary>/bootstrap.zip)."
+  type        = string
+  default     = "../target/lambda"
+}

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Checks terraform/ without a terraform binary (none can be installed where CI runs).
+
+1. Every .tf file parses (python-hcl2), and every checkov skip in them gives a reason.
+2. Every environment variable a Lambda's code reads is set by Terraform for that Lambda,
+   and Terraform sets none the code does not read.
+3. Every AWS call a Lambda's code makes is granted by that Lambda's IAM policy, and the
+   policy grants nothing the code (or Lambda itself, for it) does not need.
+
+The code side is read from the Rust sources: the crates each Lambda binary links, their
+`required_env`/`env_or`/`env::var` names, and their AWS SDK calls (`.get_item()` …).
+Exit status 1 with one line per problem.
+"""
+
+import pathlib
+import re
+import sys
+
+import hcl2
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TF = ROOT / "terraform"
+
+# Sources each Lambda runs: its binary and the library crates it links.
+LAMBDAS = {
+    "ingest": {
+        "binary": "ingest/src/bin/lakehouse-ingest-lambda.rs",
+        "crates": ["ingest/src"],
+    },
+    "compact": {
+        "binary": "compact/src/bin/lakehouse-compact-lambda.rs",
+        "crates": ["ingest/src", "compact/src", "catalog/src", "sql/src"],
+    },
+}
+
+# Variables the runtime sets or AWS tooling reads, never Terraform's business.
+PLATFORM_ENV = {"AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME"}
+
+# AWS SDK calls (client method -> IAM action), per client crate.
+SDK_CALLS = {
+    "dynamodb": {
+        "get_item": "dynamodb:GetItem",
+        "put_item": "dynamodb:PutItem",
+        "update_item": "dynamodb:UpdateItem",
+        "delete_item": "dynamodb:DeleteItem",
+        "query": "dynamodb:Query",
+    },
+    "glue": {
+        "get_database": "glue:GetDatabase",
+        "create_database": "glue:CreateDatabase",
+        "get_table": "glue:GetTable",
+        "create_table": "glue:CreateTable",
+        "update_table": "glue:UpdateTable",
+        "delete_table": "glue:DeleteTable",
+    },
+}
+
+# What delta-rs does on S3 for us (object_store): list the log, read and conditionally
+# write objects; compaction also deletes (vacuum, expired log cleanup).
+S3_ACTIONS = {
+    "ingest": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+    "compact": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+}
+
+# What Lambda itself does with the function's role for it.
+PLATFORM_ACTIONS = {
+    "ingest": {
+        # the Kinesis event source mapping polls with the function's role
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kms:Decrypt",
+        # the on-failure destination of the mapping
+        "sqs:SendMessage",
+    },
+    "compact": {"sqs:SendMessage"},  # its dead-letter queue
+}
+COMMON_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+
+
+def rust_sources(lambda_name):
+    spec = LAMBDAS[lambda_name]
+    files = [ROOT / spec["binary"]]
+    for crate in spec["crates"]:
+        files += [
+            p for p in (ROOT / crate).rglob("*.rs") if "bin" not in p.relative_to(ROOT / crate).parts
+        ]
+    return files
+
+
+def strip_tests(text):
+    """Drops `#[cfg(test)]` modules: what tests read or call is not what runs."""
+    cut = text.find("#[cfg(test)]")
+    return text if cut < 0 else text[:cut]
+
+
+def env_read_by(lambda_name):
+    names = set()
+    pattern = re.compile(r'(?:required_env|env_or|env::var|try_from_env)\(\s*"([A-Z0-9_]+)"')
+    for path in rust_sources(lambda_name):
+        names |= set(pattern.findall(strip_tests(path.read_text())))
+    return names - PLATFORM_ENV
+
+
+def actions_called_by(lambda_name):
+    actions = set()
+    for path in rust_sources(lambda_name):
+        text = strip_tests(path.read_text())
+        for service, calls in SDK_CALLS.items():
+            if f"aws_sdk_{service}" not in text:
+                continue
+            for method, action in calls.items():
+                if re.search(rf"\.{method}\(\)", text):
+                    actions.add(action)
+    return actions | S3_ACTIONS[lambda_name] | PLATFORM_ACTIONS[lambda_name] | COMMON_ACTIONS
+
+
+def unquote(value):
+    """python-hcl2 8 keeps string literals' quotes (keys included); 7 did not."""
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+def parse_all():
+    parsed, problems = {}, []
+    for path in sorted(TF.rglob("*.tf")):
+        try:
+            with path.open() as f:
+                parsed[path.name] = unquote(hcl2.load(f))
+        except Exception as e:  # noqa: BLE001 - any parse failure is the finding
+            problems.append(f"{path.relative_to(ROOT)}: does not parse: {e}")
+    for path in sorted((TF / "env").glob("*.tfvars")):
+        try:
+            with path.open() as f:
+                hcl2.load(f)
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"{path.relative_to(ROOT)}: does not parse: {e}")
+    return parsed, problems
+
+
+def blocks(parsed, kind):
+    for doc in parsed.values():
+        for block in doc.get(kind, []):
+            yield block
+
+
+def terraform_env(parsed):
+    """{lambda: set of variable names} from locals.functions[*].environment."""
+    for block in blocks(parsed, "locals"):
+        functions = block.get("functions")
+        if not functions:
+            continue
+        common = set()
+        for b in blocks(parsed, "locals"):
+            if "lambda_common_env" in b:
+                common = set(b["lambda_common_env"])
+        out = {}
+        for name, spec in functions.items():
+            env = spec["environment"]
+            # merge(local.lambda_common_env, {…}) parses as a string expression
+            keys = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\s*=", str(env)))
+            if "lambda_common_env" in str(env):
+                keys |= common
+            out[name] = keys
+        return out
+    raise SystemExit("terraform: no locals.functions")
+
+
+def terraform_actions(parsed):
+    out = {}
+    for block in blocks(parsed, "data"):
+        for name, docs in block.get("aws_iam_policy_document", {}).items():
+            if name not in LAMBDAS:
+                continue
+            actions = set()
+            for statement in docs.get("statement", []):
+                actions |= set(statement.get("actions", []))
+            out[name] = actions
+    return out
+
+
+def skips_without_reason():
+    """checkov skips must say why: `#checkov:skip=CKV_X:<reason>`."""
+    problems = []
+    for path in sorted(TF.rglob("*.tf")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            m = re.search(r"checkov:skip=([A-Z0-9_]+)(?::(.*))?", line)
+            if m and len((m.group(2) or "").strip()) < 15:
+                problems.append(f"{path.relative_to(ROOT)}:{n}: skip of {m.group(1)} without a reason")
+    return problems
+
+
+def main():
+    parsed, problems = parse_all()
+    problems += skips_without_reason()
+    if not problems:
+        env = terraform_env(parsed)
+        granted = terraform_actions(parsed)
+        for name in LAMBDAS:
+            read, set_ = env_read_by(name), env.get(name, set())
+            for missing in sorted(read - set_):
+                problems.append(f"{name}: code reads {missing}, Terraform does not set it")
+            for extra in sorted(set_ - read):
+                problems.append(f"{name}: Terraform sets {extra}, the code never reads it")
+            needed, has = actions_called_by(name), granted.get(name, set())
+            for missing in sorted(needed - has):
+                problems.append(f"{name}: code needs {missing}, its IAM policy does not grant it")
+            for extra in sorted(has - needed):
+                problems.append(f"{name}: IAM grants {extra}, nothing in the code needs it")
+            print(f"{name}: {len(read)} environment variables and {len(needed)} IAM actions checked")
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    print(f"terraform: {len(parsed)} files parsed, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
