@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks terraform/ without a terraform binary (none can be installed where CI runs).
 
-1. Every .tf file parses (python-hcl2), and every checkov skip in them gives a reason.
+1. Every .tf file parses (python-hcl2), every reference (resource, data, var, local) and
+   every variable a .tfvars sets is declared, and every checkov skip gives a reason.
 2. Every environment variable a Lambda's code reads is set by Terraform for that Lambda,
    and Terraform sets none the code does not read.
 3. Every AWS call a Lambda's code makes is granted by that Lambda's IAM policy, and the
@@ -202,9 +203,44 @@ def skips_without_reason():
     return problems
 
 
+def declared(parsed):
+    """Names the configuration declares: resources, data sources, variables, locals."""
+    names = set()
+    for kind, prefix in (("resource", ""), ("data", "data.")):
+        for block in blocks(parsed, kind):
+            for rtype, instances in block.items():
+                names |= {f"{prefix}{rtype}.{name}" for name in instances}
+    names |= {f"var.{n}" for b in blocks(parsed, "variable") for n in b}
+    names |= {f"local.{n}" for b in blocks(parsed, "locals") for n in b}
+    return names
+
+
+REFERENCE = re.compile(r"\b((?:data\.)?aws_[a-z0-9_]+\.[a-z0-9_]+|var\.[a-z0-9_]+|local\.[a-z0-9_]+)")
+
+
+def undeclared_references(parsed):
+    """What `terraform validate` would catch first: a reference to nothing."""
+    names, problems = declared(parsed), []
+    for path in sorted(TF.glob("*.tf")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for ref in REFERENCE.findall(code):
+                if ref not in names:
+                    problems.append(f"{path.relative_to(ROOT)}:{n}: {ref} is not declared")
+    variables = {n for b in blocks(parsed, "variable") for n in b}
+    for path in sorted((TF / "env").glob("*.tfvars")):
+        with path.open() as f:
+            for key in unquote(hcl2.load(f)):
+                if not key.startswith("__") and key not in variables:
+                    problems.append(f"{path.relative_to(ROOT)}: sets {key}, no such variable")
+    return problems
+
+
 def main():
     parsed, problems = parse_all()
     problems += skips_without_reason()
+    if not problems:
+        problems += undeclared_references(parsed)
     if not problems:
         env = terraform_env(parsed)
         granted = terraform_actions(parsed)
