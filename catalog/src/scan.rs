@@ -9,7 +9,7 @@ use deltalake::datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use lakehouse_ingest::schema::{EVENT_DATE, EVENT_TYPE, PAYLOAD};
 use lakehouse_ingest::{Lake, Table};
-use lakehouse_sql::{SqlError, TableSelection, open_session};
+use lakehouse_sql::{SqlError, register_table};
 
 use crate::error::{CatalogError, Result};
 use crate::infer::Inference;
@@ -47,12 +47,14 @@ impl ScanOptions {
 }
 
 pub async fn scan_staging(lake: &Lake, options: &ScanOptions) -> Result<Inference> {
-    if lake.open_existing(Table::Staging).await?.is_none() {
+    let Some(staging) = lake.open_existing(Table::Staging).await? else {
         return Err(CatalogError::NoEvents {
             scope: " (staging does not exist yet: run `lakehouse compact`)".into(),
         });
-    }
-    let (ctx, _) = open_session(lake, &TableSelection::default()).await?;
+    };
+    // Only staging: the scan never reads raw or quarantine, so their logs are not loaded.
+    let ctx = SessionContext::new();
+    register_table(&ctx, Table::Staging, &staging).await?;
     let filter = match options.days {
         Some(days) => {
             let from = options.today - Duration::days(i64::from(days.max(1)) - 1);

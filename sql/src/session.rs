@@ -50,15 +50,21 @@ pub async fn open_session(
         let Some(delta) = open_selected(lake, table, selection).await? else {
             continue;
         };
-        delta.update_datafusion_session(&ctx.state())?;
-        let provider = delta.table_provider().await?;
-        ctx.register_table(table.name(), provider)?;
+        register_table(&ctx, table, &delta).await?;
         snapshots.push(Snapshot {
             table,
             version: delta.version().unwrap_or(0),
         });
     }
     Ok((ctx, snapshots))
+}
+
+/// Registers one opened table under its name, for sessions that need only that table.
+pub async fn register_table(ctx: &SessionContext, table: Table, delta: &DeltaTable) -> Result<()> {
+    delta.update_datafusion_session(&ctx.state())?;
+    let provider = delta.table_provider().await?;
+    ctx.register_table(table.name(), provider)?;
+    Ok(())
 }
 
 /// Runs one SQL statement and collects its result.
