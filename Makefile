@@ -9,16 +9,18 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test check fmt lint unit pydeps bench bench_commits lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 demo: ## The whole path on a local folder, offline: generate, ingest, compact, query
+	@test -x $(CARGO_TARGET_DIR)/debug/lakehouse || echo "First build: cargo compiles deltalake, DataFusion and the AWS SDK from nothing, about 30 minutes on 2 cores. Later runs take seconds."
+	$(CARGO) build --bin lakehouse
 	rm -rf $(LAKE)
-	$(CARGO) run --quiet -- demo --lake $(LAKE) --events $(EVENTS)
+	$(CARGO_TARGET_DIR)/debug/lakehouse demo --lake $(LAKE) --events $(EVENTS)
 
-test: pydeps fmt lint tfcheck ## Everything: format, lints, Terraform checks, unit, integration, cross-engine and emulated-AWS tests
+test: pydeps fmt lint archcheck tfcheck ## Everything: format, lints, crate rule, Terraform checks, unit, integration, cross-engine and emulated-AWS tests
 	$(CARGO) build --workspace --all-targets
 	CI=$${CI:-} $(CARGO) test --workspace --all-targets
 
@@ -28,6 +30,9 @@ fmt: ## Check formatting
 lint: ## Clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+archcheck: ## The crate dependency rule (docs/architecture.md), from cargo metadata
+	$(PYTHON) tests/arch/check_dependencies.py
+
 pydeps: ## What the tests use: moto (emulated AWS), cargo-lambda, Python deltalake
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
@@ -35,10 +40,10 @@ lambdas: ## Deployable arm64 zips of both Lambdas in target/lambda/ (stripped re
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 	rustup target add aarch64-unknown-linux-gnu
 	$(CARGO) lambda build --profile lambda --arm64 --output-format zip \
-		--package lakehouse-ingest --package lakehouse-compact
+		--package lakehouse-ingest-lambda --package lakehouse-compact-lambda
 	@ls -l $(CARGO_TARGET_DIR)/lambda/*/bootstrap.zip
 
-bench: ## Release build; 1M events: ingest and compact vs a Python reference (see README)
+bench: ## Release build; 1M events: ingest and compact vs a Python reference (docs/benchmarks.md)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	$(CARGO) build --release --quiet
 	tests/bench/run.sh

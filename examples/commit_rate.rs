@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use lakehouse_ingest::source::SourceRecord;
-use lakehouse_ingest::{IngestOptions, Ingestor, Lake, Table};
+use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
+use lakehouse_lake::{CommitMetadata, Lake, Table};
 
 struct WriterStats {
     commits: u64,
@@ -47,7 +47,7 @@ async fn writer(lake: Lake, id: usize, commits: usize) -> anyhow::Result<WriterS
         }
         let prepared = ingestor.prepare().await?;
         let started = Instant::now();
-        match prepared.raw.commit(None, serde_json::json!({})).await {
+        match prepared.raw.commit(None, CommitMetadata::default()).await {
             Ok(Some(c)) => {
                 stats.latencies.push(started.elapsed());
                 stats.commits += 1;

@@ -1,8 +1,12 @@
-//! The command line: names and flags here are public interface.
+//! The command line: names and flags here are public interface. Defaults come from the
+//! options' `Default` in the crates that own them, never repeated here.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use lakehouse::generate::GenerateOptions;
+use lakehouse_catalog::ScanOptions;
+use lakehouse_compact::CompactOptions;
 
 #[derive(Parser)]
 #[command(
@@ -41,10 +45,10 @@ pub enum Command {
         lake: LakeArg,
         /// Copies whose created_at lie within this many days of each other are always
         /// resolved; 0 searches the whole table.
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, default_value_t = CompactOptions::default().horizon_days)]
         horizon_days: u32,
         /// Hours of history vacuum keeps for time travel.
-        #[arg(long, default_value_t = 168)]
+        #[arg(long, default_value_t = default_retention_hours())]
         retention_hours: u32,
         /// Vacuum also deletes files no commit references (lists the whole table).
         #[arg(long)]
@@ -93,22 +97,26 @@ pub enum Command {
     Generate {
         #[arg(long)]
         events: u64,
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = GenerateOptions::default().seed)]
         seed: u64,
-        #[arg(long, default_value_t = 0.05)]
+        #[arg(long, default_value_t = GenerateOptions::default().duplicate_rate)]
         duplicate_rate: f64,
-        #[arg(long, default_value_t = 0.01)]
+        #[arg(long, default_value_t = GenerateOptions::default().invalid_rate)]
         invalid_rate: f64,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = GenerateOptions::default().days)]
         days: u32,
     },
     /// The whole path on a local folder: generate, ingest in batches, compact, query.
     Demo {
         #[arg(long, default_value = "demo-lake")]
         lake: PathBuf,
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = GenerateOptions::default().events)]
         events: u64,
     },
+}
+
+fn default_retention_hours() -> u32 {
+    u32::try_from(CompactOptions::default().retention.num_hours()).unwrap_or(u32::MAX)
 }
 
 #[derive(Subcommand)]
@@ -131,10 +139,10 @@ pub enum CatalogCommand {
         #[arg(long, default_value = "sql/views/generated")]
         out: PathBuf,
         /// Read events of the last N days (by event_date); 0 reads all of staging.
-        #[arg(long, default_value_t = 7)]
+        #[arg(long, default_value_t = ScanOptions::default().days.unwrap_or(0))]
         days: u32,
         /// Events parsed per event type at most.
-        #[arg(long, default_value_t = 10_000)]
+        #[arg(long, default_value_t = ScanOptions::default().sample_per_type)]
         sample: u64,
         /// Also create or replace the views in this Glue database.
         #[arg(long, env = "LAKEHOUSE_GLUE_DATABASE")]

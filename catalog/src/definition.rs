@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use deltalake::DeltaTable;
-use lakehouse_ingest::Table;
+use lakehouse_lake::Table;
 
 use crate::error::{CatalogError, Result};
 use crate::glue_type::glue_type;

@@ -1,13 +1,13 @@
-use lakehouse_ingest::IngestError;
-use lakehouse_sql::SqlError;
+use lakehouse_lake::LakeError;
+use lakehouse_query::QueryError;
 
 /// Errors of the catalog stage. Glue calls name the operation and the database or table.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error(transparent)]
-    Lake(#[from] IngestError),
+    Lake(#[from] LakeError),
     #[error(transparent)]
-    Sql(#[from] SqlError),
+    Query(#[from] QueryError),
     #[error(
         "no table of the lake exists at {location} (looked for raw, staging, quarantine): \
          check the location, or ingest something first"

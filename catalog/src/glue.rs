@@ -4,8 +4,8 @@ use std::fmt;
 
 use aws_sdk_glue::error::SdkError;
 use aws_sdk_glue::types::DatabaseInput;
-use lakehouse_ingest::runtime::describe_sdk_error;
-use lakehouse_ingest::{Lake, Table};
+use lakehouse_aws::describe_sdk_error;
+use lakehouse_lake::{Lake, Table};
 
 use crate::definition::Definition;
 use crate::error::{CatalogError, Result};
@@ -116,7 +116,7 @@ impl Catalog {
     /// A catalog with AWS settings from the standard environment.
     pub async fn from_env(database: &str) -> Result<Catalog> {
         validate_database(database)?;
-        let sdk = lakehouse_ingest::runtime::aws_sdk_config().await;
+        let sdk = lakehouse_aws::sdk_config().await;
         Catalog::new(aws_sdk_glue::Client::new(&sdk), database)
     }
 

@@ -7,9 +7,9 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
-use lakehouse_ingest::schema::{EVENT_DATE, EVENT_TYPE, PAYLOAD};
-use lakehouse_ingest::{Lake, Table};
-use lakehouse_sql::{SqlError, register_table};
+use lakehouse_lake::schema::{EVENT_DATE, EVENT_TYPE, PAYLOAD};
+use lakehouse_lake::{Lake, Table};
+use lakehouse_query::{QueryError, register_table};
 
 use crate::error::{CatalogError, Result};
 use crate::infer::Inference;
@@ -65,7 +65,7 @@ pub async fn scan_staging(lake: &Lake, options: &ScanOptions) -> Result<Inferenc
     let sql = format!("SELECT {EVENT_TYPE}, {PAYLOAD} FROM staging{filter}");
     let inference = collect(&ctx, &sql, options.sample_per_type)
         .await
-        .map_err(|e| CatalogError::Sql(SqlError::DataFusion(e)))?;
+        .map_err(|e| CatalogError::Query(QueryError::DataFusion(e)))?;
     if inference.events() == 0 {
         return Err(CatalogError::NoEvents {
             scope: options.scope(),

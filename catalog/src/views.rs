@@ -7,8 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use lakehouse_ingest::Table;
-use lakehouse_ingest::schema::{
+use lakehouse_lake::Table;
+use lakehouse_lake::schema::{
     CREATED_AT, CREATED_DATETIME, EVENT_DATE, EVENT_NAME, EVENT_SUBTYPE, EVENT_TYPE, EVENT_UUID,
     INGESTED_AT, PAYLOAD,
 };

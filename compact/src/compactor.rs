@@ -7,13 +7,13 @@ use std::sync::Arc;
 use deltalake::arrow::array::{Int64Array, RecordBatch};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_ingest::schema::RAW_VERSION;
-use lakehouse_ingest::{Lake, Table};
+use lakehouse_lake::files::read_file;
+use lakehouse_lake::schema::RAW_VERSION;
+use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, Table};
 use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
-use crate::files::read_file;
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
 use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
 
@@ -42,9 +42,7 @@ impl Default for CompactOptions {
             horizon_days: 7,
             max_rows_per_commit: 4_000_000,
             target_file_size: NonZeroU64::new(128 * 1024 * 1024).unwrap_or(NonZeroU64::MIN),
-            retention: chrono::Duration::days(i64::from(
-                lakehouse_ingest::lake::DEFAULT_RETENTION_DAYS,
-            )),
+            retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             vacuum_full: false,
             skip_maintenance: false,
         }

@@ -1,6 +1,7 @@
 use deltalake::DeltaTableError;
 use deltalake::arrow::error::ArrowError;
 use deltalake::parquet::errors::ParquetError;
+use lakehouse_lake::LakeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompactError {
@@ -9,18 +10,10 @@ pub enum CompactError {
          compaction consumed it); rebuild staging from scratch"
     )]
     MissingRawCommit { version: u64 },
-    #[error("reading {path}: {error}")]
-    ReadFile { path: String, error: String },
-    #[error("bad partition value {column}={value:?} in {path}")]
-    PartitionValue {
-        column: String,
-        value: String,
-        path: String,
-    },
     #[error("stopped before committing: {0}")]
     Fenced(String),
     #[error(transparent)]
-    Lake(#[from] lakehouse_ingest::IngestError),
+    Lake(#[from] LakeError),
     #[error("delta: {0}")]
     Delta(#[from] DeltaTableError),
     #[error("arrow: {0}")]

@@ -7,6 +7,7 @@ use deltalake::DeltaTable;
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::parquet::file::properties::WriterProperties;
+use lakehouse_lake::DEFAULT_RETENTION_DAYS;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -44,8 +45,7 @@ pub async fn maintain(
     metrics.files_compacted = optimized.num_files_removed;
     metrics.files_written = optimized.num_files_added;
 
-    let default_retention =
-        chrono::Duration::days(i64::from(lakehouse_ingest::lake::DEFAULT_RETENTION_DAYS));
+    let default_retention = chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS));
     let (table, vacuumed) = table
         .vacuum()
         .with_retention_period(options.retention)

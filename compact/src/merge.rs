@@ -12,20 +12,18 @@ use std::sync::Arc;
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::{filter_record_batch, interleave_record_batch};
 use deltalake::arrow::datatypes::Int64Type;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_ingest::Table;
-use lakehouse_ingest::schema::{CREATED_AT, EVENT_DATE, EVENT_UUID, PAYLOAD};
+use lakehouse_lake::files::{parse_partition_date, read_file};
+use lakehouse_lake::schema::{CREATED_AT, EVENT_DATE, EVENT_UUID, PAYLOAD};
+use lakehouse_lake::{Commit, CommitMetadata, Table};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::Result;
-use crate::files::{parse_partition_date, read_file};
 use crate::resolve::{Precedence, RowRef, latest_per_uuid};
 
 #[derive(Debug, Clone)]
@@ -162,17 +160,12 @@ pub async fn prepare_merge(
 /// Commits a prepared merge with the `raw` version it consumed, as a Delta `txn` action in
 /// the same commit: the data and the progress land together or not at all.
 pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> {
-    let metrics = serde_json::to_value(&prepared.metrics).unwrap_or_default();
-    let properties = CommitProperties::default()
-        .with_application_transaction(Transaction::new(app_id, prepared.raw_version as i64))
-        .with_metadata([(
-            "lakehouse".to_string(),
-            json!({
-                "rawVersion": prepared.raw_version,
-                "rowsRemoved": prepared.metrics.rows_removed,
-                "merge": metrics,
-            }),
-        )]);
+    let metadata = CommitMetadata {
+        raw_version: Some(prepared.raw_version),
+        rows_removed: Some(prepared.metrics.rows_removed),
+        merge: serde_json::to_value(&prepared.metrics).ok(),
+        ..CommitMetadata::default()
+    };
     let operation = DeltaOperation::Merge {
         predicate: None,
         merge_predicate: Some("target.event_uuid = source.event_uuid".into()),
@@ -190,15 +183,12 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
         }],
         not_matched_by_source_predicates: vec![],
     };
-    let committed = CommitBuilder::from(properties)
-        .with_actions(prepared.actions)
-        .build(
-            Some(prepared.staging.snapshot()?),
-            prepared.staging.log_store(),
-            operation,
-        )
+    let committed = Commit::new(operation, prepared.actions)
+        .with_transaction(Transaction::new(app_id, prepared.raw_version as i64))
+        .with_metadata(metadata)
+        .execute(&prepared.staging)
         .await?;
-    Ok(committed.version())
+    Ok(committed.version)
 }
 
 /// Staging files whose `event_date` lies within `horizon_days` of a candidate's date.
@@ -245,7 +235,7 @@ async fn find_older_copies(
         .map(|(i, add)| {
             let store = store.clone();
             async move {
-                Ok::<_, crate::CompactError>((
+                Ok::<_, lakehouse_lake::LakeError>((
                     i,
                     read_file(store, Table::Staging, add, Some(KEY_COLUMNS)).await?,
                 ))

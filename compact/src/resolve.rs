@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_ingest::schema::{CREATED_AT, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
+use lakehouse_lake::schema::{CREATED_AT, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
 
 /// The ordering of copies of one event; the greatest wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

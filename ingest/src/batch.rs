@@ -8,9 +8,9 @@ use deltalake::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use deltalake::arrow::error::ArrowError;
+use lakehouse_lake::schema::{Table, UTC};
 
 use crate::event::Event;
-use crate::schema::{Table, UTC};
 use crate::source::SourceRecord;
 
 /// Shared per-commit context of a row.

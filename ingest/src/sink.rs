@@ -3,15 +3,13 @@
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, Transaction};
-use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::kernel::{Add, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{IngestError, Result};
-use crate::schema::Table;
 
 pub(crate) struct Sink {
     table: DeltaTable,
@@ -91,14 +89,6 @@ pub struct PreparedAppend {
     rows: u64,
 }
 
-/// What a commit did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Committed {
-    pub version: u64,
-    /// Attempts lost to concurrent writers before this one won.
-    pub retries: u64,
-}
-
 impl PreparedAppend {
     pub fn table(&self) -> &DeltaTable {
         &self.table
@@ -118,40 +108,18 @@ impl PreparedAppend {
     pub async fn commit(
         &self,
         txn: Option<&Transaction>,
-        metadata: serde_json::Value,
+        metadata: CommitMetadata,
     ) -> Result<Option<Committed>> {
-        if self.adds.is_empty() && txn.is_none() {
+        let mut commit = Commit::append(&self.table, self.adds.clone())?.with_metadata(metadata);
+        if let Some(txn) = txn {
+            commit = commit.with_transaction(txn.clone());
+        }
+        if commit.is_empty() {
             return Ok(None);
         }
-        let mut properties = CommitProperties::default()
-            .with_metadata([("lakehouse".to_string(), metadata)])
-            .with_max_retries(COMMIT_RETRIES)
-            // Expired-log cleanup lists the whole `_delta_log` on every commit; appends are
-            // the frequent commits, so they leave it to compaction's optimize and vacuum.
-            .with_cleanup_expired_logs(Some(false));
-        if let Some(txn) = txn {
-            properties = properties.with_application_transaction(txn.clone());
-        }
-        let snapshot = self.table.snapshot()?;
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(snapshot.metadata().partition_columns().to_vec()),
-            predicate: None,
-        };
-        let committed = CommitBuilder::from(properties)
-            .with_actions(self.adds.iter().cloned().map(Action::Add).collect())
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .await?;
-        Ok(Some(Committed {
-            version: committed.version(),
-            retries: committed.metrics.num_retries,
-        }))
+        Ok(Some(commit.execute(&self.table).await?))
     }
 }
-
-/// Blind appends never conflict logically, so a lost race only costs a re-read of the log:
-/// allow many, so dozens of concurrent shard writers don't fail each other.
-const COMMIT_RETRIES: usize = 100;
 
 impl Drop for Sink {
     /// An ingest dropped before its commit writes no more files.

@@ -1,9 +1,8 @@
-//! Where records come from: JSON Lines streams and Lambda Kinesis event documents.
+//! Records and where they come from; JSON Lines streams. Kinesis records are decoded by
+//! [`crate::kinesis`].
 
 use std::io::BufRead;
 use std::sync::Arc;
-
-use aws_lambda_events::event::kinesis::KinesisEvent;
 
 use crate::error::{IngestError, Result};
 
@@ -11,9 +10,10 @@ use crate::error::{IngestError, Result};
 #[derive(Debug, Clone, Copy)]
 pub struct SourceRecord<'a> {
     pub data: &'a [u8],
-    /// The input: a file path, `stdin`, or a Kinesis shard (`kinesis:shardId-…`).
+    /// The input: a file path, `stdin`, or a Kinesis shard (`kinesis:<stream>/<shard>`).
     pub source: &'a str,
-    /// Position within the source: the 1-based line number, or the Kinesis sequence number.
+    /// Position within the source: the 1-based line number, or the Kinesis sequence number
+    /// (`<sequence>:<index>` for a user record of a KPL aggregate).
     pub position: &'a str,
 }
 
@@ -67,46 +67,6 @@ impl<R: BufRead> JsonLines<R> {
     }
 }
 
-/// A Lambda Kinesis event document's records, decoded: `(shard source, sequence, bytes)`.
-pub struct KinesisRecords {
-    pub records: Vec<(String, String, Vec<u8>)>,
-}
-
-impl KinesisRecords {
-    /// Parses a Lambda Kinesis event document (`{"Records":[{"kinesis":{"data":…}}]}`). The
-    /// document itself must be well formed; a bad event inside it is quarantined later.
-    pub fn parse(document: &[u8], source_name: &str) -> Result<KinesisRecords> {
-        let event: KinesisEvent =
-            serde_json::from_slice(document).map_err(|e| IngestError::KinesisEvent {
-                source_name: source_name.to_string(),
-                reason: e.to_string(),
-            })?;
-        let records = event
-            .records
-            .into_iter()
-            .map(|r| {
-                let (_, shard) = crate::stream::origin(&r);
-                (
-                    format!("kinesis:{shard}"),
-                    r.kinesis.sequence_number,
-                    r.kinesis.data.0,
-                )
-            })
-            .collect();
-        Ok(KinesisRecords { records })
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = SourceRecord<'_>> {
-        self.records
-            .iter()
-            .map(|(source, position, data)| SourceRecord {
-                data,
-                source,
-                position,
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,20 +88,5 @@ mod tests {
                 (b"c".to_vec(), "4".into())
             ]
         );
-    }
-
-    #[test]
-    fn kinesis_documents_decode_base64_data() {
-        let doc =
-            br#"{"Records":[{"eventID":"shardId-000000000007:4959","eventSource":"aws:kinesis",
-            "kinesis":{"data":"eyJhIjoxfQ==","sequenceNumber":"4959","partitionKey":"k",
-            "approximateArrivalTimestamp":1700000000.5,"kinesisSchemaVersion":"1.0"}}]}"#;
-        let recs = KinesisRecords::parse(doc, "doc.json").unwrap();
-        let r: Vec<_> = recs.iter().collect();
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].data, br#"{"a":1}"#);
-        assert_eq!(r[0].source, "kinesis:shardId-000000000007");
-        assert_eq!(r[0].position, "4959");
-        assert!(KinesisRecords::parse(b"{\"Records\":[{}]}", "bad.json").is_err());
     }
 }

@@ -5,14 +5,12 @@
 
 use chrono::Utc;
 use deltalake::DeltaTable;
-use serde_json::json;
+use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::Result;
 use crate::event::parse_event;
-use crate::lake::Lake;
-use crate::schema::Table;
-use crate::sink::{Committed, PreparedAppend, Sink};
+use crate::sink::{PreparedAppend, Sink};
 use crate::source::SourceRecord;
 
 #[derive(Debug, Clone)]
@@ -183,13 +181,13 @@ impl Ingestor {
         summary.raw_version = committed(
             prepared
                 .raw
-                .commit(None, json!({ "records": summary.appended }))
+                .commit(None, CommitMetadata::records(summary.appended))
                 .await?,
         );
         summary.quarantine_version = committed(
             prepared
                 .quarantine
-                .commit(None, json!({ "records": summary.quarantined }))
+                .commit(None, CommitMetadata::records(summary.quarantined))
                 .await?,
         );
         Ok(summary)

@@ -1,6 +1,6 @@
 use anyhow::Result;
 use lakehouse_catalog::{Catalog, ScanOptions, plan_views, scan_staging, write_view_files};
-use lakehouse_ingest::Lake;
+use lakehouse_lake::Lake;
 
 use crate::cli::CatalogCommand;
 

@@ -1,6 +1,6 @@
 use anyhow::Result;
 use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
-use lakehouse_ingest::Lake;
+use lakehouse_lake::Lake;
 
 pub async fn run(lake: &str, options: CompactOptions) -> Result<()> {
     let spinner = crate::progress::counter("compacting");

@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::{Result, ensure};
 use lakehouse::generate::{GenerateOptions, Generator};
 use lakehouse_compact::{CompactOptions, Compactor};
-use lakehouse_ingest::source::SourceRecord;
-use lakehouse_ingest::{IngestOptions, Ingestor, Lake, Table};
-use lakehouse_sql::{OutputFormat, TableSelection, open_session, run_query, write_batches};
+use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
+use lakehouse_lake::{Lake, Table};
+use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
 const BATCHES: u64 = 4;
 
@@ -109,12 +109,29 @@ pub async fn run(dir: &Path, events: u64) -> Result<()> {
         .await?;
     }
     let lake = dir.display();
+    let me = invocation();
     println!(
-        "\nTry: lakehouse query --lake {lake} \"SELECT * FROM staging LIMIT 5\"\n\
-         \x20    lakehouse query --lake {lake} --file sql/queries/funnel.sql\n\
-         \x20    lakehouse catalog views --lake {lake} --days 0 --out {lake}/views"
+        "\nTry: {me} query --lake {lake} \"SELECT * FROM staging LIMIT 5\"\n\
+         \x20    {me} query --lake {lake} --file sql/queries/funnel.sql\n\
+         \x20    {me} catalog views --lake {lake} --days 0 --out {lake}/views"
     );
     Ok(())
+}
+
+/// This binary as the user can run it from here: `lakehouse` is on no PATH after a
+/// `cargo build`, so the suggestions name the file itself (relative when under the
+/// current folder).
+fn invocation() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "lakehouse".to_string();
+    };
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| exe.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    match relative {
+        Some(path) => format!("./{}", path.display()),
+        None => exe.display().to_string(),
+    }
 }
 
 async fn show(lake: &Lake, selection: &TableSelection, title: &str, sql: &str) -> Result<()> {

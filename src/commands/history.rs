@@ -1,6 +1,6 @@
 use anyhow::{Context, Result};
-use lakehouse_ingest::{Lake, Table};
-use lakehouse_sql::table_history;
+use lakehouse_lake::{Lake, Table};
+use lakehouse_query::table_history;
 
 use crate::cli::HistoryFormat;
 

@@ -3,8 +3,10 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lakehouse_ingest::source::{JsonLines, KinesisRecords};
-use lakehouse_ingest::{IngestOptions, IngestSummary, Ingestor, Lake};
+use lakehouse_ingest::kinesis;
+use lakehouse_ingest::source::JsonLines;
+use lakehouse_ingest::{IngestOptions, IngestSummary, Ingestor};
+use lakehouse_lake::Lake;
 
 use crate::cli::InputFormat;
 use crate::progress;
@@ -34,11 +36,10 @@ pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf]) -> Result<(
                 open(path)?
                     .read_to_end(&mut document)
                     .with_context(|| format!("reading {name}"))?;
-                let records = KinesisRecords::parse(&document, &name)?;
-                for record in records.iter() {
-                    ingestor.push(&record).await?;
-                    bar.inc(1);
-                }
+                // The Lambda's decoder: KPL aggregates unpacked, the same lineage.
+                let event = kinesis::parse_document(&document, &name)?;
+                let decoded = kinesis::push_document(&mut ingestor, &event).await?;
+                bar.inc(decoded.user_records);
             }
         }
     }

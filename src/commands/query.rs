@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use lakehouse_ingest::{Lake, Table};
-use lakehouse_sql::{OutputFormat, TableSelection, open_session, run_query, write_batches};
+use lakehouse_lake::{Lake, Table};
+use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
 use crate::cli;
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 WRITERS="${BENCH_WRITERS:-1,2,4,8,16}"
 COMMITS="${BENCH_COMMITS:-20}"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-python3 tests/aws/moto_serial.py "$PORT" > /dev/null 2>&1 &
+python3 tests/tools/moto_serial.py "$PORT" > /dev/null 2>&1 &
 MOTO=$!
 trap 'kill $MOTO 2>/dev/null || true' EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \

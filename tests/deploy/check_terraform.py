@@ -8,7 +8,8 @@
 3. Every AWS call a Lambda's code makes is granted by that Lambda's IAM policy, and the
    policy grants nothing the code (or Lambda itself, for it) does not need.
 
-The code side is read from the Rust sources: the crates each Lambda binary links, their
+The code side is read from the Rust sources: every workspace crate each Lambda package
+links (from `cargo metadata`, so it follows the code), their
 `required_env`/`env_or`/`env::var` names, and their AWS SDK calls (`.get_item()` …).
 Exit status 1 with one line per problem.
 """
@@ -19,20 +20,15 @@ import sys
 
 import hcl2
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+from cargo_graph import Graph, metadata  # noqa: E402
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
 
-# Sources each Lambda runs: its binary and the library crates it links.
-LAMBDAS = {
-    "ingest": {
-        "binary": "ingest/src/bin/lakehouse-ingest-lambda.rs",
-        "crates": ["ingest/src"],
-    },
-    "compact": {
-        "binary": "compact/src/bin/lakehouse-compact-lambda.rs",
-        "crates": ["ingest/src", "compact/src", "catalog/src", "sql/src"],
-    },
-}
+# The package of each Lambda (its binary has the same name).
+LAMBDAS = {"ingest": "lakehouse-ingest-lambda", "compact": "lakehouse-compact-lambda"}
+_GRAPH = []
 
 # Variables the runtime sets or AWS tooling reads, never Terraform's business.
 PLATFORM_ENV = {"AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME"}
@@ -86,14 +82,18 @@ COMMON_ACTIONS = {
 }
 
 
+def graph():
+    if not _GRAPH:
+        _GRAPH.append(Graph(metadata()))
+    return _GRAPH[0]
+
+
 def rust_sources(lambda_name):
-    spec = LAMBDAS[lambda_name]
-    files = [ROOT / spec["binary"]]
-    for crate in spec["crates"]:
-        files += [
-            p for p in (ROOT / crate).rglob("*.rs") if "bin" not in p.relative_to(ROOT / crate).parts
-        ]
-    return files
+    """Every Rust source of the Lambda's package and of the workspace crates it links."""
+    g = graph()
+    package = LAMBDAS[lambda_name]
+    crates = [package] + sorted(c for c in g.closure(package) if c in g.members)
+    return [p for crate in crates for p in g.source_dir(crate).rglob("*.rs")]
 
 
 def strip_tests(text):

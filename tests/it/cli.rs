@@ -1,35 +1,8 @@
 //! The `lakehouse` binary as a user runs it: exit codes, the error line, output formats.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use crate::helpers::TestLake;
-
-fn lakehouse(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args(args)
-        .env_remove("LAKEHOUSE_LAKE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run lakehouse");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait")
-}
-
-/// Runs a command that must succeed and returns its stdout.
-fn lakehouse_ok(args: &[&str], stdin: &[u8]) -> String {
-    let out = lakehouse(args, stdin);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{args:?}: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::helpers::{TestLake, lakehouse, lakehouse_ok};
 
 #[test]
 fn generate_ingest_compact_query_history_through_the_binary() {
@@ -107,6 +80,7 @@ fn kinesis_event_documents_are_ingested() {
         serde_json::json!({
             "eventID": format!("shardId-000000000001:{seq}"),
             "eventSource": "aws:kinesis",
+            "eventSourceARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/events",
             "kinesis": {"data": encode(data), "sequenceNumber": seq.to_string(),
                         "partitionKey": "p", "approximateArrivalTimestamp": 1700000000.0}
         })
@@ -127,7 +101,7 @@ fn kinesis_event_documents_are_ingested() {
     );
     assert_eq!(
         out.trim(),
-        r#"{"source":"kinesis:shardId-000000000001","source_position":"100"}"#
+        r#"{"source":"kinesis:events/shardId-000000000001","source_position":"100"}"#
     );
 }
 
@@ -153,4 +127,40 @@ fn failures_exit_non_zero_with_one_error_line() {
         assert_eq!(lines.len(), 1, "{args:?}: {stderr}");
         assert!(lines[0].starts_with("error: "), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_demo_runs_and_its_suggested_commands_work_as_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(["demo", "--lake", "demo-lake", "--events", "2000"])
+        .current_dir(dir.path())
+        .env_remove("LAKEHOUSE_LAKE")
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let suggestion = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Try: "))
+        .unwrap_or_else(|| panic!("the demo suggests no command: {stdout}"));
+    // Pasted into a shell in the folder the demo ran in, as a user would.
+    let run = Command::new("bash")
+        .args(["-c", suggestion])
+        .current_dir(dir.path())
+        .output()
+        .expect("run the suggestion");
+    assert!(
+        run.status.success(),
+        "{suggestion}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains("event_uuid"),
+        "{suggestion} printed no staging rows"
+    );
 }

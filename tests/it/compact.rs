@@ -1,7 +1,7 @@
 //! Compaction: one row per event_uuid, the latest created_at wins, exactly once.
 
 use lakehouse_compact::{CompactOptions, Compactor};
-use lakehouse_ingest::Table;
+use lakehouse_lake::Table;
 
 use crate::helpers::{TestLake, event};
 

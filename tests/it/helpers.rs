@@ -1,9 +1,12 @@
-//! Shared test plumbing: temporary lakes, ingest from lines, SQL to JSON rows.
+//! Shared test plumbing: temporary lakes, ingest from lines, SQL to JSON rows, the CLI binary.
 
 use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
-use lakehouse_ingest::source::SourceRecord;
-use lakehouse_ingest::{IngestOptions, IngestSummary, Ingestor, Lake};
-use lakehouse_sql::{OutputFormat, TableSelection, open_session, run_query, write_batches};
+use lakehouse_ingest::{IngestOptions, IngestSummary, Ingestor, SourceRecord};
+use lakehouse_lake::Lake;
+use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
 use serde_json::Value;
 
 pub struct TestLake {
@@ -105,4 +108,31 @@ pub fn event(uuid: &str, name: &str, created_at: i64, extra: &str) -> String {
 /// True when the test must not be skipped for a missing tool (CI sets `CI`).
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Runs the `lakehouse` binary as a user would, `stdin` on its standard input.
+pub fn lakehouse(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(args)
+        .env_remove("LAKEHOUSE_LAKE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run lakehouse");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// Runs a command that must succeed and returns its stdout.
+pub fn lakehouse_ok(args: &[&str], stdin: &[u8]) -> String {
+    let out = lakehouse(args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

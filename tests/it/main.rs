@@ -8,4 +8,4 @@ mod helpers;
 mod ingest;
 mod model;
 mod python_reader;
-mod time_travel;
+mod query;

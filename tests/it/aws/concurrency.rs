@@ -4,9 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lakehouse_compact::lease::{Lease, LeaseError};
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
-use lakehouse_ingest::{IngestOptions, Ingestor, Lake, SourceRecord, Table};
+use lakehouse_compact_lambda::lease::{Lease, LeaseError};
+use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
+use lakehouse_lake::{Lake, Table};
 
 use super::ingest_lambda::{assert_lake_holds, deliver};
 use super::kinesis::Stream;

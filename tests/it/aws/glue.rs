@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use aws_sdk_glue::types::Table as GlueTable;
 use base64::Engine;
 use deltalake::kernel::{DataType, StructField};
-use lakehouse_ingest::{Lake, Table};
+use lakehouse_lake::{Lake, Table};
 
 use super::moto::{Moto, REGION};
 use super::stack::{BUCKET, GLUE_DATABASE, LAKE};

@@ -40,9 +40,23 @@ pub fn binary(name: &str) -> PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     // The crates each binary is built from.
     let sources: &[&str] = if name == COMPACT {
-        &["ingest/src", "compact/src"]
+        &[
+            "lake/src",
+            "compact/src",
+            "catalog/src",
+            "query/src",
+            "aws/src",
+            "lambdas/shared/src",
+            "lambdas/compact/src",
+        ]
     } else {
-        &["ingest/src"]
+        &[
+            "lake/src",
+            "ingest/src",
+            "aws/src",
+            "lambdas/shared/src",
+            "lambdas/ingest/src",
+        ]
     };
     let newest = sources
         .iter()

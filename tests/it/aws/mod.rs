@@ -1,6 +1,7 @@
 //! The AWS runtime on emulated AWS: moto and cargo-lambda's emulator, started per test.
 
 mod concurrency;
+mod decoder;
 mod glue;
 mod ingest_lambda;
 mod kinesis;

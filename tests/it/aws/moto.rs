@@ -65,8 +65,8 @@ impl Moto {
         let logs = tempfile::NamedTempFile::new().expect("moto log file");
         // moto's own `moto_server` is threaded and its conditional writes are not atomic
         // under concurrency (a Delta commit could silently overwrite another): serve one
-        // request at a time, as atomic as AWS. See tests/aws/moto_serial.py.
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/aws/moto_serial.py");
+        // request at a time, as atomic as AWS. See tests/tools/moto_serial.py.
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/moto_serial.py");
         let mut child = Command::new("python3")
             .args([script, &port.to_string()])
             .stdout(Stdio::null())

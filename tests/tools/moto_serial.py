@@ -5,7 +5,7 @@
 pass: a Delta commit can silently overwrite another, which real S3 never allows. Serving
 requests one at a time makes every conditional write atomic, as on AWS.
 
-Usage: python3 moto_serial.py PORT
+Usage: python3 tests/tools/moto_serial.py PORT
 """
 
 import os

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use lakehouse_ingest::checkpoint::CheckpointStore;
-use lakehouse_ingest::runtime::{self, Metric};
-use lakehouse_ingest::stream::StreamIngest;
-use lakehouse_ingest::{IngestOptions, Lake};
+use lakehouse_ingest::IngestOptions;
+use lakehouse_ingest_lambda::checkpoint::CheckpointStore;
+use lakehouse_ingest_lambda::stream::StreamIngest;
+use lakehouse_lake::Lake;
+use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::sync::Mutex;
 
@@ -39,7 +40,7 @@ async fn configure() -> Result<StreamIngest> {
         "the DynamoDB table of shard checkpoints",
     )?;
     let lake = Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?;
-    let config = runtime::aws_sdk_config().await;
+    let config = lakehouse_aws::sdk_config().await;
     let store = CheckpointStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     Ok(StreamIngest::new(lake, store, IngestOptions::default()))
 }

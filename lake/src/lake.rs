@@ -10,7 +10,7 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
 use url::Url;
 
-use crate::error::{IngestError, Result};
+use crate::error::{LakeError, Result};
 use crate::schema::{STATS_COLUMNS, Table};
 
 /// Days of history `vacuum` keeps for time travel unless told otherwise.
@@ -27,7 +27,7 @@ impl Lake {
     /// Parses a lake location: a local path, `file://…` or `s3://bucket/prefix`. A local
     /// folder is created if it does not exist.
     pub fn parse(uri: &str) -> Result<Lake> {
-        let invalid = |reason: String| IngestError::InvalidLake {
+        let invalid = |reason: String| LakeError::InvalidLake {
             uri: uri.to_string(),
             reason,
         };
@@ -88,7 +88,7 @@ impl Lake {
         let url = self.table_url(table);
         // delta-rs wants a local table folder to exist before it will create the table.
         if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| IngestError::InvalidLake {
+            std::fs::create_dir_all(&path).map_err(|e| LakeError::InvalidLake {
                 uri: url.to_string(),
                 reason: format!("cannot create folder: {e}"),
             })?;
@@ -127,7 +127,7 @@ impl Lake {
         let mut delta = self.builder(table)?.build()?;
         delta.load_version(version).await.map_err(|e| match e {
             DeltaTableError::NotATable(_) | DeltaTableError::InvalidVersion(_) => {
-                IngestError::NoSuchVersion {
+                LakeError::NoSuchVersion {
                     table: table.name(),
                     what: format!("version {version} ({e})"),
                 }
@@ -210,7 +210,7 @@ impl Lake {
 fn check_contract(table: Table, delta: &DeltaTable) -> Result<()> {
     let snapshot = delta.snapshot()?;
     let metadata = snapshot.metadata();
-    let mismatch = |reason: String| IngestError::ContractMismatch {
+    let mismatch = |reason: String| LakeError::ContractMismatch {
         table: table.name(),
         location: delta.table_url().to_string(),
         reason,

@@ -11,29 +11,25 @@
 
 use std::time::Instant;
 
-use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
-use serde_json::json;
+use lakehouse_ingest::kinesis::{self, KinesisEvent, KinesisEventRecord};
+use lakehouse_ingest::{Destinations, IngestError, IngestOptions, Ingestor, PreparedAppend};
+use lakehouse_lake::{CommitMetadata, Lake, Table};
 use tracing::{info, warn};
 
 use crate::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, Pending, Reconciled, reconcile,
 };
-use crate::error::IngestError;
-use crate::kpl;
-use crate::lake::Lake;
-use crate::schema::Table;
 use crate::sequence::SequenceNumber;
-use crate::sink::PreparedAppend;
-use crate::source::SourceRecord;
-use crate::writer::{Destinations, IngestOptions, Ingestor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Lake(#[from] lakehouse_lake::LakeError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("record {event_id}: {reason}")]
@@ -140,12 +136,13 @@ impl StreamIngest {
         let states = states.insert(loaded);
 
         let mut ingestor = Ingestor::with_tables(raw, quarantine, self.options.clone())?;
+        let source = kinesis::source_name(shard.stream, shard.shard);
         for (sequence, record) in &shard.records {
             let into = Destinations {
                 raw: is_new(&states[0].checkpoint, sequence),
                 quarantine: is_new(&states[1].checkpoint, sequence),
             };
-            push_record(&mut ingestor, shard, record, into, report).await?;
+            push_record(&mut ingestor, &source, record, into, report).await?;
         }
         let prepared = ingestor.prepare().await?;
         let summary = &prepared.summary;
@@ -186,12 +183,13 @@ impl StreamIngest {
             .await?;
         let txn = Transaction::new(&state.app_id, pending.version);
         let started = Instant::now();
-        let metadata = json!({
-            "records": append.rows(),
-            "source": state.app_id,
-            "firstSequenceNumber": first.as_str(),
-            "lastSequenceNumber": last.as_str(),
-        });
+        let metadata = CommitMetadata {
+            records: Some(append.rows()),
+            source: Some(state.app_id.clone()),
+            first_sequence_number: Some(first.to_string()),
+            last_sequence_number: Some(last.to_string()),
+            ..CommitMetadata::default()
+        };
         let committed = append.commit(Some(&txn), metadata).await?;
         report.commit_millis += started.elapsed().as_secs_f64() * 1000.0;
         report.commits += 1;
@@ -301,7 +299,7 @@ async fn refresh(
             delta.update_incremental(None).await?;
             Ok(delta)
         }
-        None => lake.open(table).await,
+        None => Ok(lake.open(table).await?),
     }
 }
 
@@ -312,53 +310,19 @@ fn is_new(checkpoint: &Checkpoint, sequence: &SequenceNumber) -> bool {
         .is_none_or(|done| sequence > done)
 }
 
-/// Adds one Kinesis record: its user records if it is a KPL aggregate, itself otherwise.
+/// Adds one Kinesis record through the shared decoder, counting what it carried.
 async fn push_record(
     ingestor: &mut Ingestor,
-    shard: &ShardRecords<'_>,
+    source: &str,
     record: &KinesisEventRecord,
     into: Destinations,
     report: &mut BatchReport,
 ) -> Result<(), IngestError> {
-    let data = record.kinesis.data.0.as_slice();
-    let source = format!("kinesis:{}/{}", shard.stream, shard.shard);
-    let sequence = record.kinesis.sequence_number.as_str();
+    let decoded = kinesis::push_record(ingestor, record, source, into).await?;
     report.records += 1;
-    report.bytes += data.len() as u64;
-    if !kpl::is_aggregated(data) {
-        report.user_records += 1;
-        let record = SourceRecord {
-            data,
-            source: &source,
-            position: sequence,
-        };
-        return ingestor.push_to(&record, into).await;
-    }
-    match kpl::deaggregate(data) {
-        Ok(user_records) => {
-            for (index, user) in user_records.iter().enumerate() {
-                report.user_records += 1;
-                // The KPL's sub-sequence number: the user record's index in the aggregate.
-                let position = format!("{sequence}:{index}");
-                let record = SourceRecord {
-                    data: user.data,
-                    source: &source,
-                    position: &position,
-                };
-                ingestor.push_to(&record, into).await?;
-            }
-            Ok(())
-        }
-        Err(corrupt) => {
-            report.user_records += 1;
-            let record = SourceRecord {
-                data,
-                source: &source,
-                position: sequence,
-            };
-            ingestor.reject(&record, &corrupt.to_string(), into).await
-        }
-    }
+    report.bytes += decoded.bytes;
+    report.user_records += decoded.user_records;
+    Ok(())
 }
 
 /// Splits a batch by shard, keeping order. An event source mapping sends one shard per
@@ -366,7 +330,7 @@ async fn push_record(
 fn group_by_shard(records: &[KinesisEventRecord]) -> Result<Vec<ShardRecords<'_>>, StreamError> {
     let mut shards: Vec<ShardRecords> = Vec::new();
     for record in records {
-        let (stream, shard) = origin(record);
+        let (stream, shard) = kinesis::origin(record);
         let sequence =
             SequenceNumber::parse(&record.kinesis.sequence_number).map_err(|reason| {
                 StreamError::BadRecord {
@@ -391,23 +355,6 @@ fn group_by_shard(records: &[KinesisEventRecord]) -> Result<Vec<ShardRecords<'_>
         shard.records.sort_by(|a, b| a.0.cmp(&b.0));
     }
     Ok(shards)
-}
-
-/// The stream name (from `eventSourceARN`) and shard id (from `eventID`) of a record.
-pub fn origin(record: &KinesisEventRecord) -> (&str, &str) {
-    let stream = record
-        .event_source_arn
-        .as_deref()
-        .and_then(|arn| arn.rsplit_once(":stream/").map(|(_, name)| name))
-        .unwrap_or("unknown-stream");
-    // eventID is "shardId-000000000000:<sequence number>".
-    let shard = record
-        .event_id
-        .as_deref()
-        .and_then(|id| id.split(':').next())
-        .filter(|s| !s.is_empty())
-        .unwrap_or("unknown-shard");
-    (stream, shard)
 }
 
 /// The first record not yet in every table: everything from it on is retried.

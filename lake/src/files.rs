@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::error::{LakeError, Result};
+use crate::schema::Table;
 use chrono::NaiveDate;
 use deltalake::arrow::array::{
     Array, ArrayRef, Date32Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
@@ -16,9 +18,6 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use deltalake::{ObjectStore, Path};
 use futures::TryStreamExt;
-use lakehouse_ingest::Table;
-
-use crate::error::{CompactError, Result};
 
 /// The object store path of a file named by an `Add`. delta-rs already undid the log's
 /// URL encoding; what is left (Hive escapes such as `%2F`) is part of the object name.
@@ -50,7 +49,7 @@ pub async fn read_file(
 ) -> Result<Vec<RecordBatch>> {
     let schema = projected_schema(table, columns);
     let path = object_path(&add.path);
-    let read_err = |e: &dyn std::fmt::Display| CompactError::ReadFile {
+    let read_err = |e: &dyn std::fmt::Display| LakeError::ReadFile {
         path: add.path.clone(),
         error: e.to_string(),
     };
@@ -119,7 +118,7 @@ pub fn parse_partition_date(add: &Add, column: &str) -> Result<Option<i32>> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     NaiveDate::parse_from_str(&value, "%Y-%m-%d")
         .map(|d| Some((d - epoch).num_days() as i32))
-        .map_err(|_| CompactError::PartitionValue {
+        .map_err(|_| LakeError::PartitionValue {
             column: column.to_string(),
             value,
             path: add.path.clone(),

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::Utc;
-use lakehouse_ingest::runtime::describe_sdk_error;
+use lakehouse_aws::{describe_sdk_error, is_condition_failure};
 
 const KEY: &str = "id";
 // Not `owner`/`token`: those are DynamoDB reserved words.
@@ -63,16 +63,6 @@ where
         table: table.to_string(),
         message: describe_sdk_error(&error),
     }
-}
-
-fn is_condition_failure<E, R>(error: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 impl Lease {
@@ -205,7 +195,7 @@ fn millis(ms: i64) -> AttributeValue {
     AttributeValue::N(ms.to_string())
 }
 
-impl crate::CommitFence for Lease {
+impl lakehouse_compact::CommitFence for Lease {
     fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
         Box::pin(async move { self.renew().await.map_err(|e| e.to_string()) })
     }

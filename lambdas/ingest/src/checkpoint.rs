@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
+use lakehouse_aws::{describe_sdk_error, is_condition_failure};
 
-use crate::runtime::describe_sdk_error;
 use crate::sequence::SequenceNumber;
 
 const KEY: &str = "id";
@@ -260,14 +260,9 @@ impl CheckpointStore {
     ) -> Result<(), CheckpointError> {
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(CheckpointError::Conflict {
-                    key: key.to_string(),
-                })
-            }
+            Err(e) if is_condition_failure(&e) => Err(CheckpointError::Conflict {
+                key: key.to_string(),
+            }),
             Err(e) => Err(self.dynamo_error(operation, e)),
         }
     }

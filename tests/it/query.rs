@@ -1,7 +1,7 @@
 //! Time travel over Delta history: by version, by instant, and the history listing.
 
-use lakehouse_ingest::Table;
-use lakehouse_sql::{TableSelection, table_history};
+use lakehouse_lake::Table;
+use lakehouse_query::{TableSelection, table_history};
 
 use crate::helpers::{TestLake, event};
 

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
-use lakehouse_compact::lease::Lease;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
-use lakehouse_ingest::Lake;
-use lakehouse_ingest::runtime::{self, Metric};
+use lakehouse_compact_lambda::lease::Lease;
+use lakehouse_lake::Lake;
+use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
@@ -53,7 +53,7 @@ async fn configure() -> Result<Config> {
         skip_maintenance: runtime::env_or("LAKEHOUSE_SKIP_MAINTENANCE", false)?,
         ..defaults
     };
-    let sdk = runtime::aws_sdk_config().await;
+    let sdk = lakehouse_aws::sdk_config().await;
     let catalog = match std::env::var("LAKEHOUSE_GLUE_DATABASE") {
         Ok(db) if !db.is_empty() => Some(
             Catalog::new(aws_sdk_glue::Client::new(&sdk), &db)

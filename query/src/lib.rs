@@ -1,14 +1,14 @@
 //! The query stage: the lake's tables in DataFusion, at their latest version or as of a
 //! version or instant (Delta time travel), their history, and result formatting.
 //!
-//! The Athena side of `sql/` lives beside this crate: `sql/athena/`, `sql/queries/`.
+//! The SQL files themselves (Athena DDL, views, analyst queries) live in `sql/`.
 
 pub mod error;
 pub mod history;
 pub mod output;
 pub mod session;
 
-pub use error::SqlError;
+pub use error::QueryError;
 pub use history::{HistoryEntry, table_history};
 pub use output::{OutputFormat, write_batches};
 pub use session::{Snapshot, TableSelection, open_session, register_table, run_query};

@@ -3,9 +3,9 @@ use deltalake::arrow::error::ArrowError;
 use deltalake::datafusion::error::DataFusionError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum SqlError {
+pub enum QueryError {
     #[error(transparent)]
-    Lake(#[from] lakehouse_ingest::IngestError),
+    Lake(#[from] lakehouse_lake::LakeError),
     #[error("query: {0}")]
     DataFusion(#[from] DataFusionError),
     #[error("delta: {0}")]
@@ -18,4 +18,4 @@ pub enum SqlError {
     UnknownTable(String),
 }
 
-pub type Result<T, E = SqlError> = std::result::Result<T, E>;
+pub type Result<T, E = QueryError> = std::result::Result<T, E>;

@@ -1,5 +1,6 @@
-//! What both Lambdas share: configuration from the environment, JSON logs, CloudWatch
-//! embedded-metric-format (EMF) lines, and the AWS SDK configuration.
+//! What both Lambdas share: configuration from the environment, JSON logs and CloudWatch
+//! embedded-metric-format (EMF) lines. The AWS SDK helpers they share are in
+//! `lakehouse-aws`, which the catalog uses too.
 
 use std::str::FromStr;
 
@@ -36,7 +37,7 @@ where
 }
 
 /// JSON log lines on stdout (CloudWatch Logs keeps them per invocation), filtered by
-/// `LAKEHOUSE_LOG` (e.g. `info`, `debug`, `lakehouse_ingest=debug`), default `info`.
+/// `LAKEHOUSE_LOG` (e.g. `info`, `debug`, `lakehouse_ingest_lambda=debug`), default `info`.
 pub fn init_json_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LAKEHOUSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -47,29 +48,6 @@ pub fn init_json_logs() {
         .with_target(true)
         .without_time()
         .init();
-}
-
-/// The AWS SDK configuration from the standard environment (region, credentials and
-/// `AWS_ENDPOINT_URL`, which points every client at an emulator in tests).
-pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
-
-/// An AWS SDK error in one line: the service's code and message when it answered, the
-/// whole cause chain when it did not (timeouts, connection failures).
-pub fn describe_sdk_error<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> String
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match error.as_service_error() {
-        Some(e) => format!(
-            "{}: {}",
-            e.code().unwrap_or("unknown error"),
-            e.message().unwrap_or("no message")
-        ),
-        None => aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
-    }
 }
 
 /// One metric of an EMF line.

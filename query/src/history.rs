@@ -3,6 +3,7 @@
 use deltalake::DeltaTable;
 use deltalake::kernel::Action;
 use deltalake::logstore::get_actions;
+use lakehouse_lake::CommitMetadata;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -52,11 +53,8 @@ fn entry(version: u64, actions: &[Action]) -> HistoryEntry {
             Action::CommitInfo(info) => {
                 e.timestamp = info.timestamp.map(|ms| iso_utc(ms * 1000));
                 e.operation = info.operation.clone().unwrap_or_default();
-                recorded_removed = info
-                    .info
-                    .get("lakehouse")
-                    .and_then(|l| l.get("rowsRemoved"))
-                    .and_then(|v| v.as_u64());
+                recorded_removed =
+                    CommitMetadata::from_commit_info(&info.info).and_then(|m| m.rows_removed);
             }
             Action::Add(add) => {
                 e.files_added += 1;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
-use lakehouse_ingest::{Lake, Table};
+use lakehouse_lake::{Lake, Table};
 
 use crate::error::Result;
 

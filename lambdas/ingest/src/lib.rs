@@ -1,0 +1,11 @@
+//! The ingest Lambda's exactly-once protocol, over the ingest stage.
+//!
+//! - [`stream`]: one invocation's Kinesis batch, shard by shard, into `raw` and
+//!   `quarantine`, decoded by `lakehouse_ingest::kinesis` exactly as the CLI decodes.
+//! - [`checkpoint`]: per-(table, shard) checkpoints in DynamoDB, reconciled with the
+//!   Delta `txn` of each commit.
+//! - [`sequence`]: Kinesis sequence numbers, compared as numbers.
+
+pub mod checkpoint;
+pub mod sequence;
+pub mod stream;

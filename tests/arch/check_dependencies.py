@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""The crate dependency rule (docs/architecture.md), checked against `cargo metadata`.
+
+- `lakehouse-lake`, the table contract, links no other lakehouse crate and nothing of
+  Lambda, Kinesis, DynamoDB or Glue.
+- Every stage crate depends on `lakehouse-lake`; no stage depends on another stage, except
+  catalog on query (its view inference reads staging through a DataFusion session).
+- No stage, and not the CLI, links the Lambda runtime or a Lambda package.
+
+Before checking the workspace, the checker is run on made-up graphs that break each rule,
+so a check that could no longer fail fails here. Exit status 1 with one line per problem.
+"""
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
+from cargo_graph import Graph, metadata  # noqa: E402
+
+LAKE = "lakehouse-lake"
+STAGES = ["lakehouse-ingest", "lakehouse-compact", "lakehouse-query", "lakehouse-catalog"]
+CLI = "lakehouse"
+# Stage-on-stage edges the data path needs.
+ALLOWED_STAGE_DEPS = {("lakehouse-catalog", "lakehouse-query")}
+# What the table contract must never link: it is read by every stage, Lambda or not.
+# (Not md-5, which the KPL decoder uses: deltalake's S3 store links it already.)
+NOT_IN_LAKE = {
+    "lambda_runtime",
+    "aws_lambda_events",
+    "aws-sdk-dynamodb",
+    "aws-sdk-glue",
+    "aws-sdk-kinesis",
+}
+LAMBDA_ONLY = {"lambda_runtime", "lakehouse-lambda-shared"}
+
+
+def problems_of(graph):
+    problems = []
+    for crate in [LAKE, CLI, *STAGES]:
+        if crate not in graph.members:
+            problems.append(f"{crate}: not a workspace member")
+    if problems:
+        return problems
+
+    lake_links = graph.closure(LAKE)
+    for dep in sorted(lake_links & NOT_IN_LAKE):
+        problems.append(f"{LAKE} links {dep}: the table contract knows nothing of Lambda or Kinesis")
+    for dep in sorted(d for d in lake_links if d.startswith("lakehouse")):
+        problems.append(f"{LAKE} links {dep}: the table contract depends on no other lakehouse crate")
+
+    lambda_packages = {n for n in graph.members if n.endswith("-lambda")}
+    for stage in STAGES:
+        if LAKE not in graph.direct(stage):
+            problems.append(f"{stage} does not depend on {LAKE}: every stage stands on the table contract")
+        for other in sorted(graph.direct(stage) & set(STAGES)):
+            if (stage, other) not in ALLOWED_STAGE_DEPS:
+                problems.append(f"{stage} depends on {other}: a stage depends on no other stage")
+    for crate in [CLI, *STAGES]:
+        for dep in sorted(graph.closure(crate) & (LAMBDA_ONLY | lambda_packages)):
+            problems.append(f"{crate} links {dep}: only the Lambda packages link Lambda code")
+    return problems
+
+
+class FakeGraph(Graph):
+    """A graph from {crate: [direct dependencies]}, for the self-test."""
+
+    def __init__(self, deps):
+        self.deps = {k: sorted(v) for k, v in deps.items()}
+        self.members = {k: {} for k in deps if k.startswith("lakehouse")}
+
+
+def self_test():
+    good = {
+        LAKE: ["deltalake"],
+        "deltalake": [],
+        CLI: [LAKE, *STAGES],
+        "lakehouse-ingest": [LAKE, "aws_lambda_events"],
+        "aws_lambda_events": [],
+        "lakehouse-compact": [LAKE],
+        "lakehouse-query": [LAKE],
+        "lakehouse-catalog": [LAKE, "lakehouse-query"],
+        "lakehouse-ingest-lambda": ["lakehouse-ingest", "lambda_runtime"],
+        "lambda_runtime": [],
+    }
+    assert problems_of(FakeGraph(good)) == [], problems_of(FakeGraph(good))
+    breaks = {
+        "stage on ingest": ("lakehouse-compact", "lakehouse-ingest"),
+        "lake on a Lambda crate, through deltalake": ("deltalake", "aws_lambda_events"),
+        "lake on a stage": (LAKE, "lakehouse-query"),
+        "CLI on the Lambda runtime": (CLI, "lambda_runtime"),
+        "stage on a Lambda package": ("lakehouse-query", "lakehouse-ingest-lambda"),
+    }
+    for what, (crate, dep) in breaks.items():
+        broken = {k: list(v) for k, v in good.items()}
+        broken[crate].append(dep)
+        assert problems_of(FakeGraph(broken)), f"self-test: the check misses {what}"
+    broken = {k: list(v) for k, v in good.items()}
+    broken["lakehouse-compact"] = []
+    assert problems_of(FakeGraph(broken)), "self-test: the check misses a stage without lake"
+
+
+def main():
+    self_test()
+    graph = Graph(metadata())
+    problems = problems_of(graph)
+    for p in problems:
+        print(f"dependency rule: {p}")
+    if problems:
+        return 1
+    stages = ", ".join(f"{s} -> {sorted(d for d in graph.direct(s) if d.startswith('lakehouse'))}" for s in STAGES)
+    print(f"dependency rule holds: {stages}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
