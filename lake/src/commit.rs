@@ -1,0 +1,173 @@
+//! The one commit path. Every writer of the lake commits through [`Commit`]: a commit's
+//! data actions, its application transactions (the `txn` actions that record exactly-once
+//! progress) and its metadata (`commitInfo.lakehouse`) land in one Delta commit, together
+//! or not at all.
+
+use std::collections::HashMap;
+
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// The key of our metadata in a commit's `commitInfo`.
+pub const METADATA_KEY: &str = "lakehouse";
+
+/// Blind appends never conflict logically, so a lost race only costs a re-read of the log:
+/// allow many, so dozens of concurrent shard writers don't fail each other.
+const APPEND_RETRIES: usize = 100;
+
+/// What a commit says about itself in `commitInfo.lakehouse`, for `history` and operators.
+/// Every field is optional: each writer fills what applies to it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitMetadata {
+    /// Rows the commit appended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    /// The application id of the writer (e.g. `lakehouse-ingest:<stream>/<shard>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_sequence_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sequence_number: Option<String>,
+    /// The last `raw` version a staging merge consumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_version: Option<u64>,
+    /// Rows in the files the commit removed (a merge's rewritten files): the log's
+    /// `remove` actions carry no row counts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_removed: Option<u64>,
+    /// A staging merge's metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<serde_json::Value>,
+}
+
+impl CommitMetadata {
+    /// Metadata of a commit that appended `records` rows.
+    pub fn records(records: u64) -> CommitMetadata {
+        CommitMetadata {
+            records: Some(records),
+            ..CommitMetadata::default()
+        }
+    }
+
+    /// What a commit recorded, from its `commitInfo` fields; `None` when another writer
+    /// made it (or it is unreadable).
+    pub fn from_commit_info(info: &HashMap<String, serde_json::Value>) -> Option<CommitMetadata> {
+        serde_json::from_value(info.get(METADATA_KEY)?.clone()).ok()
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Committed {
+    pub version: u64,
+    /// Attempts lost to concurrent writers before this one won.
+    pub retries: u64,
+}
+
+/// One commit being assembled.
+#[derive(Debug)]
+pub struct Commit {
+    operation: DeltaOperation,
+    actions: Vec<Action>,
+    transactions: Vec<Transaction>,
+    metadata: CommitMetadata,
+    max_retries: Option<usize>,
+    cleanup_expired_logs: Option<bool>,
+}
+
+impl Commit {
+    /// A commit of `actions` as `operation`, with delta-rs's default retries.
+    pub fn new(operation: DeltaOperation, actions: Vec<Action>) -> Commit {
+        Commit {
+            operation,
+            actions,
+            transactions: Vec::new(),
+            metadata: CommitMetadata::default(),
+            max_retries: None,
+            cleanup_expired_logs: None,
+        }
+    }
+
+    /// A blind append of `adds` to `table`.
+    pub fn append(table: &DeltaTable, adds: Vec<Add>) -> Result<Commit> {
+        let partition_by = table.snapshot()?.metadata().partition_columns().to_vec();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(partition_by),
+            predicate: None,
+        };
+        let mut commit = Commit::new(operation, adds.into_iter().map(Action::Add).collect());
+        commit.max_retries = Some(APPEND_RETRIES);
+        // Expired-log cleanup lists the whole `_delta_log` on every commit; appends are the
+        // frequent commits, so they leave it to compaction's optimize and vacuum.
+        commit.cleanup_expired_logs = Some(false);
+        Ok(commit)
+    }
+
+    /// Records `txn` in the same commit: the data and the progress land together.
+    pub fn with_transaction(mut self, txn: Transaction) -> Commit {
+        self.transactions.push(txn);
+        self
+    }
+
+    pub fn with_metadata(mut self, metadata: CommitMetadata) -> Commit {
+        self.metadata = metadata;
+        self
+    }
+
+    /// True when there is nothing to commit: no action and no transaction.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty() && self.transactions.is_empty()
+    }
+
+    /// Commits against the snapshot `table` holds: a concurrent commit is checked for
+    /// conflicts against what this one was planned on.
+    pub async fn execute(self, table: &DeltaTable) -> Result<Committed> {
+        let metadata = serde_json::to_value(&self.metadata)
+            .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
+        let mut properties = CommitProperties::default()
+            .with_metadata([(METADATA_KEY.to_string(), metadata)])
+            .with_application_transactions(self.transactions)
+            .with_cleanup_expired_logs(self.cleanup_expired_logs);
+        if let Some(retries) = self.max_retries {
+            properties = properties.with_max_retries(retries);
+        }
+        let committed = CommitBuilder::from(properties)
+            .with_actions(self.actions)
+            .build(Some(table.snapshot()?), table.log_store(), self.operation)
+            .await?;
+        Ok(Committed {
+            version: committed.version(),
+            retries: committed.metrics.num_retries,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_through_commit_info_and_omits_what_is_unset() {
+        let metadata = CommitMetadata {
+            raw_version: Some(7),
+            rows_removed: Some(12),
+            ..CommitMetadata::default()
+        };
+        let value = serde_json::to_value(&metadata).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"rawVersion": 7, "rowsRemoved": 12})
+        );
+        let info = HashMap::from([(METADATA_KEY.to_string(), value)]);
+        assert_eq!(CommitMetadata::from_commit_info(&info), Some(metadata));
+        assert_eq!(CommitMetadata::from_commit_info(&HashMap::new()), None);
+    }
+}

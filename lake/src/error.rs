@@ -1,0 +1,34 @@
+use deltalake::DeltaTableError;
+use deltalake::arrow::error::ArrowError;
+use deltalake::parquet::errors::ParquetError;
+
+/// Failures of the lake itself: its location, its tables' contract, their files and log.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("invalid lake location {uri:?}: {reason}")]
+    InvalidLake { uri: String, reason: String },
+    #[error("table {table} at {location} does not match the lakehouse contract: {reason}")]
+    ContractMismatch {
+        table: &'static str,
+        location: String,
+        reason: String,
+    },
+    #[error("{table}: no version at or before {what}")]
+    NoSuchVersion { table: &'static str, what: String },
+    #[error("reading {path}: {error}")]
+    ReadFile { path: String, error: String },
+    #[error("bad partition value {column}={value:?} in {path}")]
+    PartitionValue {
+        column: String,
+        value: String,
+        path: String,
+    },
+    #[error("delta: {0}")]
+    Delta(#[from] DeltaTableError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    #[error("parquet: {0}")]
+    Parquet(#[from] ParquetError),
+}
+
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+//! The table contract every stage builds on.
+//!
+//! - [`schema`]: the lake's three tables, their columns, partitioning and Parquet writer
+//!   properties: the one definition used everywhere.
+//! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
+//! - [`files`]: reading a table's data files back with their partition values.
+//! - [`commit`]: the one path by which every writer commits: actions, application
+//!   transactions and typed commit metadata in a single Delta commit.
+//!
+//! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
+
+pub mod commit;
+mod error;
+pub mod files;
+pub mod lake;
+pub mod schema;
+
+pub use commit::{Commit, CommitMetadata, Committed};
+pub use error::{LakeError, Result};
+pub use lake::{DEFAULT_RETENTION_DAYS, Lake};
+pub use schema::Table;
