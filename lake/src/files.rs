@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::error::{LakeError, Result};
-use crate::schema::Table;
 use chrono::NaiveDate;
 use deltalake::arrow::array::{
     Array, ArrayRef, Date32Array, RecordBatch, RecordBatchOptions, StringArray, new_null_array,
@@ -18,6 +16,9 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use deltalake::{ObjectStore, Path};
 use futures::TryStreamExt;
+
+use crate::error::{LakeError, Result};
+use crate::schema::Table;
 
 /// The object store path of a file named by an `Add`. delta-rs already undid the log's
 /// URL encoding; what is left (Hive escapes such as `%2F`) is part of the object name.

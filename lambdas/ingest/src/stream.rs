@@ -29,8 +29,6 @@ pub enum StreamError {
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
-    Lake(#[from] lakehouse_lake::LakeError),
-    #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("record {event_id}: {reason}")]
     BadRecord { event_id: String, reason: String },
