@@ -8,11 +8,6 @@ pub enum CatalogError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Query(#[from] QueryError),
-    #[error(
-        "no table of the lake exists at {location} (looked for raw, staging, quarantine): \
-         check the location, or ingest something first"
-    )]
-    EmptyLake { location: String },
     #[error("{table} at {location}: {reason}")]
     Table {
         table: &'static str,

@@ -175,9 +175,10 @@ impl Catalog {
             definitions.push((table.name().to_string(), definition));
         }
         if definitions.iter().all(|(_, d)| d.is_none()) {
-            return Err(CatalogError::EmptyLake {
+            return Err(lakehouse_lake::LakeError::EmptyLake {
                 location: lake.root().to_string(),
-            });
+            }
+            .into());
         }
         let database_created = self.ensure_database().await?;
         let mut entries = Vec::new();

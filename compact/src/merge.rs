@@ -2,16 +2,16 @@
 //!
 //! Cost follows the new rows, not the table: only `staging` files whose `event_date` lies
 //! within the dedup horizon of a new row are read, and of those only the `event_uuid` and
-//! `created_at` columns (`payload` too where a tie on `created_at` needs it). A file is
+//! `created_datetime` columns (`payload` too where a tie on the instant needs it). A file is
 //! rewritten only when one of its rows is replaced; a redelivered duplicate (same uuid, same
-//! `created_at`, same payload) changes nothing.
+//! `created_datetime`, same payload) changes nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::{filter_record_batch, interleave_record_batch};
-use deltalake::arrow::datatypes::Int64Type;
+use deltalake::arrow::datatypes::TimestampMicrosecondType;
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
@@ -19,12 +19,12 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{parse_partition_date, read_file};
-use lakehouse_lake::schema::{CREATED_AT, EVENT_DATE, EVENT_UUID, PAYLOAD};
+use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_DATE, EVENT_UUID, PAYLOAD};
 use lakehouse_lake::{Commit, CommitMetadata, Table};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::resolve::{Precedence, RowRef, latest_per_uuid};
+use crate::resolve::{Precedence, RowRef, latest_per_uuid, value_or_min};
 
 #[derive(Debug, Clone)]
 pub struct MergeOptions {
@@ -172,8 +172,9 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
         matched_predicates: vec![MergePredicate {
             action_type: "update".into(),
             predicate: Some(
-                "source.created_at > target.created_at OR (source.created_at = \
-                 target.created_at AND source.payload <> target.payload)"
+                "source.created_datetime > target.created_datetime OR \
+                 (source.created_datetime = target.created_datetime AND \
+                 source.payload <> target.payload)"
                     .into(),
             ),
         }],
@@ -191,6 +192,8 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
     Ok(committed.version)
 }
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// Staging files whose `event_date` lies within `horizon_days` of a candidate's date.
 fn files_in_horizon(
     staging: &DeltaTable,
@@ -199,7 +202,7 @@ fn files_in_horizon(
 ) -> Result<Vec<Add>> {
     let days = candidates
         .values()
-        .map(|c| c.precedence.created_at.div_euclid(86_400));
+        .map(|c| c.precedence.created_micros.div_euclid(MICROS_PER_DAY));
     let (Some(min), Some(max)) = (days.clone().min(), days.max()) else {
         return Ok(Vec::new());
     };
@@ -230,7 +233,7 @@ async fn find_older_copies(
     candidates: &mut HashMap<&str, Candidate>,
     options: &MergeOptions,
 ) -> Result<()> {
-    const KEY_COLUMNS: &[&str] = &[EVENT_UUID, CREATED_AT];
+    const KEY_COLUMNS: &[&str] = &[EVENT_UUID, CREATED_DATETIME];
     let mut reads = futures::stream::iter(files.iter().enumerate())
         .map(|(i, add)| {
             let store = store.clone();
@@ -242,23 +245,19 @@ async fn find_older_copies(
             }
         })
         .buffer_unordered(options.read_concurrency.max(1));
-    // Ties on created_at, to settle by payload: file → [(row, uuid)].
+    // Ties on the instant, to settle by payload: file → [(row, uuid)].
     let mut ties: HashMap<usize, Vec<(usize, String)>> = HashMap::new();
     while let Some((file, batches)) = reads.try_next().await? {
         let mut offset = 0;
         for batch in &batches {
             let uuids = batch.column(0).as_string::<i32>();
-            let created = batch.column(1).as_primitive::<Int64Type>();
+            let created = batch.column(1).as_primitive::<TimestampMicrosecondType>();
             for row in 0..batch.num_rows() {
                 let Some(c) = candidates.get_mut(uuids.value(row)) else {
                     continue;
                 };
-                let existing = if created.is_null(row) {
-                    i64::MIN
-                } else {
-                    created.value(row)
-                };
-                match existing.cmp(&c.precedence.created_at) {
+                let existing = value_or_min(created, row);
+                match existing.cmp(&c.precedence.created_micros) {
                     std::cmp::Ordering::Greater => c.lost = true,
                     std::cmp::Ordering::Less => c.replaces.push((file, offset + row)),
                     std::cmp::Ordering::Equal => ties

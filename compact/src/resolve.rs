@@ -1,16 +1,19 @@
-//! Which copy of an event wins: the greatest `created_at`; on equal `created_at`, the copy
-//! ingested later: the later raw commit, then the later position within that commit.
+//! Which copy of an event wins: the greatest creation instant (`created_datetime`, to the
+//! microsecond: `created_at` is its floor in whole seconds, so `…00.9` beats `…00.1`); on
+//! the same instant, the copy ingested later: the later raw commit, then the later position
+//! within that commit.
 
 use std::collections::HashMap;
 
-use deltalake::arrow::array::{Array, AsArray, RecordBatch};
-use deltalake::arrow::datatypes::Int64Type;
-use lakehouse_lake::schema::{CREATED_AT, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
+use deltalake::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
+use deltalake::arrow::datatypes::{ArrowPrimitiveType, Int64Type, TimestampMicrosecondType};
+use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
 
 /// The ordering of copies of one event; the greatest wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Precedence {
-    pub created_at: i64,
+    /// `created_datetime` in Unix microseconds.
+    pub created_micros: i64,
     pub raw_version: i64,
     pub ingest_seq: i64,
 }
@@ -29,8 +32,8 @@ pub fn latest_per_uuid(batches: &[RecordBatch]) -> HashMap<&str, (Precedence, Ro
                 .column_by_name(EVENT_UUID)
                 .and_then(|c| c.as_string_opt::<i32>()),
             batch
-                .column_by_name(CREATED_AT)
-                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+                .column_by_name(CREATED_DATETIME)
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
             batch
                 .column_by_name(RAW_VERSION)
                 .and_then(|c| c.as_primitive_opt::<Int64Type>()),
@@ -45,7 +48,7 @@ pub fn latest_per_uuid(batches: &[RecordBatch]) -> HashMap<&str, (Precedence, Ro
                 continue;
             }
             let precedence = Precedence {
-                created_at: value_or_min(created, row),
+                created_micros: value_or_min(created, row),
                 raw_version: value_or_min(version, row),
                 ingest_seq: value_or_min(seq, row),
             };
@@ -63,7 +66,11 @@ pub fn latest_per_uuid(batches: &[RecordBatch]) -> HashMap<&str, (Precedence, Ro
     winners
 }
 
-fn value_or_min(array: &deltalake::arrow::array::Int64Array, row: usize) -> i64 {
+/// A null sorts below every value: any copy with a value wins over one without.
+pub fn value_or_min<T: ArrowPrimitiveType<Native = i64>>(
+    array: &PrimitiveArray<T>,
+    row: usize,
+) -> i64 {
     if array.is_null(row) {
         i64::MIN
     } else {
@@ -75,15 +82,19 @@ fn value_or_min(array: &deltalake::arrow::array::Int64Array, row: usize) -> i64 
 mod tests {
     use std::sync::Arc;
 
-    use deltalake::arrow::array::{Int64Array, StringArray};
-    use deltalake::arrow::datatypes::{DataType, Field, Schema};
+    use deltalake::arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;
 
     fn batch(rows: &[(&str, i64, i64, i64)]) -> RecordBatch {
         let schema = Schema::new(vec![
             Field::new(EVENT_UUID, DataType::Utf8, false),
-            Field::new(CREATED_AT, DataType::Int64, true),
+            Field::new(
+                CREATED_DATETIME,
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             Field::new(RAW_VERSION, DataType::Int64, true),
             Field::new(INGEST_SEQ, DataType::Int64, true),
         ]);
@@ -91,12 +102,25 @@ mod tests {
             Arc::new(schema),
             vec![
                 Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.1))
+                        .with_timezone("UTC"),
+                ),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
                 Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
             ],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_fraction_of_a_second_decides_not_the_later_ingest() {
+        // 1700000000.9 ingested first, 1700000000.1 later: same created_at, .9 wins.
+        let batches = [batch(&[
+            ("a", 1_700_000_000_900_000, 1, 0),
+            ("a", 1_700_000_000_100_000, 2, 0),
+        ])];
+        assert_eq!(latest_per_uuid(&batches)["a"].1, (0, 0));
     }
 
     #[test]

@@ -13,6 +13,11 @@ pub enum LakeError {
         location: String,
         reason: String,
     },
+    #[error(
+        "no table of the lake exists at {location} (looked for raw, staging, quarantine): \
+         check the location, or ingest something first"
+    )]
+    EmptyLake { location: String },
     #[error("{table}: no version at or before {what}")]
     NoSuchVersion { table: &'static str, what: String },
     #[error("reading {path}: {error}")]

@@ -24,8 +24,8 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// Parses a lake location: a local path, `file://…` or `s3://bucket/prefix`. A local
-    /// folder is created if it does not exist.
+    /// Parses a lake location: a local path, `file://…` or `s3://bucket/prefix`. Nothing is
+    /// created: a local folder appears when a table is first written ([`Lake::open`]).
     pub fn parse(uri: &str) -> Result<Lake> {
         let invalid = |reason: String| LakeError::InvalidLake {
             uri: uri.to_string(),
@@ -86,6 +86,20 @@ impl Lake {
 
     fn builder(&self, table: Table) -> Result<DeltaTableBuilder> {
         let url = self.table_url(table);
+        Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(self.storage_options()))
+    }
+
+    /// A local table folder that does not exist holds no table. Readers answer that
+    /// without asking delta-rs, whose local store would want the folder: reads never write.
+    fn missing_locally(&self, table: Table) -> bool {
+        self.table_url(table)
+            .to_file_path()
+            .is_ok_and(|path| !path.exists())
+    }
+
+    /// Opens a table at its latest version, creating it on first use: for writers only.
+    pub async fn open(&self, table: Table) -> Result<DeltaTable> {
+        let url = self.table_url(table);
         // delta-rs wants a local table folder to exist before it will create the table.
         if let Ok(path) = url.to_file_path() {
             std::fs::create_dir_all(&path).map_err(|e| LakeError::InvalidLake {
@@ -93,11 +107,6 @@ impl Lake {
                 reason: format!("cannot create folder: {e}"),
             })?;
         }
-        Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(self.storage_options()))
-    }
-
-    /// Opens a table at its latest version, creating it on first use.
-    pub async fn open(&self, table: Table) -> Result<DeltaTable> {
         let mut delta = self.builder(table)?.build()?;
         match delta.load().await {
             Ok(()) => {
@@ -109,8 +118,11 @@ impl Lake {
         }
     }
 
-    /// Opens an existing table, or `None` when it has never been written.
+    /// Opens an existing table, or `None` when it has never been written. Creates nothing.
     pub async fn open_existing(&self, table: Table) -> Result<Option<DeltaTable>> {
+        if self.missing_locally(table) {
+            return Ok(None);
+        }
         let mut delta = self.builder(table)?.build()?;
         match delta.load().await {
             Ok(()) => {
@@ -122,8 +134,14 @@ impl Lake {
         }
     }
 
-    /// Opens a table at an exact version (time travel).
+    /// Opens a table at an exact version (time travel). Creates nothing.
     pub async fn open_version(&self, table: Table, version: u64) -> Result<DeltaTable> {
+        if self.missing_locally(table) {
+            return Err(LakeError::NoSuchVersion {
+                table: table.name(),
+                what: format!("version {version} (the table does not exist)"),
+            });
+        }
         let mut delta = self.builder(table)?.build()?;
         delta.load_version(version).await.map_err(|e| match e {
             DeltaTableError::NotATable(_) | DeltaTableError::InvalidVersion(_) => {
@@ -138,8 +156,11 @@ impl Lake {
     }
 
     /// Opens a table as it was at an instant: its latest version committed at or before
-    /// it. `None` when the table did not exist yet.
+    /// it. `None` when the table did not exist yet. Creates nothing.
     pub async fn open_as_of(&self, table: Table, at: DateTime<Utc>) -> Result<Option<DeltaTable>> {
+        if self.missing_locally(table) {
+            return Ok(None);
+        }
         let mut delta = self.builder(table)?.build()?;
         match delta.load_with_datetime(at).await {
             Ok(()) => Ok(Some(delta)),
@@ -183,8 +204,12 @@ impl Lake {
 }
 
 fn local_root(path: &Path) -> std::result::Result<Url, String> {
-    std::fs::create_dir_all(path).map_err(|e| format!("cannot create folder: {e}"))?;
-    let abs = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+    let abs = std::path::absolute(path).map_err(|e| e.to_string())?;
+    // Resolves links where the folder exists; a lake not written yet keeps its given path.
+    let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+    if abs.is_file() {
+        return Err(format!("{} is a file, not a folder", abs.display()));
+    }
     Url::from_directory_path(&abs).map_err(|_| format!("not an absolute path: {}", abs.display()))
 }
 

@@ -1,13 +1,15 @@
 //! A DataFusion session with `raw`, `staging` and `quarantine` registered, each at its
-//! latest version, a chosen version, or as of an instant.
+//! latest version, a chosen version, or as of an instant. Reading never writes: a table
+//! not written yet reads as empty, and a location holding no table at all is an error.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
+use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::SessionContext;
-use lakehouse_lake::{Lake, Table};
+use lakehouse_lake::{Lake, LakeError, Table};
 
 use crate::error::Result;
 
@@ -34,29 +36,53 @@ async fn open_selected(
     Ok(match (selection.versions.get(&table), selection.as_of) {
         (Some(&version), _) => Some(lake.open_version(table, version).await?),
         (None, Some(at)) => lake.open_as_of(table, at).await?,
-        (None, None) => Some(lake.open(table).await?),
+        (None, None) => lake.open_existing(table).await?,
     })
 }
 
-/// Registers the tables. At an `as_of` before a table was created, it reads as its first,
-/// empty version; a table never created at all is left out.
+/// Registers the tables. A table not written yet (or not yet at `as_of`) reads as empty
+/// and has no snapshot; when no table of the lake exists at all, the location is wrong.
 pub async fn open_session(
     lake: &Lake,
     selection: &TableSelection,
 ) -> Result<(SessionContext, Vec<Snapshot>)> {
     let ctx = SessionContext::new();
     let mut snapshots = Vec::new();
+    let mut missing = Vec::new();
     for table in Table::ALL {
-        let Some(delta) = open_selected(lake, table, selection).await? else {
-            continue;
-        };
-        register_table(&ctx, table, &delta).await?;
-        snapshots.push(Snapshot {
-            table,
-            version: delta.version().unwrap_or(0),
-        });
+        match open_selected(lake, table, selection).await? {
+            Some(delta) => {
+                register_table(&ctx, table, &delta).await?;
+                snapshots.push(Snapshot {
+                    table,
+                    version: delta.version().unwrap_or(0),
+                });
+            }
+            None => missing.push(table),
+        }
+    }
+    if snapshots.is_empty() && !any_table_now(lake).await? {
+        return Err(LakeError::EmptyLake {
+            location: lake.root().to_string(),
+        }
+        .into());
+    }
+    for table in missing {
+        let empty = MemTable::try_new(table.arrow_schema(), vec![vec![]])?;
+        ctx.register_table(table.name(), std::sync::Arc::new(empty))?;
     }
     Ok((ctx, snapshots))
+}
+
+/// Whether the lake holds any table at its latest version (a session as of an instant
+/// before every table reads empty, but only where the lake exists at all).
+async fn any_table_now(lake: &Lake) -> Result<bool> {
+    for table in Table::ALL {
+        if lake.open_existing(table).await?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Registers one opened table under its name, for sessions that need only that table.

@@ -164,3 +164,55 @@ fn the_demo_runs_and_its_suggested_commands_work_as_printed() {
         "{suggestion} printed no staging rows"
     );
 }
+
+#[test]
+fn reads_never_write_and_a_missing_lake_is_an_error() {
+    let lake = TestLake::new();
+    let typo = lake.dir.path().join("no-such-lake");
+    let typo = typo.to_str().expect("utf-8 path");
+    for args in [
+        vec!["query", "--lake", typo, "SELECT 1"],
+        vec![
+            "query",
+            "--lake",
+            typo,
+            "--as-of",
+            "2025-01-01T00:00:00Z",
+            "SELECT 1",
+        ],
+        vec!["query", "--lake", typo, "--version", "raw=0", "SELECT 1"],
+        vec!["history", "--lake", typo, "raw"],
+    ] {
+        let out = lakehouse(&args, b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded on a missing lake"
+        );
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(
+            !std::path::Path::new(typo).exists(),
+            "{args:?} created the folder it was reading"
+        );
+    }
+    // Ingest writes raw and quarantine; staging, never compacted, reads as empty and is
+    // not created by reading it.
+    let line = r#"{"event_uuid":"a","event_name":"x:1","created_at":1700000000}"#;
+    lakehouse_ok(&["ingest", "--lake", lake.path()], line.as_bytes());
+    let out = lakehouse_ok(
+        &[
+            "query",
+            "--lake",
+            lake.path(),
+            "--format",
+            "json",
+            "SELECT (SELECT count(*) FROM raw) AS raw, (SELECT count(*) FROM staging) AS staging",
+        ],
+        b"",
+    );
+    assert_eq!(out.trim(), r#"{"raw":1,"staging":0}"#);
+    assert!(
+        !lake.dir.path().join("staging").exists(),
+        "a query created staging"
+    );
+}

@@ -87,6 +87,36 @@ async fn ties_on_created_at_go_to_the_later_ingest() {
 }
 
 #[tokio::test]
+async fn the_fraction_of_a_second_decides_before_the_later_ingest() {
+    let lake = TestLake::new();
+    let line = |uuid: &str, created: &str, v: &str| {
+        format!(r#"{{"event_uuid":"{uuid}","event_name":"x:1","created_at":{created},"v":"{v}"}}"#)
+    };
+    // Across runs: .9 reaches staging first, then .1 arrives (same whole second).
+    lake.ingest(&[line("f", "1700000000.9", "later instant")])
+        .await;
+    lake.compact().await;
+    lake.ingest(&[line("f", "1700000000.1", "earlier instant")])
+        .await;
+    lake.compact().await;
+    // Within one run: the earlier instant is ingested last.
+    lake.ingest(&[
+        line("g", "1700000000.9", "later instant"),
+        line("g", "1700000000.1", "earlier instant"),
+    ])
+    .await;
+    lake.compact().await;
+    let staging = lake.staging_state().await;
+    for uuid in ["f", "g"] {
+        assert!(
+            staging[uuid].1.contains("later instant"),
+            "{uuid}: {:?}",
+            staging[uuid]
+        );
+    }
+}
+
+#[tokio::test]
 async fn redelivered_duplicates_rewrite_no_staging_file_and_a_second_run_commits_nothing() {
     let lake = TestLake::new();
     let lines: Vec<String> = (0..50)
