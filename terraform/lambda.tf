@@ -55,7 +55,9 @@ resource "aws_lambda_function" "this" {
   architectures    = ["arm64"]
   handler          = "bootstrap"
   filename         = "${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"
-  source_code_hash = filebase64sha256("${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip")
+  # try(): `make destroy` needs no zips; creating or updating the function still reads the
+  # file named above and fails clearly without it (`make plan` builds them first).
+  source_code_hash = try(filebase64sha256("${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"), null)
   memory_size      = each.value.memory
   timeout          = each.value.timeout
 
@@ -94,8 +96,11 @@ resource "aws_lambda_event_source_mapping" "ingest" {
   maximum_batching_window_in_seconds = var.batching_window_seconds
   parallelization_factor             = 1
   bisect_batch_on_function_error     = true
-  maximum_retry_attempts             = var.max_retry_attempts
-  maximum_record_age_in_seconds      = var.max_record_age_seconds
+  # A failing batch is retried until it lands, in every environment: after a last retry
+  # Lambda would move the shard on past records that never reached the lake, and the
+  # on-failure queue keeps only their metadata. The IteratorAge alarm says it is stuck.
+  maximum_retry_attempts        = -1
+  maximum_record_age_in_seconds = -1
   function_response_types            = ["ReportBatchItemFailures"]
 
   destination_config {

@@ -67,18 +67,6 @@ variable "batching_window_seconds" {
   default     = 30
 }
 
-variable "max_retry_attempts" {
-  description = "Retries of a failing batch before its records go to the on-failure queue."
-  type        = number
-  default     = 100
-}
-
-variable "max_record_age_seconds" {
-  description = "Records older than this go to the on-failure queue (-1: until retention)."
-  type        = number
-  default     = -1
-}
-
 # --- compaction Lambda -------------------------------------------------------------------
 
 variable "compact_schedule" {

@@ -192,6 +192,32 @@ def terraform_actions(parsed):
     return out
 
 
+# What exactly-once per shard relies on (docs/guarantees.md): one batch per shard at a
+# time, partial batch responses, and a failing batch retried until it lands.
+EVENT_SOURCE_MAPPING = {
+    "parallelization_factor": 1,
+    "maximum_retry_attempts": -1,
+    "maximum_record_age_in_seconds": -1,
+    "function_response_types": ["ReportBatchItemFailures"],
+}
+
+
+def mapping_problems(parsed):
+    problems, found = [], 0
+    for block in blocks(parsed, "resource"):
+        for name, spec in block.get("aws_lambda_event_source_mapping", {}).items():
+            found += 1
+            for key, wanted in EVENT_SOURCE_MAPPING.items():
+                if spec.get(key) != wanted:
+                    problems.append(
+                        f"event source mapping {name}: {key} = {spec.get(key)!r}, "
+                        f"exactly-once needs {wanted!r}"
+                    )
+    if not found:
+        problems.append("no aws_lambda_event_source_mapping: Kinesis feeds no Lambda")
+    return problems
+
+
 def skips_without_reason():
     """checkov skips must say why: `#checkov:skip=CKV_X:<reason>`."""
     problems = []
@@ -241,6 +267,7 @@ def main():
     problems += skips_without_reason()
     if not problems:
         problems += undeclared_references(parsed)
+        problems += mapping_problems(parsed)
     if not problems:
         env = terraform_env(parsed)
         granted = terraform_actions(parsed)
