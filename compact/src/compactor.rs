@@ -87,7 +87,17 @@ impl CompactReport {
 /// Asked before every commit a run makes; an error stops the run before that commit
 /// (the compaction Lambda renews its DynamoDB lease here).
 pub trait CommitFence: Send + Sync {
-    fn check(&self) -> BoxFuture<'_, std::result::Result<(), String>>;
+    fn check(&self) -> BoxFuture<'_, std::result::Result<(), FenceError>>;
+}
+
+/// Why a fence stopped a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceError {
+    /// Another run holds the right to commit now: stopping is the protocol working.
+    Lost(String),
+    /// Whether this run may commit could not be learnt (the lease store failed or
+    /// throttled): a fault, to report and retry.
+    Unavailable(String),
 }
 
 pub struct Compactor {
@@ -112,7 +122,10 @@ impl Compactor {
 
     async fn before_commit(&self) -> Result<()> {
         match &self.fence {
-            Some(fence) => fence.check().await.map_err(CompactError::Fenced),
+            Some(fence) => fence.check().await.map_err(|e| match e {
+                FenceError::Lost(reason) => CompactError::Fenced(reason),
+                FenceError::Unavailable(reason) => CompactError::FenceUnavailable(reason),
+            }),
             None => Ok(()),
         }
     }

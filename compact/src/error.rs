@@ -12,6 +12,8 @@ pub enum CompactError {
     MissingRawCommit { version: u64 },
     #[error("stopped before committing: {0}")]
     Fenced(String),
+    #[error("stopped before committing: cannot check the right to commit: {0}")]
+    FenceUnavailable(String),
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("delta: {0}")]

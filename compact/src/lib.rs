@@ -16,5 +16,7 @@ pub mod maintain;
 pub mod merge;
 pub mod resolve;
 
-pub use compactor::{CommitFence, CompactOptions, CompactReport, Compactor, STAGING_APP_ID};
+pub use compactor::{
+    CommitFence, CompactOptions, CompactReport, Compactor, FenceError, STAGING_APP_ID,
+};
 pub use error::CompactError;

@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::Utc;
 use lakehouse_aws::{describe_sdk_error, is_condition_failure};
+use lakehouse_compact::FenceError;
 
 const KEY: &str = "id";
 // Not `owner`/`token`: those are DynamoDB reserved words.
@@ -196,7 +197,16 @@ fn millis(ms: i64) -> AttributeValue {
 }
 
 impl lakehouse_compact::CommitFence for Lease {
-    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move { self.renew().await.map_err(|e| e.to_string()) })
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), FenceError>> {
+        Box::pin(async move {
+            self.renew().await.map_err(|e| match e {
+                LeaseError::Lost { .. } => FenceError::Lost(e.to_string()),
+                // A throttle or an outage is not a lost lease: the run fails, is alarmed
+                // (the function's Errors) and the next scheduled run tries again.
+                LeaseError::Dynamo { .. } | LeaseError::Corrupt { .. } => {
+                    FenceError::Unavailable(e.to_string())
+                }
+            })
+        })
     }
 }

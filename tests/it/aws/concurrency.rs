@@ -1,5 +1,6 @@
 //! Many writers at once on emulated AWS: shards ingesting in parallel while compaction
-//! runs, two compactions racing for the lease, and a lease lost to an overrunning run.
+//! runs, two compactions racing for the lease, a lease lost to an overrunning run, and a
+//! lease store that fails under a run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -199,4 +200,63 @@ async fn a_run_that_lost_its_lease_commits_nothing() {
         Some(0),
         "nothing committed to staging after its creation"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_that_cannot_be_renewed_is_an_error_not_a_quiet_stop() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    moto.create_bucket("lake").await;
+    moto.create_key_table(LEASES).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk);
+    let lease = Lease::acquire(
+        dynamodb.clone(),
+        LEASES,
+        "compact|test",
+        "run",
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("dynamodb")
+    .expect("free");
+    // The lease store fails under the run (here: its table is gone).
+    dynamodb
+        .delete_table()
+        .table_name(LEASES)
+        .send()
+        .await
+        .expect("delete the lease table");
+    assert!(matches!(
+        lease.renew().await,
+        Err(LeaseError::Dynamo { .. })
+    ));
+
+    let lake = Lake::parse(LAKE).expect("lake").with_storage_options([
+        ("aws_endpoint_url", moto.endpoint.as_str()),
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+        ("aws_region", super::moto::REGION),
+    ]);
+    let mut ingestor = Ingestor::open(&lake, IngestOptions::default())
+        .await
+        .expect("open");
+    let line = crate::helpers::event("a", "t:s", 1_764_000_000, "");
+    let record = SourceRecord {
+        data: line.as_bytes(),
+        source: "test",
+        position: "1",
+    };
+    ingestor.push(&record).await.expect("push");
+    ingestor.commit().await.expect("commit");
+    let result = Compactor::new(lake.clone(), CompactOptions::default())
+        .with_fence(std::sync::Arc::new(lease))
+        .run()
+        .await;
+    assert!(
+        matches!(result, Err(CompactError::FenceUnavailable(_))),
+        "{result:?}"
+    );
+    let staging = lake.open(Table::Staging).await.expect("open staging");
+    assert_eq!(staging.version(), Some(0), "nothing committed to staging");
 }
