@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
+use crate::lineage::check_same_raw;
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
 use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
 
@@ -201,6 +202,9 @@ impl Compactor {
             .map(|v| v as u64);
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
+            if let Some(consumed) = consumed {
+                check_same_raw(&staging, &raw, consumed).await?;
+            }
         }
         let head = raw.version().unwrap_or(0);
         let latest = until.map_or(head, |until| until.min(head));
@@ -247,7 +251,8 @@ impl Compactor {
             .into_iter()
             .flatten()
             .collect();
-        let prepared = prepare_merge(staging, &new_rows, to, &self.merge_options()).await?;
+        let raw_table = (to, raw.snapshot()?.metadata().id().to_string());
+        let prepared = prepare_merge(staging, &new_rows, raw_table, &self.merge_options()).await?;
         Ok(Some((prepared, from)))
     }
 }

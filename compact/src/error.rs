@@ -10,6 +10,18 @@ pub enum CompactError {
          compaction consumed it); rebuild staging from scratch"
     )]
     MissingRawCommit { version: u64 },
+    #[error(
+        "raw is not the table staging was built from (staging consumed raw up to version \
+         {consumed} of table {expected}; raw is now table {found} at version {head}): raw was \
+         recreated. Rebuild staging from the new raw (remove the staging table; the next \
+         run consumes raw from version 0), or restore the old raw"
+    )]
+    RawReplaced {
+        consumed: u64,
+        expected: String,
+        found: String,
+        head: u64,
+    },
     #[error("stopped before committing: {0}")]
     Fenced(String),
     #[error("stopped before committing: cannot check the right to commit: {0}")]

@@ -4,6 +4,7 @@
 //! - [`changes`]: what `raw` gained since a version, read from the Delta log.
 //! - [`resolve`]: which copy of an event wins.
 //! - [`merge`]: applying the winners to `staging` in one commit.
+//! - [`lineage`]: refusing a `raw` that is not the table `staging` was built from.
 //! - [`maintain`]: optimize and vacuum.
 //!
 //! A [`CommitFence`] lets the caller veto each commit (the compaction Lambda renews its
@@ -12,6 +13,7 @@
 pub mod changes;
 mod compactor;
 pub mod error;
+pub mod lineage;
 pub mod maintain;
 pub mod merge;
 pub mod resolve;

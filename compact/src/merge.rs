@@ -61,8 +61,10 @@ pub struct PreparedMerge {
     pub staging: DeltaTable,
     pub actions: Vec<Action>,
     pub metrics: MergeMetrics,
-    /// The last `raw` version these rows come from; recorded with the commit.
+    /// The last `raw` version these rows come from, and that table's id; recorded with
+    /// the commit.
     pub raw_version: u64,
+    pub raw_table_id: String,
 }
 
 struct Candidate {
@@ -79,7 +81,7 @@ struct Candidate {
 pub async fn prepare_merge(
     staging: DeltaTable,
     new_rows: &[RecordBatch],
-    raw_version: u64,
+    (raw_version, raw_table_id): (u64, String),
     options: &MergeOptions,
 ) -> Result<PreparedMerge> {
     let mut metrics = MergeMetrics {
@@ -154,6 +156,7 @@ pub async fn prepare_merge(
         actions,
         metrics,
         raw_version,
+        raw_table_id,
     })
 }
 
@@ -162,6 +165,7 @@ pub async fn prepare_merge(
 pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> {
     let metadata = CommitMetadata {
         raw_version: Some(prepared.raw_version),
+        raw_table_id: Some(prepared.raw_table_id.clone()),
         rows_removed: Some(prepared.metrics.rows_removed),
         merge: serde_json::to_value(&prepared.metrics).ok(),
         ..CommitMetadata::default()

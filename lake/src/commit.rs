@@ -38,6 +38,10 @@ pub struct CommitMetadata {
     /// The last `raw` version a staging merge consumed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_version: Option<u64>,
+    /// The Delta table id of the `raw` that version belongs to: a `raw` recreated under
+    /// `staging` has another id, and its version numbers mean nothing to `staging`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_table_id: Option<String>,
     /// Rows in the files the commit removed (a merge's rewritten files): the log's
     /// `remove` actions carry no row counts.
     #[serde(skip_serializing_if = "Option::is_none")]

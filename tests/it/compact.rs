@@ -300,3 +300,32 @@ async fn rows_in_bin_packed_staging_files_can_still_be_replaced() {
     assert_eq!(state["p1"].0, T0 + 9);
     assert_eq!(state["p2"].0, T0);
 }
+
+#[tokio::test]
+async fn a_raw_recreated_under_staging_stops_compaction_with_a_clear_error() {
+    let lake = TestLake::new();
+    for i in 0..3 {
+        lake.ingest(&[event(&format!("old{i}"), "x:1", T0, "")])
+            .await;
+    }
+    lake.compact().await;
+    // raw is dropped and written anew, past the version staging consumed: its version
+    // numbers now name other commits.
+    std::fs::remove_dir_all(lake.dir.path().join("raw")).expect("remove raw");
+    for i in 0..5 {
+        lake.ingest(&[event(&format!("new{i}"), "x:1", T0, "")])
+            .await;
+    }
+    let staging_before = lake.staging_state().await;
+    let error = Compactor::new(lake.lake.clone(), CompactOptions::default())
+        .run()
+        .await
+        .expect_err("compaction of a recreated raw must stop");
+    let message = error.to_string();
+    assert!(message.contains("raw was recreated"), "{message}");
+    assert_eq!(
+        lake.staging_state().await,
+        staging_before,
+        "staging unchanged"
+    );
+}

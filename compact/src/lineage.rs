@@ -1,0 +1,58 @@
+//! Which `raw` table `staging` was built from. Each staging merge records the Delta table id
+//! of the `raw` it consumed; a `raw` recreated under `staging` has another id, and consuming
+//! it from the version staging recorded would silently skip its first versions.
+
+use deltalake::DeltaTable;
+use deltalake::kernel::Action;
+use deltalake::logstore::get_actions;
+use lakehouse_lake::CommitMetadata;
+
+use crate::error::{CompactError, Result};
+
+/// Staging commits read back at most to find the last merge. Each run adds only a few
+/// other commits (optimize, vacuum start and end), so the last merge is near the head.
+const LOOKBACK: u64 = 1000;
+
+/// The `raw` table id that staging's most recent merge recorded; `None` when none did
+/// (staging written before ids were recorded, or its log no longer reaches that far).
+pub async fn recorded_raw_table_id(staging: &DeltaTable) -> Result<Option<String>> {
+    let log_store = staging.log_store();
+    let head = staging.version().unwrap_or(0);
+    for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
+        let Some(bytes) = log_store.read_commit_entry(version).await? else {
+            break;
+        };
+        for action in get_actions(version, &bytes)? {
+            let Action::CommitInfo(info) = action else {
+                continue;
+            };
+            if let Some(merge) = CommitMetadata::from_commit_info(&info.info)
+                && merge.raw_version.is_some()
+            {
+                return Ok(merge.raw_table_id);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Fails when `raw` is not the table staging consumed up to version `consumed`: another
+/// table id, or (where no id was recorded) fewer versions than staging consumed.
+pub async fn check_same_raw(staging: &DeltaTable, raw: &DeltaTable, consumed: u64) -> Result<()> {
+    let head = raw.version().unwrap_or(0);
+    let found = raw.snapshot()?.metadata().id().to_string();
+    let expected = recorded_raw_table_id(staging).await?;
+    let replaced = match &expected {
+        Some(id) => *id != found,
+        None => consumed > head,
+    };
+    if !replaced {
+        return Ok(());
+    }
+    Err(CompactError::RawReplaced {
+        consumed,
+        expected: expected.unwrap_or_else(|| "(not recorded)".into()),
+        found,
+        head,
+    })
+}
