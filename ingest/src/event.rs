@@ -262,14 +262,16 @@ fn parse_unix_micros(text: &str) -> Result<i64, Rejection> {
     };
     let max_micros = MAX_CREATED_AT * MICROS_PER_SECOND;
     let micros = if shift >= 0 {
-        if digits.len() as i64 + shift > 18 {
+        // Saturating: an exponent near i64::MAX must be out of range, not wrap around.
+        if (digits.len() as i64).saturating_add(shift) > 18 {
             return Err(out_of_range());
         }
         let base: i64 = digits.parse().map_err(|_| out_of_range())?;
         base.checked_mul(10_i64.pow(shift as u32))
             .ok_or_else(out_of_range)?
     } else {
-        let keep = digits.len() as i64 + shift; // digits left of the microsecond point
+        // Digits left of the microsecond point (shift < 0 here, so this cannot overflow).
+        let keep = (digits.len() as i64).saturating_add(shift);
         let (kept, dropped) = if keep <= 0 {
             ("", digits)
         } else {
@@ -459,6 +461,45 @@ mod tests {
                 _ => assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(line)),
             }
             assert!(!got.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn exponents_at_the_edges_of_i64_are_exact_or_out_of_range() {
+        for created in [
+            "1e9223372036854775807",
+            "9E9223372036854775800",
+            "0.1e9223372036854775807",
+            "1e99999999999999999999",
+        ] {
+            let line = format!(r#"{{"event_uuid":"u","event_name":"a","created_at":{created}}}"#);
+            assert!(
+                matches!(rejected(line.as_bytes()), Rejection::CreatedAtOutOfRange(_)),
+                "{created}"
+            );
+        }
+        for created in [
+            "1e-9223372036854775808",
+            "7e-9223372036854775807",
+            "1e-99999999999999999999",
+        ] {
+            let line = format!(r#"{{"event_uuid":"u","event_name":"a","created_at":{created}}}"#);
+            assert_eq!(ok(&line).created_micros, 0, "{created}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any mantissa with any exponent: an exact instant in range, or out of range.
+        #[test]
+        fn any_exponent_is_exact_or_rejected(int in 0u64..100_000_000_000, frac in 0u32..1000, exp: i64) {
+            let line = format!(r#"{{"event_uuid":"u","event_name":"a","created_at":{int}.{frac:03}e{exp}}}"#);
+            match parse_event(line.as_bytes()) {
+                Ok(e) => {
+                    proptest::prop_assert!((0..=MAX_CREATED_AT * MICROS_PER_SECOND).contains(&e.created_micros));
+                    proptest::prop_assert_eq!(e.created_at, e.created_micros.div_euclid(MICROS_PER_SECOND));
+                }
+                Err(r) => proptest::prop_assert!(matches!(r, Rejection::CreatedAtOutOfRange(_)), "{r}"),
+            }
         }
     }
 }

@@ -17,9 +17,12 @@ pub struct SourceRecord<'a> {
     pub position: &'a str,
 }
 
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Reads JSON Lines one record at a time into a reused buffer, so memory stays flat
 /// whatever the input size. A trailing `\r` is part of the line end; a final line end does
-/// not start another (empty) record.
+/// not start another (empty) record; a UTF-8 byte-order mark before the first line is not
+/// part of it (anywhere else, the bytes stay, and the record is judged as it is).
 pub struct JsonLines<R> {
     reader: R,
     source: Arc<str>,
@@ -54,6 +57,11 @@ impl<R: BufRead> JsonLines<R> {
         }
         self.line_no += 1;
         let mut data = self.line.as_slice();
+        if self.line_no == 1 {
+            // A UTF-8 byte-order mark (editors on Windows add one) marks the encoding, not
+            // the first event: without this the first line would be quarantined.
+            data = data.strip_prefix(UTF8_BOM).unwrap_or(data);
+        }
         data = data.strip_suffix(b"\n").unwrap_or(data);
         data = data.strip_suffix(b"\r").unwrap_or(data);
         self.position.clear();
@@ -88,5 +96,16 @@ mod tests {
                 (b"c".to_vec(), "4".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_opens_the_file_not_its_first_record() {
+        let input = b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n" as &[u8];
+        let mut lines = JsonLines::new(input, "t");
+        let first = lines.next_record().unwrap().unwrap().data.to_vec();
+        assert_eq!(first, br#"{"a":1}"#);
+        // Only the file's first bytes are a mark; later ones are data.
+        let second = lines.next_record().unwrap().unwrap().data.to_vec();
+        assert_eq!(second, b"\xEF\xBB\xBF{\"b\":2}");
     }
 }
