@@ -172,23 +172,7 @@ async fn a_run_that_lost_its_lease_commits_nothing() {
     new.renew().await.expect("the holder renews");
 
     // Compaction fenced by the lost lease stops before its first commit.
-    let lake = Lake::parse(LAKE).expect("lake").with_storage_options([
-        ("aws_endpoint_url", moto.endpoint.as_str()),
-        ("aws_access_key_id", "test"),
-        ("aws_secret_access_key", "test"),
-        ("aws_region", super::moto::REGION),
-    ]);
-    let mut ingestor = Ingestor::open(&lake, IngestOptions::default())
-        .await
-        .expect("open");
-    let line = crate::helpers::event("a", "t:s", 1_764_000_000, "");
-    let record = SourceRecord {
-        data: line.as_bytes(),
-        source: "test",
-        position: "1",
-    };
-    ingestor.push(&record).await.expect("push");
-    assert_eq!(ingestor.commit().await.expect("commit").appended, 1);
+    let lake = lake_with_one_event(&moto).await;
     let fenced = Compactor::new(lake.clone(), CompactOptions::default())
         .with_fence(std::sync::Arc::new(old))
         .run()
@@ -232,6 +216,21 @@ async fn a_lease_that_cannot_be_renewed_is_an_error_not_a_quiet_stop() {
         Err(LeaseError::Dynamo { .. })
     ));
 
+    let lake = lake_with_one_event(&moto).await;
+    let result = Compactor::new(lake.clone(), CompactOptions::default())
+        .with_fence(std::sync::Arc::new(lease))
+        .run()
+        .await;
+    assert!(
+        matches!(result, Err(CompactError::FenceUnavailable(_))),
+        "{result:?}"
+    );
+    let staging = lake.open(Table::Staging).await.expect("open staging");
+    assert_eq!(staging.version(), Some(0), "nothing committed to staging");
+}
+
+/// A lake on moto's S3 whose `raw` holds one event, not yet compacted.
+async fn lake_with_one_event(moto: &Moto) -> Lake {
     let lake = Lake::parse(LAKE).expect("lake").with_storage_options([
         ("aws_endpoint_url", moto.endpoint.as_str()),
         ("aws_access_key_id", "test"),
@@ -248,15 +247,6 @@ async fn a_lease_that_cannot_be_renewed_is_an_error_not_a_quiet_stop() {
         position: "1",
     };
     ingestor.push(&record).await.expect("push");
-    ingestor.commit().await.expect("commit");
-    let result = Compactor::new(lake.clone(), CompactOptions::default())
-        .with_fence(std::sync::Arc::new(lease))
-        .run()
-        .await;
-    assert!(
-        matches!(result, Err(CompactError::FenceUnavailable(_))),
-        "{result:?}"
-    );
-    let staging = lake.open(Table::Staging).await.expect("open staging");
-    assert_eq!(staging.version(), Some(0), "nothing committed to staging");
+    assert_eq!(ingestor.commit().await.expect("commit").appended, 1);
+    lake
 }
