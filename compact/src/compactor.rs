@@ -200,13 +200,14 @@ impl Compactor {
             .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
             .await?
             .map(|v| v as u64);
+        let head = raw.version().unwrap_or(0);
+        let raw_table_id = raw.snapshot()?.metadata().id().to_string();
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
             if let Some(consumed) = consumed {
-                check_same_raw(&staging, &raw, consumed).await?;
+                check_same_raw(&staging, (&raw_table_id, head), consumed).await?;
             }
         }
-        let head = raw.version().unwrap_or(0);
         let latest = until.map_or(head, |until| until.min(head));
         report.raw_version = latest;
         let from = consumed.map_or(0, |v| v + 1);
@@ -251,8 +252,13 @@ impl Compactor {
             .into_iter()
             .flatten()
             .collect();
-        let raw_table = (to, raw.snapshot()?.metadata().id().to_string());
-        let prepared = prepare_merge(staging, &new_rows, raw_table, &self.merge_options()).await?;
+        let prepared = prepare_merge(
+            staging,
+            &new_rows,
+            (to, raw_table_id),
+            &self.merge_options(),
+        )
+        .await?;
         Ok(Some((prepared, from)))
     }
 }

@@ -1,6 +1,5 @@
 use deltalake::DeltaTableError;
 use deltalake::arrow::error::ArrowError;
-use deltalake::parquet::errors::ParquetError;
 use lakehouse_lake::LakeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +31,6 @@ pub enum CompactError {
     Delta(#[from] DeltaTableError),
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
-    #[error("parquet: {0}")]
-    Parquet(#[from] ParquetError),
 }
 
 pub type Result<T, E = CompactError> = std::result::Result<T, E>;

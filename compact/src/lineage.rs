@@ -36,14 +36,17 @@ pub async fn recorded_raw_table_id(staging: &DeltaTable) -> Result<Option<String
     Ok(None)
 }
 
-/// Fails when `raw` is not the table staging consumed up to version `consumed`: another
-/// table id, or (where no id was recorded) fewer versions than staging consumed.
-pub async fn check_same_raw(staging: &DeltaTable, raw: &DeltaTable, consumed: u64) -> Result<()> {
-    let head = raw.version().unwrap_or(0);
-    let found = raw.snapshot()?.metadata().id().to_string();
+/// Fails when `raw` (table id `found`, at version `head`) is not the table staging consumed
+/// up to version `consumed`: another table id, or (where no id was recorded) fewer
+/// versions than staging consumed.
+pub async fn check_same_raw(
+    staging: &DeltaTable,
+    (found, head): (&str, u64),
+    consumed: u64,
+) -> Result<()> {
     let expected = recorded_raw_table_id(staging).await?;
     let replaced = match &expected {
-        Some(id) => *id != found,
+        Some(id) => id != found,
         None => consumed > head,
     };
     if !replaced {
@@ -52,7 +55,7 @@ pub async fn check_same_raw(staging: &DeltaTable, raw: &DeltaTable, consumed: u6
     Err(CompactError::RawReplaced {
         consumed,
         expected: expected.unwrap_or_else(|| "(not recorded)".into()),
-        found,
+        found: found.to_string(),
         head,
     })
 }

@@ -61,7 +61,11 @@ pub async fn open_session(
             None => missing.push(table),
         }
     }
-    if snapshots.is_empty() && !any_table_now(lake).await? {
+    // Reading the latest versions, every table was just looked for; only a session as of
+    // an instant must ask again whether the lake exists now.
+    let lake_exists =
+        !snapshots.is_empty() || (selection.as_of.is_some() && any_table_now(lake).await?);
+    if !lake_exists {
         return Err(LakeError::EmptyLake {
             location: lake.root().to_string(),
         }

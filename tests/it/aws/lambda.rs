@@ -35,32 +35,23 @@ pub fn binary(name: &str) -> PathBuf {
          does; `cargo test` alone does not rebuild other packages' binaries)",
         path.display()
     );
-    // A binary older than the sources would test yesterday's code.
-    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    // A binary older than its sources would test yesterday's code. Cargo's dep-info file
+    // beside it names exactly the sources it was built from.
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    // The crates each binary is built from.
-    let sources: &[&str] = if name == COMPACT {
-        &[
-            "lake/src",
-            "compact/src",
-            "catalog/src",
-            "query/src",
-            "aws/src",
-            "lambdas/shared/src",
-            "lambdas/compact/src",
-        ]
-    } else {
-        &[
-            "lake/src",
-            "ingest/src",
-            "aws/src",
-            "lambdas/shared/src",
-            "lambdas/ingest/src",
-        ]
-    };
+    let sources: Vec<PathBuf> = sources_of(&path)
+        .into_iter()
+        .filter(|p| p.starts_with(root))
+        .collect();
+    assert!(
+        !sources.is_empty(),
+        "{} was built from another checkout sharing the target folder: run `cargo build \
+         --workspace --all-targets` here",
+        path.display()
+    );
+    let built = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
     let newest = sources
         .iter()
-        .filter_map(|dir| newest_file(&root.join(dir)))
+        .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
         .max();
     assert!(
         built >= newest,
@@ -70,19 +61,22 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn newest_file(dir: &std::path::Path) -> Option<std::time::SystemTime> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                newest_file(&path)
-            } else {
-                entry.metadata().and_then(|m| m.modified()).ok()
-            }
-        })
-        .max()
+/// The source files cargo recorded for a binary in its dep-info file (`<binary>.d`): one
+/// line `<binary>: <path> <path> …`, a space inside a path written `\ `.
+fn sources_of(binary: &std::path::Path) -> Vec<PathBuf> {
+    let dep_info = binary.with_extension("d");
+    let text = std::fs::read_to_string(&dep_info)
+        .unwrap_or_else(|e| panic!("{}: {e}", dep_info.display()));
+    let deps = text
+        .lines()
+        .next()
+        .and_then(|line| line.split_once(": "))
+        .map_or("", |(_, deps)| deps);
+    deps.replace("\\ ", "\0")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(p.replace('\0', " ")))
+        .collect()
 }
 
 fn cargo_lambda_installed() -> bool {
