@@ -4,7 +4,7 @@
 
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add};
-use deltalake::logstore::get_actions;
+use lakehouse_lake::log::commit_actions;
 
 use crate::error::{CompactError, Result};
 
@@ -27,11 +27,9 @@ pub async fn raw_files_between(raw: &DeltaTable, from: u64, to: u64) -> Result<V
     let log_store = raw.log_store();
     let mut per_version = Vec::new();
     for version in from..=to {
-        let bytes = log_store
-            .read_commit_entry(version)
+        let files = commit_actions(log_store.as_ref(), version)
             .await?
-            .ok_or(CompactError::MissingRawCommit { version })?;
-        let files = get_actions(version, &bytes)?
+            .ok_or(CompactError::MissingRawCommit { version })?
             .into_iter()
             .filter_map(|action| match action {
                 Action::Add(add) if add.data_change => Some(RawFile { version, add }),

@@ -1,15 +1,17 @@
 //! One compaction run: consume what `raw` gained since the last run into `staging`, in
 //! bounded chunks, each its own exactly-once commit; then maintain all three tables.
 
+use std::collections::HashSet;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
+use deltalake::DeltaTable;
 use deltalake::arrow::array::{Int64Array, RecordBatch};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::read_file;
 use lakehouse_lake::schema::RAW_VERSION;
-use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, Table};
+use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table};
 use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
@@ -21,6 +23,10 @@ use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prep
 /// The Delta `txn` application id under which `staging` records the last `raw` version
 /// it consumed.
 pub const STAGING_APP_ID: &str = "lakehouse-compact:raw";
+
+/// Merges a run plans again after losing to a concurrent run (which consumed the same
+/// `raw` versions, or rewrote the staging files the merge replaces) before it gives up.
+const MAX_REPLANS: u32 = 10;
 
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
@@ -145,6 +151,7 @@ impl Compactor {
         // A run consumes what `raw` held when it started: with ingest appending all the
         // while, chasing the head would never end (and a Lambda has 15 minutes).
         let mut until = None;
+        let mut replans = 0;
         loop {
             let next = self.prepare_next(&mut report, until).await?;
             until.get_or_insert(report.raw_version);
@@ -154,7 +161,17 @@ impl Compactor {
             let merge = prepared.metrics.clone();
             let raw_to = prepared.raw_version;
             self.before_commit().await?;
-            let version = commit_merge(prepared, STAGING_APP_ID).await?;
+            let version = match commit_merge(prepared, STAGING_APP_ID).await {
+                Ok(version) => version,
+                Err(CompactError::Lake(e @ LakeError::Conflict { .. }))
+                    if replans < MAX_REPLANS =>
+                {
+                    replans += 1;
+                    tracing::info!(error = %e, replans, "staging merge lost to a concurrent run; planning again");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             tracing::info!(
                 raw_from = from,
                 raw_to,
@@ -177,12 +194,46 @@ impl Compactor {
                     vacuum_full: self.options.vacuum_full,
                 };
                 let delta = self.lake.open(table).await?;
+                let protected = match table {
+                    Table::Raw => match self.unconsumed_raw_files(&delta).await? {
+                        Some(files) => files,
+                        None => continue,
+                    },
+                    _ => HashSet::new(),
+                };
                 self.before_commit().await?;
-                let (_, metrics) = maintain(delta, &options).await?;
+                let (_, metrics) = maintain(delta, table, &protected, &options).await?;
                 report.maintenance.push((table.name().to_string(), metrics));
             }
         }
         Ok(report)
+    }
+
+    /// The `raw` files staging has not consumed yet, which maintenance must leave in place:
+    /// a rewrite would have vacuum delete them, once the retention passes, before
+    /// compaction reads them. `None` when staging has consumed nothing (all are protected).
+    async fn unconsumed_raw_files(&self, raw: &DeltaTable) -> Result<Option<HashSet<String>>> {
+        let staging = self.lake.open(Table::Staging).await?;
+        let Some(consumed) = staging
+            .snapshot()?
+            .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let head = raw.version().unwrap_or(0);
+        let from = consumed as u64 + 1;
+        if from > head {
+            return Ok(Some(HashSet::new()));
+        }
+        Ok(Some(
+            raw_files_between(raw, from, head)
+                .await?
+                .into_iter()
+                .flatten()
+                .map(|f| f.add.path)
+                .collect(),
+        ))
     }
 
     /// Reads the next chunk of unconsumed `raw` commits, up to version `until` when given,

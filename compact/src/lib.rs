@@ -5,6 +5,7 @@
 //! - [`resolve`]: which copy of an event wins.
 //! - [`merge`]: applying the winners to `staging` in one commit.
 //! - [`lineage`]: refusing a `raw` that is not the table `staging` was built from.
+//! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs.
 //! - [`maintain`]: optimize and vacuum.
 //!
 //! A [`CommitFence`] lets the caller veto each commit (the compaction Lambda renews its
@@ -16,6 +17,7 @@ pub mod error;
 pub mod lineage;
 pub mod maintain;
 pub mod merge;
+pub mod optimize;
 pub mod resolve;
 
 pub use compactor::{

@@ -4,8 +4,8 @@
 
 use deltalake::DeltaTable;
 use deltalake::kernel::Action;
-use deltalake::logstore::get_actions;
 use lakehouse_lake::CommitMetadata;
+use lakehouse_lake::log::commit_actions;
 
 use crate::error::{CompactError, Result};
 
@@ -19,10 +19,10 @@ pub async fn recorded_raw_table_id(staging: &DeltaTable) -> Result<Option<String
     let log_store = staging.log_store();
     let head = staging.version().unwrap_or(0);
     for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
-        let Some(bytes) = log_store.read_commit_entry(version).await? else {
+        let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
             break;
         };
-        for action in get_actions(version, &bytes)? {
+        for action in actions {
             let Action::CommitInfo(info) = action else {
                 continue;
             };

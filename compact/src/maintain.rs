@@ -1,22 +1,25 @@
-//! File maintenance: bin-pack small files (rewrites with `dataChange=false`, which
-//! incremental readers skip) and vacuum files no version within the retention needs.
+//! File maintenance: bin-pack small files (see [`crate::optimize`]) and vacuum files no
+//! version within the retention needs.
 
+use std::collections::HashSet;
 use std::num::NonZeroU64;
 
 use deltalake::DeltaTable;
-use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::parquet::file::properties::WriterProperties;
-use lakehouse_lake::DEFAULT_RETENTION_DAYS;
+use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Table};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::optimize::optimize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MaintenanceMetrics {
     pub files_compacted: u64,
     pub files_written: u64,
     pub files_vacuumed: u64,
+    /// Bin-packing left its files to a concurrent run that rewrote them first.
+    pub optimize_yielded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -30,20 +33,27 @@ pub struct MaintenanceOptions {
     pub vacuum_full: bool,
 }
 
-/// Bin-packs then vacuums one table. Each step commits only when it has work.
+/// Bin-packs then vacuums the lake's table `which`; files in `protected` are not
+/// rewritten. Each step commits only when it has work.
 pub async fn maintain(
-    table: DeltaTable,
+    mut table: DeltaTable,
+    which: Table,
+    protected: &HashSet<String>,
     options: &MaintenanceOptions,
 ) -> Result<(DeltaTable, MaintenanceMetrics)> {
     let mut metrics = MaintenanceMetrics::default();
-    let (table, optimized) = table
-        .optimize()
-        .with_type(OptimizeType::Compact)
-        .with_target_size(options.target_file_size)
-        .with_writer_properties(options.writer_properties.clone())
-        .await?;
-    metrics.files_compacted = optimized.num_files_removed;
-    metrics.files_written = optimized.num_files_added;
+    let optimized = optimize(
+        &table,
+        which,
+        options.target_file_size.get(),
+        &options.writer_properties,
+        protected,
+    )
+    .await?;
+    metrics.files_compacted = optimized.files_removed;
+    metrics.files_written = optimized.files_added;
+    metrics.optimize_yielded = optimized.yielded;
+    table.update_incremental(None).await?;
 
     let default_retention = chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS));
     let (table, vacuumed) = table

@@ -18,7 +18,8 @@ use deltalake::protocol::{DeltaOperation, MergePredicate};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_lake::files::{parse_partition_date, read_file};
+use lakehouse_lake::files::{parse_partition_date, read_file, remove_of};
+use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_DATE, EVENT_UUID, PAYLOAD};
 use lakehouse_lake::{Commit, CommitMetadata, Table};
 use serde::Serialize;
@@ -136,7 +137,7 @@ pub async fn prepare_merge(
         for batch in kept.into_iter().filter(|b| b.num_rows() > 0) {
             writer.write(batch).await?;
         }
-        actions.push(Action::Remove(remove_of(add)));
+        actions.push(Action::Remove(remove_of(add, true)));
     }
     metrics.files_rewritten = dropped.len() as u64;
 
@@ -188,12 +189,29 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
         }],
         not_matched_by_source_predicates: vec![],
     };
+    let written: Vec<Add> = prepared
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(add) => Some(add.clone()),
+            _ => None,
+        })
+        .collect();
     let committed = Commit::new(operation, prepared.actions)
         .with_transaction(Transaction::new(app_id, prepared.raw_version as i64))
         .with_metadata(metadata)
+        .reading_table()
         .execute(&prepared.staging)
-        .await?;
-    Ok(committed.version)
+        .await;
+    match committed {
+        Ok(committed) => Ok(committed.version),
+        Err(e) => {
+            if e.committed_nothing() {
+                discard_files(&prepared.staging, &written).await;
+            }
+            Err(e.into())
+        }
+    }
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -328,19 +346,4 @@ fn rows_without(batches: Vec<RecordBatch>, rows: &[usize]) -> Result<Vec<RecordB
         offset += n;
     }
     Ok(out)
-}
-
-fn remove_of(add: &Add) -> deltalake::kernel::Remove {
-    deltalake::kernel::Remove {
-        path: add.path.clone(),
-        data_change: true,
-        deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
-        extended_file_metadata: Some(true),
-        partition_values: Some(add.partition_values.clone()),
-        size: Some(add.size),
-        tags: add.tags.clone(),
-        deletion_vector: None,
-        base_row_id: None,
-        default_row_commit_version: None,
-    }
 }

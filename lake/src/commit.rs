@@ -2,16 +2,23 @@
 //! data actions, its application transactions (the `txn` actions that record exactly-once
 //! progress) and its metadata (`commitInfo.lakehouse`) land in one Delta commit, together
 //! or not at all.
+//!
+//! A commit that finds the table moved on since the version it was planned on checks each
+//! commit that landed meanwhile against the lake's conflict rules ([`crate::conflict`]):
+//! it lands on top of them when nothing it depends on changed, and fails with
+//! [`LakeError::Conflict`] (having written nothing to the log) when something did.
 
 use std::collections::HashMap;
 
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::conflict::Claims;
+use crate::error::{LakeError, Result};
+use crate::log::commit_actions;
 
 /// The key of our metadata in a commit's `commitInfo`.
 pub const METADATA_KEY: &str = "lakehouse";
@@ -19,6 +26,9 @@ pub const METADATA_KEY: &str = "lakehouse";
 /// Blind appends never conflict logically, so a lost race only costs a re-read of the log:
 /// allow many, so dozens of concurrent shard writers don't fail each other.
 const APPEND_RETRIES: usize = 100;
+/// Other commits (merges, rewrites) are few; losing this many races in a row means
+/// something keeps rewriting the table.
+const DEFAULT_RETRIES: usize = 15;
 
 /// What a commit says about itself in `commitInfo.lakehouse`, for `history` and operators.
 /// Every field is optional: each writer fills what applies to it.
@@ -82,20 +92,22 @@ pub struct Commit {
     actions: Vec<Action>,
     transactions: Vec<Transaction>,
     metadata: CommitMetadata,
-    max_retries: Option<usize>,
+    max_retries: usize,
     cleanup_expired_logs: Option<bool>,
+    reads_table: bool,
 }
 
 impl Commit {
-    /// A commit of `actions` as `operation`, with delta-rs's default retries.
+    /// A commit of `actions` as `operation`.
     pub fn new(operation: DeltaOperation, actions: Vec<Action>) -> Commit {
         Commit {
             operation,
             actions,
             transactions: Vec::new(),
             metadata: CommitMetadata::default(),
-            max_retries: None,
+            max_retries: DEFAULT_RETRIES,
             cleanup_expired_logs: None,
+            reads_table: false,
         }
     }
 
@@ -108,7 +120,7 @@ impl Commit {
             predicate: None,
         };
         let mut commit = Commit::new(operation, adds.into_iter().map(Action::Add).collect());
-        commit.max_retries = Some(APPEND_RETRIES);
+        commit.max_retries = APPEND_RETRIES;
         // Expired-log cleanup lists the whole `_delta_log` on every commit; appends are the
         // frequent commits, so they leave it to compaction's optimize and vacuum.
         commit.cleanup_expired_logs = Some(false);
@@ -126,32 +138,81 @@ impl Commit {
         self
     }
 
+    /// The commit was planned on the table's rows (a merge): a concurrent commit that
+    /// changed data fails it, where a blind append or a rewrite would land on top.
+    pub fn reading_table(mut self) -> Commit {
+        self.reads_table = true;
+        self
+    }
+
     /// True when there is nothing to commit: no action and no transaction.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty() && self.transactions.is_empty()
     }
 
-    /// Commits against the snapshot `table` holds: a concurrent commit is checked for
-    /// conflicts against what this one was planned on.
+    /// Commits against the snapshot `table` holds: every commit that landed since is
+    /// checked against what this one depends on (see the module docs).
     pub async fn execute(self, table: &DeltaTable) -> Result<Committed> {
         let metadata = serde_json::to_value(&self.metadata)
             .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
-        let mut properties = CommitProperties::default()
+        let claims = Claims::new(&self.actions, &self.transactions, self.reads_table);
+        // delta-rs may only try the version after its snapshot (0 retries): we check the
+        // commits in between ourselves, then try again on top of them.
+        let properties = CommitProperties::default()
             .with_metadata([(METADATA_KEY.to_string(), metadata)])
             .with_application_transactions(self.transactions)
-            .with_cleanup_expired_logs(self.cleanup_expired_logs);
-        if let Some(retries) = self.max_retries {
-            properties = properties.with_max_retries(retries);
+            .with_cleanup_expired_logs(self.cleanup_expired_logs)
+            .with_max_retries(0);
+        let mut base = table.clone();
+        let mut retries = 0;
+        loop {
+            let attempt = CommitBuilder::from(properties.clone())
+                .with_actions(self.actions.clone())
+                .build(
+                    Some(base.snapshot()?),
+                    base.log_store(),
+                    self.operation.clone(),
+                )
+                .await;
+            match attempt {
+                Ok(committed) => {
+                    return Ok(Committed {
+                        version: committed.version(),
+                        retries,
+                    });
+                }
+                Err(e) if lost_race(&e) && retries < self.max_retries as u64 => {}
+                Err(e) if lost_race(&e) => {
+                    return Err(LakeError::Contended {
+                        attempts: retries + 1,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+            retries += 1;
+            let checked = base.version().unwrap_or(0);
+            base.update_incremental(None).await?;
+            for version in checked + 1..=base.version().unwrap_or(0) {
+                let winner = commit_actions(base.log_store().as_ref(), version)
+                    .await?
+                    .unwrap_or_default();
+                if let Some(reason) = claims.conflict_with(&winner) {
+                    return Err(LakeError::Conflict { version, reason });
+                }
+            }
         }
-        let committed = CommitBuilder::from(properties)
-            .with_actions(self.actions)
-            .build(Some(table.snapshot()?), table.log_store(), self.operation)
-            .await?;
-        Ok(Committed {
-            version: committed.version(),
-            retries: committed.metrics.num_retries,
-        })
     }
+}
+
+/// delta-rs with 0 retries reports a newer table version, or a version taken between its
+/// look and its write, as having run out of attempts.
+fn lost_race(error: &deltalake::DeltaTableError) -> bool {
+    matches!(
+        error,
+        deltalake::DeltaTableError::Transaction {
+            source: TransactionError::MaxCommitAttempts(_)
+        } | deltalake::DeltaTableError::VersionAlreadyExists(_)
+    )
 }
 
 #[cfg(test)]

@@ -20,6 +20,13 @@ pub enum LakeError {
     EmptyLake { location: String },
     #[error("{table}: no version at or before {what}")]
     NoSuchVersion { table: &'static str, what: String },
+    #[error(
+        "a concurrent commit (version {version}) {reason}: nothing was committed; plan again \
+         on the new version"
+    )]
+    Conflict { version: u64, reason: String },
+    #[error("lost the race to commit {attempts} times in a row: nothing was committed; retry")]
+    Contended { attempts: u64 },
     #[error("reading {path}: {error}")]
     ReadFile { path: String, error: String },
     #[error("bad partition value {column}={value:?} in {path}")]
@@ -34,6 +41,17 @@ pub enum LakeError {
     Arrow(#[from] ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] ParquetError),
+}
+
+impl LakeError {
+    /// The commit certainly did not land (it lost to a concurrent one), so the files it
+    /// wrote can be deleted. Any other failure of a commit may have landed (a lost response).
+    pub fn committed_nothing(&self) -> bool {
+        matches!(
+            self,
+            LakeError::Conflict { .. } | LakeError::Contended { .. }
+        )
+    }
 }
 
 pub type Result<T, E = LakeError> = std::result::Result<T, E>;

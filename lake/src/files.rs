@@ -10,7 +10,7 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake::kernel::Add;
+use deltalake::kernel::{Add, Remove};
 use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
@@ -24,6 +24,23 @@ use crate::schema::Table;
 /// URL encoding; what is left (Hive escapes such as `%2F`) is part of the object name.
 pub fn object_path(add_path: &str) -> Path {
     Path::parse(add_path).unwrap_or_else(|_| Path::from(add_path))
+}
+
+/// The `remove` of a live file: a rewrite that keeps its rows says `data_change: false`,
+/// one that drops rows says `true`.
+pub fn remove_of(add: &Add, data_change: bool) -> Remove {
+    Remove {
+        path: add.path.clone(),
+        data_change,
+        deletion_timestamp: Some(chrono::Utc::now().timestamp_millis()),
+        extended_file_metadata: Some(true),
+        partition_values: Some(add.partition_values.clone()),
+        size: Some(add.size),
+        tags: add.tags.clone(),
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+    }
 }
 
 /// The schema of `table` restricted to `columns` (all when `None`), in table order.

@@ -5,14 +5,18 @@
 //! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
 //! - [`files`]: reading a table's data files back with their partition values.
 //! - [`commit`]: the one path by which every writer commits: actions, application
-//!   transactions and typed commit metadata in a single Delta commit.
+//!   transactions and typed commit metadata in a single Delta commit, checked against
+//!   concurrent commits by the lake's own conflict rules.
+//! - [`log`]: reading a table's log one commit at a time.
 //!
 //! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
 
 pub mod commit;
+mod conflict;
 mod error;
 pub mod files;
 pub mod lake;
+pub mod log;
 pub mod schema;
 
 pub use commit::{Commit, CommitMetadata, Committed};

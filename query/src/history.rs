@@ -2,8 +2,8 @@
 
 use deltalake::DeltaTable;
 use deltalake::kernel::Action;
-use deltalake::logstore::get_actions;
 use lakehouse_lake::CommitMetadata;
+use lakehouse_lake::log::commit_actions;
 use serde::Serialize;
 
 use crate::error::Result;
@@ -29,10 +29,10 @@ pub async fn table_history(table: &DeltaTable, limit: usize) -> Result<Vec<Histo
     let mut entries = Vec::new();
     for version in (0..=latest).rev().take(limit) {
         // Commits older than the log retention are gone: history ends there.
-        let Some(bytes) = log_store.read_commit_entry(version).await? else {
+        let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
             break;
         };
-        entries.push(entry(version, &get_actions(version, &bytes)?));
+        entries.push(entry(version, &actions));
     }
     Ok(entries)
 }

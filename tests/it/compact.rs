@@ -284,7 +284,7 @@ async fn rows_in_bin_packed_staging_files_can_still_be_replaced() {
     lake.compact_with(dedup_only.clone()).await;
     lake.ingest(&[event("p2", "x:1", T0, "")]).await;
     lake.compact_with(dedup_only).await;
-    // Bin-packing rewrites staging's two files through delta-rs's own writer.
+    // Bin-packing rewrites staging's two files into one.
     let report = lake.compact().await;
     let staging = &report.maintenance[1];
     assert_eq!(
@@ -328,4 +328,69 @@ async fn a_raw_recreated_under_staging_stops_compaction_with_a_clear_error() {
         staging_before,
         "staging unchanged"
     );
+}
+
+/// Appends small raw files, like a shard writer, while a run is under way: files that run
+/// does not consume.
+struct IngestDuringMaintenance {
+    lake: lakehouse_lake::Lake,
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl lakehouse_compact::CommitFence for IngestDuringMaintenance {
+    fn check(&self) -> futures::future::BoxFuture<'_, Result<(), lakehouse_compact::FenceError>> {
+        Box::pin(async move {
+            // The first call precedes the staging merge: the run has fixed the raw version
+            // it consumes, so these files wait for the next run.
+            if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                for i in 0..3 {
+                    let mut ingestor = lakehouse_ingest::Ingestor::open(
+                        &self.lake,
+                        lakehouse_ingest::IngestOptions::default(),
+                    )
+                    .await
+                    .expect("open");
+                    let line = event(&format!("late{i}"), "x:1", T0, "");
+                    let record = lakehouse_ingest::SourceRecord {
+                        data: line.as_bytes(),
+                        source: "test",
+                        position: "1",
+                    };
+                    ingestor.push(&record).await.expect("push");
+                    ingestor.commit().await.expect("commit");
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn maintenance_never_rewrites_raw_files_compaction_has_not_consumed() {
+    let lake = TestLake::new();
+    for i in 0..3 {
+        lake.ingest(&[event(&format!("early{i}"), "x:1", T0, "")])
+            .await;
+    }
+    let no_retention = CompactOptions {
+        retention: chrono::Duration::zero(),
+        ..Default::default()
+    };
+    let fence = IngestDuringMaintenance {
+        lake: lake.lake.clone(),
+        calls: Default::default(),
+    };
+    let report = Compactor::new(lake.lake.clone(), no_retention.clone())
+        .with_fence(std::sync::Arc::new(fence))
+        .run()
+        .await
+        .expect("compact");
+    let raw = &report.maintenance[0];
+    // The three consumed files are packed into one; the three late ones are left alone,
+    // so vacuum (retention zero) cannot delete them before compaction reads them.
+    assert_eq!((raw.0.as_str(), raw.1.files_compacted), ("raw", 3));
+    let report = lake.compact_with(no_retention).await;
+    assert_eq!(report.total().inserted, 3);
+    assert_eq!(lake.count("staging").await, 6);
+    assert_eq!(lake.count("raw").await, 6);
 }

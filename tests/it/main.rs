@@ -7,5 +7,6 @@ mod compact;
 mod helpers;
 mod ingest;
 mod model;
+mod overlap;
 mod python_reader;
 mod query;

@@ -1,0 +1,137 @@
+//! The lake's own conflict rules, checked against every commit that landed between the
+//! version a commit was planned on and the version it takes.
+//!
+//! delta-rs lets two rewrites (`dataChange=false`) remove the same file: two overlapping
+//! bin-packings then both commit, and every row of that file is live twice. Here removing
+//! a file that a concurrent commit already removed is always a conflict, whatever either
+//! commit's `dataChange` says.
+
+use std::collections::HashSet;
+
+use deltalake::kernel::{Action, Transaction};
+
+/// What a commit depends on not having changed under it.
+#[derive(Debug, Default)]
+pub(crate) struct Claims {
+    /// Files the commit removes: they must still be live when it lands.
+    removes: HashSet<String>,
+    /// Application ids whose progress the commit records (`txn`): another commit recording
+    /// progress for one of them means this commit's plan is stale.
+    app_ids: HashSet<String>,
+    /// The commit was planned on the table's data (a merge read it): any concurrent data
+    /// change invalidates that plan. Blind appends and rewrites don't read the table.
+    reads_table: bool,
+}
+
+impl Claims {
+    pub(crate) fn new(actions: &[Action], transactions: &[Transaction], reads_table: bool) -> Self {
+        Claims {
+            removes: actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Remove(r) => Some(r.path.clone()),
+                    _ => None,
+                })
+                .collect(),
+            app_ids: transactions.iter().map(|t| t.app_id.clone()).collect(),
+            reads_table,
+        }
+    }
+
+    /// Why a commit that landed first (its `actions`) invalidates this one; `None` when
+    /// both can stand.
+    pub(crate) fn conflict_with(&self, winner: &[Action]) -> Option<String> {
+        for action in winner {
+            let reason = match action {
+                Action::Remove(r) if self.removes.contains(&r.path) => {
+                    format!("removed {}, which this commit also removes", r.path)
+                }
+                Action::Txn(t) if self.app_ids.contains(&t.app_id) => {
+                    format!("recorded progress for {}, as this commit does", t.app_id)
+                }
+                Action::Metadata(_) => "changed the table's metadata".to_string(),
+                Action::Protocol(_) => "changed the table's protocol".to_string(),
+                Action::Add(a) if self.reads_table && a.data_change => {
+                    format!("added {}, to data this commit was planned on", a.path)
+                }
+                Action::Remove(r) if self.reads_table && r.data_change => {
+                    format!("removed {}, from data this commit was planned on", r.path)
+                }
+                _ => continue,
+            };
+            return Some(reason);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deltalake::kernel::{Add, Remove};
+
+    fn add(path: &str, data_change: bool) -> Action {
+        Action::Add(Add {
+            path: path.into(),
+            data_change,
+            ..Default::default()
+        })
+    }
+
+    fn remove(path: &str, data_change: bool) -> Action {
+        Action::Remove(Remove {
+            path: path.into(),
+            data_change,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn removing_a_file_twice_conflicts_whatever_data_change_says() {
+        for (ours, theirs) in [(false, false), (false, true), (true, false), (true, true)] {
+            let claims = Claims::new(&[remove("a", ours), add("b", ours)], &[], false);
+            let reason = claims.conflict_with(&[remove("a", theirs), add("c", theirs)]);
+            assert!(
+                reason.is_some_and(|r| r.contains("removed a")),
+                "{ours} {theirs}"
+            );
+            assert_eq!(claims.conflict_with(&[remove("x", theirs)]), None);
+        }
+    }
+
+    #[test]
+    fn the_same_application_id_conflicts_and_another_does_not() {
+        let ours = Transaction::new("shard-1", 4);
+        let claims = Claims::new(&[add("a", true)], &[ours], false);
+        let same = Action::Txn(Transaction::new("shard-1", 4));
+        let other = Action::Txn(Transaction::new("shard-2", 9));
+        assert!(claims.conflict_with(&[same, add("b", true)]).is_some());
+        assert_eq!(claims.conflict_with(&[other, add("b", true)]), None);
+    }
+
+    #[test]
+    fn only_a_commit_that_read_the_table_conflicts_with_new_data() {
+        let appends = [add("new", true)];
+        let rewrite = [remove("old", false), add("packed", false)];
+        let blind = Claims::new(&[add("a", true)], &[], false);
+        let merge = Claims::new(&[remove("s", true), add("t", true)], &[], true);
+        assert_eq!(blind.conflict_with(&appends), None);
+        assert!(merge.conflict_with(&appends).is_some());
+        // A rewrite keeps the rows the merge read, in other files.
+        assert_eq!(merge.conflict_with(&rewrite), None);
+    }
+
+    #[test]
+    fn metadata_and_protocol_changes_conflict_with_everything() {
+        let claims = Claims::default();
+        let metadata = Action::Metadata(
+            serde_json::from_value(serde_json::json!({
+                "id": "x", "format": {"provider": "parquet", "options": {}},
+                "schemaString": "{\"type\":\"struct\",\"fields\":[]}",
+                "partitionColumns": [], "configuration": {}
+            }))
+            .expect("metadata"),
+        );
+        assert!(claims.conflict_with(&[metadata]).is_some());
+    }
+}

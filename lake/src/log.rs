@@ -1,0 +1,30 @@
+//! Reading a table's Delta log one commit at a time, and cleaning up after a commit that
+//! lost.
+
+use deltalake::DeltaTable;
+use deltalake::kernel::{Action, Add};
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::logstore::{LogStore, get_actions};
+
+use crate::error::Result;
+use crate::files::object_path;
+
+/// The actions of commit `version`; `None` when the log no longer holds it (expired) or
+/// never did.
+pub async fn commit_actions(log_store: &dyn LogStore, version: u64) -> Result<Option<Vec<Action>>> {
+    let Some(bytes) = log_store.read_commit_entry(version).await? else {
+        return Ok(None);
+    };
+    Ok(Some(get_actions(version, &bytes)?))
+}
+
+/// Deletes data files a commit that will never land had written, so a lost race leaves no
+/// orphans behind. Best effort: what is left, `vacuum --full` removes.
+pub async fn discard_files(table: &DeltaTable, adds: impl IntoIterator<Item = &Add>) {
+    let store = table.object_store();
+    for add in adds {
+        if let Err(e) = store.delete(&object_path(&add.path)).await {
+            tracing::warn!(path = add.path, error = %e, "could not delete an uncommitted file");
+        }
+    }
+}
