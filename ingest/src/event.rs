@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use lakehouse_lake::schema::{MAX_PARTITION_VALUE_PATH_BYTES, partition_value_path_bytes};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -65,6 +66,12 @@ pub enum Rejection {
     },
     EmptyUuid,
     EmptyEventType,
+    EventTypeTooLong {
+        path_bytes: usize,
+    },
+    LoneSurrogate {
+        at: usize,
+    },
     CreatedAtOutOfRange(String),
 }
 
@@ -86,6 +93,15 @@ impl fmt::Display for Rejection {
             Rejection::EmptyEventType => {
                 write!(f, "field `event_name` has an empty first part (event_type)")
             }
+            Rejection::EventTypeTooLong { path_bytes } => write!(
+                f,
+                "field `event_name` has a first part (event_type) too long to be a partition: \
+                 {path_bytes} bytes once escaped, more than {MAX_PARTITION_VALUE_PATH_BYTES}"
+            ),
+            Rejection::LoneSurrogate { at } => write!(
+                f,
+                "invalid JSON: unpaired UTF-16 surrogate escape at byte {at} (not Unicode text)"
+            ),
             Rejection::CreatedAtOutOfRange(v) => write!(
                 f,
                 "field `created_at` {v} is outside [0, {MAX_CREATED_AT}] Unix seconds"
@@ -113,14 +129,22 @@ pub fn parse_event(bytes: &[u8]) -> Result<Event<'_>, Rejection> {
             Err(e) => Rejection::InvalidJson(e.to_string()),
         });
     }
+    if let Some(at) = lone_surrogate(text) {
+        return Err(Rejection::LoneSurrogate { at });
+    }
     let head = parse_head(text)?;
     let event_uuid = string_field("event_uuid", head.event_uuid)?;
     if event_uuid.is_empty() {
         return Err(Rejection::EmptyUuid);
     }
     let event_name = string_field("event_name", head.event_name)?;
-    if event_name.split(':').next().is_none_or(str::is_empty) {
+    let event_type = event_name.split(':').next().unwrap_or_default();
+    if event_type.is_empty() {
         return Err(Rejection::EmptyEventType);
+    }
+    let path_bytes = partition_value_path_bytes(event_type);
+    if path_bytes > MAX_PARTITION_VALUE_PATH_BYTES {
+        return Err(Rejection::EventTypeTooLong { path_bytes });
     }
     let created = head
         .created_at
@@ -153,6 +177,52 @@ struct Head<'a> {
     event_uuid: Option<&'a RawValue>,
     event_name: Option<&'a RawValue>,
     created_at: Option<&'a RawValue>,
+}
+
+/// Byte offset of the first `\uXXXX` escape, in any string of `text` (key or value, at any
+/// depth), that is half a surrogate pair. Such a string is not Unicode text: serde_json
+/// refuses it where it decodes a string and skips it where it does not, so one rule here
+/// keeps every position alike.
+fn lone_surrogate(text: &str) -> Option<usize> {
+    if !text.contains("\\u") {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let hex_at = |i: usize| -> Option<u32> {
+        let digits = bytes.get(i..i + 4)?;
+        u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (false, b'"') => in_string = true,
+            (true, b'"') => in_string = false,
+            (true, b'\\') if bytes.get(i + 1) == Some(&b'u') => {
+                let unit = hex_at(i + 2)?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        let paired = bytes.get(i + 6..i + 8) == Some(b"\\u".as_slice())
+                            && hex_at(i + 8).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low));
+                        if !paired {
+                            return Some(i);
+                        }
+                        i += 12;
+                        continue;
+                    }
+                    0xDC00..=0xDFFF => return Some(i),
+                    _ => {
+                        i += 6;
+                        continue;
+                    }
+                }
+            }
+            (true, b'\\') => i += 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn parse_head(text: &str) -> Result<Head<'_>, Rejection> {
@@ -486,6 +556,58 @@ mod tests {
             let line = format!(r#"{{"event_uuid":"u","event_name":"a","created_at":{created}}}"#);
             assert_eq!(ok(&line).created_micros, 0, "{created}");
         }
+    }
+
+    #[test]
+    fn an_event_type_too_long_for_a_partition_path_is_rejected() {
+        let line = |event_type: &str| {
+            format!(r#"{{"event_uuid":"u","event_name":"{event_type}:x","created_at":1}}"#)
+        };
+        // 22 CJK characters escape to 198 bytes, 23 to 207; 200 ASCII letters fit.
+        assert_eq!(ok(&line(&"中".repeat(22))).event_type(), "中".repeat(22));
+        assert_eq!(ok(&line(&"a".repeat(200))).event_type().len(), 200);
+        for (event_type, path_bytes) in [
+            ("中".repeat(23), 207),
+            ("中".repeat(40), 360),
+            ("a".repeat(201), 201),
+            (" ".repeat(67), 201),
+        ] {
+            let reason = rejected(line(&event_type).as_bytes());
+            assert_eq!(reason, Rejection::EventTypeTooLong { path_bytes });
+            assert!(reason.to_string().contains("too long to be a partition"));
+        }
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_is_rejected_wherever_it_is() {
+        let lone = [
+            r"\ud800",
+            r"\udc00",
+            r"\uD800x",
+            r"\ud800\u0041",
+            r"\ud800\ud800",
+        ];
+        for s in lone {
+            for line in [
+                format!(r#"{{"event_uuid":"{s}","event_name":"a","created_at":1}}"#),
+                format!(r#"{{"event_uuid":"u","event_name":"a{s}","created_at":1}}"#),
+                format!(r#"{{"event_uuid":"u","event_name":"a","created_at":1,"x":"{s}"}}"#),
+                format!(r#"{{"event_uuid":"u","event_name":"a","created_at":1,"{s}":1}}"#),
+                format!(
+                    r#"{{"event_uuid":"u","event_name":"a","created_at":1,"x":[{{"y":"{s}"}}]}}"#
+                ),
+            ] {
+                let reason = rejected(line.as_bytes());
+                assert!(
+                    matches!(reason, Rejection::LoneSurrogate { .. }),
+                    "{line}: {reason}"
+                );
+            }
+        }
+        // A pair is one character; an escaped backslash before `u` is no escape at all.
+        let e =
+            ok(r#"{"event_uuid":"\ud83d\ude00","event_name":"a","created_at":1,"x":"\\ud800"}"#);
+        assert_eq!(e.event_uuid, "😀");
     }
 
     proptest::proptest! {

@@ -107,6 +107,27 @@ const QUARANTINE_COLUMNS: &[Column] = &[
 /// Number of leading columns Delta keeps min/max statistics for (`delta.dataSkippingNumIndexedCols`).
 pub const STATS_COLUMNS: usize = 8;
 
+/// Longest `event_type` partition value, in bytes of its escaped path segment
+/// (`event_type=<value>`). A file name holds 255 bytes on common file systems and an S3 key
+/// 1,024 in all; 200 leaves room for the lake's prefix, the date segment and the file name.
+pub const MAX_PARTITION_VALUE_PATH_BYTES: usize = 200;
+
+/// The bytes `value` takes as a partition path segment, counted as if every byte other than
+/// an ASCII letter, digit or `-_.~` were percent-escaped (3 bytes). Delta escapes a subset
+/// of those, so the real segment is never longer.
+pub fn partition_value_path_bytes(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
 /// One of the lake's three tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Table {

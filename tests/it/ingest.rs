@@ -106,6 +106,36 @@ async fn awkward_event_types_round_trip_through_partitions() {
 }
 
 #[tokio::test]
+async fn the_longest_event_type_lands_and_a_longer_one_is_quarantined_not_a_failed_run() {
+    let lake = TestLake::new();
+    // 22 CJK characters escape to 198 bytes of path, the most that fits; 40 made the whole
+    // run fail with "File name too long".
+    let longest = "中".repeat(22);
+    let lines = [
+        event("fits", &format!("{longest}:x"), 1_700_000_000, ""),
+        event("long", &format!("{}:x", "中".repeat(40)), 1_700_000_000, ""),
+        event(
+            "ascii",
+            &format!("{}:x", "a".repeat(201)),
+            1_700_000_000,
+            "",
+        ),
+    ];
+    let summary = lake.ingest(&lines).await;
+    assert_eq!((summary.appended, summary.quarantined), (1, 2));
+    lake.compact().await;
+    let rows = lake.query("SELECT event_type FROM staging").await;
+    assert_eq!(rows[0]["event_type"], longest.as_str());
+    let errors = lake
+        .query("SELECT error FROM quarantine ORDER BY ingest_seq")
+        .await;
+    for e in &errors {
+        let error = e["error"].as_str().unwrap_or_default();
+        assert!(error.contains("too long to be a partition"), "{error}");
+    }
+}
+
+#[tokio::test]
 async fn an_empty_input_commits_nothing() {
     let lake = TestLake::new();
     let summary = lake.ingest::<&[u8]>(&[]).await;
