@@ -47,7 +47,7 @@ async fn writer(lake: Lake, id: usize, commits: usize) -> anyhow::Result<WriterS
         }
         let prepared = ingestor.prepare().await?;
         let started = Instant::now();
-        match prepared.raw.commit(None, CommitMetadata::default()).await {
+        match prepared.raw.commit(&[], CommitMetadata::default()).await {
             Ok(Some(c)) => {
                 stats.latencies.push(started.elapsed());
                 stats.commits += 1;

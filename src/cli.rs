@@ -36,8 +36,12 @@ pub enum Command {
         /// Input format.
         #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
         format: InputFormat,
-        /// Input files; `-` or none reads stdin.
+        /// Input files; `-` or none reads stdin. A file whose content both tables already
+        /// hold is skipped (stdin always appends).
         files: Vec<PathBuf>,
+        /// Load files again even when their content is already in the lake.
+        #[arg(long)]
+        force: bool,
     },
     /// Dedup what raw gained into staging (exactly once), then optimize and vacuum.
     Compact {
@@ -159,6 +163,16 @@ pub enum InputFormat {
     Jsonl,
     /// A Lambda Kinesis event document: {"Records":[{"kinesis":{"data":"<base64>"}}]}.
     KinesisEvent,
+}
+
+impl InputFormat {
+    /// The name in `--format`, part of an input's identity (see `lakehouse_ingest::load`).
+    pub fn name(self) -> &'static str {
+        match self {
+            InputFormat::Jsonl => "jsonl",
+            InputFormat::KinesisEvent => "kinesis-event",
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

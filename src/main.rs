@@ -18,11 +18,13 @@ fn main() -> ExitCode {
                 // Quiet by default: the kernel logs the expected "no log yet" of a table
                 // created on first use as an error, and the stats writer warns that binary
                 // columns (quarantine.raw) get no min/max; aws_config warns of every
-                // credential source it tries (IMDS off a laptop). Real failures reach the user as
-                // the `error:` line.
+                // credential source it tries (IMDS off a laptop); the commit path asks delta-rs
+                // for one attempt and retries itself, so delta-rs warns of every lost race.
+                // Real failures reach the user as the `error:` line.
                 .unwrap_or_else(|_| {
                     tracing_subscriber::EnvFilter::new(
-                        "warn,buoyant_kernel=off,deltalake_core::writer::stats=error,aws_config=error",
+                        "warn,buoyant_kernel=off,deltalake_core::writer::stats=error,\
+                         deltalake_core::kernel::transaction=error,aws_config=error",
                     )
                 }),
         )

@@ -97,19 +97,18 @@ pub async fn push_record(
     Ok(decoded)
 }
 
-/// Adds every record of an event document, in document order, each with the lineage of
-/// its own shard. What the CLI ingests; the Lambda goes shard by shard with checkpoints.
-pub async fn push_document(ingestor: &mut Ingestor, event: &KinesisEvent) -> Result<Decoded> {
+/// Adds every record of an event document to the tables `into` names, in document order,
+/// each with the lineage of its own shard. What the CLI ingests; the Lambda goes shard by
+/// shard with checkpoints.
+pub async fn push_document(
+    ingestor: &mut Ingestor,
+    event: &KinesisEvent,
+    into: Destinations,
+) -> Result<Decoded> {
     let mut total = Decoded::default();
     for record in &event.records {
         let (stream, shard) = origin(record);
-        let decoded = push_record(
-            ingestor,
-            record,
-            &source_name(stream, shard),
-            Destinations::ALL,
-        )
-        .await?;
+        let decoded = push_record(ingestor, record, &source_name(stream, shard), into).await?;
         total.user_records += decoded.user_records;
         total.bytes += decoded.bytes;
     }

@@ -5,6 +5,7 @@
 //! - [`source`]: records read from JSON Lines.
 //! - [`kinesis`]: the one Kinesis decoder, for the CLI and the ingest Lambda alike
 //!   (event documents, base64, [`kpl`] de-aggregation, lineage).
+//! - [`load`]: the identity of an input file, for idempotent loads.
 //! - [`Ingestor`]: turns records into Parquet files and commits them through the lake's
 //!   one commit path.
 
@@ -13,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod kinesis;
 pub mod kpl;
+pub mod load;
 mod sink;
 pub mod source;
 mod writer;

@@ -61,6 +61,15 @@ impl Sink {
         }
     }
 
+    /// The version under which the table recorded the load `app_id`, if it did.
+    pub(crate) async fn loaded_version(&self, app_id: &str) -> Result<Option<i64>> {
+        Ok(self
+            .table
+            .snapshot()?
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await?)
+    }
+
     /// Waits for the encoder to finalize every file; returns them, uncommitted.
     pub(crate) async fn prepare(mut self, rows: u64) -> Result<PreparedAppend> {
         let adds = self.finish().await?;
@@ -102,16 +111,16 @@ impl PreparedAppend {
         self.adds.len()
     }
 
-    /// Commits the files as a blind append, with `txn` when given (in the same commit, so
-    /// the two land or fail together), and `metadata` in `commitInfo.lakehouse`. Nothing
-    /// to commit and no txn: no commit.
+    /// Commits the files as a blind append, with `transactions` (in the same commit, so
+    /// they land or fail together), and `metadata` in `commitInfo.lakehouse`. No file and
+    /// no transaction: no commit.
     pub async fn commit(
         &self,
-        txn: Option<&Transaction>,
+        transactions: &[Transaction],
         metadata: CommitMetadata,
     ) -> Result<Option<Committed>> {
         let mut commit = Commit::append(&self.table, self.adds.clone())?.with_metadata(metadata);
-        if let Some(txn) = txn {
+        for txn in transactions {
             commit = commit.with_transaction(txn.clone());
         }
         if commit.is_empty() {

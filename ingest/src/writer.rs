@@ -5,6 +5,7 @@
 
 use chrono::Utc;
 use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
 use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
@@ -39,6 +40,8 @@ pub struct IngestSummary {
     pub already_committed: u64,
     pub appended: u64,
     pub quarantined: u64,
+    /// Inputs left out whole because both tables already hold them (see [`crate::load`]).
+    pub inputs_already_loaded: u64,
     pub raw_files: usize,
     pub quarantine_files: usize,
     /// New table versions; `None` where nothing was committed.
@@ -56,6 +59,9 @@ pub struct Ingestor {
     quarantine_rows: QuarantineBatchBuilder,
     raw: Sink,
     quarantine: Sink,
+    /// Loads each table records with its commit (see [`crate::load`]).
+    raw_loads: Vec<Transaction>,
+    quarantine_loads: Vec<Transaction>,
     summary: IngestSummary,
 }
 
@@ -79,8 +85,41 @@ impl Ingestor {
             raw: Sink::start(Table::Raw, raw, options.flush_rows)?,
             quarantine: Sink::start(Table::Quarantine, quarantine, options.flush_rows)?,
             options,
+            raw_loads: Vec::new(),
+            quarantine_loads: Vec::new(),
             summary: IngestSummary::default(),
         })
+    }
+
+    /// Starts loading the input recorded under `app_id` (see [`crate::load`]): where each
+    /// table should take its records, and each table's record of the load goes into its
+    /// commit. `None` when both tables already hold it (nothing to read), unless `force`,
+    /// which loads it again everywhere.
+    pub async fn begin_load(&mut self, app_id: &str, force: bool) -> Result<Option<Destinations>> {
+        let (raw, quarantine) = tokio::try_join!(
+            self.raw.loaded_version(app_id),
+            self.quarantine.loaded_version(app_id)
+        )?;
+        let noted = |loads: &[Transaction]| loads.iter().any(|t| t.app_id == app_id);
+        if noted(&self.raw_loads)
+            || noted(&self.quarantine_loads)
+            || (!force && raw.is_some() && quarantine.is_some())
+        {
+            self.summary.inputs_already_loaded += 1;
+            return Ok(None);
+        }
+        let into = Destinations {
+            raw: force || raw.is_none(),
+            quarantine: force || quarantine.is_none(),
+        };
+        let next = |version: Option<i64>| Transaction::new(app_id, version.map_or(1, |v| v + 1));
+        if into.raw {
+            self.raw_loads.push(next(raw));
+        }
+        if into.quarantine {
+            self.quarantine_loads.push(next(quarantine));
+        }
+        Ok(Some(into))
     }
 
     pub fn summary(&self) -> &IngestSummary {
@@ -169,6 +208,8 @@ impl Ingestor {
         Ok(PreparedIngest {
             raw,
             quarantine,
+            raw_loads: self.raw_loads,
+            quarantine_loads: self.quarantine_loads,
             summary: self.summary,
         })
     }
@@ -181,13 +222,19 @@ impl Ingestor {
         summary.raw_version = committed(
             prepared
                 .raw
-                .commit(None, CommitMetadata::records(summary.appended))
+                .commit(
+                    &prepared.raw_loads,
+                    CommitMetadata::records(summary.appended),
+                )
                 .await?,
         );
         summary.quarantine_version = committed(
             prepared
                 .quarantine
-                .commit(None, CommitMetadata::records(summary.quarantined))
+                .commit(
+                    &prepared.quarantine_loads,
+                    CommitMetadata::records(summary.quarantined),
+                )
                 .await?,
         );
         Ok(summary)
@@ -213,5 +260,8 @@ impl Destinations {
 pub struct PreparedIngest {
     pub raw: PreparedAppend,
     pub quarantine: PreparedAppend,
+    /// The loads each table records with its commit.
+    pub raw_loads: Vec<Transaction>,
+    pub quarantine_loads: Vec<Transaction>,
     pub summary: IngestSummary,
 }

@@ -21,8 +21,8 @@ pub enum LakeError {
     #[error("{table}: no version at or before {what}")]
     NoSuchVersion { table: &'static str, what: String },
     #[error(
-        "a concurrent commit (version {version}) {reason}: nothing was committed; plan again \
-         on the new version"
+        "a concurrent commit (version {version}) {reason}: nothing was committed; run again to \
+         continue from it"
     )]
     Conflict { version: u64, reason: String },
     #[error("lost the race to commit {attempts} times in a row: nothing was committed; retry")]

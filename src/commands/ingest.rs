@@ -3,15 +3,18 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use lakehouse_ingest::kinesis;
+use lakehouse_ingest::load::{content_digest, load_app_id};
 use lakehouse_ingest::source::JsonLines;
-use lakehouse_ingest::{IngestOptions, IngestSummary, Ingestor};
+use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, kinesis};
 use lakehouse_lake::Lake;
 
 use crate::cli::InputFormat;
 use crate::progress;
 
-pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf]) -> Result<()> {
+/// Ingests `files` (stdin for none or `-`) in one commit per table. A file both tables
+/// already hold is skipped unless `force` (see `lakehouse_ingest::load`); stdin has no
+/// identity and always appends.
+pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf], force: bool) -> Result<()> {
     let lake = Lake::parse(lake)?;
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
@@ -23,11 +26,27 @@ pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf]) -> Result<(
         } else {
             path.display().to_string()
         };
+        let into = if path == Path::new("-") {
+            Destinations::ALL
+        } else {
+            let digest = content_digest(open(path)?).with_context(|| format!("reading {name}"))?;
+            let app_id = load_app_id(format.name(), &digest);
+            match ingestor.begin_load(&app_id, force).await? {
+                Some(into) => into,
+                None => {
+                    eprintln!(
+                        "skipped {name}: already loaded (same content, sha256 {digest}); \
+                         --force loads it again"
+                    );
+                    continue;
+                }
+            }
+        };
         match format {
             InputFormat::Jsonl => {
                 let mut lines = JsonLines::new(open(path)?, name);
                 while let Some(record) = lines.next_record()? {
-                    ingestor.push(&record).await?;
+                    ingestor.push_to(&record, into).await?;
                     bar.inc(1);
                 }
             }
@@ -38,7 +57,7 @@ pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf]) -> Result<(
                     .with_context(|| format!("reading {name}"))?;
                 // The Lambda's decoder: KPL aggregates unpacked, the same lineage.
                 let event = kinesis::parse_document(&document, &name)?;
-                let decoded = kinesis::push_document(&mut ingestor, &event).await?;
+                let decoded = kinesis::push_document(&mut ingestor, &event, into).await?;
                 bar.inc(decoded.user_records);
             }
         }

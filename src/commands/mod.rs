@@ -16,7 +16,8 @@ pub async fn run(command: Command) -> Result<()> {
             lake,
             format,
             files,
-        } => ingest::run(&lake.lake, format, &files).await,
+            force,
+        } => ingest::run(&lake.lake, format, &files, force).await,
         Command::Compact {
             lake,
             horizon_days,

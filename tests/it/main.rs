@@ -6,6 +6,7 @@ mod cli;
 mod compact;
 mod helpers;
 mod ingest;
+mod loads;
 mod model;
 mod overlap;
 mod python_reader;

@@ -188,7 +188,7 @@ impl StreamIngest {
             last_sequence_number: Some(last.to_string()),
             ..CommitMetadata::default()
         };
-        let committed = append.commit(Some(&txn), metadata).await?;
+        let committed = append.commit(std::slice::from_ref(&txn), metadata).await?;
         report.commit_millis += started.elapsed().as_secs_f64() * 1000.0;
         report.commits += 1;
         if let Some(c) = committed {

@@ -1,0 +1,140 @@
+//! Idempotent, crash-safe file loads (issue 11 §4): a file's content lands once in raw and
+//! quarantine however often, however concurrently, and however interrupted it is loaded.
+
+use lakehouse_ingest::load::{content_digest, load_app_id};
+use lakehouse_ingest::source::JsonLines;
+use lakehouse_ingest::{IngestOptions, Ingestor};
+use lakehouse_lake::CommitMetadata;
+
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+
+const T0: i64 = 1_700_000_000;
+
+/// A JSON Lines file of `valid` events (uuids `<tag>0`…) and one invalid line, in `lake`'s
+/// temporary folder.
+fn input(lake: &TestLake, tag: &str, valid: usize) -> String {
+    let mut lines: Vec<String> = (0..valid)
+        .map(|i| event(&format!("{tag}{i}"), "x:1", T0, ""))
+        .collect();
+    lines.push(format!("broken {tag}"));
+    let path = lake.dir.path().join(format!("{tag}.jsonl"));
+    std::fs::write(&path, lines.join("\n")).expect("write input");
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+fn counts(lake: &TestLake) -> (i64, i64) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async { (lake.count("raw").await, lake.count("quarantine").await) })
+}
+
+#[test]
+fn a_file_loaded_again_adds_nothing_force_loads_it_and_stdin_always_appends() {
+    let lake = TestLake::new();
+    let a = input(&lake, "a", 3);
+    let b = input(&lake, "b", 2);
+    lakehouse_ok(&["ingest", "--lake", lake.path(), &a], b"");
+    assert_eq!(counts(&lake), (3, 1));
+
+    // Again, beside a new file: only the new one is read.
+    let out = lakehouse(&["ingest", "--lake", lake.path(), &a, &b], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("already loaded"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("read 3 appended 2"));
+    assert_eq!(counts(&lake), (5, 2));
+
+    // The same content under another name is the same input.
+    let copy = lake.dir.path().join("copy.jsonl");
+    std::fs::copy(&a, &copy).expect("copy");
+    lakehouse_ok(
+        &[
+            "ingest",
+            "--lake",
+            lake.path(),
+            copy.to_str().unwrap_or_default(),
+        ],
+        b"",
+    );
+    assert_eq!(counts(&lake), (5, 2));
+
+    lakehouse_ok(&["ingest", "--lake", lake.path(), "--force", &a], b"");
+    assert_eq!(counts(&lake), (8, 3));
+
+    let line = event("s", "x:1", T0, "");
+    for _ in 0..2 {
+        lakehouse_ok(&["ingest", "--lake", lake.path()], line.as_bytes());
+    }
+    assert_eq!(counts(&lake), (10, 3));
+}
+
+#[tokio::test]
+async fn a_load_that_died_between_its_two_commits_completes_on_rerun() {
+    let lake = TestLake::new();
+    let a = input(&lake, "a", 3);
+    // What `lakehouse ingest a.jsonl` does, killed after raw's commit and before
+    // quarantine's.
+    let digest = content_digest(std::fs::File::open(&a).expect("open")).expect("digest");
+    let mut ingestor = Ingestor::open(&lake.lake, IngestOptions::default())
+        .await
+        .expect("open ingestor");
+    let into = ingestor
+        .begin_load(&load_app_id("jsonl", &digest), false)
+        .await
+        .expect("begin")
+        .expect("not loaded yet");
+    let file = std::io::BufReader::new(std::fs::File::open(&a).expect("open"));
+    let mut lines = JsonLines::new(Box::new(file), a.clone());
+    while let Some(record) = lines.next_record().expect("read") {
+        ingestor.push_to(&record, into).await.expect("push");
+    }
+    let prepared = ingestor.prepare().await.expect("prepare");
+    prepared
+        .raw
+        .commit(&prepared.raw_loads, CommitMetadata::records(3))
+        .await
+        .expect("raw commit");
+    drop(prepared);
+    assert_eq!(
+        (lake.count("raw").await, lake.count("quarantine").await),
+        (3, 0)
+    );
+
+    let path = lake.path().to_string();
+    let out = tokio::task::spawn_blocking(move || lakehouse(&["ingest", "--lake", &path, &a], b""))
+        .await
+        .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // raw is not appended twice; quarantine gets its record.
+    assert_eq!(
+        (lake.count("raw").await, lake.count("quarantine").await),
+        (3, 1)
+    );
+}
+
+#[test]
+fn concurrent_loads_of_one_file_land_it_once() {
+    let lake = TestLake::new();
+    let a = input(&lake, "a", 50);
+    for _ in 0..3 {
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let (path, a) = (lake.path().to_string(), a.clone());
+                std::thread::spawn(move || lakehouse(&["ingest", "--lake", &path, &a], b""))
+            })
+            .collect();
+        for run in runs {
+            let out = run.join().expect("join");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // A run that lost the race fails cleanly, having committed nothing.
+            assert!(
+                out.status.success() || stderr.starts_with("error: a concurrent commit"),
+                "{stderr}"
+            );
+        }
+        assert_eq!(counts(&lake), (50, 1));
+    }
+}
