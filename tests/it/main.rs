@@ -4,6 +4,7 @@ mod aws;
 mod catalog;
 mod cli;
 mod compact;
+mod crash;
 mod helpers;
 mod ingest;
 mod loads;

@@ -1,0 +1,225 @@
+//! The crash harness (issue 11 §4): ingest and compaction processes are SIGKILLed at seeded
+//! random moments, everything is rerun to completion, and the three tables are compared
+//! with an independent model. `make crash` runs 200 trials; `make test` runs a few.
+//! `LAKEHOUSE_CRASH_TRIALS` and `LAKEHOUSE_CRASH_SEED` set the number and the first seed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::helpers::TestLake;
+
+const T0: i64 = 1_700_000_000;
+const FILES: usize = 3;
+
+/// What the lake must hold after everything ran once to completion.
+#[derive(Default)]
+struct Model {
+    raw: i64,
+    quarantine: i64,
+    /// uuid → the line number (`n`) of its winning copy: the greatest instant.
+    staging: BTreeMap<String, (i64, i64)>,
+}
+
+/// Writes the trial's input files; every instant is unique, so the winner is the model's
+/// plain maximum.
+fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
+    let mut n = 0i64;
+    (0..FILES)
+        .map(|f| {
+            let lines: Vec<String> = (0..rng.random_range(20..400))
+                .map(|_| {
+                    n += 1;
+                    if rng.random_bool(0.1) {
+                        model.quarantine += 1;
+                        return format!("broken {n}");
+                    }
+                    model.raw += 1;
+                    let uuid = format!("u{}", rng.random_range(0..80));
+                    let second = T0 + rng.random_range(0..3 * 86_400);
+                    let micros = second * 1_000_000 + n;
+                    let best = model.staging.entry(uuid.clone()).or_insert((micros, n));
+                    if micros > best.0 {
+                        *best = (micros, n);
+                    }
+                    format!(
+                        r#"{{"event_uuid":"{uuid}","event_name":"t{}:x","created_at":{second}.{n:06},"n":{n}}}"#,
+                        n % 4
+                    )
+                })
+                .collect();
+            let path = dir.join(format!("input{f}.jsonl"));
+            std::fs::write(&path, lines.join("\n")).expect("write input");
+            path
+        })
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Ingest(usize),
+    Compact,
+}
+
+/// The run a trial makes: ingest, ingest, compact, ingest, compact.
+const PLAN: [Step; 5] = [
+    Step::Ingest(0),
+    Step::Ingest(1),
+    Step::Compact,
+    Step::Ingest(2),
+    Step::Compact,
+];
+
+fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse"));
+    match step {
+        Step::Ingest(f) => command.args(["ingest", "--lake", lake]).arg(&files[f]),
+        Step::Compact => command.args(["compact", "--lake", lake]),
+    };
+    command
+        .env_remove("LAKEHOUSE_LAKE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn lakehouse")
+}
+
+fn run_ok(step: Step, lake: &str, files: &[PathBuf]) {
+    let out = spawn(step, lake, files).wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{step:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (raw, quarantine, staging) row counts; zeros before any table exists.
+async fn counts(lake: &TestLake) -> (i64, i64, i64) {
+    let first_commit = "_delta_log/00000000000000000000.json";
+    let any_table = ["raw", "quarantine", "staging"]
+        .iter()
+        .any(|t| lake.dir.path().join(t).join(first_commit).exists());
+    if !any_table {
+        return (0, 0, 0);
+    }
+    (
+        lake.count("raw").await,
+        lake.count("quarantine").await,
+        lake.count("staging").await,
+    )
+}
+
+/// Where a kill landed, told by what the tables held right after it.
+fn landing(step: Step, before: (i64, i64, i64), after: (i64, i64, i64), exited: bool) -> String {
+    let changed = |b: i64, a: i64| if a == b { "no" } else { "yes" };
+    match step {
+        _ if exited => "after the process had exited".to_string(),
+        Step::Ingest(_) => format!(
+            "ingest: raw committed {}, quarantine committed {}",
+            changed(before.0, after.0),
+            changed(before.1, after.1)
+        ),
+        Step::Compact => format!("compact: staging committed {}", changed(before.2, after.2)),
+    }
+}
+
+/// Per step: the total time of its uninterrupted runs, and their number.
+type Durations = BTreeMap<Step, (Duration, u32)>;
+
+async fn trial(seed: u64, durations: &mut Durations) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let lake = TestLake::new();
+    let path = lake.path().to_string();
+    let mut model = Model::default();
+    let files = inputs(lake.dir.path(), &mut rng, &mut model);
+    let victim = rng.random_range(0..PLAN.len());
+    let mut landed = String::new();
+    for (i, &step) in PLAN.iter().enumerate() {
+        if i != victim {
+            let started = Instant::now();
+            let (p, f) = (path.clone(), files.clone());
+            tokio::task::spawn_blocking(move || run_ok(step, &p, &f))
+                .await
+                .expect("join");
+            let (total, runs) = durations.entry(step).or_default();
+            *total += started.elapsed();
+            *runs += 1;
+            continue;
+        }
+        let before = counts(&lake).await;
+        // Anywhere from before start-up to the end of a run of average length.
+        let mean = match durations.get(&step) {
+            Some((total, runs)) => *total / *runs,
+            None => Duration::from_millis(300),
+        };
+        let delay = rng.random_range(0..=mean.as_millis() as u64);
+        let mut child = spawn(step, &path, &files);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let exited = child.try_wait().expect("try_wait").is_some();
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        landed = landing(step, before, counts(&lake).await, exited);
+        // Run the killed step again, to completion.
+        let (p, f) = (path.clone(), files.clone());
+        tokio::task::spawn_blocking(move || run_ok(step, &p, &f))
+            .await
+            .expect("join");
+    }
+
+    let (raw, quarantine, _) = counts(&lake).await;
+    assert_eq!(
+        (raw, quarantine),
+        (model.raw, model.quarantine),
+        "seed {seed}: {landed}"
+    );
+    let rows = lake
+        .query("SELECT event_uuid, created_datetime, payload FROM staging")
+        .await;
+    let staging: BTreeMap<String, i64> = rows
+        .iter()
+        .map(|r| {
+            let payload: serde_json::Value =
+                serde_json::from_str(r["payload"].as_str().unwrap_or("{}")).expect("payload");
+            (
+                r["event_uuid"].as_str().unwrap_or_default().to_string(),
+                payload["n"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), staging.len(), "seed {seed}: one row per uuid");
+    let expected: BTreeMap<String, i64> = model
+        .staging
+        .iter()
+        .map(|(uuid, (_, n))| (uuid.clone(), *n))
+        .collect();
+    assert_eq!(staging, expected, "seed {seed}: staging ({landed})");
+    landed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_rerun_to_exactly_the_model() {
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let trials = env("LAKEHOUSE_CRASH_TRIALS", 6);
+    let first_seed = env("LAKEHOUSE_CRASH_SEED", 1);
+    let mut durations = Durations::new();
+    let mut landings: BTreeMap<String, u64> = BTreeMap::new();
+    for seed in first_seed..first_seed + trials {
+        *landings
+            .entry(trial(seed, &mut durations).await)
+            .or_default() += 1;
+    }
+    println!("crash harness: {trials} trials from seed {first_seed}, every one exact");
+    for (landed, n) in &landings {
+        println!("  {n:4}  killed {landed}");
+    }
+}
