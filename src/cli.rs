@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakehouse::generate::GenerateOptions;
 use lakehouse_catalog::ScanOptions;
 use lakehouse_compact::CompactOptions;
+use lakehouse_ingest::IngestOptions;
+use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,13 @@ pub enum Command {
         /// Load files again even when their content is already in the lake.
         #[arg(long)]
         force: bool,
+        /// A record longer than this is quarantined as too large, with its first 4 KiB.
+        #[arg(
+            long,
+            default_value_t = IngestOptions::default().max_record_bytes as u64,
+            value_parser = clap::value_parser!(u64).range(1..=MAX_RECORD_BYTES_LIMIT as u64)
+        )]
+        max_record_bytes: u64,
     },
     /// Dedup what raw gained into staging (exactly once), then optimize and vacuum.
     Compact {

@@ -36,6 +36,8 @@ pub struct RawBatchBuilder {
     ingest_seq: Int64Builder,
     payload: StringBuilder,
     rows: usize,
+    /// Variable-length bytes appended (strings), the part that can overflow offsets.
+    bytes: usize,
 }
 
 impl Default for RawBatchBuilder {
@@ -54,6 +56,7 @@ impl Default for RawBatchBuilder {
             ingest_seq: Int64Builder::new(),
             payload: StringBuilder::new(),
             rows: 0,
+            bytes: 0,
         }
     }
 }
@@ -61,6 +64,11 @@ impl Default for RawBatchBuilder {
 impl RawBatchBuilder {
     pub fn len(&self) -> usize {
         self.rows
+    }
+
+    /// String bytes appended since the last [`RawBatchBuilder::finish`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -82,6 +90,11 @@ impl RawBatchBuilder {
         self.ingest_seq.append_value(ctx.ingest_seq);
         self.payload.append_value(event.payload);
         self.rows += 1;
+        self.bytes += event.payload.len()
+            + event.event_uuid.len()
+            + 2 * event.event_name.len()
+            + rec.source.len()
+            + rec.position.len();
     }
 
     /// Takes the rows appended so far as a batch and starts empty again.
@@ -101,6 +114,7 @@ impl RawBatchBuilder {
             Arc::new(self.payload.finish()),
         ];
         self.rows = 0;
+        self.bytes = 0;
         RecordBatch::try_new(Table::Raw.arrow_schema(), columns)
     }
 }
@@ -114,6 +128,7 @@ pub struct QuarantineBatchBuilder {
     ingested_at: TimestampMicrosecondBuilder,
     ingest_date: Date32Builder,
     rows: usize,
+    bytes: usize,
 }
 
 impl Default for QuarantineBatchBuilder {
@@ -127,6 +142,7 @@ impl Default for QuarantineBatchBuilder {
             ingested_at: TimestampMicrosecondBuilder::new().with_timezone(UTC),
             ingest_date: Date32Builder::new(),
             rows: 0,
+            bytes: 0,
         }
     }
 }
@@ -134,6 +150,11 @@ impl Default for QuarantineBatchBuilder {
 impl QuarantineBatchBuilder {
     pub fn len(&self) -> usize {
         self.rows
+    }
+
+    /// Variable-length bytes appended since the last [`QuarantineBatchBuilder::finish`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,6 +172,7 @@ impl QuarantineBatchBuilder {
         self.ingest_date
             .append_value(ctx.ingested_at_micros.div_euclid(86_400_000_000) as i32);
         self.rows += 1;
+        self.bytes += rec.data.len() + error.len() + rec.source.len() + rec.position.len();
     }
 
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
@@ -164,6 +186,7 @@ impl QuarantineBatchBuilder {
             Arc::new(self.ingest_date.finish()),
         ];
         self.rows = 0;
+        self.bytes = 0;
         RecordBatch::try_new(Table::Quarantine.arrow_schema(), columns)
     }
 }

@@ -17,6 +17,22 @@ use serde_json::value::RawValue;
 pub const MAX_CREATED_AT: i64 = 253_402_300_799;
 const MICROS_PER_SECOND: i64 = 1_000_000;
 
+/// Longest record taken by default: 1 MiB, the most one Kinesis record can carry, so a
+/// file and the stream follow the same rule. A longer record is quarantined as too large
+/// with its first [`QUARANTINED_PREFIX_BYTES`] bytes, and is never read into memory whole.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// The largest maximum one may configure: an Arrow string column holds 2 GiB per batch.
+pub const MAX_RECORD_BYTES_LIMIT: usize = 1 << 30;
+/// What quarantine keeps of a record too large to take.
+pub const QUARANTINED_PREFIX_BYTES: usize = 4096;
+
+/// The quarantine reason of a record longer than `max` bytes.
+pub fn too_large(max: usize) -> String {
+    format!(
+        "record too large: more than {max} bytes (the first {QUARANTINED_PREFIX_BYTES} are kept)"
+    )
+}
+
 /// A valid event, borrowing from the record it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event<'a> {

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{IngestError, Result};
+use crate::writer::IngestOptions;
 
 pub(crate) struct Sink {
     table: DeltaTable,
@@ -18,22 +19,25 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    /// Starts the encoder. Open files are finalized every `flush_rows` rows, which bounds
-    /// memory: each flush writes at most one file per partition.
-    pub(crate) fn start(kind: Table, table: DeltaTable, flush_rows: usize) -> Result<Sink> {
+    /// Starts the encoder. Open files are finalized every `flush_rows` rows or
+    /// `flush_bytes` bytes of Arrow data, which bounds memory: each flush writes at most
+    /// one file per partition.
+    pub(crate) fn start(kind: Table, table: DeltaTable, options: &IngestOptions) -> Result<Sink> {
+        let (flush_rows, flush_bytes) = (options.flush_rows, options.flush_bytes);
         let mut writer =
             RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
         // Two batches in flight: enough to keep both sides busy, little memory.
         let (batches, mut incoming) = mpsc::channel::<RecordBatch>(2);
         let encoder = tokio::spawn(async move {
             let mut adds = Vec::new();
-            let mut unflushed = 0;
+            let (mut rows, mut bytes) = (0, 0);
             while let Some(batch) = incoming.recv().await {
-                unflushed += batch.num_rows();
+                rows += batch.num_rows();
+                bytes += batch.get_array_memory_size();
                 writer.write(batch).await?;
-                if unflushed >= flush_rows {
+                if rows >= flush_rows || bytes >= flush_bytes {
                     adds.extend(writer.flush().await?);
-                    unflushed = 0;
+                    (rows, bytes) = (0, 0);
                 }
             }
             adds.extend(writer.flush().await?);

@@ -5,6 +5,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use crate::error::{IngestError, Result};
+use crate::event::MAX_RECORD_BYTES;
 
 /// One input record and where it came from, for lineage and for quarantine.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +21,9 @@ pub struct SourceRecord<'a> {
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads JSON Lines one record at a time into a reused buffer, so memory stays flat
-/// whatever the input size. A trailing `\r` is part of the line end; a final line end does
+/// whatever the input size: of a line longer than the maximum record size, only the first
+/// bytes past that maximum are kept (the ingestor quarantines it as too large), the rest is
+/// read past. A trailing `\r` is part of the line end; a final line end does
 /// not start another (empty) record; a UTF-8 byte-order mark before the first line is not
 /// part of it (anywhere else, the bytes stay, and the record is judged as it is).
 pub struct JsonLines<R> {
@@ -29,6 +32,7 @@ pub struct JsonLines<R> {
     line: Vec<u8>,
     line_no: u64,
     position: String,
+    max_record_bytes: usize,
 }
 
 impl<R: BufRead> JsonLines<R> {
@@ -39,19 +43,46 @@ impl<R: BufRead> JsonLines<R> {
             line: Vec::with_capacity(4096),
             line_no: 0,
             position: String::new(),
+            max_record_bytes: MAX_RECORD_BYTES,
+        }
+    }
+
+    /// Keeps no more of a line than a record of `max` bytes and its line end need.
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
+        self
+    }
+
+    /// Reads one line into `self.line`, keeping at most the maximum record plus `\r\n`;
+    /// returns the bytes consumed (0 at the end of input).
+    fn read_line(&mut self) -> std::io::Result<usize> {
+        let cap = self.max_record_bytes.saturating_add(2);
+        let mut consumed = 0;
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(consumed);
+            }
+            let end = buf.iter().position(|&b| b == b'\n');
+            let chunk = &buf[..end.map_or(buf.len(), |i| i + 1)];
+            let room = cap.saturating_sub(self.line.len());
+            self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            let n = chunk.len();
+            self.reader.consume(n);
+            consumed += n;
+            if end.is_some() {
+                return Ok(consumed);
+            }
         }
     }
 
     /// The next record, or `None` at the end of input.
     pub fn next_record(&mut self) -> Result<Option<SourceRecord<'_>>> {
         self.line.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.line)
-            .map_err(|error| IngestError::Read {
-                source_name: self.source.to_string(),
-                error,
-            })?;
+        let n = self.read_line().map_err(|error| IngestError::Read {
+            source_name: self.source.to_string(),
+            error,
+        })?;
         if n == 0 {
             return Ok(None);
         }
@@ -96,6 +127,23 @@ mod tests {
                 (b"c".to_vec(), "4".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_line_past_the_maximum_is_cut_just_past_it_and_the_next_line_is_whole() {
+        let long = "x".repeat(1000);
+        let input = format!("{}\r\n{long}\r\n{long}y\nnext\n", &long[..999]);
+        let mut lines = JsonLines::new(input.as_bytes(), "t").with_max_record_bytes(1000);
+        let mut got = vec![];
+        while let Some(r) = lines.next_record().unwrap() {
+            got.push(r.data.len());
+        }
+        // 999 and 1000 bytes fit; 1001 is cut at 1002 (still more than the maximum).
+        assert_eq!(got, vec![999, 1000, 1001, 4]);
+        let huge = "z".repeat(100_000) + "\nok\n";
+        let mut lines = JsonLines::new(huge.as_bytes(), "t").with_max_record_bytes(10);
+        assert_eq!(lines.next_record().unwrap().unwrap().data.len(), 12);
+        assert_eq!(lines.next_record().unwrap().unwrap().data, b"ok");
     }
 
     #[test]

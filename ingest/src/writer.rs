@@ -10,7 +10,7 @@ use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::Result;
-use crate::event::parse_event;
+use crate::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, parse_event, too_large};
 use crate::sink::{PreparedAppend, Sink};
 use crate::source::SourceRecord;
 
@@ -18,16 +18,27 @@ use crate::source::SourceRecord;
 pub struct IngestOptions {
     /// Rows per Arrow batch handed to the Parquet writer.
     pub batch_rows: usize,
+    /// Bytes of record data per Arrow batch: a batch ends at whichever limit comes first,
+    /// so its string offsets (2 GiB at most) can never overflow.
+    pub batch_bytes: usize,
     /// Rows after which open Parquet files are finalized, bounding memory. Each flush
     /// writes at most one file per partition.
     pub flush_rows: usize,
+    /// Bytes of Arrow data after which open Parquet files are finalized, likewise.
+    pub flush_bytes: usize,
+    /// A record longer than this is quarantined as too large (see
+    /// [`crate::event::MAX_RECORD_BYTES`]).
+    pub max_record_bytes: usize,
 }
 
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             batch_rows: 64 * 1024,
+            batch_bytes: 64 << 20,
             flush_rows: 1_000_000,
+            flush_bytes: 256 << 20,
+            max_record_bytes: MAX_RECORD_BYTES,
         }
     }
 }
@@ -82,8 +93,8 @@ impl Ingestor {
             ingested_at_micros: Utc::now().timestamp_micros(),
             raw_rows: RawBatchBuilder::default(),
             quarantine_rows: QuarantineBatchBuilder::default(),
-            raw: Sink::start(Table::Raw, raw, options.flush_rows)?,
-            quarantine: Sink::start(Table::Quarantine, quarantine, options.flush_rows)?,
+            raw: Sink::start(Table::Raw, raw, &options)?,
+            quarantine: Sink::start(Table::Quarantine, quarantine, &options)?,
             options,
             raw_loads: Vec::new(),
             quarantine_loads: Vec::new(),
@@ -134,12 +145,23 @@ impl Ingestor {
     /// Like [`Ingestor::push`], leaving the record out where `into` says its table already
     /// holds it.
     pub async fn push_to(&mut self, record: &SourceRecord<'_>, into: Destinations) -> Result<()> {
+        if record.data.len() > self.options.max_record_bytes {
+            // Quarantined by its first bytes only: what is it is not worth holding it all.
+            let kept = SourceRecord {
+                data: &record.data[..QUARANTINED_PREFIX_BYTES.min(record.data.len())],
+                ..*record
+            };
+            let reason = too_large(self.options.max_record_bytes);
+            return self.reject(&kept, &reason, into).await;
+        }
         match parse_event(record.data) {
             Ok(event) if into.raw => {
                 let ctx = self.next_row();
                 self.raw_rows.append(&event, record, ctx);
                 self.summary.appended += 1;
-                if self.raw_rows.len() >= self.options.batch_rows {
+                if self.raw_rows.len() >= self.options.batch_rows
+                    || self.raw_rows.bytes() >= self.options.batch_bytes
+                {
                     self.raw.write(self.raw_rows.finish()?).await?;
                 }
                 Ok(())
@@ -167,7 +189,9 @@ impl Ingestor {
         let ctx = self.next_row();
         self.quarantine_rows.append(record, reason, ctx);
         self.summary.quarantined += 1;
-        if self.quarantine_rows.len() >= self.options.batch_rows {
+        if self.quarantine_rows.len() >= self.options.batch_rows
+            || self.quarantine_rows.bytes() >= self.options.batch_bytes
+        {
             self.quarantine
                 .write(self.quarantine_rows.finish()?)
                 .await?;

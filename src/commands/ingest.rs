@@ -14,11 +14,18 @@ use crate::progress;
 /// Ingests `files` (stdin for none or `-`) in one commit per table. A file both tables
 /// already hold is skipped unless `force` (see `lakehouse_ingest::load`); stdin has no
 /// identity and always appends.
-pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf], force: bool) -> Result<()> {
+pub async fn run(
+    lake: &str,
+    format: InputFormat,
+    files: &[PathBuf],
+    force: bool,
+    options: IngestOptions,
+) -> Result<()> {
     let lake = Lake::parse(lake)?;
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
-    let mut ingestor = Ingestor::open(&lake, IngestOptions::default()).await?;
+    let max_record_bytes = options.max_record_bytes;
+    let mut ingestor = Ingestor::open(&lake, options).await?;
     let bar = progress::counter("records");
     for path in files {
         let name = if path == Path::new("-") {
@@ -44,7 +51,8 @@ pub async fn run(lake: &str, format: InputFormat, files: &[PathBuf], force: bool
         };
         match format {
             InputFormat::Jsonl => {
-                let mut lines = JsonLines::new(open(path)?, name);
+                let mut lines =
+                    JsonLines::new(open(path)?, name).with_max_record_bytes(max_record_bytes);
                 while let Some(record) = lines.next_record()? {
                     ingestor.push_to(&record, into).await?;
                     bar.inc(1);

@@ -7,6 +7,7 @@ mod ingest;
 mod query;
 
 use anyhow::Result;
+use lakehouse_ingest::IngestOptions;
 
 use crate::cli::Command;
 
@@ -17,7 +18,15 @@ pub async fn run(command: Command) -> Result<()> {
             format,
             files,
             force,
-        } => ingest::run(&lake.lake, format, &files, force).await,
+            max_record_bytes,
+        } => {
+            let options = IngestOptions {
+                // Bounded by the argument's parser to 1 GiB.
+                max_record_bytes: usize::try_from(max_record_bytes).unwrap_or(usize::MAX),
+                ..IngestOptions::default()
+            };
+            ingest::run(&lake.lake, format, &files, force, options).await
+        }
         Command::Compact {
             lake,
             horizon_days,

@@ -142,3 +142,31 @@ async fn an_empty_input_commits_nothing() {
     assert_eq!(summary.raw_version, None);
     assert_eq!(summary.quarantine_version, None);
 }
+
+#[tokio::test]
+async fn batches_and_files_end_by_bytes_as_well_as_rows() {
+    let lake = TestLake::new();
+    let lines: Vec<String> = (0..200)
+        .map(|i| {
+            event(
+                &format!("u{i}"),
+                "x:1",
+                1_700_000_000,
+                r#","pad":"0123456789""#,
+            )
+        })
+        .chain((0..50).map(|i| format!("broken {i} {}", "q".repeat(100))))
+        .collect();
+    // Row limits never reached: only the byte limits end batches and files.
+    let options = lakehouse_ingest::IngestOptions {
+        batch_bytes: 1_000,
+        flush_bytes: 20_000,
+        ..Default::default()
+    };
+    let summary = lake.ingest_with(&lines, options).await;
+    assert_eq!((summary.appended, summary.quarantined), (200, 50));
+    assert!(summary.raw_files > 1, "{summary:?}");
+    assert!(summary.quarantine_files > 1, "{summary:?}");
+    assert_eq!(lake.count("raw").await, 200);
+    assert_eq!(lake.count("quarantine").await, 50);
+}

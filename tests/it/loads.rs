@@ -138,3 +138,49 @@ fn concurrent_loads_of_one_file_land_it_once() {
         assert_eq!(counts(&lake), (50, 1));
     }
 }
+
+#[test]
+fn a_record_over_the_maximum_is_quarantined_by_its_first_bytes() {
+    let lake = TestLake::new();
+    // A 5 MiB event between two small ones, and one just over a 100-byte maximum.
+    let big = format!(
+        r#"{{"event_uuid":"big","event_name":"x:1","created_at":{T0},"pad":"{}"}}"#,
+        "p".repeat(5 << 20)
+    );
+    let lines = [event("a", "x:1", T0, ""), big, event("b", "x:1", T0, "")].join("\n");
+    let path = lake.dir.path().join("big.jsonl");
+    std::fs::write(&path, lines).expect("write");
+    lakehouse_ok(
+        &[
+            "ingest",
+            "--lake",
+            lake.path(),
+            path.to_str().unwrap_or_default(),
+        ],
+        b"",
+    );
+    assert_eq!(counts(&lake), (2, 1));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let rows = runtime.block_on(lake.query(
+        "SELECT length(encode(raw, 'hex')) / 2 AS kept, error, source_position FROM quarantine",
+    ));
+    assert_eq!(rows[0]["kept"], 4096);
+    assert_eq!(rows[0]["source_position"], "2");
+    let error = rows[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("record too large: more than 1048576 bytes"),
+        "{error}"
+    );
+
+    let line = event("c", "x:1", T0, r#","pad":"0123456789""#);
+    let out = lakehouse_ok(
+        &["ingest", "--lake", lake.path(), "--max-record-bytes", "79"],
+        line.as_bytes(),
+    );
+    assert!(out.contains("appended 0 quarantined 1"), "{out}");
+    let refused = lakehouse(
+        &["ingest", "--lake", lake.path(), "--max-record-bytes", "0"],
+        b"",
+    );
+    assert!(!refused.status.success());
+}
