@@ -216,19 +216,29 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// Staging files whose `event_date` lies within `horizon_days` of a candidate's date.
+/// Staging files whose `event_date` lies within `horizon_days` of some candidate's date.
+/// The window is per date: one stray event dated 1970 reads the files around 1970, not
+/// every file between 1970 and today.
 fn files_in_horizon(
     staging: &DeltaTable,
     candidates: &HashMap<&str, Candidate>,
     horizon_days: u32,
 ) -> Result<Vec<Add>> {
-    let days = candidates
+    let mut days: Vec<i64> = candidates
         .values()
-        .map(|c| c.precedence.created_micros.div_euclid(MICROS_PER_DAY));
-    let (Some(min), Some(max)) = (days.clone().min(), days.max()) else {
+        .map(|c| c.precedence.created_micros.div_euclid(MICROS_PER_DAY))
+        .collect();
+    if days.is_empty() {
         return Ok(Vec::new());
-    };
+    }
+    days.sort_unstable();
+    days.dedup();
     let horizon = i64::from(horizon_days);
+    // The candidate day nearest `d` from above or below decides.
+    let near_a_candidate = |d: i64| {
+        let i = days.partition_point(|&c| c < d - horizon);
+        days.get(i).is_some_and(|&c| c <= d + horizon)
+    };
     let mut files = Vec::new();
     for view in staging.snapshot()?.log_data().iter() {
         // The `Add` is what `read_file` and the `remove` need; delta-rs marks this
@@ -237,7 +247,7 @@ fn files_in_horizon(
         let add = view.add_action();
         let date = parse_partition_date(&add, EVENT_DATE)?.map(i64::from);
         let within = match date {
-            Some(d) if horizon > 0 => d >= min - horizon && d <= max + horizon,
+            Some(d) if horizon > 0 => near_a_candidate(d),
             _ => true,
         };
         if within {

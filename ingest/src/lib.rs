@@ -19,6 +19,9 @@ mod sink;
 pub mod source;
 mod writer;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use error::IngestError;
 pub use sink::PreparedAppend;
 pub use source::SourceRecord;

@@ -1,8 +1,12 @@
 //! One table's side of an ingest: batches are encoded to Parquet on a task of their own,
 //! so encoding runs beside parsing; the files are committed together at the end.
 
+use std::collections::{HashMap, HashSet};
+
 use deltalake::DeltaTable;
-use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::array::{RecordBatch, UInt32Array};
+use deltalake::arrow::compute::take_record_batch;
+use deltalake::arrow::row::{OwnedRow, RowConverter, SortField};
 use deltalake::kernel::{Add, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
@@ -20,10 +24,12 @@ pub(crate) struct Sink {
 
 impl Sink {
     /// Starts the encoder. Open files are finalized every `flush_rows` rows or
-    /// `flush_bytes` bytes of Arrow data, which bounds memory: each flush writes at most
-    /// one file per partition.
+    /// `flush_bytes` bytes of Arrow data, and before a partition beyond
+    /// `max_open_partitions` would open its file: memory follows those limits, not the
+    /// input. Each flush writes at most one file per partition.
     pub(crate) fn start(kind: Table, table: DeltaTable, options: &IngestOptions) -> Result<Sink> {
         let (flush_rows, flush_bytes) = (options.flush_rows, options.flush_bytes);
+        let max_open = options.max_open_partitions.max(1);
         let mut writer =
             RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
         // Two batches in flight: enough to keep both sides busy, little memory.
@@ -31,13 +37,23 @@ impl Sink {
         let encoder = tokio::spawn(async move {
             let mut adds = Vec::new();
             let (mut rows, mut bytes) = (0, 0);
+            let mut open: HashSet<OwnedRow> = HashSet::new();
             while let Some(batch) = incoming.recv().await {
-                rows += batch.num_rows();
-                bytes += batch.get_array_memory_size();
-                writer.write(batch).await?;
+                for (partition, part) in by_partition(&batch, kind.partition_columns())? {
+                    if !open.contains(&partition) && open.len() >= max_open {
+                        adds.extend(writer.flush().await?);
+                        (rows, bytes) = (0, 0);
+                        open.clear();
+                    }
+                    open.insert(partition);
+                    rows += part.num_rows();
+                    bytes += part.get_array_memory_size();
+                    writer.write(part).await?;
+                }
                 if rows >= flush_rows || bytes >= flush_bytes {
                     adds.extend(writer.flush().await?);
                     (rows, bytes) = (0, 0);
+                    open.clear();
                 }
             }
             adds.extend(writer.flush().await?);
@@ -93,6 +109,42 @@ impl Sink {
             None => Err(IngestError::Encoder("already finished".into())),
         }
     }
+}
+
+/// `batch` split by the values of `columns`, each part with its partition's key, in order
+/// of first appearance.
+fn by_partition(batch: &RecordBatch, columns: &[&str]) -> Result<Vec<(OwnedRow, RecordBatch)>> {
+    let arrays = columns
+        .iter()
+        .map(|c| batch.column_by_name(c).cloned())
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| IngestError::Encoder("a batch lacks its partition columns".into()))?;
+    let converter = RowConverter::new(
+        arrays
+            .iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect(),
+    )?;
+    let keys = converter.convert_columns(&arrays)?;
+    let mut parts: Vec<(OwnedRow, Vec<u32>)> = Vec::new();
+    let mut index: HashMap<OwnedRow, usize> = HashMap::new();
+    for (row, key) in keys.iter().enumerate() {
+        let at = *index.entry(key.owned()).or_insert_with(|| {
+            parts.push((key.owned(), Vec::new()));
+            parts.len() - 1
+        });
+        parts[at].1.push(row as u32);
+    }
+    if parts.len() == 1 {
+        return Ok(parts
+            .into_iter()
+            .map(|(key, _)| (key, batch.clone()))
+            .collect());
+    }
+    parts
+        .into_iter()
+        .map(|(key, rows)| Ok((key, take_record_batch(batch, &UInt32Array::from(rows))?)))
+        .collect()
 }
 
 /// One table's finished files, not yet visible: commit them, or drop them to abandon.

@@ -26,6 +26,9 @@ pub struct IngestOptions {
     pub flush_rows: usize,
     /// Bytes of Arrow data after which open Parquet files are finalized, likewise.
     pub flush_bytes: usize,
+    /// Partitions with an open Parquet file at once: an input spanning more (thousands of
+    /// event types) finalizes its open files first, trading more files for bounded memory.
+    pub max_open_partitions: usize,
     /// A record longer than this is quarantined as too large (see
     /// [`crate::event::MAX_RECORD_BYTES`]).
     pub max_record_bytes: usize,
@@ -38,6 +41,7 @@ impl Default for IngestOptions {
             batch_bytes: 64 << 20,
             flush_rows: 1_000_000,
             flush_bytes: 256 << 20,
+            max_open_partitions: 512,
             max_record_bytes: MAX_RECORD_BYTES,
         }
     }

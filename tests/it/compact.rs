@@ -233,6 +233,31 @@ async fn the_horizon_bounds_the_search_and_zero_searches_everything() {
 }
 
 #[tokio::test]
+async fn the_horizon_is_per_date_so_one_stray_old_event_reads_only_its_own_days() {
+    let lake = TestLake::new();
+    let dedup_only = CompactOptions {
+        skip_maintenance: true,
+        ..Default::default()
+    };
+    // Staging holds one file per day over 60 days.
+    let days: Vec<String> = (0..60)
+        .map(|d| event(&format!("d{d}"), "x:1", T0 + d * DAY, ""))
+        .collect();
+    lake.ingest(&days).await;
+    lake.compact_with(dedup_only.clone()).await;
+    // New rows on the last day, plus one dated 1970: the files around the last day are
+    // read (days 52..59: 8 files), and none around 1970 exist.
+    lake.ingest(&[
+        event("late", "x:1", T0 + 59 * DAY, ""),
+        event("stray", "x:1", 86_400, ""),
+    ])
+    .await;
+    let report = lake.compact_with(dedup_only).await;
+    assert_eq!(report.total().files_scanned, 8);
+    assert_eq!(lake.count("staging").await, 62);
+}
+
+#[tokio::test]
 async fn row_budget_splits_a_backlog_into_several_exactly_once_commits() {
     let lake = TestLake::new();
     for batch in 0..4 {

@@ -170,3 +170,31 @@ async fn batches_and_files_end_by_bytes_as_well_as_rows() {
     assert_eq!(lake.count("raw").await, 200);
     assert_eq!(lake.count("quarantine").await, 50);
 }
+
+#[tokio::test]
+async fn an_input_of_more_partitions_than_may_be_open_lands_whole() {
+    let lake = TestLake::new();
+    // 300 event types over 2 days, interleaved, with at most 50 partitions open at once.
+    let lines: Vec<String> = (0..1_200)
+        .map(|i| {
+            let created = 1_700_000_000 + (i % 2) * 86_400;
+            event(&format!("u{i}"), &format!("type{}:x", i % 300), created, "")
+        })
+        .collect();
+    let options = lakehouse_ingest::IngestOptions {
+        max_open_partitions: 50,
+        batch_rows: 100,
+        ..Default::default()
+    };
+    let summary = lake.ingest_with(&lines, options).await;
+    assert_eq!(summary.appended, 1_200);
+    // 600 partitions, each reached again after the others pushed it out.
+    assert!(summary.raw_files >= 600, "{summary:?}");
+    let rows = lake
+        .query("SELECT count(DISTINCT event_type) AS t, count(DISTINCT event_uuid) AS u FROM raw")
+        .await;
+    assert_eq!(
+        (rows[0]["t"].as_i64(), rows[0]["u"].as_i64()),
+        (Some(300), Some(1_200))
+    );
+}
