@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
-use crate::lineage::check_same_raw;
+use crate::lineage::{check_same_raw, last_merge};
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
 use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
 
@@ -47,7 +47,7 @@ impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
             horizon_days: 7,
-            max_rows_per_commit: 4_000_000,
+            max_rows_per_commit: 1_000_000,
             target_file_size: NonZeroU64::new(128 * 1024 * 1024).unwrap_or(NonZeroU64::MIN),
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             vacuum_full: false,
@@ -265,23 +265,52 @@ impl Compactor {
         if from > latest {
             return Ok(None);
         }
-        // Take whole commits until the row budget is spent (at least one commit).
+        // A commit too big for one merge is consumed over several; the last merge says
+        // how many of its files (in path order) are in.
+        let done_in_from = last_merge(&staging)
+            .await?
+            .filter(|m| m.raw_version == Some(from))
+            .and_then(|m| m.raw_files_consumed)
+            .unwrap_or(0) as usize;
+        // Take whole commits until the row budget is spent; a commit over the budget on
+        // its own is taken file by file (at least one file).
+        let budget = self.options.max_rows_per_commit;
         let mut files: Vec<RawFile> = Vec::new();
         let mut rows = 0u64;
         let mut to = from;
-        for (version, added) in (from..=latest).zip(raw_files_between(&raw, from, latest).await?) {
-            let commit_rows: u64 = added
-                .iter()
-                .map(|f| f.num_records().unwrap_or(0) as u64)
-                .sum();
-            if version > from && rows + commit_rows > self.options.max_rows_per_commit {
-                break;
+        let mut partial = None;
+        for (version, mut added) in
+            (from..=latest).zip(raw_files_between(&raw, from, latest).await?)
+        {
+            let skip = if version == from { done_in_from } else { 0 };
+            added.sort_by(|a, b| a.add.path.cmp(&b.add.path));
+            let added: Vec<RawFile> = added.into_iter().skip(skip).collect();
+            let commit_rows: u64 = added.iter().map(file_rows).sum();
+            if rows + commit_rows <= budget {
+                rows += commit_rows;
+                files.extend(added);
+                to = version;
+                continue;
             }
-            rows += commit_rows;
-            files.extend(added);
-            to = version;
+            if files.is_empty() {
+                // Nothing taken yet: this commit alone is over the budget.
+                to = version;
+                let mut taken = 0;
+                for file in added {
+                    if taken > 0 && rows + file_rows(&file) > budget {
+                        break;
+                    }
+                    rows += file_rows(&file);
+                    files.push(file);
+                    taken += 1;
+                }
+                if taken + skip < total_files(&raw, version).await? {
+                    partial = Some((skip + taken) as u64);
+                }
+            }
+            break;
         }
-        if files.is_empty() && to == latest {
+        if files.is_empty() && to == latest && partial.is_none() {
             // Only maintenance commits since last time: no new rows, nothing to commit.
             return Ok(None);
         }
@@ -303,15 +332,30 @@ impl Compactor {
             .into_iter()
             .flatten()
             .collect();
-        let prepared = prepare_merge(
+        let mut prepared = prepare_merge(
             staging,
             &new_rows,
             (to, raw_table_id),
             &self.merge_options(),
         )
         .await?;
+        prepared.raw_files_consumed = partial;
         Ok(Some((prepared, from)))
     }
+}
+
+/// Rows in a raw file, by its statistics (every file we write has them).
+fn file_rows(file: &RawFile) -> u64 {
+    file.num_records().unwrap_or(0).max(0) as u64
+}
+
+/// Files raw version `version` added.
+async fn total_files(raw: &DeltaTable, version: u64) -> Result<usize> {
+    Ok(raw_files_between(raw, version, version)
+        .await?
+        .into_iter()
+        .flatten()
+        .count())
 }
 
 /// A `raw` row as a `staging` row: the same columns plus the raw version that added it.

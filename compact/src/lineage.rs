@@ -16,6 +16,11 @@ const LOOKBACK: u64 = 1000;
 /// The `raw` table id that staging's most recent merge recorded; `None` when none did
 /// (staging written before ids were recorded, or its log no longer reaches that far).
 pub async fn recorded_raw_table_id(staging: &DeltaTable) -> Result<Option<String>> {
+    Ok(last_merge(staging).await?.and_then(|m| m.raw_table_id))
+}
+
+/// What staging's most recent merge recorded about itself.
+pub async fn last_merge(staging: &DeltaTable) -> Result<Option<CommitMetadata>> {
     let log_store = staging.log_store();
     let head = staging.version().unwrap_or(0);
     for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
@@ -29,7 +34,7 @@ pub async fn recorded_raw_table_id(staging: &DeltaTable) -> Result<Option<String
             if let Some(merge) = CommitMetadata::from_commit_info(&info.info)
                 && merge.raw_version.is_some()
             {
-                return Ok(merge.raw_table_id);
+                return Ok(Some(merge));
             }
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::{filter_record_batch, interleave_record_batch};
-use deltalake::arrow::datatypes::TimestampMicrosecondType;
+use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
@@ -20,7 +20,9 @@ use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{parse_partition_date, read_file, remove_of};
 use lakehouse_lake::log::discard_files;
-use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_DATE, EVENT_UUID, PAYLOAD};
+use lakehouse_lake::schema::{
+    CREATED_DATETIME, EVENT_DATE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
+};
 use lakehouse_lake::{Commit, CommitMetadata, Table};
 use serde::Serialize;
 
@@ -66,6 +68,8 @@ pub struct PreparedMerge {
     /// the commit.
     pub raw_version: u64,
     pub raw_table_id: String,
+    /// Set when only the first this-many files (path order) of `raw_version` are in.
+    pub raw_files_consumed: Option<u64>,
 }
 
 struct Candidate {
@@ -158,6 +162,7 @@ pub async fn prepare_merge(
         metrics,
         raw_version,
         raw_table_id,
+        raw_files_consumed: None,
     })
 }
 
@@ -167,6 +172,7 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
     let metadata = CommitMetadata {
         raw_version: Some(prepared.raw_version),
         raw_table_id: Some(prepared.raw_table_id.clone()),
+        raw_files_consumed: prepared.raw_files_consumed,
         rows_removed: Some(prepared.metrics.rows_removed),
         merge: serde_json::to_value(&prepared.metrics).ok(),
         ..CommitMetadata::default()
@@ -197,12 +203,17 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
             _ => None,
         })
         .collect();
-    let committed = Commit::new(operation, prepared.actions)
-        .with_transaction(Transaction::new(app_id, prepared.raw_version as i64))
-        .with_metadata(metadata)
-        .reading_table()
-        .execute(&prepared.staging)
-        .await;
+    // The txn names the last raw version consumed whole: a partial merge leaves it where
+    // it was (none yet for version 0) and says how far it got in its metadata.
+    let consumed_whole = match prepared.raw_files_consumed {
+        None => Some(prepared.raw_version as i64),
+        Some(_) => prepared.raw_version.checked_sub(1).map(|v| v as i64),
+    };
+    let mut commit = Commit::new(operation, prepared.actions).with_metadata(metadata);
+    if let Some(version) = consumed_whole {
+        commit = commit.with_transaction(Transaction::new(app_id, version));
+    }
+    let committed = commit.reading_table().execute(&prepared.staging).await;
     match committed {
         Ok(committed) => Ok(committed.version),
         Err(e) => {
@@ -302,21 +313,33 @@ async fn find_older_copies(
         }
     }
     for (file, rows) in ties {
-        let payloads = read_file(
+        const TIE_COLUMNS: &[&str] = &[RAW_VERSION, INGEST_SEQ, PAYLOAD];
+        let batches = read_file(
             store.clone(),
             Table::Staging,
             &files[file],
-            Some(&[PAYLOAD]),
+            Some(TIE_COLUMNS),
         )
         .await?;
-        let payload_at = |row: usize| -> Option<String> {
+        // (raw_version, ingest_seq) and payload of a row of the file.
+        let at = |row: usize| -> Option<((i64, i64), Option<String>)> {
             let mut offset = 0;
-            for b in &payloads {
+            for b in &batches {
                 if row < offset + b.num_rows() {
-                    let col = b.column(0).as_string::<i32>();
-                    return col
-                        .is_valid(row - offset)
-                        .then(|| col.value(row - offset).to_string());
+                    let r = row - offset;
+                    // Columns come in table order, whatever order they were asked in.
+                    let column = |name| b.column_by_name(name).cloned();
+                    let (Some(version), Some(seq), Some(payload)) =
+                        (column(RAW_VERSION), column(INGEST_SEQ), column(PAYLOAD))
+                    else {
+                        return None;
+                    };
+                    let version = version.as_primitive::<Int64Type>();
+                    let seq = seq.as_primitive::<Int64Type>();
+                    let payload = payload.as_string::<i32>();
+                    let order = (value_or_min(version, r), value_or_min(seq, r));
+                    let text = payload.is_valid(r).then(|| payload.value(r).to_string());
+                    return Some((order, text));
                 }
                 offset += b.num_rows();
             }
@@ -326,14 +349,20 @@ async fn find_older_copies(
             let Some(c) = candidates.get_mut(uuid.as_str()) else {
                 continue;
             };
+            let Some((staged_order, staged_payload)) = at(row) else {
+                continue;
+            };
             let (b, r) = c.at;
             let new_payload = new_rows[b]
                 .column_by_name(PAYLOAD)
                 .map(|col| col.as_string::<i32>())
                 .filter(|col| col.is_valid(r))
                 .map(|col| col.value(r).to_string());
-            if new_payload == payload_at(row) {
-                c.lost = true; // a redelivery: staging already holds this exact event
+            let new_order = (c.precedence.raw_version, c.precedence.ingest_seq);
+            if new_payload == staged_payload || staged_order > new_order {
+                // A redelivery (staging already holds this exact event), or the staged
+                // copy was ingested later (a raw commit merged in parts, out of order).
+                c.lost = true;
             } else {
                 c.replaces.push((file, row)); // a revision at the same instant: later ingest wins
             }

@@ -48,6 +48,11 @@ pub struct CommitMetadata {
     /// The last `raw` version a staging merge consumed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_version: Option<u64>,
+    /// Set when the merge consumed only part of raw version `raw_version` (one commit too
+    /// big for one merge): the first this-many of its files in path order, counting earlier
+    /// merges of the same version. Versions before it are consumed whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_files_consumed: Option<u64>,
     /// The Delta table id of the `raw` that version belongs to: a `raw` recreated under
     /// `staging` has another id, and its version numbers mean nothing to `staging`.
     #[serde(skip_serializing_if = "Option::is_none")]

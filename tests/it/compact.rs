@@ -419,3 +419,88 @@ async fn maintenance_never_rewrites_raw_files_compaction_has_not_consumed() {
     assert_eq!(lake.count("staging").await, 6);
     assert_eq!(lake.count("raw").await, 6);
 }
+
+#[tokio::test]
+async fn one_raw_commit_bigger_than_the_budget_is_merged_in_parts_exactly_once() {
+    let lake = TestLake::new();
+    // One raw commit of 120 rows in 12 files; 60 uuids, each twice, the later copy newer.
+    let lines: Vec<String> = (0..120)
+        .map(|i| {
+            event(
+                &format!("u{}", i % 60),
+                "x:1",
+                T0 + i,
+                &format!(r#","i":{i}"#),
+            )
+        })
+        .collect();
+    let small_files = lakehouse_ingest::IngestOptions {
+        batch_rows: 10,
+        flush_rows: 10,
+        ..Default::default()
+    };
+    let summary = lake.ingest_with(&lines, small_files).await;
+    assert_eq!(summary.raw_files, 12);
+    let options = CompactOptions {
+        max_rows_per_commit: 25,
+        skip_maintenance: true,
+        ..Default::default()
+    };
+    // A run that dies after its first staging commit: part of raw version 1 is in.
+    let compactor = Compactor::new(lake.lake.clone(), options.clone());
+    let mut report = lakehouse_compact::CompactReport::default();
+    let (prepared, _) = compactor
+        .prepare_next(&mut report, None)
+        .await
+        .expect("prepare")
+        .expect("work to do");
+    assert_eq!(prepared.raw_files_consumed, Some(2));
+    lakehouse_compact::merge::commit_merge(prepared, lakehouse_compact::STAGING_APP_ID)
+        .await
+        .expect("first part");
+
+    let report = lake.compact_with(options.clone()).await;
+    // 10 more files at 2 per merge; raw version 0 (the table's creation) has none.
+    assert_eq!(report.commits.len(), 5);
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 60);
+    for (uuid, (created, _)) in &state {
+        let i: i64 = uuid[1..].parse().expect("uuid number");
+        assert_eq!(*created, T0 + 60 + i, "{uuid} keeps its newer copy");
+    }
+    assert!(lake.compact_with(options).await.commits.is_empty());
+}
+
+#[tokio::test]
+async fn ties_within_one_raw_commit_merged_in_parts_still_go_to_the_later_ingest() {
+    // Copies of one event at the same instant with different payloads, spread over the
+    // files of one raw commit: whatever order the parts are merged in, the copy latest in
+    // the input wins.
+    for budget in [10, 25, 1_000] {
+        let lake = TestLake::new();
+        let lines: Vec<String> = (0..120)
+            .map(|i| event(&format!("u{}", i % 10), "x:1", T0, &format!(r#","i":{i}"#)))
+            .collect();
+        let small_files = lakehouse_ingest::IngestOptions {
+            batch_rows: 10,
+            flush_rows: 10,
+            ..Default::default()
+        };
+        lake.ingest_with(&lines, small_files).await;
+        let options = CompactOptions {
+            max_rows_per_commit: budget,
+            skip_maintenance: true,
+            ..Default::default()
+        };
+        lake.compact_with(options).await;
+        let state = lake.staging_state().await;
+        for (uuid, (_, payload)) in &state {
+            let u: usize = uuid[1..].parse().expect("uuid number");
+            let last = 110 + u;
+            assert!(
+                payload.contains(&format!(r#""i":{last}"#)),
+                "budget {budget}: {uuid} {payload}"
+            );
+        }
+    }
+}
