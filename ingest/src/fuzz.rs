@@ -3,6 +3,7 @@
 //! event documents and JSON Lines framing. Nothing may panic, and what is accepted must
 //! satisfy the rules. `LAKEHOUSE_FUZZ_CASES` sets cases per target (`make fuzz`: 1M);
 //! each target prints the executions it ran.
+#![cfg(test)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

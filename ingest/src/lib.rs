@@ -19,7 +19,6 @@ mod sink;
 pub mod source;
 mod writer;
 
-#[cfg(test)]
 mod fuzz;
 
 pub use error::IngestError;

@@ -97,9 +97,10 @@ def rust_sources(lambda_name):
 
 
 def strip_tests(text):
-    """Drops `#[cfg(test)]` modules: what tests read or call is not what runs."""
-    cut = text.find("#[cfg(test)]")
-    return text if cut < 0 else text[:cut]
+    """Drops `#[cfg(test)]` modules and `#![cfg(test)]` files: what tests read or call is
+    not what runs."""
+    cuts = [i for i in (text.find("#[cfg(test)]"), text.find("#![cfg(test)]")) if i >= 0]
+    return text[: min(cuts)] if cuts else text
 
 
 def env_read_by(lambda_name):

@@ -22,6 +22,10 @@ const SEQUENCE: &str = "sequence_number";
 const VERSION: &str = "txn_version";
 const PENDING_SEQUENCE: &str = "pending_sequence_number";
 const PENDING_VERSION: &str = "pending_txn_version";
+/// The first record of the batch that reached `sequence_number` (and its pending twin):
+/// a redelivery of that batch starts at or after it.
+const FIRST: &str = "first_sequence_number";
+const PENDING_FIRST: &str = "pending_first_sequence_number";
 const UPDATED_AT: &str = "updated_at";
 /// DynamoDB TTL attribute (epoch seconds): an item unwritten for longer than Kinesis can
 /// keep a record (365 days) belongs to a shard that is gone, and no batch of it can come
@@ -52,11 +56,14 @@ pub enum CheckpointError {
     },
 }
 
-/// A commit that was begun: everything up to `sequence` goes in with Delta txn `version`.
+/// A commit that was begun: the batch's records `first..=sequence` go in with Delta txn
+/// `version`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
     pub sequence: SequenceNumber,
     pub version: i64,
+    /// `None` only for items written before it was recorded.
+    pub first: Option<SequenceNumber>,
 }
 
 /// One (table, shard) item as read.
@@ -66,6 +73,9 @@ pub struct Checkpoint {
     pub sequence: Option<SequenceNumber>,
     /// The Delta txn version of the commit that wrote `sequence`; 0 before the first.
     pub version: i64,
+    /// The first record of that commit's batch; `None` before the first commit, for items
+    /// written before it was recorded, and after a lost item was adopted.
+    pub first: Option<SequenceNumber>,
     pub pending: Option<Pending>,
 }
 
@@ -93,6 +103,7 @@ pub fn reconcile(
         if delta_version >= pending.version {
             checkpoint.sequence = Some(pending.sequence.clone());
             checkpoint.version = pending.version;
+            checkpoint.first = pending.first.clone();
             return Ok((checkpoint, Reconciled::PendingCommitted(pending)));
         }
         // Begun but never committed: forget it. Keep it visible to the conditional write.
@@ -102,6 +113,7 @@ pub fn reconcile(
         std::cmp::Ordering::Equal => Ok((checkpoint, Reconciled::InSync)),
         std::cmp::Ordering::Greater => {
             checkpoint.version = delta_version;
+            checkpoint.first = None;
             Ok((checkpoint, Reconciled::Lost { delta_version }))
         }
         std::cmp::Ordering::Less => Err(CheckpointError::AheadOfTable {
@@ -170,10 +182,12 @@ impl CheckpointStore {
         let mut request = self
             .update(key)
             .update_expression(format!(
-                "SET {PENDING_SEQUENCE} = :ps, {PENDING_VERSION} = :pv, {UPDATED_AT} = :now, {EXPIRES_AT} = :ttl"
+                "SET {PENDING_SEQUENCE} = :ps, {PENDING_VERSION} = :pv, {PENDING_FIRST} = :pf, \
+                 {UPDATED_AT} = :now, {EXPIRES_AT} = :ttl"
             ))
             .expression_attribute_values(":ps", AttributeValue::S(pending.sequence.to_string()))
-            .expression_attribute_values(":pv", number(pending.version));
+            .expression_attribute_values(":pv", number(pending.version))
+            .expression_attribute_values(":pf", AttributeValue::S(first_text(&pending.first)));
         match &seen.pending {
             Some(stale) => {
                 condition.push_str(&format!(" AND {PENDING_SEQUENCE} = :stale"));
@@ -201,11 +215,12 @@ impl CheckpointStore {
         let mut request = self
             .update(key)
             .update_expression(format!(
-                "SET {SEQUENCE} = :s, {VERSION} = :nv, {UPDATED_AT} = :now, {EXPIRES_AT} = :ttl \
-                 REMOVE {PENDING_SEQUENCE}, {PENDING_VERSION}"
+                "SET {SEQUENCE} = :s, {VERSION} = :nv, {FIRST} = :f, {UPDATED_AT} = :now, \
+                 {EXPIRES_AT} = :ttl REMOVE {PENDING_SEQUENCE}, {PENDING_VERSION}, {PENDING_FIRST}"
             ))
             .expression_attribute_values(":s", AttributeValue::S(pending.sequence.to_string()))
             .expression_attribute_values(":nv", number(pending.version))
+            .expression_attribute_values(":f", AttributeValue::S(first_text(&pending.first)))
             .condition_expression(format!(
                 "{} AND {PENDING_VERSION} = :nv",
                 version_condition(from)
@@ -277,6 +292,11 @@ fn version_condition(version: i64) -> String {
     }
 }
 
+/// A first sequence number as stored: empty when unknown.
+fn first_text(first: &Option<SequenceNumber>) -> String {
+    first.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
 fn number(n: i64) -> AttributeValue {
     AttributeValue::N(n.to_string())
 }
@@ -303,10 +323,17 @@ fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<Checkpoint, Stri
     let sequence = string(SEQUENCE)?
         .map(|s| SequenceNumber::parse(s))
         .transpose()?;
+    let first = |name: &str| -> Result<Option<SequenceNumber>, String> {
+        match string(name)? {
+            Some(s) if !s.is_empty() => SequenceNumber::parse(s).map(Some),
+            _ => Ok(None),
+        }
+    };
     let pending = match (string(PENDING_SEQUENCE)?, int(PENDING_VERSION)?) {
         (Some(s), Some(version)) => Some(Pending {
             sequence: SequenceNumber::parse(s)?,
             version,
+            first: first(PENDING_FIRST)?,
         }),
         (None, None) => None,
         _ => return Err("half a pending commit".into()),
@@ -314,6 +341,7 @@ fn parse_item(item: &HashMap<String, AttributeValue>) -> Result<Checkpoint, Stri
     Ok(Checkpoint {
         sequence,
         version: int(VERSION)?.unwrap_or(0),
+        first: first(FIRST)?,
         pending,
     })
 }
@@ -331,13 +359,16 @@ mod tests {
         let checkpoint = Checkpoint {
             sequence: Some(seq("10")),
             version: 3,
+            first: Some(seq("6")),
             pending: Some(Pending {
                 sequence: seq("20"),
                 version: 4,
+                first: Some(seq("11")),
             }),
         };
         let (now, what) = reconcile("k", checkpoint.clone(), 4).unwrap();
         assert_eq!((now.sequence, now.version), (Some(seq("20")), 4));
+        assert_eq!(now.first, Some(seq("11")));
         assert!(matches!(what, Reconciled::PendingCommitted(_)));
         // Not in Delta: the old checkpoint stands and the stale pending is kept for the
         // conditional overwrite.
@@ -354,6 +385,7 @@ mod tests {
         let ahead = Checkpoint {
             sequence: Some(seq("5")),
             version: 9,
+            first: None,
             pending: None,
         };
         assert!(matches!(

@@ -7,7 +7,8 @@
 //! retries exactly the tail that is missing.
 //!
 //! Assumes what Lambda's Kinesis event source mapping guarantees with
-//! `ParallelizationFactor = 1`: one batch per shard at a time, in sequence order.
+//! `ParallelizationFactor = 1`: one batch per shard at a time, in sequence order; a batch
+//! found out of order fails (see [`crate::order`]).
 
 use std::time::Instant;
 
@@ -22,6 +23,7 @@ use tracing::{info, warn};
 use crate::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, Pending, Reconciled, reconcile,
 };
+use crate::order::check_order;
 use crate::sequence::SequenceNumber;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,16 @@ pub enum StreamError {
     Checkpoint(#[from] CheckpointError),
     #[error("record {event_id}: {reason}")]
     BadRecord { event_id: String, reason: String },
+    #[error(
+        "{app_id}: record {record} is at or below the checkpoint ({checkpoint}) but no commit \
+         holds it: batches arrive out of order (is ParallelizationFactor above 1?); nothing \
+         of this batch was written"
+    )]
+    OutOfOrder {
+        app_id: String,
+        record: String,
+        checkpoint: String,
+    },
 }
 
 /// What one invocation did, for logs and metrics.
@@ -129,7 +141,10 @@ impl StreamIngest {
         let (raw, quarantine) = self.tables().await?;
         let mut loaded = Vec::with_capacity(2);
         for (table, delta) in [(Table::Raw, &raw), (Table::Quarantine, &quarantine)] {
-            loaded.push(self.load_state(table, delta, shard, report).await?);
+            let state = self.load_state(table, delta, shard, report).await?;
+            let sequences = shard.records.iter().map(|(s, _)| s);
+            check_order(delta, &state.app_id, &state.checkpoint, sequences).await?;
+            loaded.push(state);
         }
         let states = states.insert(loaded);
 
@@ -175,6 +190,7 @@ impl StreamIngest {
         let pending = Pending {
             sequence: last.clone(),
             version: state.checkpoint.version + 1,
+            first: Some(first.clone()),
         };
         self.checkpoints
             .begin(&state.key, &state.checkpoint, &pending)
@@ -205,6 +221,7 @@ impl StreamIngest {
         state.checkpoint = Checkpoint {
             sequence: Some(pending.sequence.clone()),
             version: pending.version,
+            first: pending.first.clone(),
             pending: None,
         };
         // The data is committed with its txn whatever happens next: if this write fails,

@@ -177,6 +177,45 @@ async fn kinesis_to_lake_exactly_once_and_redelivery_adds_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_out_of_order_is_reported_not_skipped_as_committed() {
+    let Some(stack) = Stack::start(StackOptions::default()).await else {
+        return;
+    };
+    let w = Workload::new("order", 80, 1);
+    let (stream, shards) = stream_with(&stack, "events", 1, &w).await;
+    let (shard, records) = &shards[0];
+    // ParallelizationFactor 2: the batch of odd positions commits before the batch of even
+    // positions, whose records are then all at or below the checkpoint.
+    let odd: ShardRecords = records.iter().skip(1).step_by(2).cloned().collect();
+    let even: ShardRecords = records.iter().step_by(2).cloned().collect();
+    assert!(stack.ingest(&stream.event_document(shard, &odd)).is_empty());
+    let raw = stack.count("raw");
+    for _ in 0..2 {
+        let failed = stack.ingest(&stream.event_document(shard, &even));
+        assert_eq!(
+            failed.first(),
+            Some(&even[0].0),
+            "reported from its first record"
+        );
+        assert_eq!(
+            stack.count("raw"),
+            raw,
+            "nothing of it written, nothing skipped"
+        );
+    }
+    let errors: Vec<String> = stack
+        .emulator
+        .function_output()
+        .into_iter()
+        .filter(|l| l.contains("batches arrive out of order"))
+        .collect();
+    assert!(!errors.is_empty(), "the failure is logged with its cause");
+    // A redelivery of the batch that did commit is still recognised as such.
+    assert!(stack.ingest(&stream.event_document(shard, &odd)).is_empty());
+    assert_eq!(stack.count("raw"), raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_mid_batch_are_reported_and_the_retry_lands_once() {
     let options = StackOptions {
         fault_proxy: true,

@@ -1,0 +1,88 @@
+//! Records a batch brings at or below its shard's checkpoint: were they committed (a
+//! redelivery, or a replay of the stream from an older position), or do they arrive out of
+//! order and were never committed (`ParallelizationFactor` above 1, or any other
+//! misconfiguration)? The second must fail the batch, never be skipped as done.
+//!
+//! Records from the first record of the last commit's batch up to the checkpoint are a
+//! redelivery of that batch. Older ones must lie within the span (first to last sequence
+//! number) of an earlier commit of this shard, as recorded in the table's log; where the
+//! log no longer reaches back that far, they are taken as committed.
+
+use deltalake::DeltaTable;
+use deltalake::kernel::Action;
+use lakehouse_lake::CommitMetadata;
+use lakehouse_lake::log::commit_actions;
+
+use crate::checkpoint::Checkpoint;
+use crate::sequence::SequenceNumber;
+use crate::stream::StreamError;
+
+/// The sequence spans of this app id's commits found reading the log back from its head,
+/// until one starts at or before `oldest`; and whether the log reached its first version.
+async fn committed_spans(
+    table: &DeltaTable,
+    app_id: &str,
+    oldest: &SequenceNumber,
+) -> Result<(Vec<(SequenceNumber, SequenceNumber)>, bool), StreamError> {
+    let log_store = table.log_store();
+    let mut spans = Vec::new();
+    for version in (0..=table.version().unwrap_or(0)).rev() {
+        let actions = commit_actions(log_store.as_ref(), version)
+            .await
+            .map_err(lakehouse_ingest::IngestError::from)?;
+        let Some(actions) = actions else {
+            return Ok((spans, false));
+        };
+        let span = actions.iter().find_map(|a| match a {
+            Action::CommitInfo(info) => CommitMetadata::from_commit_info(&info.info),
+            _ => None,
+        });
+        let Some(m) = span.filter(|m| m.source.as_deref() == Some(app_id)) else {
+            continue;
+        };
+        let (Some(first), Some(last)) = (m.first_sequence_number, m.last_sequence_number) else {
+            continue;
+        };
+        let (Ok(first), Ok(last)) = (SequenceNumber::parse(&first), SequenceNumber::parse(&last))
+        else {
+            continue;
+        };
+        let reached = first <= *oldest;
+        spans.push((first, last));
+        if reached {
+            break;
+        }
+    }
+    Ok((spans, true))
+}
+
+/// Fails when a record of `sequences` at or below the checkpoint was never committed to
+/// `table` under `app_id`.
+pub async fn check_order(
+    table: &DeltaTable,
+    app_id: &str,
+    checkpoint: &Checkpoint,
+    sequences: impl Iterator<Item = &SequenceNumber>,
+) -> Result<(), StreamError> {
+    let Some(done) = &checkpoint.sequence else {
+        return Ok(());
+    };
+    let mut older: Vec<&SequenceNumber> = sequences
+        .filter(|s| *s <= done)
+        .filter(|s| checkpoint.first.as_ref().is_none_or(|first| *s < first))
+        .collect();
+    let Some(oldest) = older.iter().min().copied() else {
+        return Ok(());
+    };
+    let (spans, whole_log) = committed_spans(table, app_id, oldest).await?;
+    let before_log = |s: &SequenceNumber| !whole_log && spans.iter().all(|(first, _)| s < first);
+    older.retain(|s| !before_log(s) && !spans.iter().any(|(f, l)| f <= *s && *s <= l));
+    match older.first() {
+        None => Ok(()),
+        Some(record) => Err(StreamError::OutOfOrder {
+            app_id: app_id.to_string(),
+            record: record.to_string(),
+            checkpoint: done.to_string(),
+        }),
+    }
+}
