@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits bench_memory crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Li
 
 crash: ## SIGKILL ingest and compact at 200 seeded random moments, rerun, compare with a model (make test runs 6)
 	LAKEHOUSE_CRASH_TRIALS=$${TRIALS:-200} cargo test --test it -- crash:: --nocapture
+
+bench_memory: ## Release build; peak RSS of a 20,000-type ingest and a 5M-row raw commit's compaction against the Lambdas' memory
+	$(CARGO) build --release --quiet
+	tests/bench/memory.sh
 
 bench_commits: pydeps ## Commit-rate ceiling of one Delta log: 1-16 concurrent writers on moto's S3
 	$(CARGO) build --example commit_rate

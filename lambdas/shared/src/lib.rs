@@ -38,12 +38,12 @@ where
 
 /// JSON log lines on stdout (CloudWatch Logs keeps them per invocation), filtered by
 /// `LAKEHOUSE_LOG` (e.g. `info`, `debug`, `lakehouse_ingest_lambda=debug`), default `info`
-/// (without delta-rs's warning on each lost commit race: the lake's commit path retries
+/// (without delta-rs's logs of each lost commit race: the lake's commit path retries
 /// them itself and the `CommitRetries` metric counts them).
 pub fn init_json_logs() {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("LAKEHOUSE_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,deltalake_core::kernel::transaction=error")
+            tracing_subscriber::EnvFilter::new("info,deltalake_core::kernel::transaction=off")
         });
     tracing_subscriber::fmt()
         .json()
