@@ -33,11 +33,11 @@ async fn committed_spans(
         let Some(actions) = actions else {
             return Ok((spans, false));
         };
-        let span = actions.iter().find_map(|a| match a {
+        let metadata = actions.iter().find_map(|a| match a {
             Action::CommitInfo(info) => CommitMetadata::from_commit_info(&info.info),
             _ => None,
         });
-        let Some(m) = span.filter(|m| m.source.as_deref() == Some(app_id)) else {
+        let Some(m) = metadata.filter(|m| m.source.as_deref() == Some(app_id)) else {
             continue;
         };
         let (Some(first), Some(last)) = (m.first_sequence_number, m.last_sequence_number) else {
