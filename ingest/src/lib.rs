@@ -6,6 +6,7 @@
 //! - [`kinesis`]: the one Kinesis decoder, for the CLI and the ingest Lambda alike
 //!   (event documents, base64, [`kpl`] de-aggregation, lineage).
 //! - [`load`]: the identity of an input file, for idempotent loads.
+//! - [`manifest`]: grouped commits: many writers' files in one commit (the committer's core).
 //! - [`Ingestor`]: turns records into Parquet files and commits them through the lake's
 //!   one commit path.
 
@@ -15,6 +16,7 @@ pub mod event;
 pub mod kinesis;
 pub mod kpl;
 pub mod load;
+pub mod manifest;
 mod sink;
 pub mod source;
 mod writer;

@@ -163,6 +163,11 @@ impl PreparedAppend {
         self.rows
     }
 
+    /// The finished files, for a committer elsewhere (see [`crate::manifest`]).
+    pub fn adds(&self) -> &[Add] {
+        &self.adds
+    }
+
     pub fn files(&self) -> usize {
         self.adds.len()
     }

@@ -1,0 +1,101 @@
+//! Grouped commits (issue 12, first piece): writers hand over *manifests* — the files of one
+//! batch and the progress they stand for — and one committer per table lands many of them
+//! in a single Delta commit, carrying every writer's `txn`. This is the committer's core,
+//! with no channel attached yet: which manifests are new, which are already in the table,
+//! and which must wait for an earlier one.
+//!
+//! Per writer (app id), versions run 1, 2, 3, …: a manifest commits only when every lower
+//! version of its writer is in the table, so a late or reordered manifest waits rather than
+//! being skipped later as "already covered". Duplicates (a channel's redelivery, a committer
+//! restarted before its acknowledgement) are recognised by version and commit nothing.
+
+use std::collections::BTreeMap;
+
+use deltalake::DeltaTable;
+use deltalake::kernel::{Add, Transaction};
+use lakehouse_lake::{Commit, CommitMetadata, Committed};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// One writer's batch for one table: its files, not yet committed, and its progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// The writer's Delta `txn` app id (e.g. `lakehouse-ingest:<stream>/<shard>`).
+    pub app_id: String,
+    /// The writer's batch number: its `txn` version once committed.
+    pub version: i64,
+    pub adds: Vec<Add>,
+    pub records: u64,
+    /// The source range the batch covers (Kinesis sequence numbers), for lineage.
+    pub first_sequence_number: Option<String>,
+    pub last_sequence_number: Option<String>,
+}
+
+/// What the committer made of a set of manifests.
+#[derive(Debug, Default)]
+pub struct Grouped {
+    /// The commit, when anything was new.
+    pub committed: Option<Committed>,
+    /// Manifests that went into it.
+    pub landed: usize,
+    /// Manifests the table already held (or copies of one that just landed).
+    pub already: usize,
+    /// Manifests behind a missing earlier version of their writer: hand them over again.
+    pub waiting: Vec<Manifest>,
+}
+
+/// Commits every manifest that is next in line for its writer, in one commit carrying each
+/// writer's highest landed version as its `txn`. A concurrent commit of the same writers
+/// fails it (the lake's commit rules), having committed nothing.
+pub async fn commit_manifests(table: &DeltaTable, manifests: Vec<Manifest>) -> Result<Grouped> {
+    let mut by_writer: BTreeMap<String, BTreeMap<i64, Manifest>> = BTreeMap::new();
+    let mut grouped = Grouped::default();
+    for manifest in manifests {
+        let versions = by_writer.entry(manifest.app_id.clone()).or_default();
+        match versions.entry(manifest.version) {
+            // A redelivered copy: the first one stands.
+            std::collections::btree_map::Entry::Occupied(_) => grouped.already += 1,
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(manifest);
+            }
+        }
+    }
+    let snapshot = table.snapshot()?;
+    let mut landed: Vec<Manifest> = Vec::new();
+    let mut transactions = Vec::new();
+    for (app_id, versions) in by_writer {
+        let before = landed.len();
+        let mut next = snapshot
+            .transaction_version(table.log_store().as_ref(), &app_id)
+            .await?
+            .unwrap_or(0)
+            + 1;
+        for (version, manifest) in versions {
+            if version < next {
+                grouped.already += 1;
+            } else if version == next {
+                landed.push(manifest);
+                next += 1;
+            } else {
+                grouped.waiting.push(manifest);
+            }
+        }
+        if landed.len() > before {
+            transactions.push(Transaction::new(&app_id, next - 1));
+        }
+    }
+    if landed.is_empty() {
+        return Ok(grouped);
+    }
+    let records = landed.iter().map(|m| m.records).sum();
+    let adds: Vec<Add> = landed.iter().flat_map(|m| m.adds.iter().cloned()).collect();
+    let mut commit = Commit::append(table, adds)?.with_metadata(CommitMetadata::records(records));
+    for txn in transactions {
+        commit = commit.with_transaction(txn);
+    }
+    grouped.committed = Some(commit.execute(table).await?);
+    grouped.landed = landed.len();
+    Ok(grouped)
+}
