@@ -49,10 +49,10 @@ bench: ## Release build; 1M events: ingest and compact vs a Python reference (do
 	tests/bench/run.sh
 
 fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Lines: 1M cases each (make test runs 2,000)
-	LAKEHOUSE_FUZZ_CASES=$${CASES:-1000000} cargo test -p lakehouse-ingest --lib fuzz -- --nocapture --test-threads 1
+	LAKEHOUSE_FUZZ_CASES=$${CASES:-1000000} $(CARGO) test -p lakehouse-ingest --lib fuzz -- --nocapture --test-threads 1
 
 crash: ## SIGKILL ingest and compact at 200 seeded random moments, rerun, compare with a model (make test runs 6)
-	LAKEHOUSE_CRASH_TRIALS=$${TRIALS:-200} cargo test --test it -- crash:: --nocapture
+	LAKEHOUSE_CRASH_TRIALS=$${TRIALS:-200} $(CARGO) test --test it -- crash:: --nocapture
 
 bench_memory: ## Release build; peak RSS of a 20,000-type ingest and a 5M-row raw commit's compaction against the Lambdas' memory
 	$(CARGO) build --release --quiet
