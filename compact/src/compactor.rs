@@ -214,15 +214,11 @@ impl Compactor {
     /// compaction reads them. `None` when staging has consumed nothing (all are protected).
     async fn unconsumed_raw_files(&self, raw: &DeltaTable) -> Result<Option<HashSet<String>>> {
         let staging = self.lake.open(Table::Staging).await?;
-        let Some(consumed) = staging
-            .snapshot()?
-            .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
-            .await?
-        else {
+        let Some(consumed) = consumed_raw_version(&staging).await? else {
             return Ok(None);
         };
         let head = raw.version().unwrap_or(0);
-        let from = consumed as u64 + 1;
+        let from = consumed + 1;
         if from > head {
             return Ok(Some(HashSet::new()));
         }
@@ -246,17 +242,16 @@ impl Compactor {
     ) -> Result<Option<(PreparedMerge, u64)>> {
         let (raw, staging) =
             tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
-        let consumed = staging
-            .snapshot()?
-            .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
-            .await?
-            .map(|v| v as u64);
+        let consumed = consumed_raw_version(&staging).await?;
         let head = raw.version().unwrap_or(0);
         let raw_table_id = raw.snapshot()?.metadata().id().to_string();
+        // What the last merge recorded: the raw it consumed, and how far into a commit too
+        // big for one merge it got.
+        let last = last_merge(&staging).await?;
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
             if let Some(consumed) = consumed {
-                check_same_raw(&staging, (&raw_table_id, head), consumed).await?;
+                check_same_raw(last.as_ref(), (&raw_table_id, head), consumed)?;
             }
         }
         let latest = until.map_or(head, |until| until.min(head));
@@ -265,10 +260,7 @@ impl Compactor {
         if from > latest {
             return Ok(None);
         }
-        // A commit too big for one merge is consumed over several; the last merge says
-        // how many of its files (in path order) are in.
-        let done_in_from = last_merge(&staging)
-            .await?
+        let done_in_from = last
             .filter(|m| m.raw_version == Some(from))
             .and_then(|m| m.raw_files_consumed)
             .unwrap_or(0) as usize;
@@ -283,6 +275,7 @@ impl Compactor {
             (from..=latest).zip(raw_files_between(&raw, from, latest).await?)
         {
             let skip = if version == from { done_in_from } else { 0 };
+            let total = added.len();
             added.sort_by(|a, b| a.add.path.cmp(&b.add.path));
             let added: Vec<RawFile> = added.into_iter().skip(skip).collect();
             let commit_rows: u64 = added.iter().map(file_rows).sum();
@@ -304,7 +297,7 @@ impl Compactor {
                     files.push(file);
                     taken += 1;
                 }
-                if taken + skip < total_files(&raw, version).await? {
+                if skip + taken < total {
                     partial = Some((skip + taken) as u64);
                 }
             }
@@ -344,18 +337,18 @@ impl Compactor {
     }
 }
 
+/// The last `raw` version `staging` consumed whole (its `txn`); `None` before the first.
+async fn consumed_raw_version(staging: &DeltaTable) -> Result<Option<u64>> {
+    Ok(staging
+        .snapshot()?
+        .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
+        .await?
+        .map(|v| v as u64))
+}
+
 /// Rows in a raw file, by its statistics (every file we write has them).
 fn file_rows(file: &RawFile) -> u64 {
     file.num_records().unwrap_or(0).max(0) as u64
-}
-
-/// Files raw version `version` added.
-async fn total_files(raw: &DeltaTable, version: u64) -> Result<usize> {
-    Ok(raw_files_between(raw, version, version)
-        .await?
-        .into_iter()
-        .flatten()
-        .count())
 }
 
 /// A `raw` row as a `staging` row: the same columns plus the raw version that added it.

@@ -13,13 +13,8 @@ use crate::error::{CompactError, Result};
 /// other commits (optimize, vacuum start and end), so the last merge is near the head.
 const LOOKBACK: u64 = 1000;
 
-/// The `raw` table id that staging's most recent merge recorded; `None` when none did
-/// (staging written before ids were recorded, or its log no longer reaches that far).
-pub async fn recorded_raw_table_id(staging: &DeltaTable) -> Result<Option<String>> {
-    Ok(last_merge(staging).await?.and_then(|m| m.raw_table_id))
-}
-
-/// What staging's most recent merge recorded about itself.
+/// What staging's most recent merge recorded about itself (the raw table id among it);
+/// `None` when its log no longer reaches back to a merge.
 pub async fn last_merge(staging: &DeltaTable) -> Result<Option<CommitMetadata>> {
     let log_store = staging.log_store();
     let head = staging.version().unwrap_or(0);
@@ -42,14 +37,14 @@ pub async fn last_merge(staging: &DeltaTable) -> Result<Option<CommitMetadata>> 
 }
 
 /// Fails when `raw` (table id `found`, at version `head`) is not the table staging consumed
-/// up to version `consumed`: another table id, or (where no id was recorded) fewer
-/// versions than staging consumed.
-pub async fn check_same_raw(
-    staging: &DeltaTable,
+/// up to version `consumed`, by what its `last_merge` recorded: another table id, or (where
+/// no id was recorded) fewer versions than staging consumed.
+pub fn check_same_raw(
+    last_merge: Option<&CommitMetadata>,
     (found, head): (&str, u64),
     consumed: u64,
 ) -> Result<()> {
-    let expected = recorded_raw_table_id(staging).await?;
+    let expected = last_merge.and_then(|m| m.raw_table_id.clone());
     let replaced = match &expected {
         Some(id) => id != found,
         None => consumed > head,
