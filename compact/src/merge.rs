@@ -18,7 +18,7 @@ use deltalake::protocol::{DeltaOperation, MergePredicate};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_lake::files::{parse_partition_date, read_file, remove_of};
+use lakehouse_lake::files::{live_files, parse_partition_date, read_file, remove_of};
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
@@ -251,11 +251,7 @@ fn files_in_horizon(
         days.get(i).is_some_and(|&c| c <= d + horizon)
     };
     let mut files = Vec::new();
-    for view in staging.snapshot()?.log_data().iter() {
-        // The `Add` is what `read_file` and the `remove` need; delta-rs marks this
-        // conversion deprecated in favour of Arrow arrays, which would only add code here.
-        #[allow(deprecated)]
-        let add = view.add_action();
+    for add in live_files(staging)? {
         let date = parse_partition_date(&add, EVENT_DATE)?.map(i64::from);
         let within = match date {
             Some(d) if horizon > 0 => near_a_candidate(d),

@@ -11,7 +11,7 @@ use deltalake::kernel::{Action, Add};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use lakehouse_lake::files::{read_file, remove_of};
+use lakehouse_lake::files::{live_files, read_file, remove_of};
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::{Commit, LakeError, Table};
 use serde::Serialize;
@@ -104,10 +104,7 @@ fn plan(
     protected: &HashSet<String>,
 ) -> Result<Vec<Vec<Add>>> {
     let mut partitions: BTreeMap<Vec<(String, Option<String>)>, Vec<Add>> = BTreeMap::new();
-    for view in table.snapshot()?.log_data().iter() {
-        // The `Add` is what reading and removing need (see merge.rs).
-        #[allow(deprecated)]
-        let add = view.add_action();
+    for add in live_files(table)? {
         if add.size.max(0) as u64 >= target_size || protected.contains(&add.path) {
             continue;
         }

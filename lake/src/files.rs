@@ -14,7 +14,7 @@ use deltalake::kernel::{Add, Remove};
 use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
-use deltalake::{ObjectStore, Path};
+use deltalake::{DeltaTable, ObjectStore, Path};
 use futures::TryStreamExt;
 
 use crate::error::{LakeError, Result};
@@ -24,6 +24,22 @@ use crate::schema::Table;
 /// URL encoding; what is left (Hive escapes such as `%2F`) is part of the object name.
 pub fn object_path(add_path: &str) -> Path {
     Path::parse(add_path).unwrap_or_else(|_| Path::from(add_path))
+}
+
+/// The live data files of `table` at the version it holds, as the `Add` actions that reading
+/// (`read_file`) and removing (`remove_of`) take.
+pub fn live_files(table: &DeltaTable) -> Result<Vec<Add>> {
+    Ok(table
+        .snapshot()?
+        .log_data()
+        .iter()
+        // delta-rs marks this conversion deprecated in favour of Arrow arrays, which would
+        // only add code for the callers.
+        .map(|view| {
+            #[allow(deprecated)]
+            view.add_action()
+        })
+        .collect())
 }
 
 /// The `remove` of a live file: a rewrite that keeps its rows says `data_change: false`,
