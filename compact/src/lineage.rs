@@ -3,7 +3,6 @@
 //! it from the version staging recorded would silently skip its first versions.
 
 use deltalake::DeltaTable;
-use deltalake::kernel::Action;
 use lakehouse_lake::CommitMetadata;
 use lakehouse_lake::log::commit_actions;
 
@@ -22,15 +21,10 @@ pub async fn last_merge(staging: &DeltaTable) -> Result<Option<CommitMetadata>> 
         let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
             break;
         };
-        for action in actions {
-            let Action::CommitInfo(info) = action else {
-                continue;
-            };
-            if let Some(merge) = CommitMetadata::from_commit_info(&info.info)
-                && merge.raw_version.is_some()
-            {
-                return Ok(Some(merge));
-            }
+        if let Some(merge) = CommitMetadata::from_actions(&actions)
+            && merge.raw_version.is_some()
+        {
+            return Ok(Some(merge));
         }
     }
     Ok(None)

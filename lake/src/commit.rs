@@ -80,6 +80,14 @@ impl CommitMetadata {
     pub fn from_commit_info(info: &HashMap<String, serde_json::Value>) -> Option<CommitMetadata> {
         serde_json::from_value(info.get(METADATA_KEY)?.clone()).ok()
     }
+
+    /// What a commit, given as its actions, recorded in its `commitInfo`.
+    pub fn from_actions(actions: &[Action]) -> Option<CommitMetadata> {
+        actions.iter().find_map(|action| match action {
+            Action::CommitInfo(info) => CommitMetadata::from_commit_info(&info.info),
+            _ => None,
+        })
+    }
 }
 
 /// What a commit did.

@@ -9,7 +9,6 @@
 //! log no longer reaches back that far, they are taken as committed.
 
 use deltalake::DeltaTable;
-use deltalake::kernel::Action;
 use lakehouse_lake::CommitMetadata;
 use lakehouse_lake::log::commit_actions;
 
@@ -33,11 +32,9 @@ async fn committed_spans(
         let Some(actions) = actions else {
             return Ok((spans, false));
         };
-        let metadata = actions.iter().find_map(|a| match a {
-            Action::CommitInfo(info) => CommitMetadata::from_commit_info(&info.info),
-            _ => None,
-        });
-        let Some(m) = metadata.filter(|m| m.source.as_deref() == Some(app_id)) else {
+        let Some(m) =
+            CommitMetadata::from_actions(&actions).filter(|m| m.source.as_deref() == Some(app_id))
+        else {
             continue;
         };
         let (Some(first), Some(last)) = (m.first_sequence_number, m.last_sequence_number) else {
