@@ -19,6 +19,8 @@ pub enum IngestError {
     Encoder(String),
     #[error("delta: {0}")]
     Delta(#[from] DeltaTableError),
+    #[error("manifest log: {0}")]
+    Manifest(String),
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
 }

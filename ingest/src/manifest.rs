@@ -1,22 +1,24 @@
-//! Grouped commits (issue 12, first piece): writers hand over *manifests* — the files of one
-//! batch and the progress they stand for — and one committer per table lands many of them
-//! in a single Delta commit, carrying every writer's `txn`. This is the committer's core,
-//! with no channel attached yet: which manifests are new, which are already in the table,
-//! and which must wait for an earlier one.
+//! Grouped commits: writers hand over *manifests* — the files of one batch and the
+//! progress they stand for — and one committer per table lands many of them in a single
+//! Delta commit, carrying every writer's `txn`. This is that commit: which manifests are
+//! new, which are already in the table, and which must wait for an earlier one. Where the
+//! manifests come from is [`crate::manifest_log`]; the committer's loop is
+//! [`crate::committer`].
 //!
 //! Per writer (app id), versions run 1, 2, 3, …: a manifest commits only when every lower
 //! version of its writer is in the table, so a late or reordered manifest waits rather than
 //! being skipped later as "already covered". Duplicates (a channel's redelivery, a committer
 //! restarted before its acknowledgement) are recognised by version and commit nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use deltalake::DeltaTable;
 use deltalake::kernel::{Add, Transaction};
-use lakehouse_lake::{Commit, CommitMetadata, Committed};
+use lakehouse_lake::{BatchLineage, Commit, CommitMetadata, Committed};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::manifest_log::ManifestKey;
 
 /// One writer's batch for one table: its files, not yet committed, and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,13 +35,34 @@ pub struct Manifest {
     pub last_sequence_number: Option<String>,
 }
 
+impl Manifest {
+    pub fn key(&self) -> ManifestKey {
+        ManifestKey {
+            app_id: self.app_id.clone(),
+            version: self.version,
+        }
+    }
+
+    fn lineage(&self) -> BatchLineage {
+        BatchLineage {
+            source: self.app_id.clone(),
+            version: self.version,
+            records: self.records,
+            first_sequence_number: self.first_sequence_number.clone(),
+            last_sequence_number: self.last_sequence_number.clone(),
+        }
+    }
+}
+
 /// What the committer made of a set of manifests.
 #[derive(Debug, Default)]
 pub struct Grouped {
     /// The commit, when anything was new.
     pub committed: Option<Committed>,
     /// Manifests that went into it.
-    pub landed: usize,
+    pub landed: Vec<ManifestKey>,
+    /// Their rows.
+    pub records: u64,
     /// Manifests the table already held (or copies of one that just landed).
     pub already: usize,
     /// Manifests behind a missing earlier version of their writer: hand them over again.
@@ -47,9 +70,14 @@ pub struct Grouped {
 }
 
 /// Commits every manifest that is next in line for its writer, in one commit carrying each
-/// writer's highest landed version as its `txn`. A concurrent commit of the same writers
-/// fails it (the lake's commit rules), having committed nothing.
-pub async fn commit_manifests(table: &DeltaTable, manifests: Vec<Manifest>) -> Result<Grouped> {
+/// writer's highest landed version as its `txn`. `committed` holds each writer's `txn`
+/// version in `table`'s snapshot (a writer missing from it has none). A concurrent commit
+/// of the same writers fails it (the lake's commit rules), having committed nothing.
+pub async fn commit_manifests(
+    table: &DeltaTable,
+    committed: &HashMap<String, i64>,
+    manifests: Vec<Manifest>,
+) -> Result<Grouped> {
     let mut by_writer: BTreeMap<String, BTreeMap<i64, Manifest>> = BTreeMap::new();
     let mut grouped = Grouped::default();
     for manifest in manifests {
@@ -62,16 +90,11 @@ pub async fn commit_manifests(table: &DeltaTable, manifests: Vec<Manifest>) -> R
             }
         }
     }
-    let snapshot = table.snapshot()?;
     let mut landed: Vec<Manifest> = Vec::new();
     let mut transactions = Vec::new();
     for (app_id, versions) in by_writer {
         let before = landed.len();
-        let mut next = snapshot
-            .transaction_version(table.log_store().as_ref(), &app_id)
-            .await?
-            .unwrap_or(0)
-            + 1;
+        let mut next = committed.get(&app_id).copied().unwrap_or(0) + 1;
         for (version, manifest) in versions {
             if version < next {
                 grouped.already += 1;
@@ -89,13 +112,18 @@ pub async fn commit_manifests(table: &DeltaTable, manifests: Vec<Manifest>) -> R
     if landed.is_empty() {
         return Ok(grouped);
     }
-    let records = landed.iter().map(|m| m.records).sum();
+    grouped.records = landed.iter().map(|m| m.records).sum();
+    let metadata = CommitMetadata {
+        records: Some(grouped.records),
+        batches: Some(landed.iter().map(Manifest::lineage).collect()),
+        ..CommitMetadata::default()
+    };
     let adds: Vec<Add> = landed.iter().flat_map(|m| m.adds.iter().cloned()).collect();
-    let mut commit = Commit::append(table, adds)?.with_metadata(CommitMetadata::records(records));
+    let mut commit = Commit::append(table, adds)?.with_metadata(metadata);
     for txn in transactions {
         commit = commit.with_transaction(txn);
     }
     grouped.committed = Some(commit.execute(table).await?);
-    grouped.landed = landed.len();
+    grouped.landed = landed.iter().map(Manifest::key).collect();
     Ok(grouped)
 }

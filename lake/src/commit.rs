@@ -64,6 +64,25 @@ pub struct CommitMetadata {
     /// A staging merge's metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,
+    /// A grouped commit's writers' batches (one committer landing many writers' files):
+    /// what each `txn` in the commit stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<Vec<BatchLineage>>,
+}
+
+/// One writer's batch in a grouped commit: its `txn` and the source range it covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchLineage {
+    /// The writer's app id, as in its `txn`.
+    pub source: String,
+    /// Its `txn` version.
+    pub version: i64,
+    pub records: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_sequence_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sequence_number: Option<String>,
 }
 
 impl CommitMetadata {

@@ -19,7 +19,7 @@ pub mod lake;
 pub mod log;
 pub mod schema;
 
-pub use commit::{Commit, CommitMetadata, Committed};
+pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};
 pub use error::{LakeError, Result};
 pub use lake::{DEFAULT_RETENTION_DAYS, Lake};
 pub use schema::Table;

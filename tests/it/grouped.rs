@@ -1,9 +1,16 @@
-//! Grouped commits (issue 12, first piece): the committer's core lands many writers'
-//! manifests in one commit, exactly once, whatever order and how often they arrive.
+//! Grouped mode: writers hand manifests over through a table's manifest log; one committer
+//! lands many writers' files in one commit, exactly once, whatever order and how often they
+//! arrive, through retried writers and crashed committers.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deltalake::DeltaTable;
+use lakehouse_ingest::committer::Committer;
 use lakehouse_ingest::manifest::{Manifest, commit_manifests};
+use lakehouse_ingest::manifest_log::{HandOver, ManifestLog, StoreManifestLog, hand_over_files};
 use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
-use lakehouse_lake::Table;
+use lakehouse_lake::{CommitMetadata, Table};
 
 use crate::helpers::{TestLake, event};
 
@@ -30,15 +37,29 @@ async fn manifest(lake: &TestLake, shard: usize, version: i64, n: usize) -> Mani
         version,
         adds: prepared.raw.adds().to_vec(),
         records: n as u64,
-        first_sequence_number: None,
-        last_sequence_number: None,
+        first_sequence_number: Some(format!("{version}000")),
+        last_sequence_number: Some(format!("{version}999")),
     }
+}
+
+async fn txn_versions(raw: &DeltaTable, writers: &[&str]) -> HashMap<String, i64> {
+    let snapshot = raw.snapshot().expect("snapshot");
+    let mut versions = HashMap::new();
+    for writer in writers {
+        let version = snapshot
+            .transaction_version(raw.log_store().as_ref(), *writer)
+            .await
+            .expect("txn");
+        versions.extend(version.map(|v| (writer.to_string(), v)));
+    }
+    versions
 }
 
 #[tokio::test]
 async fn manifests_land_once_in_order_per_writer_whatever_their_arrival() {
     let lake = TestLake::new();
     let raw = || async { lake.lake.open(Table::Raw).await.expect("raw") };
+    let writers = ["writer-1", "writer-2", "writer-3"];
     // Three writers; writer 2's version 2 arrives before its version 1 is handed over.
     let w1v1 = manifest(&lake, 1, 1, 3).await;
     let w1v2 = manifest(&lake, 1, 2, 4).await;
@@ -53,34 +74,129 @@ async fn manifests_land_once_in_order_per_writer_whatever_their_arrival() {
         w2v2.clone(),
         w1v1.clone(),
     ];
-    let grouped = commit_manifests(&raw().await, first).await.expect("commit");
-    assert!(grouped.committed.is_some());
+    let table = raw().await;
+    let grouped = commit_manifests(&table, &txn_versions(&table, &writers).await, first)
+        .await
+        .expect("commit");
     // w1 v1+v2 and w3 v1 land in one commit; the copy of w1v1 is a duplicate; w2v2 waits.
-    assert_eq!((grouped.landed, grouped.already), (3, 1));
+    assert!(grouped.committed.is_some());
+    assert_eq!((grouped.landed.len(), grouped.already), (3, 1));
     assert_eq!(grouped.waiting, vec![w2v2.clone()]);
     assert_eq!(lake.count("raw").await, 3 + 4 + 7);
 
     // The committer restarted before acknowledging: everything is handed over again, with
     // the missing manifest now.
     let again = vec![w1v1, w1v2, w3v1, w2v2.clone(), w2v1];
-    let grouped = commit_manifests(&raw().await, again).await.expect("commit");
-    assert_eq!((grouped.landed, grouped.already), (2, 3));
+    let table = raw().await;
+    let grouped = commit_manifests(&table, &txn_versions(&table, &writers).await, again)
+        .await
+        .expect("commit");
+    assert_eq!((grouped.landed.len(), grouped.already), (2, 3));
     assert!(grouped.waiting.is_empty());
     assert_eq!(lake.count("raw").await, 3 + 4 + 7 + 5 + 6);
 
     // Nothing new: no commit at all.
-    let grouped = commit_manifests(&raw().await, vec![w2v2])
+    let table = raw().await;
+    let grouped = commit_manifests(&table, &txn_versions(&table, &writers).await, vec![w2v2])
         .await
         .expect("commit");
     assert!(grouped.committed.is_none());
     assert_eq!(grouped.already, 1);
-    let raw = raw().await;
-    let snapshot = raw.snapshot().expect("snapshot");
-    for (writer, version) in [("writer-1", 2), ("writer-2", 2), ("writer-3", 1)] {
-        let txn = snapshot
-            .transaction_version(raw.log_store().as_ref(), writer)
-            .await
-            .expect("txn");
-        assert_eq!(txn, Some(version), "{writer}");
+    let table = raw().await;
+    let expected = HashMap::from([
+        ("writer-1".to_string(), 2),
+        ("writer-2".to_string(), 2),
+        ("writer-3".to_string(), 1),
+    ]);
+    assert_eq!(txn_versions(&table, &writers).await, expected);
+}
+
+/// The writer's side as the ingest Lambda runs it: its checkpoint is its latest manifest.
+async fn next_version(log: &dyn ManifestLog, writer: &str) -> i64 {
+    let latest = log.latest(writer).await.expect("latest");
+    latest.map_or(0, |m| m.version) + 1
+}
+
+#[tokio::test]
+async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_crashed_committers() {
+    let lake = TestLake::new();
+    let table = lake.lake.open(Table::Raw).await.expect("raw");
+    let log: Arc<dyn ManifestLog> = Arc::new(StoreManifestLog::of(&table));
+    let writers = ["writer-1", "writer-2"];
+    let mut expected = 0;
+
+    // Each writer hands over two batches.
+    for shard in 1..=2 {
+        for _ in 0..2 {
+            let version = next_version(log.as_ref(), writers[shard - 1]).await;
+            let m = manifest(&lake, shard, version, 10 * shard).await;
+            let handed = hand_over_files(log.as_ref(), &table, &m).await;
+            assert_eq!(handed.expect("hand over"), HandOver::Stored);
+            expected += 10 * shard as i64;
+        }
     }
+    assert_eq!(next_version(log.as_ref(), "writer-1").await, 3);
+
+    // Writer 1 is retried after its hand-over was stored but before it learnt so: its second
+    // attempt at version 2 finds the first one, and its own files are deleted.
+    let retry = manifest(&lake, 1, 2, 10).await;
+    let handed = hand_over_files(log.as_ref(), &table, &retry).await;
+    match handed.expect("hand over") {
+        HandOver::Taken(stored) => assert_ne!(stored.adds, retry.adds),
+        other => panic!("expected Taken, got {other:?}"),
+    }
+    for add in &retry.adds {
+        let path = format!("{}/raw/{}", lake.path(), add.path);
+        assert!(!std::path::Path::new(&path).exists(), "{path} discarded");
+    }
+
+    // A committer crashes after its commit, before forgetting: the next one lands nothing
+    // twice, and forgets.
+    let keys = log.keys().await.expect("keys");
+    assert_eq!(keys.len(), 4);
+    let manifests = futures::future::join_all(keys.iter().map(|k| log.get(k))).await;
+    let manifests = manifests
+        .into_iter()
+        .map(|m| m.expect("get").expect("stored"));
+    let table_now = lake.lake.open(Table::Raw).await.expect("raw");
+    commit_manifests(&table_now, &HashMap::new(), manifests.collect())
+        .await
+        .expect("crashed round's commit");
+    assert_eq!(lake.count("raw").await, expected);
+
+    let mut committer = Committer::new(table.clone(), log.clone());
+    let round = committer.commit_pending().await.expect("round");
+    assert_eq!((round.landed, round.already), (0, 4));
+    assert!(round.committed.is_none());
+    assert_eq!(lake.count("raw").await, expected);
+    // Only each writer's latest manifest is left: the checkpoint.
+    let left: Vec<_> = log.keys().await.expect("keys");
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|k| k.version == 2));
+
+    // New batches land in one commit with both writers' txns and their lineage.
+    for shard in 1..=2 {
+        let version = next_version(log.as_ref(), writers[shard - 1]).await;
+        assert_eq!(version, 3);
+        let m = manifest(&lake, shard, version, 5).await;
+        hand_over_files(log.as_ref(), &table, &m)
+            .await
+            .expect("hand over");
+        expected += 5;
+    }
+    let round = committer.commit_pending().await.expect("round");
+    assert_eq!((round.landed, round.writers, round.records), (2, 2, 10));
+    assert_eq!(lake.count("raw").await, expected);
+    let version = round.committed.expect("a commit").version;
+    let actions = lakehouse_lake::log::commit_actions(table.log_store().as_ref(), version)
+        .await
+        .expect("read")
+        .expect("commit");
+    let metadata = CommitMetadata::from_actions(&actions).expect("metadata");
+    let batches = metadata.batches.expect("lineage");
+    assert_eq!(batches.len(), 2);
+    assert_eq!(batches[0].last_sequence_number.as_deref(), Some("3999"));
+    let raw = lake.lake.open(Table::Raw).await.expect("raw");
+    let expected_txns = HashMap::from([("writer-1".to_string(), 3), ("writer-2".to_string(), 3)]);
+    assert_eq!(txn_versions(&raw, &writers).await, expected_txns);
 }

@@ -1,0 +1,184 @@
+//! A table's committer in grouped mode: reads manifests from the table's
+//! [`ManifestLog`], lands every one the table lacks in one commit
+//! ([`commit_manifests`]), then forgets the committed ones but each writer's latest.
+//!
+//! Run exactly one per table (a Lambda with concurrency 1, or one `lakehouse commit`). A
+//! second one is safe, not useful: two commits advancing one writer's `txn` conflict in the
+//! lake's commit rules, and the loser commits nothing and tries again next round.
+//!
+//! A committer kept warm knows each writer's committed `txn` version without asking
+//! Delta: it looks a writer up once (a log replay) and then follows the log, reading each
+//! new commit once. A crash loses only that cache.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use deltalake::DeltaTable;
+use deltalake::kernel::Action;
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::Committed;
+use lakehouse_lake::log::commit_actions;
+
+use crate::error::Result;
+use crate::manifest::{Manifest, commit_manifests};
+use crate::manifest_log::{ManifestKey, ManifestLog};
+
+/// Concurrent reads of manifests and of writers' `txn` versions.
+const READ_CONCURRENCY: usize = 32;
+
+pub struct Committer {
+    table: DeltaTable,
+    log: Arc<dyn ManifestLog>,
+    /// Writers' `txn` versions at the table version `table` holds.
+    committed: HashMap<String, i64>,
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct Round {
+    /// The commit, when anything was new.
+    pub committed: Option<Committed>,
+    /// Manifests landed, their rows, and the writers they came from.
+    pub landed: usize,
+    pub records: u64,
+    pub writers: usize,
+    /// Manifests found already in the table (e.g. a round that crashed after committing).
+    pub already: usize,
+    /// Manifests behind a missing earlier version of their writer.
+    pub waiting: usize,
+}
+
+impl Committer {
+    pub fn new(table: DeltaTable, log: Arc<dyn ManifestLog>) -> Committer {
+        Committer {
+            table,
+            log,
+            committed: HashMap::new(),
+        }
+    }
+
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Commits every manifest in the log that the table lacks.
+    pub async fn commit_pending(&mut self) -> Result<Round> {
+        let keys = self.log.keys().await?;
+        self.commit_keys(keys).await
+    }
+
+    /// Commits the manifests `keys` name that the table lacks (a channel's notification),
+    /// then forgets those it holds but each writer's latest.
+    pub async fn commit_keys(&mut self, keys: Vec<ManifestKey>) -> Result<Round> {
+        self.follow_log().await?;
+        let writers: HashSet<&str> = keys.iter().map(|k| k.app_id.as_str()).collect();
+        self.look_up(writers).await?;
+        let new: Vec<&ManifestKey> = keys
+            .iter()
+            .filter(|k| k.version > self.version_of(&k.app_id))
+            .collect();
+        let already = keys.len() - new.len();
+        let log = self.log.as_ref();
+        let manifests: Vec<Manifest> = futures::stream::iter(new)
+            .map(|key| log.get(key))
+            .buffered(READ_CONCURRENCY)
+            .try_filter_map(|m| async move { Ok(m) })
+            .try_collect()
+            .await?;
+        let grouped = commit_manifests(&self.table, &self.committed, manifests).await?;
+        let mut round = Round {
+            committed: grouped.committed,
+            landed: grouped.landed.len(),
+            already: already + grouped.already,
+            waiting: grouped.waiting.len(),
+            ..Round::default()
+        };
+        let mut landed_writers = HashSet::new();
+        for key in &grouped.landed {
+            let version = self.committed.entry(key.app_id.clone()).or_insert(0);
+            *version = (*version).max(key.version);
+            landed_writers.insert(key.app_id.as_str());
+        }
+        round.writers = landed_writers.len();
+        round.records = grouped.records;
+        self.forget_committed(&keys).await?;
+        Ok(round)
+    }
+
+    fn version_of(&self, app_id: &str) -> i64 {
+        self.committed.get(app_id).copied().unwrap_or(0)
+    }
+
+    /// Brings the table up to date and applies the `txn`s of every commit since.
+    async fn follow_log(&mut self) -> Result<()> {
+        let before = self.table.version();
+        self.table.update_incremental(None).await?;
+        let (Some(before), Some(now)) = (before, self.table.version()) else {
+            self.committed.clear();
+            return Ok(());
+        };
+        for version in before + 1..=now {
+            let Some(actions) =
+                commit_actions(self.table.log_store().as_ref(), version as u64).await?
+            else {
+                // The log no longer holds it: look every writer up again.
+                self.committed.clear();
+                return Ok(());
+            };
+            for action in actions {
+                if let Action::Txn(txn) = action
+                    && let Some(known) = self.committed.get_mut(&txn.app_id)
+                {
+                    *known = (*known).max(txn.version);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up the `txn` version of writers not followed yet.
+    async fn look_up(&mut self, writers: HashSet<&str>) -> Result<()> {
+        let unknown: Vec<&str> = writers
+            .into_iter()
+            .filter(|w| !self.committed.contains_key(*w))
+            .collect();
+        let snapshot = self.table.snapshot()?;
+        let log_store = self.table.log_store();
+        let found: Vec<(String, i64)> = futures::stream::iter(unknown)
+            .map(|app_id| {
+                let log_store = log_store.clone();
+                async move {
+                    let version = snapshot
+                        .transaction_version(log_store.as_ref(), app_id)
+                        .await?
+                        .unwrap_or(0);
+                    Ok::<_, crate::IngestError>((app_id.to_string(), version))
+                }
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        self.committed.extend(found);
+        Ok(())
+    }
+
+    /// Deletes manifests the table holds, keeping each writer's latest: its checkpoint.
+    async fn forget_committed(&self, keys: &[ManifestKey]) -> Result<()> {
+        let mut oldest: HashMap<&str, i64> = HashMap::new();
+        for key in keys {
+            let v = oldest.entry(key.app_id.as_str()).or_insert(key.version);
+            *v = (*v).min(key.version);
+        }
+        let stale = oldest
+            .into_iter()
+            .filter(|(app_id, oldest)| *oldest < self.version_of(app_id))
+            .map(|(app_id, _)| (app_id, self.version_of(app_id)));
+        let log = self.log.as_ref();
+        futures::stream::iter(stale)
+            .map(|(app_id, below)| log.forget(app_id, below))
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+}
