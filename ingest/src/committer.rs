@@ -118,8 +118,7 @@ impl Committer {
             return Ok(());
         };
         for version in before + 1..=now {
-            let Some(actions) =
-                commit_actions(self.table.log_store().as_ref(), version as u64).await?
+            let Some(actions) = commit_actions(self.table.log_store().as_ref(), version).await?
             else {
                 // The log no longer holds it: look every writer up again.
                 self.committed.clear();
