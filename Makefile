@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits bench_memory crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits bench_memory bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -61,6 +61,10 @@ bench_memory: ## Release build; peak RSS of a 20,000-type ingest and a 5M-row ra
 bench_commits: pydeps ## Commit-rate ceiling of one Delta log: 1-16 concurrent writers on moto's S3
 	$(CARGO) build --example commit_rate
 	tests/bench/commit_rate.sh
+
+bench_scale: ## Grouped vs direct commits at 1B events/hour, 350 simulated shards on S3-like latency, crashes injected (~12 min)
+	$(CARGO) build --example scale
+	tests/bench/scale.sh
 
 tfcheck: ## Terraform without terraform: every file parses, checkov passes, code and Terraform agree
 	$(PYTHON) tests/deploy/check_terraform.py

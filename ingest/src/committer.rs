@@ -39,7 +39,7 @@ pub struct Round {
     /// The commit, when anything was new.
     pub committed: Option<Committed>,
     /// Manifests landed, their rows, and the writers they came from.
-    pub landed: usize,
+    pub landed: Vec<ManifestKey>,
     pub records: u64,
     pub writers: usize,
     /// Manifests found already in the table (e.g. a round that crashed after committing).
@@ -71,16 +71,20 @@ impl Committer {
     /// then forgets those it holds but each writer's latest.
     pub async fn commit_keys(&mut self, keys: Vec<ManifestKey>) -> Result<Round> {
         self.follow_log().await?;
-        let writers: HashSet<&str> = keys.iter().map(|k| k.app_id.as_str()).collect();
+        let writers: HashSet<String> = keys.iter().map(|k| k.app_id.clone()).collect();
         self.look_up(writers).await?;
-        let new: Vec<&ManifestKey> = keys
+        // Owned items and moved handles throughout: the futures stay `Send` for any caller.
+        let new: Vec<ManifestKey> = keys
             .iter()
             .filter(|k| k.version > self.version_of(&k.app_id))
+            .cloned()
             .collect();
         let already = keys.len() - new.len();
-        let log = self.log.as_ref();
         let manifests: Vec<Manifest> = futures::stream::iter(new)
-            .map(|key| log.get(key))
+            .map(|key| {
+                let log = self.log.clone();
+                async move { log.get(&key).await }
+            })
             .buffered(READ_CONCURRENCY)
             .try_filter_map(|m| async move { Ok(m) })
             .try_collect()
@@ -88,7 +92,6 @@ impl Committer {
         let grouped = commit_manifests(&self.table, &self.committed, manifests).await?;
         let mut round = Round {
             committed: grouped.committed,
-            landed: grouped.landed.len(),
             already: already + grouped.already,
             waiting: grouped.waiting.len(),
             ..Round::default()
@@ -101,6 +104,7 @@ impl Committer {
         }
         round.writers = landed_writers.len();
         round.records = grouped.records;
+        round.landed = grouped.landed;
         self.forget_committed(&keys).await?;
         Ok(round)
     }
@@ -136,10 +140,10 @@ impl Committer {
     }
 
     /// Looks up the `txn` version of writers not followed yet.
-    async fn look_up(&mut self, writers: HashSet<&str>) -> Result<()> {
-        let unknown: Vec<&str> = writers
+    async fn look_up(&mut self, writers: HashSet<String>) -> Result<()> {
+        let unknown: Vec<String> = writers
             .into_iter()
-            .filter(|w| !self.committed.contains_key(*w))
+            .filter(|w| !self.committed.contains_key(w))
             .collect();
         let snapshot = self.table.snapshot()?;
         let log_store = self.table.log_store();
@@ -148,10 +152,10 @@ impl Committer {
                 let log_store = log_store.clone();
                 async move {
                     let version = snapshot
-                        .transaction_version(log_store.as_ref(), app_id)
+                        .transaction_version(log_store.as_ref(), &app_id)
                         .await?
                         .unwrap_or(0);
-                    Ok::<_, crate::IngestError>((app_id.to_string(), version))
+                    Ok::<_, crate::IngestError>((app_id, version))
                 }
             })
             .buffer_unordered(READ_CONCURRENCY)
@@ -168,13 +172,16 @@ impl Committer {
             let v = oldest.entry(key.app_id.as_str()).or_insert(key.version);
             *v = (*v).min(key.version);
         }
-        let stale = oldest
+        let stale: Vec<(String, i64)> = oldest
             .into_iter()
             .filter(|(app_id, oldest)| *oldest < self.version_of(app_id))
-            .map(|(app_id, _)| (app_id, self.version_of(app_id)));
-        let log = self.log.as_ref();
+            .map(|(app_id, _)| (app_id.to_string(), self.version_of(app_id)))
+            .collect();
         futures::stream::iter(stale)
-            .map(|(app_id, below)| log.forget(app_id, below))
+            .map(|(app_id, below)| {
+                let log = self.log.clone();
+                async move { log.forget(&app_id, below).await }
+            })
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;

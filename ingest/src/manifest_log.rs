@@ -30,7 +30,8 @@ use crate::error::{IngestError, Result};
 use crate::manifest::Manifest;
 
 /// One stored manifest's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ManifestKey {
     pub app_id: String,
     pub version: i64,

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
-use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, TableProperty};
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, TableProperty};
 use url::Url;
 
 use crate::error::{LakeError, Result};
@@ -21,6 +22,8 @@ pub struct Lake {
     root: Url,
     /// Storage settings beyond the environment (delta-rs keys, e.g. `aws_endpoint_url`).
     options: HashMap<String, String>,
+    /// An object store given rather than derived from `root` (see [`Lake::in_store`]).
+    store: Option<Arc<dyn ObjectStore>>,
 }
 
 impl Lake {
@@ -60,7 +63,22 @@ impl Lake {
         Ok(Lake {
             root,
             options: HashMap::new(),
+            store: None,
         })
+    }
+
+    /// A lake at `root` (e.g. `memory:///lake/`) in `store`, whose `/` is the root of
+    /// `root`'s scheme: for an object store of one's own making, such as the scale
+    /// simulation's in-memory store with S3-like latency.
+    pub fn in_store(mut root: Url, store: Arc<dyn ObjectStore>) -> Lake {
+        if !root.path().ends_with('/') {
+            root.set_path(&format!("{}/", root.path()));
+        }
+        Lake {
+            root,
+            options: HashMap::new(),
+            store: Some(store),
+        }
     }
 
     /// Adds storage settings, which win over the environment: for a process that talks to
@@ -86,7 +104,12 @@ impl Lake {
 
     fn builder(&self, table: Table) -> Result<DeltaTableBuilder> {
         let url = self.table_url(table);
-        Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(self.storage_options()))
+        let builder = DeltaTableBuilder::from_url(url.clone())?;
+        let builder = match &self.store {
+            Some(store) => builder.with_storage_backend(store.clone(), url),
+            None => builder,
+        };
+        Ok(builder.with_storage_options(self.storage_options()))
     }
 
     /// A local table folder that does not exist holds no table. Readers answer that

@@ -166,7 +166,7 @@ async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_cr
 
     let mut committer = Committer::new(table.clone(), log.clone());
     let round = committer.commit_pending().await.expect("round");
-    assert_eq!((round.landed, round.already), (0, 4));
+    assert_eq!((round.landed.len(), round.already), (0, 4));
     assert!(round.committed.is_none());
     assert_eq!(lake.count("raw").await, expected);
     // Only each writer's latest manifest is left: the checkpoint.
@@ -185,7 +185,10 @@ async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_cr
         expected += 5;
     }
     let round = committer.commit_pending().await.expect("round");
-    assert_eq!((round.landed, round.writers, round.records), (2, 2, 10));
+    assert_eq!(
+        (round.landed.len(), round.writers, round.records),
+        (2, 2, 10)
+    );
     assert_eq!(lake.count("raw").await, expected);
     let version = round.committed.expect("a commit").version;
     let actions = lakehouse_lake::log::commit_actions(table.log_store().as_ref(), version)
@@ -199,4 +202,78 @@ async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_cr
     let raw = lake.lake.open(Table::Raw).await.expect("raw");
     let expected_txns = HashMap::from([("writer-1".to_string(), 3), ("writer-2".to_string(), 3)]);
     assert_eq!(txn_versions(&raw, &writers).await, expected_txns);
+}
+
+/// `make bench_scale`'s simulation, short: 20 shards handing over a batch a second for 15 s
+/// with writers and the committer crashing; then direct mode briefly. The full run and its
+/// figures: docs/scaling.md.
+#[test]
+fn the_scale_simulation_loses_and_doubles_nothing_through_crashes() {
+    let examples = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("examples").join("scale")))
+        .expect("the target directory");
+    assert!(
+        examples.exists(),
+        "{} is missing: `cargo test --all-targets` (make test) builds it",
+        examples.display()
+    );
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(&examples)
+            .args(args)
+            .output()
+            .expect("run the simulation");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
+        let last = stdout.lines().last().expect("a summary line");
+        serde_json::from_str(last).expect("the last line is JSON")
+    };
+    let grouped = run(&[
+        "--shards",
+        "20",
+        "--seconds",
+        "15",
+        "--interval",
+        "1",
+        "--window",
+        "0.5",
+        "--committer-crash-every",
+        "3",
+        "--writer-crash",
+        "0.05",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(
+        (grouped["lost"].as_u64(), grouped["duplicated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(
+        grouped["committer_crashes"].as_u64() >= Some(2),
+        "{grouped}"
+    );
+    assert!(grouped["writer_crashes"].as_u64() >= Some(1), "{grouped}");
+    // Many manifests per commit: 20 writers at ~1 batch/s each, a commit every ~0.5 s.
+    let (manifests, commits) = (
+        grouped["manifests_per_s"].as_f64(),
+        grouped["commits_per_s"].as_f64(),
+    );
+    assert!(manifests > Some(10.0) && commits < manifests, "{grouped}");
+
+    let direct = run(&[
+        "--mode",
+        "direct",
+        "--shards",
+        "4",
+        "--seconds",
+        "5",
+        "--interval",
+        "1",
+    ]);
+    assert_eq!(
+        (direct["lost"].as_u64(), direct["duplicated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(direct["commits"].as_u64() > Some(4), "{direct}");
 }

@@ -1,6 +1,7 @@
 //! The ingest Lambda: Kinesis batches into `raw` and `quarantine`, exactly once per shard.
 //! Configure the event source mapping with `ReportBatchItemFailures` and
-//! `ParallelizationFactor = 1`.
+//! `ParallelizationFactor = 1`. `LAKEHOUSE_COMMIT_MODE=grouped` hands the files over to
+//! each table's committer (`LAKEHOUSE_MANIFEST_TABLE`) instead of committing them.
 
 use std::sync::Arc;
 
@@ -8,9 +9,11 @@ use anyhow::{Context, Result};
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lakehouse_ingest::IngestOptions;
+use lakehouse_ingest::manifest_log::ManifestLog;
 use lakehouse_ingest_lambda::checkpoint::CheckpointStore;
+use lakehouse_ingest_lambda::manifests::DynamoManifestLog;
 use lakehouse_ingest_lambda::stream::StreamIngest;
-use lakehouse_lake::Lake;
+use lakehouse_lake::{Lake, Table};
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::sync::Mutex;
@@ -35,14 +38,45 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn configure() -> Result<StreamIngest> {
     let lake_uri =
         runtime::required_env("LAKEHOUSE_LAKE", "the lake location, s3://bucket/prefix")?;
-    let table = runtime::required_env(
-        "LAKEHOUSE_CHECKPOINT_TABLE",
-        "the DynamoDB table of shard checkpoints",
-    )?;
     let lake = Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?;
     let config = lakehouse_aws::sdk_config().await;
-    let store = CheckpointStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    Ok(StreamIngest::new(lake, store, IngestOptions::default()))
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let mode = runtime::env_or("LAKEHOUSE_COMMIT_MODE", "direct".to_string())?;
+    match mode.as_str() {
+        "direct" => {
+            let table = runtime::required_env(
+                "LAKEHOUSE_CHECKPOINT_TABLE",
+                "the DynamoDB table of shard checkpoints",
+            )?;
+            let store = CheckpointStore::new(client, table);
+            Ok(StreamIngest::new(lake, store, IngestOptions::default()))
+        }
+        "grouped" => {
+            let manifests = runtime::required_env(
+                "LAKEHOUSE_MANIFEST_TABLE",
+                "the DynamoDB table of manifests (grouped mode)",
+            )?;
+            let mut logs = Vec::new();
+            for table in [Table::Raw, Table::Quarantine] {
+                let delta = lake.open(table).await?;
+                let log: Arc<dyn ManifestLog> = Arc::new(DynamoManifestLog::new(
+                    client.clone(),
+                    manifests.clone(),
+                    lake.table_url(table).as_str(),
+                    delta.object_store(),
+                ));
+                logs.push(log);
+            }
+            let (raw, quarantine) = (logs.remove(0), logs.remove(0));
+            Ok(StreamIngest::grouped(
+                lake,
+                raw,
+                quarantine,
+                IngestOptions::default(),
+            ))
+        }
+        other => anyhow::bail!("LAKEHOUSE_COMMIT_MODE={other:?}: expected direct or grouped"),
+    }
 }
 
 async fn handle(
@@ -63,6 +97,7 @@ async fn handle(
                 Metric::bytes("Bytes", report.bytes),
                 Metric::millis("CommitLatency", report.commit_millis),
                 Metric::count("CommitRetries", report.commit_retries),
+                Metric::count("HandedOver", report.handed_over),
                 Metric::count("RepairedCheckpoints", report.repaired_checkpoints),
                 Metric::count("FailedShards", report.failed_shards),
             ],

@@ -7,6 +7,11 @@
 //! redelivery of that batch. Older ones must lie within the span (first to last sequence
 //! number) of an earlier commit of this shard, as recorded in the table's log; where the
 //! log no longer reaches back that far, they are taken as committed.
+//!
+//! In grouped mode the spans are the committer's lineage (`commitInfo.lakehouse.batches`),
+//! and the last batch is the writer's latest manifest. A batch handed over but not yet
+//! committed has no span in the log yet: a replay of its records fails as out of order
+//! until the committer lands it, and its retry then succeeds.
 
 use deltalake::DeltaTable;
 use lakehouse_lake::CommitMetadata;
@@ -32,20 +37,32 @@ async fn committed_spans(
         let Some(actions) = actions else {
             return Ok((spans, false));
         };
-        let Some(m) =
-            CommitMetadata::from_actions(&actions).filter(|m| m.source.as_deref() == Some(app_id))
-        else {
+        let Some(m) = CommitMetadata::from_actions(&actions) else {
             continue;
         };
-        let (Some(first), Some(last)) = (m.first_sequence_number, m.last_sequence_number) else {
-            continue;
-        };
-        let (Ok(first), Ok(last)) = (SequenceNumber::parse(&first), SequenceNumber::parse(&last))
-        else {
-            continue;
-        };
-        let reached = first <= *oldest;
-        spans.push((first, last));
+        // A direct commit is the shard's own; a grouped one lists each writer's batch.
+        let mut ranges = Vec::new();
+        if m.source.as_deref() == Some(app_id) {
+            ranges.push((m.first_sequence_number, m.last_sequence_number));
+        }
+        for batch in m.batches.unwrap_or_default() {
+            if batch.source == app_id {
+                ranges.push((batch.first_sequence_number, batch.last_sequence_number));
+            }
+        }
+        let mut reached = false;
+        for range in ranges {
+            let (Some(first), Some(last)) = range else {
+                continue;
+            };
+            let (Ok(first), Ok(last)) =
+                (SequenceNumber::parse(&first), SequenceNumber::parse(&last))
+            else {
+                continue;
+            };
+            reached |= first <= *oldest;
+            spans.push((first, last));
+        }
         if reached {
             break;
         }

@@ -6,16 +6,23 @@
 //! record of a batch is reported failed from the first one not committed, so Lambda
 //! retries exactly the tail that is missing.
 //!
+//! In grouped mode ([`StreamIngest::grouped`]) the shard's checkpoint is its latest manifest
+//! in the table's manifest log instead, and the files are handed over to the table's
+//! committer rather than committed (see `lakehouse_ingest::manifest_log`).
+//!
 //! Assumes what Lambda's Kinesis event source mapping guarantees with
 //! `ParallelizationFactor = 1`: one batch per shard at a time, in sequence order; a batch
 //! found out of order fails (see [`crate::order`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::event::streams::{KinesisBatchItemFailure, KinesisEventResponse};
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use lakehouse_ingest::kinesis::{self, KinesisEvent, KinesisEventRecord};
+use lakehouse_ingest::manifest::Manifest;
+use lakehouse_ingest::manifest_log::{HandOver, ManifestLog, hand_over_files};
 use lakehouse_ingest::{Destinations, IngestError, IngestOptions, Ingestor, PreparedAppend};
 use lakehouse_lake::{CommitMetadata, Lake, Table};
 use tracing::{info, warn};
@@ -44,6 +51,11 @@ pub enum StreamError {
         record: String,
         checkpoint: String,
     },
+    #[error(
+        "{app_id}: version {version} was handed over by another attempt first; the batch is \
+         retried from that checkpoint"
+    )]
+    Taken { app_id: String, version: i64 },
 }
 
 /// What one invocation did, for logs and metrics.
@@ -56,6 +68,8 @@ pub struct BatchReport {
     pub quarantined: u64,
     pub already_committed: u64,
     pub commits: u64,
+    /// Grouped mode: manifests handed over to the tables' committers.
+    pub handed_over: u64,
     pub commit_millis: f64,
     pub commit_retries: u64,
     pub repaired_checkpoints: u64,
@@ -66,10 +80,21 @@ pub struct BatchReport {
 /// brought up to date incrementally rather than replayed from their last checkpoint.
 pub struct StreamIngest {
     lake: Lake,
-    checkpoints: CheckpointStore,
+    mode: Mode,
     options: IngestOptions,
     raw: Option<DeltaTable>,
     quarantine: Option<DeltaTable>,
+}
+
+/// How a shard's batch reaches its tables.
+enum Mode {
+    /// Each invocation commits; checkpoints in DynamoDB.
+    Direct(CheckpointStore),
+    /// Each invocation hands its files over to each table's committer.
+    Grouped {
+        raw: Arc<dyn ManifestLog>,
+        quarantine: Arc<dyn ManifestLog>,
+    },
 }
 
 /// One shard's slice of a batch, in sequence order.
@@ -88,10 +113,28 @@ struct TableState {
 }
 
 impl StreamIngest {
+    /// Direct mode: every invocation commits its own files.
     pub fn new(lake: Lake, checkpoints: CheckpointStore, options: IngestOptions) -> Self {
         StreamIngest {
             lake,
-            checkpoints,
+            mode: Mode::Direct(checkpoints),
+            options,
+            raw: None,
+            quarantine: None,
+        }
+    }
+
+    /// Grouped mode: every invocation hands its files over through the tables' manifest
+    /// logs, for their committers.
+    pub fn grouped(
+        lake: Lake,
+        raw: Arc<dyn ManifestLog>,
+        quarantine: Arc<dyn ManifestLog>,
+        options: IngestOptions,
+    ) -> Self {
+        StreamIngest {
+            lake,
+            mode: Mode::Grouped { raw, quarantine },
             options,
             raw: None,
             quarantine: None,
@@ -187,12 +230,21 @@ impl StreamIngest {
         if append.rows() == 0 {
             return Ok(());
         }
+        let checkpoints = match &self.mode {
+            Mode::Direct(checkpoints) => checkpoints,
+            Mode::Grouped { raw, quarantine } => {
+                let log = pick(state.table, raw, quarantine);
+                return self
+                    .hand_over(log, state, append, first, last, report)
+                    .await;
+            }
+        };
         let pending = Pending {
             sequence: last.clone(),
             version: state.checkpoint.version + 1,
             first: Some(first.clone()),
         };
-        self.checkpoints
+        checkpoints
             .begin(&state.key, &state.checkpoint, &pending)
             .await?;
         let txn = Transaction::new(&state.app_id, pending.version);
@@ -226,10 +278,103 @@ impl StreamIngest {
         };
         // The data is committed with its txn whatever happens next: if this write fails,
         // the next invocation finds the pending version in the log and completes it.
-        if let Err(e) = self.checkpoints.complete(&state.key, from, &pending).await {
+        if let Err(e) = checkpoints.complete(&state.key, from, &pending).await {
             warn!(key = state.key, error = %e, "checkpoint not completed; the next batch repairs it");
         }
         Ok(())
+    }
+
+    /// Grouped mode: hands the table's files over as the shard's next version. Stored, the
+    /// batch is the shard's for good: the manifest is its checkpoint.
+    async fn hand_over(
+        &self,
+        log: &dyn ManifestLog,
+        state: &mut TableState,
+        append: &PreparedAppend,
+        first: &SequenceNumber,
+        last: &SequenceNumber,
+        report: &mut BatchReport,
+    ) -> Result<(), StreamError> {
+        let manifest = Manifest {
+            app_id: state.app_id.clone(),
+            version: state.checkpoint.version + 1,
+            adds: append.adds().to_vec(),
+            records: append.rows(),
+            first_sequence_number: Some(first.to_string()),
+            last_sequence_number: Some(last.to_string()),
+        };
+        let started = Instant::now();
+        let handed = hand_over_files(log, append.table(), &manifest).await?;
+        report.commit_millis += started.elapsed().as_secs_f64() * 1000.0;
+        if let HandOver::Taken(_) = handed {
+            return Err(StreamError::Taken {
+                app_id: state.app_id.clone(),
+                version: manifest.version,
+            });
+        }
+        report.handed_over += 1;
+        info!(
+            table = state.table.name(),
+            version = manifest.version,
+            rows = append.rows(),
+            files = manifest.adds.len(),
+            "handed over"
+        );
+        state.checkpoint = Checkpoint {
+            sequence: Some(last.clone()),
+            version: manifest.version,
+            first: Some(first.clone()),
+            pending: None,
+        };
+        Ok(())
+    }
+
+    /// Grouped mode: the shard's checkpoint is its latest manifest. With none (the shard's
+    /// first batch, or a manifest table lost), the table's `txn` says where versions go on.
+    async fn load_grouped_state(
+        &self,
+        log: &dyn ManifestLog,
+        table: Table,
+        delta: &DeltaTable,
+        key: String,
+        app_id: String,
+        report: &mut BatchReport,
+    ) -> Result<TableState, StreamError> {
+        let checkpoint = match log.latest(&app_id).await? {
+            Some(latest) => Checkpoint {
+                sequence: parse_sequence(latest.last_sequence_number.as_deref())?,
+                version: latest.version,
+                first: parse_sequence(latest.first_sequence_number.as_deref())?,
+                pending: None,
+            },
+            None => {
+                let version = delta
+                    .snapshot()
+                    .map_err(IngestError::from)?
+                    .transaction_version(delta.log_store().as_ref(), &app_id)
+                    .await
+                    .map_err(IngestError::from)?
+                    .unwrap_or(0);
+                if version > 0 {
+                    warn!(
+                        app_id,
+                        version,
+                        "no manifest for a shard the table has batches of: continuing after its txn; records after it may be appended twice"
+                    );
+                    report.repaired_checkpoints += 1;
+                }
+                Checkpoint {
+                    version,
+                    ..Checkpoint::default()
+                }
+            }
+        };
+        Ok(TableState {
+            table,
+            key,
+            app_id,
+            checkpoint,
+        })
     }
 
     async fn load_state(
@@ -242,7 +387,16 @@ impl StreamIngest {
         let source = format!("{}/{}", shard.stream, shard.shard);
         let key = format!("{}|{source}", self.lake.table_url(table));
         let app_id = format!("lakehouse-ingest:{source}");
-        let stored = self.checkpoints.load(&key).await?;
+        let checkpoints = match &self.mode {
+            Mode::Direct(checkpoints) => checkpoints,
+            Mode::Grouped { raw, quarantine } => {
+                let log = pick(table, raw, quarantine);
+                return self
+                    .load_grouped_state(log, table, delta, key, app_id, report)
+                    .await;
+            }
+        };
+        let stored = checkpoints.load(&key).await?;
         let seen_version = stored.version;
         // A committed item without a pending commit is authoritative: every commit with
         // this app id is begun in DynamoDB first. Only a pending commit or a missing item
@@ -271,9 +425,7 @@ impl StreamIngest {
                     version = pending.version,
                     "completing a checkpoint a crashed invocation left pending"
                 );
-                self.checkpoints
-                    .complete(&key, seen_version, &pending)
-                    .await?;
+                checkpoints.complete(&key, seen_version, &pending).await?;
                 report.repaired_checkpoints += 1;
             }
             Reconciled::Lost { delta_version } => {
@@ -282,7 +434,7 @@ impl StreamIngest {
                     delta_version,
                     "checkpoint item lost: adopting the Delta txn version; records after it may be appended twice"
                 );
-                self.checkpoints.adopt(&key, &checkpoint).await?;
+                checkpoints.adopt(&key, &checkpoint).await?;
                 report.repaired_checkpoints += 1;
             }
         }
@@ -316,6 +468,30 @@ async fn refresh(
         }
         None => Ok(lake.open(table).await?),
     }
+}
+
+/// The manifest log of `table`.
+fn pick<'a>(
+    table: Table,
+    raw: &'a Arc<dyn ManifestLog>,
+    quarantine: &'a Arc<dyn ManifestLog>,
+) -> &'a dyn ManifestLog {
+    if table == Table::Raw {
+        raw.as_ref()
+    } else {
+        quarantine.as_ref()
+    }
+}
+
+/// A sequence number a manifest recorded; unparsable is a corrupt checkpoint.
+fn parse_sequence(text: Option<&str>) -> Result<Option<SequenceNumber>, StreamError> {
+    text.map(|t| {
+        SequenceNumber::parse(t).map_err(|reason| StreamError::BadRecord {
+            event_id: format!("manifest sequence number {t}"),
+            reason,
+        })
+    })
+    .transpose()
 }
 
 fn is_new(checkpoint: &Checkpoint, sequence: &SequenceNumber) -> bool {
