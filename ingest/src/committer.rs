@@ -166,16 +166,14 @@ impl Committer {
     }
 
     /// Deletes manifests the table holds, keeping each writer's latest: its checkpoint.
+    /// Every writer the round saw is swept below its committed version, so what a crashed
+    /// round left behind goes the next time the writer hands something over.
     async fn forget_committed(&self, keys: &[ManifestKey]) -> Result<()> {
-        let mut oldest: HashMap<&str, i64> = HashMap::new();
-        for key in keys {
-            let v = oldest.entry(key.app_id.as_str()).or_insert(key.version);
-            *v = (*v).min(key.version);
-        }
-        let stale: Vec<(String, i64)> = oldest
+        let writers: HashSet<&str> = keys.iter().map(|k| k.app_id.as_str()).collect();
+        let stale: Vec<(String, i64)> = writers
             .into_iter()
-            .filter(|(app_id, oldest)| *oldest < self.version_of(app_id))
-            .map(|(app_id, _)| (app_id.to_string(), self.version_of(app_id)))
+            .map(|app_id| (app_id.to_string(), self.version_of(app_id)))
+            .filter(|(_, committed)| *committed > 1)
             .collect();
         futures::stream::iter(stale)
             .map(|(app_id, below)| {

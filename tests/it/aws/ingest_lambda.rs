@@ -71,7 +71,7 @@ fn by_uuid(stack: &Stack, sql: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
-async fn stream_with(
+pub async fn stream_with(
     stack: &Stack,
     name: &str,
     shards: i32,
@@ -87,7 +87,7 @@ async fn stream_with(
     (stream, per_shard)
 }
 
-fn metric_sum(stack: &Stack, name: &str) -> f64 {
+pub fn metric_sum(stack: &Stack, name: &str) -> f64 {
     stack
         .emulator
         .function_output()

@@ -12,12 +12,13 @@ use crate::helpers::in_ci;
 
 pub const INGEST: &str = "lakehouse-ingest-lambda";
 pub const COMPACT: &str = "lakehouse-compact-lambda";
+pub const COMMIT: &str = "lakehouse-commit-lambda";
 
 /// The Lambda control-plane emulator.
 pub struct Emulator {
     child: Child,
     pub port: u16,
-    functions: Vec<Child>,
+    functions: Vec<(String, Child)>,
     logs: tempfile::TempDir,
 }
 
@@ -147,8 +148,20 @@ impl Emulator {
                 .stderr(log)
                 .spawn()
                 .expect("start function binary");
-            self.functions.push(child);
+            self.functions.push((name.to_string(), child));
         }
+    }
+
+    /// Kills every execution environment of a function at once, as a crash or a timeout
+    /// would (an invocation in flight gets no response).
+    pub fn kill_function(&mut self, name: &str) {
+        for (function, child) in &mut self.functions {
+            if function == name {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.functions.retain(|(function, _)| function != name);
     }
 
     /// Everything the functions printed (JSON logs and metric lines), one line each.
@@ -166,31 +179,64 @@ impl Emulator {
 
     /// `cargo lambda invoke`: the function's response, or its error as `Err`.
     pub fn invoke(&self, name: &str, payload: &Value) -> Result<Value, String> {
-        let mut file = tempfile::NamedTempFile::new().expect("payload file");
-        serde_json::to_writer(&mut file, payload).expect("write payload");
-        let out = Command::new("cargo")
-            .args(["lambda", "invoke", name, "--invoke-address", "127.0.0.1"])
-            .args([
-                "--invoke-port",
-                &self.port.to_string(),
-                "--output-format",
-                "json",
-            ])
-            .arg("--data-file")
-            .arg(file.path())
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo lambda invoke");
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-        }
-        serde_json::from_slice(&out.stdout).map_err(|e| {
-            format!(
-                "response is not JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        invoke(
+            self.port,
+            name,
+            payload,
+            std::time::Duration::from_secs(300),
+        )
     }
+}
+
+/// Invokes function `name` through the emulator on `port`; gives up after `patience` (a
+/// function killed mid-invocation never answers).
+pub fn invoke(
+    port: u16,
+    name: &str,
+    payload: &Value,
+    patience: std::time::Duration,
+) -> Result<Value, String> {
+    let mut file = tempfile::NamedTempFile::new().expect("payload file");
+    serde_json::to_writer(&mut file, payload).expect("write payload");
+    let output = tempfile::NamedTempFile::new().expect("output file");
+    let errors = tempfile::NamedTempFile::new().expect("error file");
+    let mut child = Command::new("cargo")
+        .args(["lambda", "invoke", name, "--invoke-address", "127.0.0.1"])
+        .args([
+            "--invoke-port",
+            &port.to_string(),
+            "--output-format",
+            "json",
+        ])
+        .arg("--data-file")
+        .arg(file.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(output.reopen().expect("output"))
+        .stderr(errors.reopen().expect("errors"))
+        .spawn()
+        .expect("run cargo lambda invoke");
+    let deadline = std::time::Instant::now() + patience;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for cargo lambda invoke") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{name}: no response within {patience:?}"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stdout = std::fs::read(output.path()).unwrap_or_default();
+    if !status.success() {
+        return Err(std::fs::read_to_string(errors.path()).unwrap_or_default());
+    }
+    serde_json::from_slice(&stdout).map_err(|e| {
+        format!(
+            "response is not JSON ({e}): {}",
+            String::from_utf8_lossy(&stdout)
+        )
+    })
 }
 
 impl Drop for Emulator {
@@ -198,6 +244,7 @@ impl Drop for Emulator {
         for child in self
             .functions
             .iter_mut()
+            .map(|(_, child)| child)
             .chain(std::iter::once(&mut self.child))
         {
             let _ = child.kill();

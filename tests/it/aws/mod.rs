@@ -3,6 +3,7 @@
 mod concurrency;
 mod decoder;
 mod glue;
+mod grouped_lambda;
 mod ingest_lambda;
 mod kinesis;
 mod lambda;

@@ -129,6 +129,44 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Grouped mode's manifest table as Terraform creates it: (`writer`, `version`) with a
+    /// stream of keys.
+    pub async fn create_manifest_table(&self, name: &str) {
+        let attribute = |name: &str, kind| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .expect("attribute")
+        };
+        let key = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("key")
+        };
+        let stream = aws_sdk_dynamodb::types::StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::KeysOnly)
+            .build()
+            .expect("stream");
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("writer", ScalarAttributeType::S))
+            .attribute_definitions(attribute("version", ScalarAttributeType::N))
+            .key_schema(key("writer", KeyType::Hash))
+            .key_schema(key("version", KeyType::Range))
+            .stream_specification(stream)
+            .send()
+            .await
+            .expect("create the manifest table");
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

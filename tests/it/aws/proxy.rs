@@ -19,6 +19,10 @@ pub enum Action {
     Respond(u16),
     /// Forward, then answer 500: the request took effect but the client cannot know.
     LoseResponse,
+    /// Hold the request this long, then forward it: the client waits, mid-call.
+    HoldBefore(std::time::Duration),
+    /// Forward, then hold the answer this long: the call took effect, the client waits.
+    HoldAfter(std::time::Duration),
 }
 
 struct Fault {
@@ -135,6 +139,9 @@ async fn handle(
     if let Some(Action::Respond(status)) = action {
         return Ok(error_response(status));
     }
+    if let Some(Action::HoldBefore(pause)) = action {
+        tokio::time::sleep(pause).await;
+    }
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -161,6 +168,9 @@ async fn handle(
     };
     if matches!(action, Some(Action::LoseResponse)) {
         return Ok(error_response(500));
+    }
+    if let Some(Action::HoldAfter(pause)) = action {
+        tokio::time::sleep(pause).await;
     }
     parts.headers.remove("transfer-encoding");
     parts.headers.remove("connection");

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::lambda::{COMPACT, Emulator, INGEST};
+use super::lambda::{COMMIT, COMPACT, Emulator, INGEST};
 use super::moto::{Moto, env_for};
 use super::proxy::FaultProxy;
 
@@ -14,6 +14,7 @@ pub const BUCKET: &str = "lake";
 pub const LAKE: &str = "s3://lake/events";
 pub const CHECKPOINTS: &str = "lakehouse-checkpoints";
 pub const LEASES: &str = "lakehouse-leases";
+pub const MANIFESTS: &str = "lakehouse-manifests";
 pub const GLUE_DATABASE: &str = "events";
 
 pub struct Stack {
@@ -21,12 +22,16 @@ pub struct Stack {
     pub emulator: Emulator,
     /// Between the functions and moto, when faults are wanted.
     pub proxy: Option<FaultProxy>,
+    /// The functions' environment, to start one again.
+    pub env: Vec<(&'static str, String)>,
 }
 
 pub struct StackOptions {
     pub ingest_instances: usize,
     pub compact_instances: usize,
     pub fault_proxy: bool,
+    /// Grouped mode: the ingest Lambda hands manifests over; the committer Lambda commits.
+    pub grouped: bool,
 }
 
 impl Default for StackOptions {
@@ -35,6 +40,7 @@ impl Default for StackOptions {
             ingest_instances: 1,
             compact_instances: 1,
             fault_proxy: false,
+            grouped: false,
         }
     }
 }
@@ -60,12 +66,19 @@ impl Stack {
         env.push(("LAKEHOUSE_CHECKPOINT_TABLE", CHECKPOINTS.into()));
         env.push(("LAKEHOUSE_LEASE_TABLE", LEASES.into()));
         env.push(("LAKEHOUSE_GLUE_DATABASE", GLUE_DATABASE.into()));
+        if options.grouped {
+            moto.create_manifest_table(MANIFESTS).await;
+            env.push(("LAKEHOUSE_COMMIT_MODE", "grouped".into()));
+            env.push(("LAKEHOUSE_MANIFEST_TABLE", MANIFESTS.into()));
+            emulator.start_function(COMMIT, 1, &env);
+        }
         emulator.start_function(INGEST, options.ingest_instances, &env);
         emulator.start_function(COMPACT, options.compact_instances, &env);
         Some(Stack {
             moto,
             emulator,
             proxy,
+            env,
         })
     }
 

@@ -1,0 +1,302 @@
+//! Grouped mode on emulated AWS: ingest Lambdas on 8 shards hand their files over as
+//! manifests to a DynamoDB table; its stream, read from moto as the event source mapping
+//! reads it, invokes the committer Lambda, which is killed mid-invocation (before its
+//! commit, and after it) and restarted.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+use serde_json::{Value, json};
+
+use super::ingest_lambda::{assert_lake_holds, deliver, metric_sum, stream_with};
+use super::lambda::{COMMIT, invoke};
+use super::moto::Moto;
+use super::proxy::Action;
+use super::stack::{LAKE, MANIFESTS, Stack, StackOptions};
+use super::workload::Workload;
+use lakehouse_lake::{Lake, Table};
+
+/// The manifest table's stream, read shard by shard from the oldest record.
+struct ManifestStream {
+    client: aws_sdk_dynamodbstreams::Client,
+    iterators: Vec<Option<String>>,
+}
+
+impl ManifestStream {
+    async fn open(moto: &Moto, table: &str) -> ManifestStream {
+        let arn = aws_sdk_dynamodb::Client::new(&moto.sdk)
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("describe the manifest table")
+            .table()
+            .and_then(|t| t.latest_stream_arn().map(str::to_string))
+            .expect("the manifest table has a stream");
+        let client = aws_sdk_dynamodbstreams::Client::new(&moto.sdk);
+        let description = client
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .expect("describe the stream");
+        let mut iterators = Vec::new();
+        for shard in description
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default()
+        {
+            let iterator = client
+                .get_shard_iterator()
+                .stream_arn(&arn)
+                .shard_id(shard.shard_id().unwrap_or_default())
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .expect("shard iterator");
+            iterators.push(iterator.shard_iterator().map(str::to_string));
+        }
+        assert!(!iterators.is_empty(), "the stream has shards");
+        ManifestStream { client, iterators }
+    }
+
+    /// The records since the last call, as the event source mapping hands them to Lambda.
+    async fn next_records(&mut self) -> Vec<Value> {
+        let mut records = Vec::new();
+        for iterator in &mut self.iterators {
+            let Some(current) = iterator.take() else {
+                continue;
+            };
+            let output = self
+                .client
+                .get_records()
+                .shard_iterator(&current)
+                .send()
+                .await
+                .expect("get records");
+            for record in output.records() {
+                let Some(change) = record.dynamodb() else {
+                    continue;
+                };
+                let keys: serde_json::Map<String, Value> = change
+                    .keys()
+                    .map(|keys| {
+                        keys.iter()
+                            .map(|(name, value)| (name.clone(), attribute_json(value)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                records.push(json!({
+                    "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+                    "eventSource": "aws:dynamodb",
+                    "dynamodb": {
+                        "Keys": keys,
+                        "SequenceNumber": change.sequence_number().unwrap_or_default(),
+                        "StreamViewType": "KEYS_ONLY",
+                    },
+                }));
+            }
+            *iterator = output.next_shard_iterator().map(str::to_string);
+        }
+        records
+    }
+}
+
+fn attribute_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        other => json!({ "unexpected": format!("{other:?}") }),
+    }
+}
+
+/// Where a round's committer is killed: while it reads the manifests (before its commit), or
+/// once raw's commit has landed and before it could acknowledge anything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kill {
+    BeforeCommit,
+    AfterCommit,
+}
+
+fn kill_in(round: usize, rounds: usize) -> Option<Kill> {
+    if round == rounds / 3 {
+        Some(Kill::BeforeCommit)
+    } else if round == 2 * rounds / 3 {
+        Some(Kill::AfterCommit)
+    } else {
+        None
+    }
+}
+
+/// Invokes the committer with `records` and kills it at `kill`, on cue from the fault
+/// proxy holding the request the kill must come during.
+fn invoke_and_kill(stack: &mut Stack, records: &[Value], kill: Kill) {
+    let proxy = stack.proxy.as_ref().expect("the fault proxy");
+    let hold = Duration::from_secs(3);
+    let seen = proxy.triggered();
+    match kill {
+        // The committer's first DynamoDB call of a round reads a manifest.
+        Kill::BeforeCommit => proxy.inject("POST", "/", Action::HoldBefore(hold), 1),
+        Kill::AfterCommit => {
+            proxy.inject("PUT", "/events/raw/_delta_log/", Action::HoldAfter(hold), 1)
+        }
+    }
+    let (port, event) = (stack.emulator.port, json!({ "Records": records }));
+    let pending = std::thread::spawn(move || invoke(port, COMMIT, &event, hold * 2));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.triggered() == seen {
+        assert!(
+            Instant::now() < deadline,
+            "the committer never reached {kill:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stack.emulator.kill_function(COMMIT);
+    let outcome = pending.join().expect("the invocation thread");
+    assert!(
+        outcome.is_err(),
+        "killed at {kill:?}, yet it answered: {outcome:?}"
+    );
+    proxy.clear();
+    stack.emulator.start_function(COMMIT, 1, &stack.env);
+}
+
+/// Invokes the committer with `records` until it succeeds, as the event source mapping
+/// retries a stream batch; returns the failed attempts.
+fn commit_until_done(stack: &Stack, records: &[Value]) -> usize {
+    let event = json!({ "Records": records });
+    for attempt in 0..5 {
+        match stack.emulator.invoke(COMMIT, &event) {
+            Ok(_) => return attempt,
+            Err(e) => eprintln!("committer attempt {attempt} failed: {e}"),
+        }
+    }
+    panic!("the committer keeps failing on the same records");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_mode_lands_every_batch_once_through_a_killed_committer() {
+    let options = StackOptions {
+        grouped: true,
+        fault_proxy: true,
+        ..StackOptions::default()
+    };
+    let Some(mut stack) = Stack::start(options).await else {
+        return;
+    };
+    let w = Workload::new("grouped", 2400, 8);
+    let (stream, shards) = stream_with(&stack, "events", 8, &w).await;
+    let mut manifests = ManifestStream::open(&stack.moto, MANIFESTS).await;
+    let batches: Vec<Vec<_>> = shards
+        .iter()
+        .map(|(_, records)| records.chunks(60).map(<[_]>::to_vec).collect())
+        .collect();
+    let rounds = batches.iter().map(Vec::len).max().unwrap_or(0);
+    assert!(rounds >= 4, "several batches per shard");
+    let (mut invocations, mut handed, mut kills) = (0, 0, 0);
+    for round in 0..rounds {
+        // Every shard's next batch: the writers hand over, nobody commits.
+        for ((shard, _), shard_batches) in shards.iter().zip(&batches) {
+            if let Some(batch) = shard_batches.get(round) {
+                assert_eq!(deliver(&stack, &stream, shard, batch, 60), 0, "{shard}");
+                handed += 1;
+            }
+        }
+        let records = manifests.next_records().await;
+        if let Some(kill) = kill_in(round, rounds) {
+            invoke_and_kill(&mut stack, &records, kill);
+            kills += 1;
+            // The mapping retries the same records on a fresh instance.
+            let retry = stack
+                .emulator
+                .invoke(COMMIT, &json!({ "Records": records }))
+                .expect("the retry lands");
+            let raw = &retry["raw"];
+            let raw_manifests = records
+                .iter()
+                .filter(|r| {
+                    let writer = r["dynamodb"]["Keys"]["writer"]["S"].as_str();
+                    let raw = writer.is_some_and(|w| w.starts_with(&format!("{LAKE}/raw/|")));
+                    raw && r["eventName"] == "INSERT"
+                })
+                .count();
+            assert!(raw_manifests > 0);
+            let landed = raw["landed"].as_array().map(Vec::len);
+            if kill == Kill::AfterCommit {
+                // Raw's commit had landed: its retry finds every manifest in the table.
+                assert_eq!(landed, Some(0), "{retry}");
+                assert_eq!(
+                    raw["already"].as_u64(),
+                    Some(raw_manifests as u64),
+                    "{retry}"
+                );
+            } else {
+                assert_eq!(landed, Some(raw_manifests), "{retry}");
+            }
+            invocations += 2;
+            continue;
+        }
+        invocations += 1 + commit_until_done(&stack, &records);
+    }
+    // The mapping delivers what is left (the last hand-overs' records came with the last
+    // round; a retry of nothing is harmless).
+    let rest = manifests.next_records().await;
+    if !rest.is_empty() {
+        invocations += 1 + commit_until_done(&stack, &rest);
+    }
+
+    assert_eq!(kills, 2);
+    // Each batch handed over its raw manifest (and most a quarantine one too).
+    assert!(metric_sum(&stack, "HandedOver") as usize >= handed);
+    assert!(metric_sum(&stack, "ManifestsLanded") > 0.0);
+    // Grouped: raw took one commit per committer round, not one per batch.
+    let options = stack.moto.env().into_iter().filter_map(|(k, v)| {
+        let key = k.to_lowercase();
+        let known = [
+            "aws_endpoint_url",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_region",
+        ];
+        known.contains(&key.as_str()).then_some((key, v))
+    });
+    let lake = Lake::parse(LAKE)
+        .expect("lake")
+        .with_storage_options(options);
+    let raw = lake.open(Table::Raw).await.expect("raw");
+    let commits = raw.version().unwrap_or(0) as usize;
+    assert!(
+        commits <= invocations + 1,
+        "{commits} raw commits for {invocations} rounds"
+    );
+    assert!(
+        commits * 4 < handed,
+        "{commits} raw commits for {handed} batches"
+    );
+    let compacted = stack.compact();
+    assert_eq!(compacted["status"], "compacted", "{compacted}");
+    assert_lake_holds(&stack, &w);
+
+    // The manifest table keeps each writer's latest manifest (its checkpoint), no more.
+    let items = aws_sdk_dynamodb::Client::new(&stack.moto.sdk)
+        .scan()
+        .table_name(MANIFESTS)
+        .send()
+        .await
+        .expect("scan manifests")
+        .items()
+        .to_vec();
+    let mut per_writer: BTreeMap<String, usize> = BTreeMap::new();
+    for item in &items {
+        let writer = item["writer"].as_s().expect("writer").clone();
+        *per_writer.entry(writer).or_default() += 1;
+    }
+    assert_eq!(
+        per_writer.len(),
+        16,
+        "8 shards x (raw, quarantine): {per_writer:?}"
+    );
+    assert!(per_writer.values().all(|n| *n == 1), "{per_writer:?}");
+    eprintln!("{handed} batches handed over, {invocations} committer invocations");
+}
