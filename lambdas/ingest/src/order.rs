@@ -27,6 +27,7 @@ async fn committed_spans(
     table: &DeltaTable,
     app_id: &str,
     oldest: &SequenceNumber,
+    first_only: bool,
 ) -> Result<(Vec<(SequenceNumber, SequenceNumber)>, bool), StreamError> {
     let log_store = table.log_store();
     let mut spans = Vec::new();
@@ -63,11 +64,27 @@ async fn committed_spans(
             reached |= first <= *oldest;
             spans.push((first, last));
         }
-        if reached {
+        if reached || (first_only && !spans.is_empty()) {
             break;
         }
     }
     Ok((spans, true))
+}
+
+/// The sequence span of this app id's latest commit in `table`, reading the log back from
+/// its head: where a shard switching to grouped mode, with no manifest yet, resumes.
+pub async fn last_span(
+    table: &DeltaTable,
+    app_id: &str,
+) -> Result<Option<(SequenceNumber, SequenceNumber)>, StreamError> {
+    // No span starts at or below 0, so only `first_only` stops the reading: at the newest
+    // commit holding a span of the app id (a grouped one may hold several: the latest wins).
+    let zero = SequenceNumber::parse("0").map_err(|reason| StreamError::BadRecord {
+        event_id: String::new(),
+        reason,
+    })?;
+    let (spans, _) = committed_spans(table, app_id, &zero, true).await?;
+    Ok(spans.into_iter().max_by(|a, b| a.1.cmp(&b.1)))
 }
 
 /// Fails when a record of `sequences` at or below the checkpoint was never committed to
@@ -88,7 +105,7 @@ pub async fn check_order(
     let Some(oldest) = older.iter().min().copied() else {
         return Ok(());
     };
-    let (spans, whole_log) = committed_spans(table, app_id, oldest).await?;
+    let (spans, whole_log) = committed_spans(table, app_id, oldest, false).await?;
     let before_log = |s: &SequenceNumber| !whole_log && spans.iter().all(|(first, _)| s < first);
     older.retain(|s| !before_log(s) && !spans.iter().any(|(f, l)| f <= *s && *s <= l));
     match older.first() {

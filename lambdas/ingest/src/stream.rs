@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use crate::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, Pending, Reconciled, reconcile,
 };
-use crate::order::check_order;
+use crate::order::{check_order, last_span};
 use crate::sequence::SequenceNumber;
 
 #[derive(Debug, thiserror::Error)]
@@ -330,7 +330,8 @@ impl StreamIngest {
     }
 
     /// Grouped mode: the shard's checkpoint is its latest manifest. With none (the shard's
-    /// first batch, or a manifest table lost), the table's `txn` says where versions go on.
+    /// first batch, a switch from direct mode, a manifest table lost), the table's `txn`
+    /// and the span of the shard's latest commit say where it stands.
     async fn load_grouped_state(
         &self,
         log: &dyn ManifestLog,
@@ -355,17 +356,26 @@ impl StreamIngest {
                     .await
                     .map_err(IngestError::from)?
                     .unwrap_or(0);
-                if version > 0 {
+                // A shard committed before (direct mode, or a lost manifest table): its
+                // latest commit's span says where it stands.
+                let span = if version > 0 {
+                    last_span(delta, &app_id).await?
+                } else {
+                    None
+                };
+                if version > 0 && span.is_none() {
                     warn!(
                         app_id,
                         version,
-                        "no manifest for a shard the table has batches of: continuing after its txn; records after it may be appended twice"
+                        "no manifest and no span in the log for a shard the table has batches of: continuing after its txn; records after it may be appended twice"
                     );
                     report.repaired_checkpoints += 1;
                 }
                 Checkpoint {
                     version,
-                    ..Checkpoint::default()
+                    first: span.as_ref().map(|(first, _)| first.clone()),
+                    sequence: span.map(|(_, last)| last),
+                    pending: None,
                 }
             }
         };
