@@ -40,7 +40,7 @@ lambdas: ## Deployable arm64 zips of both Lambdas in target/lambda/ (stripped re
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 	rustup target add aarch64-unknown-linux-gnu
 	$(CARGO) lambda build --profile lambda --arm64 --output-format zip \
-		--package lakehouse-ingest-lambda --package lakehouse-compact-lambda
+		--package lakehouse-ingest-lambda --package lakehouse-compact-lambda --package lakehouse-commit-lambda
 	@ls -l $(CARGO_TARGET_DIR)/lambda/*/bootstrap.zip
 
 bench: ## Release build; 1M events: ingest and compact vs a Python reference (docs/benchmarks.md)

@@ -48,6 +48,25 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
   ok_actions          = local.alarm_actions
 }
 
+# Grouped mode: the committer falling behind the manifest stream means batches handed over
+# are not in the tables yet (commit lag).
+resource "aws_cloudwatch_metric_alarm" "commit_lag" {
+  count               = local.grouped ? 1 : 0
+  alarm_name          = "${local.commit_function}-iterator-age"
+  alarm_description   = "The committer is more than ${var.iterator_age_alarm_seconds} s behind the manifests handed over: batches are written but not yet in raw."
+  namespace           = "AWS/Lambda"
+  metric_name         = "IteratorAge"
+  dimensions          = { FunctionName = local.commit_function }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = var.iterator_age_alarm_seconds * 1000
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 # Batches reported failed record by record (not Lambda errors): the EMF metric.
 resource "aws_cloudwatch_metric_alarm" "failed_shards" {
   alarm_name          = "${local.ingest_function}-failed-batches"

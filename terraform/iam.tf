@@ -56,13 +56,26 @@ data "aws_iam_policy_document" "ingest" {
   }
   statement {
     sid       = "AppendToTheLake"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] # a batch whose hand-over lost deletes its files
     resources = [local.lake_objects]
   }
   statement {
     sid       = "ShardCheckpoints"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [local.table_arns["checkpoints"]]
+  }
+  statement {
+    sid = "HandManifestsOver"
+    # The manifest log is one module the committer shares: Scan and BatchWriteItem are its
+    # committer-side calls, which the ingest code links but never makes.
+    actions = [
+      "dynamodb:PutItem",
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:BatchWriteItem",
+    ]
+    resources = [aws_dynamodb_table.manifests.arn]
   }
   statement {
     sid       = "OnFailureDestination"
@@ -134,9 +147,71 @@ data "aws_iam_policy_document" "compact" {
   }
 }
 
+data "aws_iam_policy_document" "commit" {
+  statement {
+    sid = "ReadTheManifestStream"
+    actions = [
+      "dynamodb:DescribeStream",
+      "dynamodb:GetRecords",
+      "dynamodb:GetShardIterator",
+      "dynamodb:ListStreams",
+    ]
+    resources = ["${aws_dynamodb_table.manifests.arn}/stream/*"]
+  }
+  statement {
+    sid = "Manifests"
+    actions = [
+      "dynamodb:PutItem",
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:BatchWriteItem",
+    ]
+    resources = [aws_dynamodb_table.manifests.arn]
+  }
+  statement {
+    sid       = "ListTheLake"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.lake.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.lake_prefix}/*", local.lake_prefix]
+    }
+  }
+  statement {
+    sid       = "CommitToTheLake"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] # swept manifest bodies
+    resources = [local.lake_objects]
+  }
+  statement {
+    sid       = "OnFailureDestination"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.failed["commit"].arn]
+  }
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda["commit"].arn}:*"]
+  }
+  statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions
+  }
+}
+
+locals {
+  policies = {
+    ingest  = data.aws_iam_policy_document.ingest.json
+    compact = data.aws_iam_policy_document.compact.json
+    commit  = data.aws_iam_policy_document.commit.json
+  }
+}
+
 resource "aws_iam_role_policy" "lambda" {
   for_each = local.functions
   name     = "${each.value.name}-least-privilege"
   role     = aws_iam_role.lambda[each.key].id
-  policy   = each.key == "ingest" ? data.aws_iam_policy_document.ingest.json : data.aws_iam_policy_document.compact.json
+  policy   = local.policies[each.key]
 }

@@ -1,4 +1,6 @@
-# Both Lambdas: the zips of `make lambdas` (arm64, provided.al2023).
+# The Lambdas: the zips of `make lambdas` (arm64, provided.al2023). The committer runs in
+# grouped mode only (its event source mapping exists then); it is deployed in both so that
+# the mode is one variable.
 
 locals {
   lambda_common_env = {
@@ -13,7 +15,20 @@ locals {
       timeout     = var.ingest_timeout_seconds
       description = "Kinesis batches into the raw and quarantine Delta tables, exactly once per shard"
       environment = merge(local.lambda_common_env, {
+        LAKEHOUSE_COMMIT_MODE      = var.commit_mode
         LAKEHOUSE_CHECKPOINT_TABLE = aws_dynamodb_table.state["checkpoints"].name
+        LAKEHOUSE_MANIFEST_TABLE   = aws_dynamodb_table.manifests.name
+      })
+    }
+    commit = {
+      name        = local.commit_function
+      binary      = "lakehouse-commit-lambda"
+      memory      = var.commit_memory_mb
+      timeout     = var.commit_timeout_seconds
+      description = "Grouped mode: lands the batches ingest handed over, many per Delta commit, one table commit per invocation"
+      environment = merge(local.lambda_common_env, {
+        LAKEHOUSE_MANIFEST_TABLE = aws_dynamodb_table.manifests.name
+        LAKEHOUSE_COMMIT_TABLES  = "raw,quarantine"
       })
     }
     compact = {
@@ -60,6 +75,8 @@ resource "aws_lambda_function" "this" {
   source_code_hash = try(filebase64sha256("${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"), null)
   memory_size      = each.value.memory
   timeout          = each.value.timeout
+  # One committer: two would only fail each other's commits (docs/guarantees.md).
+  reserved_concurrent_executions = each.key == "commit" ? 1 : -1
 
   environment {
     variables = each.value.environment
@@ -110,10 +127,39 @@ resource "aws_lambda_event_source_mapping" "ingest" {
   }
 }
 
-# Records (well, their shard positions) the ingest Lambda gave up on, and compaction
-# invocations that failed: both wait here for a human, and alarm.
+# Grouped mode: the manifest table's stream -> the committer. Only new items (not the
+# committer's own deletes); a failing batch blocks its stream shard and is retried until it
+# lands, as the Kinesis mapping does. The function answers with its report, not item
+# failures: an error fails the whole batch, and a retry commits only what is missing.
+resource "aws_lambda_event_source_mapping" "commit" {
+  count                              = local.grouped ? 1 : 0
+  event_source_arn                   = aws_dynamodb_table.manifests.stream_arn
+  function_name                      = aws_lambda_function.this["commit"].arn
+  starting_position                  = "TRIM_HORIZON"
+  batch_size                         = 1000
+  maximum_batching_window_in_seconds = var.commit_batching_window_seconds
+  parallelization_factor             = 1
+  maximum_retry_attempts             = -1
+  maximum_record_age_in_seconds      = -1
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({ eventName = ["INSERT"] })
+    }
+  }
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.failed["commit"].arn
+    }
+  }
+}
+
+# Records (well, their shard positions) the ingest Lambda or the committer gave up on, and
+# compaction invocations that failed: they wait here for a human, and alarm.
 resource "aws_sqs_queue" "failed" {
-  for_each                  = toset(["ingest", "compact"])
+  for_each                  = toset(["ingest", "compact", "commit"])
   name                      = "${local.prefix}-${each.key}-failed"
   message_retention_seconds = 1209600 # 14 days, the maximum
   sqs_managed_sse_enabled   = true

@@ -12,4 +12,6 @@ locals {
 
   ingest_function  = "${local.prefix}-ingest"
   compact_function = "${local.prefix}-compact"
+  commit_function  = "${local.prefix}-commit"
+  grouped          = var.commit_mode == "grouped"
 }

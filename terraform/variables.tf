@@ -67,6 +67,34 @@ variable "batching_window_seconds" {
   default     = 30
 }
 
+# --- commit mode (docs/scaling.md) -------------------------------------------------------
+
+variable "commit_mode" {
+  description = "direct: every ingest invocation commits its batch (a few commits/s per table at most); grouped: ingest hands manifests to a DynamoDB table whose stream invokes one committer, which lands many batches per commit."
+  type        = string
+  default     = "direct"
+  validation {
+    condition     = contains(["direct", "grouped"], var.commit_mode)
+    error_message = "commit_mode must be direct or grouped."
+  }
+}
+
+variable "commit_batching_window_seconds" {
+  description = "Grouped mode: the committer gathers manifests this long (one commit per table per invocation)."
+  type        = number
+  default     = 2
+}
+
+variable "commit_memory_mb" {
+  type    = number
+  default = 1024
+}
+
+variable "commit_timeout_seconds" {
+  type    = number
+  default = 120
+}
+
 # --- compaction Lambda -------------------------------------------------------------------
 
 variable "compact_schedule" {

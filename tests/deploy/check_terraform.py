@@ -27,7 +27,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TF = ROOT / "terraform"
 
 # The package of each Lambda (its binary has the same name).
-LAMBDAS = {"ingest": "lakehouse-ingest-lambda", "compact": "lakehouse-compact-lambda"}
+LAMBDAS = {
+    "ingest": "lakehouse-ingest-lambda",
+    "compact": "lakehouse-compact-lambda",
+    "commit": "lakehouse-commit-lambda",
+}
 _GRAPH = []
 
 # Variables the runtime sets or AWS tooling reads, never Terraform's business.
@@ -41,6 +45,8 @@ SDK_CALLS = {
         "update_item": "dynamodb:UpdateItem",
         "delete_item": "dynamodb:DeleteItem",
         "query": "dynamodb:Query",
+        "scan": "dynamodb:Scan",
+        "batch_write_item": "dynamodb:BatchWriteItem",
     },
     "glue": {
         "get_database": "glue:GetDatabase",
@@ -52,11 +58,13 @@ SDK_CALLS = {
     },
 }
 
-# What delta-rs does on S3 for us (object_store): list the log, read and conditionally
-# write objects; compaction also deletes (vacuum, expired log cleanup).
+# What delta-rs and our object-store calls do on S3: list the log, read and conditionally
+# write objects, delete: compaction (vacuum, expired log cleanup), ingest (a grouped batch
+# whose hand-over lost deletes its files), the committer (large manifests' bodies).
 S3_ACTIONS = {
-    "ingest": {"s3:ListBucket", "s3:GetObject", "s3:PutObject"},
+    "ingest": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
     "compact": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
+    "commit": {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
 }
 
 # What Lambda itself does with the function's role for it.
@@ -73,6 +81,15 @@ PLATFORM_ACTIONS = {
         "sqs:SendMessage",
     },
     "compact": {"sqs:SendMessage"},  # its dead-letter queue
+    "commit": {
+        # the DynamoDB stream event source mapping polls with the function's role
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+        # the on-failure destination of the mapping
+        "sqs:SendMessage",
+    },
 }
 COMMON_ACTIONS = {
     "logs:CreateLogStream",
@@ -89,11 +106,19 @@ def graph():
 
 
 def rust_sources(lambda_name):
-    """Every Rust source of the Lambda's package and of the workspace crates it links."""
+    """Every Rust source of the Lambda's package and of the workspace crates it links (their
+    libraries: a Lambda package may use another's, e.g. ingest the committer's manifest log)."""
     g = graph()
     package = LAMBDAS[lambda_name]
     crates = [package] + sorted(c for c in g.closure(package) if c in g.members)
-    return [p for crate in crates for p in g.source_dir(crate).rglob("*.rs")]
+    sources = []
+    for crate in crates:
+        for path in g.source_dir(crate).rglob("*.rs"):
+            # Another Lambda package's binary is not linked, only its library.
+            if crate != package and (path.name == "main.rs" or "bin" in path.parts):
+                continue
+            sources.append(path)
+    return sources
 
 
 def strip_tests(text):

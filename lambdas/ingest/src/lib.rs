@@ -4,13 +4,10 @@
 //!   `quarantine`, decoded by `lakehouse_ingest::kinesis` exactly as the CLI decodes.
 //! - [`checkpoint`]: per-(table, shard) checkpoints in DynamoDB, reconciled with the
 //!   Delta `txn` of each commit.
-//! - [`manifests`]: grouped mode's manifest log in DynamoDB, whose stream invokes each
-//!   table's committer (the `lakehouse-commit-lambda` binary).
 //! - [`order`]: telling a redelivered batch from one out of order.
 //! - [`sequence`]: Kinesis sequence numbers, compared as numbers.
 
 pub mod checkpoint;
-pub mod manifests;
 pub mod order;
 pub mod sequence;
 pub mod stream;

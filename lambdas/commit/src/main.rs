@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use lakehouse_commit_lambda::manifests::DynamoManifestLog;
 use lakehouse_ingest::committer::Committer;
 use lakehouse_ingest::manifest_log::ManifestKey;
-use lakehouse_ingest_lambda::manifests::DynamoManifestLog;
 use lakehouse_lake::{Lake, Table};
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
