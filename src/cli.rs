@@ -29,12 +29,39 @@ pub struct LakeArg {
     pub lake: String,
 }
 
+/// For the commands that create tables.
+#[derive(Args, Clone)]
+pub struct LayoutArg {
+    /// How raw is partitioned if this run creates it: `date-type` (event_date, event_type)
+    /// or `date` (event_date only, rows sorted by event_type: one file per batch and day,
+    /// for volume; see docs/scaling.md). An existing raw keeps its own.
+    #[arg(long, env = "LAKEHOUSE_RAW_LAYOUT", value_enum, default_value_t = RawLayoutArg::DateType)]
+    pub raw_layout: RawLayoutArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum RawLayoutArg {
+    DateType,
+    Date,
+}
+
+impl From<RawLayoutArg> for lakehouse_lake::RawLayout {
+    fn from(arg: RawLayoutArg) -> Self {
+        match arg {
+            RawLayoutArg::DateType => lakehouse_lake::RawLayout::DateType,
+            RawLayoutArg::Date => lakehouse_lake::RawLayout::Date,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Append events to raw (invalid records to quarantine), one commit per run.
     Ingest {
         #[command(flatten)]
         lake: LakeArg,
+        #[command(flatten)]
+        layout: LayoutArg,
         /// Input format.
         #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
         format: InputFormat,
@@ -56,6 +83,8 @@ pub enum Command {
     Compact {
         #[command(flatten)]
         lake: LakeArg,
+        #[command(flatten)]
+        layout: LayoutArg,
         /// Copies whose created_at lie within this many days of each other are always
         /// resolved; 0 searches the whole table.
         #[arg(long, default_value_t = CompactOptions::default().horizon_days)]
@@ -125,6 +154,8 @@ pub enum Command {
         lake: PathBuf,
         #[arg(long, default_value_t = GenerateOptions::default().events)]
         events: u64,
+        #[command(flatten)]
+        layout: LayoutArg,
     },
 }
 

@@ -4,8 +4,9 @@
 
 locals {
   lambda_common_env = {
-    LAKEHOUSE_LAKE = local.lake_uri
-    LAKEHOUSE_LOG  = "info"
+    LAKEHOUSE_LAKE       = local.lake_uri
+    LAKEHOUSE_LOG        = "info"
+    LAKEHOUSE_RAW_LAYOUT = var.raw_layout # whichever function creates raw first uses it
   }
   functions = {
     ingest = {

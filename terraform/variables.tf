@@ -79,6 +79,16 @@ variable "commit_mode" {
   }
 }
 
+variable "raw_layout" {
+  description = "How raw is partitioned when first created: date-type (event_date, event_type) or date (event_date only, rows sorted by event_type: one file per batch and day, for volume). An existing raw keeps its own; staging keeps date and type."
+  type        = string
+  default     = "date-type"
+  validation {
+    condition     = contains(["date-type", "date"], var.raw_layout)
+    error_message = "raw_layout must be date-type or date."
+  }
+}
+
 variable "commit_batching_window_seconds" {
   description = "Grouped mode: the committer gathers manifests this long (one commit per table per invocation)."
   type        = number

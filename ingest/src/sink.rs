@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{RecordBatch, UInt32Array};
-use deltalake::arrow::compute::take_record_batch;
+use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use deltalake::arrow::row::{OwnedRow, RowConverter, SortField};
 use deltalake::kernel::{Add, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -30,6 +30,11 @@ impl Sink {
     pub(crate) fn start(kind: Table, table: DeltaTable, options: &IngestOptions) -> Result<Sink> {
         let (flush_rows, flush_bytes) = (options.flush_rows, options.flush_bytes);
         let max_open = options.max_open_partitions.max(1);
+        // The table's own partitioning (raw's layout is chosen at creation), and the order
+        // rows take inside a file under it.
+        let partitions: Vec<String> = table.snapshot()?.metadata().partition_columns().to_vec();
+        let names: Vec<&str> = partitions.iter().map(String::as_str).collect();
+        let sort = kind.sort_columns(&names);
         let mut writer =
             RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
         // Two batches in flight: enough to keep both sides busy, little memory.
@@ -38,8 +43,10 @@ impl Sink {
             let mut adds = Vec::new();
             let (mut rows, mut bytes) = (0, 0);
             let mut open: HashSet<OwnedRow> = HashSet::new();
+            let partitions: Vec<&str> = partitions.iter().map(String::as_str).collect();
             while let Some(batch) = incoming.recv().await {
-                for (partition, part) in by_partition(&batch, kind.partition_columns())? {
+                let batch = sorted(batch, sort)?;
+                for (partition, part) in by_partition(&batch, &partitions)? {
                     if !open.contains(&partition) && open.len() >= max_open {
                         adds.extend(writer.flush().await?);
                         (rows, bytes) = (0, 0);
@@ -109,6 +116,27 @@ impl Sink {
             None => Err(IngestError::Encoder("already finished".into())),
         }
     }
+}
+
+/// `batch` with its rows ordered by `columns`.
+fn sorted(batch: RecordBatch, columns: &[&str]) -> Result<RecordBatch> {
+    if columns.is_empty() || batch.num_rows() < 2 {
+        return Ok(batch);
+    }
+    let keys = columns
+        .iter()
+        .map(|c| {
+            let values = batch.column_by_name(c).cloned().ok_or_else(|| {
+                IngestError::Encoder(format!("a batch lacks its sort column {c}"))
+            })?;
+            Ok(SortColumn {
+                values,
+                options: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let order = lexsort_to_indices(&keys, None)?;
+    Ok(take_record_batch(&batch, &order)?)
 }
 
 /// `batch` split by the values of `columns`, each part with its partition's key, in order

@@ -95,7 +95,9 @@ pub async fn read_file(
         .fields()
         .iter()
         .map(|f| f.name().as_str())
-        .filter(|name| !table.partition_columns().contains(name))
+        // A partition column's values are in the log, not the file (raw's layout decides
+        // which columns those are; every add names them all).
+        .filter(|name| !add.partition_values.contains_key(*name))
         .collect();
     let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
     let stream = builder
@@ -125,8 +127,8 @@ impl PartitionValues {
     fn parse(table: Table, add: &Add) -> Result<PartitionValues> {
         let schema = table.arrow_schema();
         let mut values = HashMap::new();
-        for column in table.partition_columns() {
-            let raw = add.partition_values.get(*column).cloned().flatten();
+        for column in add.partition_values.keys().map(String::as_str) {
+            let raw = add.partition_values.get(column).cloned().flatten();
             let value = match schema.field_with_name(column)?.data_type() {
                 DataType::Date32 => ScalarValue::Date(parse_partition_date(add, column)?),
                 _ => ScalarValue::Utf8(raw),

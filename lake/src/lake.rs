@@ -12,7 +12,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, Tab
 use url::Url;
 
 use crate::error::{LakeError, Result};
-use crate::schema::{STATS_COLUMNS, Table};
+use crate::schema::{RawLayout, STATS_COLUMNS, Table};
 
 /// Days of history `vacuum` keeps for time travel unless told otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;
@@ -24,6 +24,8 @@ pub struct Lake {
     options: HashMap<String, String>,
     /// An object store given rather than derived from `root` (see [`Lake::in_store`]).
     store: Option<Arc<dyn ObjectStore>>,
+    /// How `raw` is partitioned if this lake creates it.
+    raw_layout: RawLayout,
 }
 
 impl Lake {
@@ -64,6 +66,7 @@ impl Lake {
             root,
             options: HashMap::new(),
             store: None,
+            raw_layout: RawLayout::default(),
         })
     }
 
@@ -78,7 +81,15 @@ impl Lake {
             root,
             options: HashMap::new(),
             store: Some(store),
+            raw_layout: RawLayout::default(),
         }
+    }
+
+    /// The layout `raw` gets if it is created through this lake. An existing `raw` keeps
+    /// its own: every writer follows the table's metadata.
+    pub fn with_raw_layout(mut self, layout: RawLayout) -> Lake {
+        self.raw_layout = layout;
+        self
     }
 
     /// Adds storage settings, which win over the environment: for a process that talks to
@@ -193,6 +204,13 @@ impl Lake {
         }
     }
 
+    fn partition_columns_for(&self, table: Table) -> &'static [&'static str] {
+        match table {
+            Table::Raw => self.raw_layout.partition_columns(),
+            _ => table.partition_columns(),
+        }
+    }
+
     async fn create(&self, table: Table, delta: DeltaTable) -> Result<DeltaTable> {
         let retention = format!("interval {DEFAULT_RETENTION_DAYS} days");
         let created = delta
@@ -200,7 +218,7 @@ impl Lake {
             .with_table_name(table.name())
             .with_comment(table.description())
             .with_columns(table.delta_columns())
-            .with_partition_columns(table.partition_columns().iter().copied())
+            .with_partition_columns(self.partition_columns_for(table).iter().copied())
             .with_configuration_property(
                 TableProperty::DataSkippingNumIndexedCols,
                 Some(STATS_COLUMNS.to_string()),
@@ -268,7 +286,7 @@ fn check_contract(table: Table, delta: &DeltaTable) -> Result<()> {
         .iter()
         .map(String::as_str)
         .collect();
-    if partitions != table.partition_columns() {
+    if !table.accepts_partitioning(&partitions) {
         return Err(mismatch(format!(
             "partitioned by {partitions:?}, expected {:?}",
             table.partition_columns()

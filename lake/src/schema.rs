@@ -128,6 +128,47 @@ pub fn partition_value_path_bytes(value: &str) -> usize {
         .sum()
 }
 
+/// How `raw` is partitioned, chosen when it is created (the table's metadata decides from
+/// then on; every writer follows it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawLayout {
+    /// `event_date`, `event_type`: the design's layout; a batch writes a file per type.
+    #[default]
+    DateType,
+    /// `event_date` only, rows sorted by `event_type` inside each file: a batch writes one
+    /// file per day it spans. For volume (docs/scaling.md); `staging` keeps date and type.
+    Date,
+}
+
+impl RawLayout {
+    pub fn partition_columns(self) -> &'static [&'static str] {
+        match self {
+            RawLayout::DateType => &[EVENT_DATE, EVENT_TYPE],
+            RawLayout::Date => &[EVENT_DATE],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RawLayout::DateType => "date-type",
+            RawLayout::Date => "date",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<RawLayout> {
+        [RawLayout::DateType, RawLayout::Date]
+            .into_iter()
+            .find(|l| l.name() == name)
+    }
+
+    /// The layout a table partitioned by `columns` has, if it is one.
+    pub fn of_columns(columns: &[&str]) -> Option<RawLayout> {
+        [RawLayout::DateType, RawLayout::Date]
+            .into_iter()
+            .find(|l| l.partition_columns() == columns)
+    }
+}
+
 /// One of the lake's three tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Table {
@@ -159,10 +200,32 @@ impl Table {
         }
     }
 
+    /// The partition columns a table is created with (raw: its default layout; see
+    /// [`RawLayout`] for the other).
     pub fn partition_columns(self) -> &'static [&'static str] {
         match self {
-            Table::Raw | Table::Staging => &[EVENT_DATE, EVENT_TYPE],
+            Table::Raw => RawLayout::default().partition_columns(),
+            Table::Staging => &[EVENT_DATE, EVENT_TYPE],
             Table::Quarantine => &[INGEST_DATE],
+        }
+    }
+
+    /// Whether a table partitioned by `columns` keeps the contract: raw in any
+    /// [`RawLayout`], the others exactly as created.
+    pub fn accepts_partitioning(self, columns: &[&str]) -> bool {
+        match self {
+            Table::Raw => RawLayout::of_columns(columns).is_some(),
+            _ => columns == self.partition_columns(),
+        }
+    }
+
+    /// Columns rows are sorted by inside each file a writer writes to a table partitioned by
+    /// `partitions`: raw without `event_type` among them sorts by it, so a reader of one
+    /// type skips the rest of a file by its row groups' statistics.
+    pub fn sort_columns(self, partitions: &[&str]) -> &'static [&'static str] {
+        match self {
+            Table::Raw if !partitions.contains(&EVENT_TYPE) => &[EVENT_TYPE],
+            _ => &[],
         }
     }
 

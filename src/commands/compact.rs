@@ -2,10 +2,10 @@ use anyhow::Result;
 use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
 use lakehouse_lake::Lake;
 
-pub async fn run(lake: &str, options: CompactOptions) -> Result<()> {
+pub async fn run(lake: Lake, options: CompactOptions) -> Result<()> {
     let spinner = crate::progress::counter("compacting");
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-    let report = Compactor::new(Lake::parse(lake)?, options).run().await?;
+    let report = Compactor::new(lake, options).run().await?;
     spinner.finish_and_clear();
     println!("{}", describe(&report));
     Ok(())

@@ -7,18 +7,18 @@ use anyhow::{Result, ensure};
 use lakehouse::generate::{GenerateOptions, Generator};
 use lakehouse_compact::{CompactOptions, Compactor};
 use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
-use lakehouse_lake::{Lake, Table};
+use lakehouse_lake::{Lake, RawLayout, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
 const BATCHES: u64 = 4;
 
-pub async fn run(dir: &Path, events: u64) -> Result<()> {
+pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
     ensure!(
         !dir.exists() || std::fs::read_dir(dir)?.next().is_none(),
         "{} is not empty: remove it or pass --lake with a new folder",
         dir.display()
     );
-    let lake = Lake::parse(&dir.to_string_lossy())?;
+    let lake = Lake::parse(&dir.to_string_lossy())?.with_raw_layout(layout);
     println!("lake: {}", lake.root());
     let mut generator = Generator::new(GenerateOptions {
         events,

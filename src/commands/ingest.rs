@@ -15,13 +15,12 @@ use crate::progress;
 /// already hold is skipped unless `force` (see `lakehouse_ingest::load`); stdin has no
 /// identity and always appends.
 pub async fn run(
-    lake: &str,
+    lake: Lake,
     format: InputFormat,
     files: &[PathBuf],
     force: bool,
     options: IngestOptions,
 ) -> Result<()> {
-    let lake = Lake::parse(lake)?;
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
     let max_record_bytes = options.max_record_bytes;

@@ -8,6 +8,7 @@ mod query;
 
 use anyhow::Result;
 use lakehouse_ingest::IngestOptions;
+use lakehouse_lake::Lake;
 
 use crate::cli::Command;
 
@@ -15,6 +16,7 @@ pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Ingest {
             lake,
+            layout,
             format,
             files,
             force,
@@ -25,10 +27,12 @@ pub async fn run(command: Command) -> Result<()> {
                 max_record_bytes: usize::try_from(max_record_bytes).unwrap_or(usize::MAX),
                 ..IngestOptions::default()
             };
-            ingest::run(&lake.lake, format, &files, force, options).await
+            let lake = Lake::parse(&lake.lake)?.with_raw_layout(layout.raw_layout.into());
+            ingest::run(lake, format, &files, force, options).await
         }
         Command::Compact {
             lake,
+            layout,
             horizon_days,
             retention_hours,
             vacuum_full,
@@ -41,7 +45,8 @@ pub async fn run(command: Command) -> Result<()> {
                 skip_maintenance: no_maintenance,
                 ..Default::default()
             };
-            compact::run(&lake.lake, options).await
+            let lake = Lake::parse(&lake.lake)?.with_raw_layout(layout.raw_layout.into());
+            compact::run(lake, options).await
         }
         Command::Query {
             lake,
@@ -71,6 +76,10 @@ pub async fn run(command: Command) -> Result<()> {
             invalid_rate,
             days,
         }),
-        Command::Demo { lake, events } => demo::run(&lake, events).await,
+        Command::Demo {
+            lake,
+            events,
+            layout,
+        } => demo::run(&lake, events, layout.raw_layout.into()).await,
     }
 }

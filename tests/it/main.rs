@@ -8,6 +8,7 @@ mod crash;
 mod grouped;
 mod helpers;
 mod ingest;
+mod layout;
 mod loads;
 mod model;
 mod overlap;

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lakehouse_commit_lambda::manifests::DynamoManifestLog;
 use lakehouse_ingest::committer::Committer;
 use lakehouse_ingest::manifest_log::ManifestKey;
-use lakehouse_lake::{Lake, Table};
+use lakehouse_lake::Table;
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -44,14 +44,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 /// may commit both, each table still in one commit per invocation, or one function per
 /// table for more throughput.
 async fn configure() -> Result<Vec<TableCommitter>> {
-    let lake_uri =
-        runtime::required_env("LAKEHOUSE_LAKE", "the lake location, s3://bucket/prefix")?;
     let manifests = runtime::required_env(
         "LAKEHOUSE_MANIFEST_TABLE",
         "the DynamoDB table of manifests (grouped mode)",
     )?;
     let names = runtime::env_or("LAKEHOUSE_COMMIT_TABLES", "raw,quarantine".to_string())?;
-    let lake = Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?;
+    let lake = runtime::lake_from_env()?;
     let config = lakehouse_aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let mut committers = Vec::new();

@@ -41,8 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn configure() -> Result<Config> {
-    let lake_uri =
-        runtime::required_env("LAKEHOUSE_LAKE", "the lake location, s3://bucket/prefix")?;
+    let lake = runtime::lake_from_env()?;
     let defaults = CompactOptions::default();
     let options = CompactOptions {
         horizon_days: runtime::env_or("LAKEHOUSE_HORIZON_DAYS", defaults.horizon_days)?,
@@ -62,7 +61,7 @@ async fn configure() -> Result<Config> {
         _ => None,
     };
     Ok(Config {
-        lake: Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?,
+        lake,
         lease_table: runtime::required_env(
             "LAKEHOUSE_LEASE_TABLE",
             "the DynamoDB table of the compaction lease",

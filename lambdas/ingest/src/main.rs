@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lakehouse_commit_lambda::manifests::DynamoManifestLog;
@@ -13,7 +13,7 @@ use lakehouse_ingest::IngestOptions;
 use lakehouse_ingest::manifest_log::ManifestLog;
 use lakehouse_ingest_lambda::checkpoint::CheckpointStore;
 use lakehouse_ingest_lambda::stream::StreamIngest;
-use lakehouse_lake::{Lake, Table};
+use lakehouse_lake::Table;
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tokio::sync::Mutex;
@@ -36,9 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn configure() -> Result<StreamIngest> {
-    let lake_uri =
-        runtime::required_env("LAKEHOUSE_LAKE", "the lake location, s3://bucket/prefix")?;
-    let lake = Lake::parse(&lake_uri).with_context(|| format!("LAKEHOUSE_LAKE={lake_uri}"))?;
+    let lake = runtime::lake_from_env()?;
     let config = lakehouse_aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let mode = runtime::env_or("LAKEHOUSE_COMMIT_MODE", "direct".to_string())?;

@@ -36,6 +36,22 @@ where
     }
 }
 
+/// The lake from `LAKEHOUSE_LAKE`, creating `raw` (if a function is the first to open it)
+/// in the layout `LAKEHOUSE_RAW_LAYOUT` names (`date-type`, the default, or `date`). Every
+/// function that may create raw reads it, so whichever runs first creates the same table.
+pub fn lake_from_env() -> Result<lakehouse_lake::Lake, ConfigError> {
+    let uri = required_env("LAKEHOUSE_LAKE", "the lake location, s3://bucket/prefix")?;
+    let lake = lakehouse_lake::Lake::parse(&uri)
+        .map_err(|e| ConfigError(format!("environment variable LAKEHOUSE_LAKE={uri:?}: {e}")))?;
+    let name = env_or("LAKEHOUSE_RAW_LAYOUT", "date-type".to_string())?;
+    let layout = lakehouse_lake::RawLayout::parse(&name).ok_or_else(|| {
+        ConfigError(format!(
+            "environment variable LAKEHOUSE_RAW_LAYOUT={name:?}: expected date-type or date"
+        ))
+    })?;
+    Ok(lake.with_raw_layout(layout))
+}
+
 /// JSON log lines on stdout (CloudWatch Logs keeps them per invocation), filtered by
 /// `LAKEHOUSE_LOG` (e.g. `info`, `debug`, `lakehouse_ingest_lambda=debug`), default `info`
 /// (without delta-rs's logs of each lost commit race: the lake's commit path retries

@@ -32,6 +32,8 @@ pub struct StackOptions {
     pub fault_proxy: bool,
     /// Grouped mode: the ingest Lambda hands manifests over; the committer Lambda commits.
     pub grouped: bool,
+    /// `LAKEHOUSE_RAW_LAYOUT` for every function (`None`: the default layout).
+    pub raw_layout: Option<&'static str>,
 }
 
 impl Default for StackOptions {
@@ -41,6 +43,7 @@ impl Default for StackOptions {
             compact_instances: 1,
             fault_proxy: false,
             grouped: false,
+            raw_layout: None,
         }
     }
 }
@@ -66,6 +69,9 @@ impl Stack {
         env.push(("LAKEHOUSE_CHECKPOINT_TABLE", CHECKPOINTS.into()));
         env.push(("LAKEHOUSE_LEASE_TABLE", LEASES.into()));
         env.push(("LAKEHOUSE_GLUE_DATABASE", GLUE_DATABASE.into()));
+        if let Some(layout) = options.raw_layout {
+            env.push(("LAKEHOUSE_RAW_LAYOUT", layout.into()));
+        }
         if options.grouped {
             moto.create_manifest_table(MANIFESTS).await;
             env.push(("LAKEHOUSE_COMMIT_MODE", "grouped".into()));
