@@ -35,7 +35,7 @@ use lakehouse_ingest::manifest_log::{
 };
 use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
 use lakehouse_lake::log::commit_actions;
-use lakehouse_lake::{CommitMetadata, Lake, Table};
+use lakehouse_lake::{CommitMetadata, Lake, RawLayout, Table};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -83,6 +83,9 @@ struct Args {
     delete_ms: u64,
     #[arg(long, default_value_t = 0.5)]
     jitter: f64,
+    /// raw's layout: date-type or date.
+    #[arg(long, default_value = "date-type")]
+    raw_layout: String,
     /// Instead of simulating: CPU seconds of the real decode -> Parquet path for one batch of
     /// `--events-per-batch` events of ~1.2 KB over 100 types, averaged over this many batches.
     #[arg(long)]
@@ -459,6 +462,10 @@ async fn verify(sim: &Sim, plain: &Lake) -> Result<(u64, u64, Vec<f64>)> {
     Ok((lost, duplicated, lags))
 }
 
+fn raw_layout(args: &Args) -> Result<RawLayout> {
+    RawLayout::parse(&args.raw_layout).context("--raw-layout: date-type or date")
+}
+
 fn latency_model(args: &Args) -> LatencyModel {
     LatencyModel {
         put: Duration::from_millis(args.put_ms),
@@ -490,7 +497,8 @@ fn measure_batch(args: &Args, batches: u32) -> Result<()> {
         .enable_all()
         .build()?;
     let store = LatencyStore::new(InMemory::new(), latency_model(args), args.seed);
-    let lake = Lake::in_store(url::Url::parse("memory:///lake/")?, Arc::new(store));
+    let lake = Lake::in_store(url::Url::parse("memory:///lake/")?, Arc::new(store))
+        .with_raw_layout(raw_layout(args)?);
     let padding = "x".repeat(1_050);
     let lines: Vec<String> = (0..args.events_per_batch)
         .map(|i| {
@@ -506,7 +514,7 @@ fn measure_batch(args: &Args, batches: u32) -> Result<()> {
         let raw = lake.open(Table::Raw).await?;
         let quarantine = lake.open(Table::Quarantine).await?;
         let (started, cpu) = (Instant::now(), process_cpu_seconds()?);
-        let mut files = 0;
+        let (mut files, mut manifest_bytes) = (0, 0);
         for _ in 0..batches {
             let mut ingestor =
                 Ingestor::with_tables(raw.clone(), quarantine.clone(), IngestOptions::default())?;
@@ -519,7 +527,17 @@ fn measure_batch(args: &Args, batches: u32) -> Result<()> {
                 };
                 ingestor.push(&record).await?;
             }
-            files += ingestor.prepare().await?.raw.files();
+            let prepared = ingestor.prepare().await?;
+            files += prepared.raw.files();
+            let manifest = Manifest {
+                app_id: app_id(0),
+                version: 1,
+                adds: prepared.raw.adds().to_vec(),
+                records: args.events_per_batch,
+                first_sequence_number: Some(sequence(1)),
+                last_sequence_number: Some(sequence(args.events_per_batch)),
+            };
+            manifest_bytes = serde_json::to_vec(&manifest)?.len();
         }
         let cpu = (process_cpu_seconds()? - cpu) / f64::from(batches);
         let wall = started.elapsed().as_secs_f64() / f64::from(batches);
@@ -529,6 +547,8 @@ fn measure_batch(args: &Args, batches: u32) -> Result<()> {
                 "events_per_batch": args.events_per_batch,
                 "batch_bytes": bytes,
                 "files_per_batch": files / batches as usize,
+                "raw_layout": args.raw_layout,
+                "manifest_bytes": manifest_bytes,
                 "cpu_s_per_batch": (cpu * 1000.0).round() / 1000.0,
                 "wall_s_per_batch": (wall * 1000.0).round() / 1000.0,
                 "build": if cfg!(debug_assertions) { "debug" } else { "release" },
@@ -549,8 +569,8 @@ async fn main() -> Result<()> {
     let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let slow: Arc<dyn ObjectStore> = Arc::new(LatencyStore::new(memory.clone(), model, args.seed));
     let root = url::Url::parse("memory:///lake/")?;
-    let lake = Lake::in_store(root.clone(), slow);
-    let plain = Lake::in_store(root, memory);
+    let lake = Lake::in_store(root.clone(), slow).with_raw_layout(raw_layout(&args)?);
+    let plain = Lake::in_store(root, memory).with_raw_layout(raw_layout(&args)?);
     // Created without latency: setting up is not what is measured.
     plain.open(Table::Raw).await?;
     plain.open(Table::Quarantine).await?;

@@ -1,4 +1,5 @@
--- raw: every valid event as received, append-only; partitioned by event_date, event_type.
+-- raw: every valid event as received, append-only; partitioned by event_date, event_type
+-- (or by event_date only when created with raw layout `date`: the same DDL reads either).
 -- Replace the bucket and prefix with your lake's (LAKEHOUSE_LAKE). Athena reads the schema
 -- and partitions from the Delta log: no columns, no PARTITIONED BY, no MSCK REPAIR.
 -- Athena copies the schema into Glue once, here; when the Delta schema later gains a column

@@ -14,8 +14,10 @@ for shards in $(echo "${SCALE_DIRECT_SHARDS:-1,10,50,100,350}" | tr , ' '); do
   "$BIN" --mode direct --shards "$shards" --seconds "${SCALE_DIRECT_SECONDS:-60}" \
     2>>"$OUT/scale.log" | tail -1 | tee -a "$OUT/scale.jsonl" >&2
 done
-echo "one batch of 5,000 events (~6 MB) on one core" >&2
-"$BIN" --measure-batch 20 2>>"$OUT/scale.log" | tail -1 | tee -a "$OUT/scale.jsonl" >&2
+echo "one batch of 5,000 events (~6 MB) on one core, raw by date and type, then by date" >&2
+for layout in date-type date; do
+  "$BIN" --measure-batch 20 --raw-layout "$layout" 2>>"$OUT/scale.log" | tail -1 | tee -a "$OUT/scale.jsonl" >&2
+done
 echo "grouped mode, 350 shards, ${SCALE_SECONDS:-300} s, crashes injected" >&2
 "$BIN" --mode grouped --shards 350 --seconds "${SCALE_SECONDS:-300}" 2>>"$OUT/scale.log" \
   | tail -1 | tee -a "$OUT/scale.jsonl"
