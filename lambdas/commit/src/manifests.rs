@@ -96,6 +96,17 @@ impl DynamoManifestLog {
         ))
     }
 
+    /// The stored manifest whose version `manifest` was refused for.
+    async fn taken(&self, manifest: &Manifest) -> Result<HandOver> {
+        match self.get(&manifest.key()).await? {
+            Some(stored) => Ok(HandOver::Taken(Box::new(stored))),
+            None => Err(IngestError::Manifest(format!(
+                "{}: {} version {} was refused as existing but cannot be read",
+                self.table_name, manifest.app_id, manifest.version
+            ))),
+        }
+    }
+
     async fn parse(
         &self,
         item: &std::collections::HashMap<String, AttributeValue>,
@@ -132,18 +143,18 @@ impl ManifestLog for DynamoManifestLog {
             .item(VERSION, AttributeValue::N(manifest.version.to_string()))
             .item(EXPIRES_AT, AttributeValue::N(expires.to_string()))
             .condition_expression(format!("attribute_not_exists({WRITER})"));
+        let mut body = None;
         if json.len() <= MAX_INLINE_BYTES {
             request = request.item(BODY, AttributeValue::S(json));
         } else {
-            // Unique per attempt: an attempt that loses the put leaves only its own body.
-            let first = manifest
-                .adds
-                .first()
-                .map(|a| a.path.as_str())
-                .unwrap_or_default();
+            // Unique per attempt: two attempts at one version never write one body.
             let path = Path::from("_manifests/bodies")
                 .join(manifest.app_id.as_str())
-                .join(format!("{}-{}.json", manifest.version, uuid_like(first)))
+                .join(format!(
+                    "{}-{}.json",
+                    manifest.version,
+                    uuid::Uuid::new_v4()
+                ))
                 .to_string();
             let create = PutOptions {
                 mode: PutMode::Create,
@@ -153,17 +164,18 @@ impl ManifestLog for DynamoManifestLog {
                 .put_opts(&Path::from(path.as_str()), json.into_bytes().into(), create)
                 .await
                 .map_err(|e| IngestError::Manifest(format!("manifest body {path}: {e}")))?;
-            request = request.item(BODY_PATH, AttributeValue::S(path));
+            request = request.item(BODY_PATH, AttributeValue::S(path.clone()));
+            body = Some(path);
         }
         match request.send().await {
             Ok(_) => Ok(HandOver::Stored),
-            Err(e) if is_condition_failure(&e) => match self.get(&manifest.key()).await? {
-                Some(stored) => Ok(HandOver::Taken(Box::new(stored))),
-                None => Err(IngestError::Manifest(format!(
-                    "{}: {} version {} was refused as existing but cannot be read",
-                    self.table_name, manifest.app_id, manifest.version
-                ))),
-            },
+            Err(e) if is_condition_failure(&e) => {
+                // Refused: this attempt's body belongs to no item.
+                if let Some(path) = body {
+                    let _ = self.store.delete(&Path::from(path.as_str())).await;
+                }
+                self.taken(manifest).await
+            }
             Err(e) => Err(self.error("PutItem", e)),
         }
     }
@@ -284,16 +296,4 @@ impl ManifestLog for DynamoManifestLog {
         }
         Ok(())
     }
-}
-
-/// A name unique to the attempt, from its first data file's (random) name.
-fn uuid_like(first_file: &str) -> String {
-    first_file
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches(".parquet")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect()
 }

@@ -378,3 +378,101 @@ async fn switching_from_direct_to_grouped_mode_resumes_each_shard_exactly() {
     assert_eq!(stack.compact()["status"], "compacted");
     assert_lake_holds(&stack, &w);
 }
+
+/// A manifest too large for a DynamoDB item (a batch spanning thousands of partitions) is
+/// stored in the table's `_manifests/bodies/`, read back through the item, and deleted with
+/// it; a second attempt at the same version is refused with the stored one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_too_large_for_an_item_goes_to_s3_and_back() {
+    use lakehouse_commit_lambda::manifests::DynamoManifestLog;
+    use lakehouse_ingest::manifest::Manifest;
+    use lakehouse_ingest::manifest_log::{HandOver, ManifestKey, ManifestLog};
+
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    moto.create_bucket("lake").await;
+    moto.create_manifest_table(MANIFESTS).await;
+    let options = moto.env().into_iter().filter_map(|(k, v)| {
+        let key = k.to_lowercase();
+        let known = [
+            "aws_endpoint_url",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_region",
+        ];
+        known.contains(&key.as_str()).then_some((key, v))
+    });
+    let lake = Lake::parse(LAKE)
+        .expect("lake")
+        .with_storage_options(options);
+    let raw = lake.open(Table::Raw).await.expect("raw");
+    let log = DynamoManifestLog::new(
+        aws_sdk_dynamodb::Client::new(&moto.sdk),
+        MANIFESTS,
+        lake.table_url(Table::Raw).as_str(),
+        raw.object_store(),
+    );
+    let add = |i: usize| deltalake::kernel::Add {
+        path: format!("event_date=2025-11-24/event_type=t{i:05}/part-{i:05}.parquet"),
+        size: 1_000,
+        stats: Some(format!(
+            r#"{{"numRecords":1,"minValues":{{"event_uuid":"{:0>64}"}}}}"#,
+            i
+        )),
+        data_change: true,
+        ..Default::default()
+    };
+    let manifest = |version: i64, files: usize| Manifest {
+        app_id: "lakehouse-ingest:events/shardId-000000000000".into(),
+        version,
+        adds: (0..files).map(add).collect(),
+        records: files as u64,
+        first_sequence_number: Some(format!("{version}00")),
+        last_sequence_number: Some(format!("{version}99")),
+    };
+    let big = manifest(1, 3_000);
+    assert!(serde_json::to_vec(&big).expect("json").len() > 400 * 1024);
+    assert_eq!(
+        log.hand_over(&big).await.expect("hand over"),
+        HandOver::Stored
+    );
+    let bodies = raw
+        .object_store()
+        .list_with_delimiter(Some(&"_manifests/bodies".into()))
+        .await
+        .expect("list");
+    assert!(!bodies.common_prefixes.is_empty(), "the body is in S3");
+    assert_eq!(
+        log.latest(&big.app_id).await.expect("latest"),
+        Some(big.clone())
+    );
+
+    // A retried attempt at version 1 (other files) is refused with the stored manifest.
+    let retry = manifest(1, 3_001);
+    match log.hand_over(&retry).await.expect("hand over") {
+        HandOver::Taken(stored) => assert_eq!(*stored, big),
+        other => panic!("expected Taken, got {other:?}"),
+    }
+
+    // A small one stays inline; forgetting below it deletes the big item and its body.
+    let small = manifest(2, 3);
+    assert_eq!(
+        log.hand_over(&small).await.expect("hand over"),
+        HandOver::Stored
+    );
+    log.forget(&big.app_id, 2).await.expect("forget");
+    let keys = log.keys().await.expect("keys");
+    let expected = ManifestKey {
+        app_id: big.app_id.clone(),
+        version: 2,
+    };
+    assert_eq!(keys, vec![expected]);
+    let left: Vec<_> = futures::TryStreamExt::try_collect(
+        raw.object_store().list(Some(&"_manifests/bodies".into())),
+    )
+    .await
+    .expect("list");
+    // The refused attempt deleted its own body; forgetting deleted the stored one.
+    assert!(left.is_empty(), "{left:?}");
+}
