@@ -10,6 +10,7 @@ use deltalake::arrow::array::{Int64Array, RecordBatch};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::read_file;
+use lakehouse_lake::log::txn_version;
 use lakehouse_lake::schema::RAW_VERSION;
 use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table};
 use serde::Serialize;
@@ -339,9 +340,7 @@ impl Compactor {
 
 /// The last `raw` version `staging` consumed whole (its `txn`); `None` before the first.
 async fn consumed_raw_version(staging: &DeltaTable) -> Result<Option<u64>> {
-    Ok(staging
-        .snapshot()?
-        .transaction_version(staging.log_store().as_ref(), STAGING_APP_ID)
+    Ok(txn_version(staging, STAGING_APP_ID)
         .await?
         .map(|v| v as u64))
 }

@@ -17,7 +17,7 @@ use deltalake::DeltaTable;
 use deltalake::kernel::Action;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::Committed;
-use lakehouse_lake::log::commit_actions;
+use lakehouse_lake::log::{commit_actions, txn_version};
 
 use crate::error::Result;
 use crate::manifest::{Manifest, commit_manifests};
@@ -145,18 +145,11 @@ impl Committer {
             .into_iter()
             .filter(|w| !self.committed.contains_key(w))
             .collect();
-        let snapshot = self.table.snapshot()?;
-        let log_store = self.table.log_store();
+        let table = &self.table;
         let found: Vec<(String, i64)> = futures::stream::iter(unknown)
-            .map(|app_id| {
-                let log_store = log_store.clone();
-                async move {
-                    let version = snapshot
-                        .transaction_version(log_store.as_ref(), &app_id)
-                        .await?
-                        .unwrap_or(0);
-                    Ok::<_, crate::IngestError>((app_id, version))
-                }
+            .map(|app_id| async move {
+                let version = txn_version(table, &app_id).await?.unwrap_or(0);
+                Ok::<_, crate::IngestError>((app_id, version))
             })
             .buffer_unordered(READ_CONCURRENCY)
             .try_collect()

@@ -9,6 +9,7 @@ use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batc
 use deltalake::arrow::row::{OwnedRow, RowConverter, SortField};
 use deltalake::kernel::{Add, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use lakehouse_lake::log::txn_version;
 use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -90,11 +91,7 @@ impl Sink {
 
     /// The version under which the table recorded the load `app_id`, if it did.
     pub(crate) async fn loaded_version(&self, app_id: &str) -> Result<Option<i64>> {
-        Ok(self
-            .table
-            .snapshot()?
-            .transaction_version(self.table.log_store().as_ref(), app_id)
-            .await?)
+        Ok(txn_version(&self.table, app_id).await?)
     }
 
     /// Waits for the encoder to finalize every file; returns them, uncommitted.

@@ -1,5 +1,5 @@
-//! Reading a table's Delta log one commit at a time, and cleaning up after a commit that
-//! lost.
+//! Reading a table's Delta log (one commit at a time, an application's `txn` version), and
+//! cleaning up after a commit that lost.
 
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add};
@@ -16,6 +16,15 @@ pub async fn commit_actions(log_store: &dyn LogStore, version: u64) -> Result<Op
         return Ok(None);
     };
     Ok(Some(get_actions(version, &bytes)?))
+}
+
+/// The version `table`'s snapshot holds for application `app_id` (its last `txn`); `None`
+/// when it never committed. A log replay (from the last checkpoint) on each call.
+pub async fn txn_version(table: &DeltaTable, app_id: &str) -> Result<Option<i64>> {
+    Ok(table
+        .snapshot()?
+        .transaction_version(table.log_store().as_ref(), app_id)
+        .await?)
 }
 
 /// Deletes data files a commit that will never land had written, so a lost race leaves no

@@ -10,6 +10,7 @@ use lakehouse_ingest::committer::Committer;
 use lakehouse_ingest::manifest::{Manifest, commit_manifests};
 use lakehouse_ingest::manifest_log::{HandOver, ManifestLog, StoreManifestLog, hand_over_files};
 use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
+use lakehouse_lake::log::txn_version;
 use lakehouse_lake::{CommitMetadata, Table};
 
 use crate::helpers::{TestLake, event};
@@ -43,13 +44,9 @@ async fn manifest(lake: &TestLake, shard: usize, version: i64, n: usize) -> Mani
 }
 
 async fn txn_versions(raw: &DeltaTable, writers: &[&str]) -> HashMap<String, i64> {
-    let snapshot = raw.snapshot().expect("snapshot");
     let mut versions = HashMap::new();
     for writer in writers {
-        let version = snapshot
-            .transaction_version(raw.log_store().as_ref(), *writer)
-            .await
-            .expect("txn");
+        let version = txn_version(raw, writer).await.expect("txn");
         versions.extend(version.map(|v| (writer.to_string(), v)));
     }
     versions

@@ -24,6 +24,7 @@ use lakehouse_ingest::kinesis::{self, KinesisEvent, KinesisEventRecord};
 use lakehouse_ingest::manifest::Manifest;
 use lakehouse_ingest::manifest_log::{HandOver, ManifestLog, hand_over_files};
 use lakehouse_ingest::{Destinations, IngestError, IngestOptions, Ingestor, PreparedAppend};
+use lakehouse_lake::log::txn_version;
 use lakehouse_lake::{CommitMetadata, Lake, Table};
 use tracing::{info, warn};
 
@@ -349,10 +350,7 @@ impl StreamIngest {
                 pending: None,
             },
             None => {
-                let version = delta
-                    .snapshot()
-                    .map_err(IngestError::from)?
-                    .transaction_version(delta.log_store().as_ref(), &app_id)
+                let version = txn_version(delta, &app_id)
                     .await
                     .map_err(IngestError::from)?
                     .unwrap_or(0);
@@ -419,10 +417,7 @@ impl StreamIngest {
                 checkpoint: stored,
             });
         }
-        let delta_version = delta
-            .snapshot()
-            .map_err(IngestError::from)?
-            .transaction_version(delta.log_store().as_ref(), &app_id)
+        let delta_version = txn_version(delta, &app_id)
             .await
             .map_err(IngestError::from)?
             .unwrap_or(0);

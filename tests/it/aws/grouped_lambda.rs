@@ -15,7 +15,7 @@ use super::moto::Moto;
 use super::proxy::Action;
 use super::stack::{GLUE_DATABASE, LAKE, MANIFESTS, Stack, StackOptions};
 use super::workload::Workload;
-use lakehouse_lake::{Lake, Table};
+use lakehouse_lake::Table;
 
 /// The manifest table's stream, read shard by shard from the oldest record.
 struct ManifestStream {
@@ -254,19 +254,7 @@ async fn grouped_mode_lands_every_batch_once_through_a_killed_committer() {
     assert!(metric_sum(&stack, "HandedOver") as usize >= handed);
     assert!(metric_sum(&stack, "ManifestsLanded") > 0.0);
     // Grouped: raw took one commit per committer round, not one per batch.
-    let options = stack.moto.env().into_iter().filter_map(|(k, v)| {
-        let key = k.to_lowercase();
-        let known = [
-            "aws_endpoint_url",
-            "aws_access_key_id",
-            "aws_secret_access_key",
-            "aws_region",
-        ];
-        known.contains(&key.as_str()).then_some((key, v))
-    });
-    let lake = Lake::parse(LAKE)
-        .expect("lake")
-        .with_storage_options(options);
+    let lake = stack.moto.lake(LAKE);
     let raw = lake.open(Table::Raw).await.expect("raw");
     let commits = raw.version().unwrap_or(0) as usize;
     assert!(
@@ -393,19 +381,7 @@ async fn a_manifest_too_large_for_an_item_goes_to_s3_and_back() {
     };
     moto.create_bucket("lake").await;
     moto.create_manifest_table(MANIFESTS).await;
-    let options = moto.env().into_iter().filter_map(|(k, v)| {
-        let key = k.to_lowercase();
-        let known = [
-            "aws_endpoint_url",
-            "aws_access_key_id",
-            "aws_secret_access_key",
-            "aws_region",
-        ];
-        known.contains(&key.as_str()).then_some((key, v))
-    });
-    let lake = Lake::parse(LAKE)
-        .expect("lake")
-        .with_storage_options(options);
+    let lake = moto.lake(LAKE);
     let raw = lake.open(Table::Raw).await.expect("raw");
     let log = DynamoManifestLog::new(
         aws_sdk_dynamodb::Client::new(&moto.sdk),

@@ -130,6 +130,24 @@ impl Moto {
 }
 
 impl Moto {
+    /// A lake on this moto's S3 for the test process itself, configured through storage
+    /// options (setting the process environment would race other tests).
+    pub fn lake(&self, uri: &str) -> lakehouse_lake::Lake {
+        let known = [
+            "aws_endpoint_url",
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_region",
+        ];
+        let options = self.env().into_iter().filter_map(|(k, v)| {
+            let key = k.to_lowercase();
+            known.contains(&key.as_str()).then_some((key, v))
+        });
+        lakehouse_lake::Lake::parse(uri)
+            .expect("lake")
+            .with_storage_options(options)
+    }
+
     /// Grouped mode's manifest table as Terraform creates it: (`writer`, `version`) with a
     /// stream of keys.
     pub async fn create_manifest_table(&self, name: &str) {
