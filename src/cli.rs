@@ -98,6 +98,10 @@ pub enum Command {
         /// Dedup only: skip optimize and vacuum.
         #[arg(long)]
         no_maintenance: bool,
+        /// Fan-out: merge only event-type range I of N (e.g. 2/4), one of N runs that may go
+        /// at once; range 0 also maintains the tables.
+        #[arg(long, value_name = "I/N", value_parser = parse_types)]
+        types: Option<lakehouse_lake::TypeRange>,
     },
     /// Run SQL over raw, staging and quarantine with DataFusion.
     Query {
@@ -157,6 +161,11 @@ pub enum Command {
         #[command(flatten)]
         layout: LayoutArg,
     },
+}
+
+fn parse_types(text: &str) -> Result<lakehouse_lake::TypeRange, String> {
+    lakehouse_lake::TypeRange::parse(text)
+        .ok_or_else(|| format!("{text:?}: expected I/N with 0 <= I < N, e.g. 2/4"))
 }
 
 fn default_retention_hours() -> u32 {

@@ -6,13 +6,14 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Int64Array, RecordBatch};
+use deltalake::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
+use deltalake::arrow::compute::filter_record_batch;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::read_file;
 use lakehouse_lake::log::txn_version;
-use lakehouse_lake::schema::RAW_VERSION;
-use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table};
+use lakehouse_lake::schema::{EVENT_TYPE, RAW_VERSION};
+use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table, TypeRange};
 use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
@@ -42,6 +43,10 @@ pub struct CompactOptions {
     pub vacuum_full: bool,
     /// Skip optimize and vacuum (dedup only).
     pub skip_maintenance: bool,
+    /// Fan-out: merge only this range of event types, as one of `count` runs (each with
+    /// its own `txn` and lease) that do not fail each other's commits. Only range 0
+    /// maintains the tables. `None`: the whole table in one run.
+    pub types: Option<TypeRange>,
 }
 
 impl Default for CompactOptions {
@@ -53,6 +58,7 @@ impl Default for CompactOptions {
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             vacuum_full: false,
             skip_maintenance: false,
+            types: None,
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct CompactReport {
     pub raw_version: u64,
     pub commits: Vec<StagingCommit>,
     pub maintenance: Vec<(String, MaintenanceMetrics)>,
+    /// Merges planned again after a concurrent commit changed what they read.
+    pub replans: u32,
 }
 
 impl CompactReport {
@@ -143,7 +151,33 @@ impl Compactor {
             horizon_days: self.options.horizon_days,
             writer_properties: Table::Staging.writer_properties(),
             read_concurrency: 8,
+            types: self.options.types,
         }
+    }
+
+    /// The `txn` app id under which staging records what this run's range consumed.
+    pub fn app_id(&self) -> String {
+        staging_app_id(self.options.types)
+    }
+
+    /// What `range`'s runs consumed of raw, `None` before their first merge: a range
+    /// without a merge of its own starts where the whole-table runs got (switching to
+    /// fan-out, or to another count, re-reads nothing they merged).
+    async fn consumed(
+        &self,
+        staging: &DeltaTable,
+        range: Option<TypeRange>,
+    ) -> Result<Option<(u64, String)>> {
+        let own = staging_app_id(range);
+        if let Some(v) = txn_version(staging, &own).await? {
+            return Ok(Some((v as u64, own)));
+        }
+        if range.is_some()
+            && let Some(v) = txn_version(staging, STAGING_APP_ID).await?
+        {
+            return Ok(Some((v as u64, STAGING_APP_ID.to_string())));
+        }
+        Ok(None)
     }
 
     /// Dedups everything `raw` gained into `staging`, then maintains the tables.
@@ -162,12 +196,13 @@ impl Compactor {
             let merge = prepared.metrics.clone();
             let raw_to = prepared.raw_version;
             self.before_commit().await?;
-            let version = match commit_merge(prepared, STAGING_APP_ID).await {
+            let version = match commit_merge(prepared, &self.app_id(), self.options.types).await {
                 Ok(version) => version,
                 Err(CompactError::Lake(e @ LakeError::Conflict { .. }))
                     if replans < MAX_REPLANS =>
                 {
                     replans += 1;
+                    report.replans = replans;
                     tracing::info!(error = %e, replans, "staging merge lost to a concurrent run; planning again");
                     continue;
                 }
@@ -186,7 +221,9 @@ impl Compactor {
                 merge,
             });
         }
-        if !self.options.skip_maintenance {
+        // One range maintains for all: the others would only race it to the same rewrites.
+        let maintains = self.options.types.is_none_or(|r| r.index() == 0);
+        if !self.options.skip_maintenance && maintains {
             for table in Table::ALL {
                 let options = MaintenanceOptions {
                     target_file_size: self.options.target_file_size,
@@ -215,9 +252,18 @@ impl Compactor {
     /// compaction reads them. `None` when staging has consumed nothing (all are protected).
     async fn unconsumed_raw_files(&self, raw: &DeltaTable) -> Result<Option<HashSet<String>>> {
         let staging = self.lake.open(Table::Staging).await?;
-        let Some(consumed) = consumed_raw_version(&staging).await? else {
-            return Ok(None);
+        // Every range's progress: a file is safe once all of them consumed it.
+        let ranges: Vec<Option<TypeRange>> = match self.options.types {
+            Some(range) => range.siblings().map(Some).collect(),
+            None => vec![None],
         };
+        let mut consumed = u64::MAX;
+        for range in ranges {
+            match self.consumed(&staging, range).await? {
+                Some((v, _)) => consumed = consumed.min(v),
+                None => return Ok(None),
+            }
+        }
         let head = raw.version().unwrap_or(0);
         let from = consumed + 1;
         if from > head {
@@ -243,12 +289,14 @@ impl Compactor {
     ) -> Result<Option<(PreparedMerge, u64)>> {
         let (raw, staging) =
             tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
-        let consumed = consumed_raw_version(&staging).await?;
+        let progress = self.consumed(&staging, self.options.types).await?;
+        let consumed = progress.as_ref().map(|(v, _)| *v);
         let head = raw.version().unwrap_or(0);
         let raw_table_id = raw.snapshot()?.metadata().id().to_string();
         // What the last merge recorded: the raw it consumed, and how far into a commit too
-        // big for one merge it got.
-        let last = last_merge(&staging).await?;
+        // big for one merge it got (the run whose progress this range starts from).
+        let since = progress.map_or_else(|| self.app_id(), |(_, app_id)| app_id);
+        let last = last_merge(&staging, &since).await?;
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
             if let Some(consumed) = consumed {
@@ -272,34 +320,42 @@ impl Compactor {
         let mut rows = 0u64;
         let mut to = from;
         let mut partial = None;
+        let types = self.options.types;
         for (version, mut added) in
             (from..=latest).zip(raw_files_between(&raw, from, latest).await?)
         {
             let skip = if version == from { done_in_from } else { 0 };
             let total = added.len();
+            // Partial progress counts files of the whole commit in path order, whichever
+            // range took them, so every run reads it the same way.
             added.sort_by(|a, b| a.add.path.cmp(&b.add.path));
-            let added: Vec<RawFile> = added.into_iter().skip(skip).collect();
-            let commit_rows: u64 = added.iter().map(file_rows).sum();
+            let added: Vec<(usize, RawFile)> = added
+                .into_iter()
+                .enumerate()
+                .skip(skip)
+                .filter(|(_, f)| may_hold(types, f))
+                .collect();
+            let commit_rows: u64 = added.iter().map(|(_, f)| file_rows(f)).sum();
             if rows + commit_rows <= budget {
                 rows += commit_rows;
-                files.extend(added);
+                files.extend(added.into_iter().map(|(_, f)| f));
                 to = version;
                 continue;
             }
             if files.is_empty() {
                 // Nothing taken yet: this commit alone is over the budget.
                 to = version;
-                let mut taken = 0;
-                for file in added {
-                    if taken > 0 && rows + file_rows(&file) > budget {
+                let mut through = skip;
+                for (index, file) in added {
+                    if through > skip && rows + file_rows(&file) > budget {
                         break;
                     }
                     rows += file_rows(&file);
                     files.push(file);
-                    taken += 1;
+                    through = index + 1;
                 }
-                if skip + taken < total {
-                    partial = Some((skip + taken) as u64);
+                if through < total {
+                    partial = Some(through as u64);
                 }
             }
             break;
@@ -316,7 +372,7 @@ impl Compactor {
                     let batches = read_file(store, Table::Raw, &f.add, None).await?;
                     batches
                         .into_iter()
-                        .map(|b| as_staging_rows(b, f.version))
+                        .map(|b| as_staging_rows(of_types(b, types)?, f.version))
                         .collect::<Result<Vec<_>>>()
                 }
             })
@@ -338,11 +394,39 @@ impl Compactor {
     }
 }
 
-/// The last `raw` version `staging` consumed whole (its `txn`); `None` before the first.
-async fn consumed_raw_version(staging: &DeltaTable) -> Result<Option<u64>> {
-    Ok(txn_version(staging, STAGING_APP_ID)
-        .await?
-        .map(|v| v as u64))
+/// The `txn` app id of a run over `range` (`None`: the whole table).
+pub fn staging_app_id(range: Option<TypeRange>) -> String {
+    match range {
+        None => STAGING_APP_ID.to_string(),
+        Some(r) => format!("{STAGING_APP_ID}:types-{}-of-{}", r.index(), r.count()),
+    }
+}
+
+/// Whether a raw file may hold rows of `types`: by its type partition, or, in raw laid out
+/// by date only, always (its rows are filtered once read).
+fn may_hold(types: Option<TypeRange>, file: &RawFile) -> bool {
+    match (types, file.add.partition_values.get(EVENT_TYPE)) {
+        (Some(range), Some(Some(t))) => range.contains(t),
+        _ => true,
+    }
+}
+
+/// The rows of `batch` whose event type is in `types`.
+fn of_types(batch: RecordBatch, types: Option<TypeRange>) -> Result<RecordBatch> {
+    let Some(range) = types else {
+        return Ok(batch);
+    };
+    let Some(column) = batch.column_by_name(EVENT_TYPE) else {
+        return Ok(batch);
+    };
+    let Some(values) = column.as_any().downcast_ref::<StringArray>() else {
+        return Ok(batch);
+    };
+    let keep: BooleanArray = values
+        .iter()
+        .map(|t| Some(t.is_some_and(|t| range.contains(t))))
+        .collect();
+    Ok(filter_record_batch(&batch, &keep)?)
 }
 
 /// Rows in a raw file, by its statistics (every file we write has them).

@@ -6,15 +6,17 @@ use deltalake::DeltaTable;
 use lakehouse_lake::CommitMetadata;
 use lakehouse_lake::log::commit_actions;
 
+use crate::compactor::STAGING_APP_ID;
 use crate::error::{CompactError, Result};
 
 /// Staging commits read back at most to find the last merge. Each run adds only a few
 /// other commits (optimize, vacuum start and end), so the last merge is near the head.
 const LOOKBACK: u64 = 1000;
 
-/// What staging's most recent merge recorded about itself (the raw table id among it);
-/// `None` when its log no longer reaches back to a merge.
-pub async fn last_merge(staging: &DeltaTable) -> Result<Option<CommitMetadata>> {
+/// What staging's most recent merge by `app_id` recorded about itself (the raw table id
+/// among it); `None` when its log no longer reaches back to one. Merges from before merges
+/// named themselves are the whole-table run's (`STAGING_APP_ID`).
+pub async fn last_merge(staging: &DeltaTable, app_id: &str) -> Result<Option<CommitMetadata>> {
     let log_store = staging.log_store();
     let head = staging.version().unwrap_or(0);
     for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
@@ -23,6 +25,7 @@ pub async fn last_merge(staging: &DeltaTable) -> Result<Option<CommitMetadata>> 
         };
         if let Some(merge) = CommitMetadata::from_actions(&actions)
             && merge.raw_version.is_some()
+            && merge.source.as_deref().unwrap_or(STAGING_APP_ID) == app_id
         {
             return Ok(Some(merge));
         }

@@ -21,9 +21,9 @@ use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{live_files, parse_partition_date, read_file, remove_of};
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{
-    CREATED_DATETIME, EVENT_DATE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
+    CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
 };
-use lakehouse_lake::{Commit, CommitMetadata, Table};
+use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -37,6 +37,9 @@ pub struct MergeOptions {
     pub writer_properties: WriterProperties,
     /// Files read at once.
     pub read_concurrency: usize,
+    /// A fanned-out run's range of event types: only staging's partitions of those types
+    /// are searched and rewritten.
+    pub types: Option<TypeRange>,
 }
 
 /// What one merge did.
@@ -106,7 +109,7 @@ pub async fn prepare_merge(
         })
         .collect();
 
-    let files = files_in_horizon(&staging, &candidates, options.horizon_days)?;
+    let files = files_in_horizon(&staging, &candidates, options)?;
     metrics.files_scanned = files.len() as u64;
     let store = staging.object_store();
     find_older_copies(&store, &files, new_rows, &mut candidates, options).await?;
@@ -168,8 +171,13 @@ pub async fn prepare_merge(
 
 /// Commits a prepared merge with the `raw` version it consumed, as a Delta `txn` action in
 /// the same commit: the data and the progress land together or not at all.
-pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> {
+pub async fn commit_merge(
+    prepared: PreparedMerge,
+    app_id: &str,
+    types: Option<TypeRange>,
+) -> Result<u64> {
     let metadata = CommitMetadata {
+        source: Some(app_id.to_string()),
         raw_version: Some(prepared.raw_version),
         raw_table_id: Some(prepared.raw_table_id.clone()),
         raw_files_consumed: prepared.raw_files_consumed,
@@ -213,7 +221,11 @@ pub async fn commit_merge(prepared: PreparedMerge, app_id: &str) -> Result<u64> 
     if let Some(version) = consumed_whole {
         commit = commit.with_transaction(Transaction::new(app_id, version));
     }
-    let committed = commit.reading_table().execute(&prepared.staging).await;
+    let commit = match types {
+        Some(range) => commit.reading_types(range),
+        None => commit.reading_table(),
+    };
+    let committed = commit.execute(&prepared.staging).await;
     match committed {
         Ok(committed) => Ok(committed.version),
         Err(e) => {
@@ -233,8 +245,9 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 fn files_in_horizon(
     staging: &DeltaTable,
     candidates: &HashMap<&str, Candidate>,
-    horizon_days: u32,
+    options: &MergeOptions,
 ) -> Result<Vec<Add>> {
+    let horizon_days = options.horizon_days;
     let mut days: Vec<i64> = candidates
         .values()
         .map(|c| c.precedence.created_micros.div_euclid(MICROS_PER_DAY))
@@ -252,6 +265,12 @@ fn files_in_horizon(
     };
     let mut files = Vec::new();
     for add in live_files(staging)? {
+        if let Some(range) = options.types {
+            let event_type = add.partition_values.get(EVENT_TYPE).cloned().flatten();
+            if event_type.is_some_and(|t| !range.contains(&t)) {
+                continue;
+            }
+        }
         let date = parse_partition_date(&add, EVENT_DATE)?.map(i64::from);
         let within = match date {
             Some(d) if horizon > 0 => near_a_candidate(d),

@@ -16,9 +16,10 @@ use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::{Deserialize, Serialize};
 
-use crate::conflict::Claims;
+use crate::conflict::{Claims, Reads};
 use crate::error::{LakeError, Result};
 use crate::log::commit_actions;
+use crate::schema::TypeRange;
 
 /// The key of our metadata in a commit's `commitInfo`.
 pub const METADATA_KEY: &str = "lakehouse";
@@ -126,7 +127,7 @@ pub struct Commit {
     metadata: CommitMetadata,
     max_retries: usize,
     cleanup_expired_logs: Option<bool>,
-    reads_table: bool,
+    reads: Reads,
 }
 
 impl Commit {
@@ -139,7 +140,7 @@ impl Commit {
             metadata: CommitMetadata::default(),
             max_retries: DEFAULT_RETRIES,
             cleanup_expired_logs: None,
-            reads_table: false,
+            reads: Reads::Nothing,
         }
     }
 
@@ -173,7 +174,14 @@ impl Commit {
     /// The commit was planned on the table's rows (a merge): a concurrent commit that
     /// changed data fails it, where a blind append or a rewrite would land on top.
     pub fn reading_table(mut self) -> Commit {
-        self.reads_table = true;
+        self.reads = Reads::Table;
+        self
+    }
+
+    /// The commit was planned on the partitions of one range of event types only (a
+    /// fanned-out merge): concurrent data changes in other types' partitions let it land.
+    pub fn reading_types(mut self, range: TypeRange) -> Commit {
+        self.reads = Reads::Types(range);
         self
     }
 
@@ -187,7 +195,7 @@ impl Commit {
     pub async fn execute(self, table: &DeltaTable) -> Result<Committed> {
         let metadata = serde_json::to_value(&self.metadata)
             .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
-        let claims = Claims::new(&self.actions, &self.transactions, self.reads_table);
+        let claims = Claims::new(&self.actions, &self.transactions, self.reads);
         // delta-rs may only try the version after its snapshot (0 retries): we check the
         // commits in between ourselves, then try again on top of them.
         let properties = CommitProperties::default()

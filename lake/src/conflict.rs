@@ -10,6 +10,39 @@ use std::collections::HashSet;
 
 use deltalake::kernel::{Action, Transaction};
 
+use crate::schema::{EVENT_TYPE, TypeRange};
+
+/// The data a commit was planned on.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) enum Reads {
+    /// Nothing: a blind append or a rewrite.
+    #[default]
+    Nothing,
+    /// The whole table (a merge).
+    Table,
+    /// The partitions of one range of event types (a fanned-out merge): data changes in
+    /// other types' partitions leave its plan true.
+    Types(TypeRange),
+}
+
+impl Reads {
+    /// Whether a data change in a file with these partition values touches what was read.
+    fn touched_by(
+        self,
+        partition_values: &std::collections::HashMap<String, Option<String>>,
+    ) -> bool {
+        match self {
+            Reads::Nothing => false,
+            Reads::Table => true,
+            // A file without a type partition (raw by date) may hold any type.
+            Reads::Types(range) => match partition_values.get(EVENT_TYPE) {
+                Some(Some(t)) => range.contains(t),
+                _ => true,
+            },
+        }
+    }
+}
+
 /// What a commit depends on not having changed under it.
 #[derive(Debug, Default)]
 pub(crate) struct Claims {
@@ -18,13 +51,13 @@ pub(crate) struct Claims {
     /// Application ids whose progress the commit records (`txn`): another commit recording
     /// progress for one of them means this commit's plan is stale.
     app_ids: HashSet<String>,
-    /// The commit was planned on the table's data (a merge read it): any concurrent data
-    /// change invalidates that plan. Blind appends and rewrites don't read the table.
-    reads_table: bool,
+    /// What of the table's data the commit was planned on (a merge read it): a concurrent
+    /// data change there invalidates the plan. Blind appends and rewrites read nothing.
+    reads: Reads,
 }
 
 impl Claims {
-    pub(crate) fn new(actions: &[Action], transactions: &[Transaction], reads_table: bool) -> Self {
+    pub(crate) fn new(actions: &[Action], transactions: &[Transaction], reads: Reads) -> Self {
         Claims {
             removes: actions
                 .iter()
@@ -34,7 +67,7 @@ impl Claims {
                 })
                 .collect(),
             app_ids: transactions.iter().map(|t| t.app_id.clone()).collect(),
-            reads_table,
+            reads,
         }
     }
 
@@ -51,10 +84,15 @@ impl Claims {
                 }
                 Action::Metadata(_) => "changed the table's metadata".to_string(),
                 Action::Protocol(_) => "changed the table's protocol".to_string(),
-                Action::Add(a) if self.reads_table && a.data_change => {
+                Action::Add(a) if a.data_change && self.reads.touched_by(&a.partition_values) => {
                     format!("added {}, to data this commit was planned on", a.path)
                 }
-                Action::Remove(r) if self.reads_table && r.data_change => {
+                Action::Remove(r)
+                    if r.data_change
+                        && self.reads.touched_by(
+                            r.partition_values.as_ref().unwrap_or(&Default::default()),
+                        ) =>
+                {
                     format!("removed {}, from data this commit was planned on", r.path)
                 }
                 _ => continue,
@@ -89,7 +127,7 @@ mod tests {
     #[test]
     fn removing_a_file_twice_conflicts_whatever_data_change_says() {
         for (ours, theirs) in [(false, false), (false, true), (true, false), (true, true)] {
-            let claims = Claims::new(&[remove("a", ours), add("b", ours)], &[], false);
+            let claims = Claims::new(&[remove("a", ours), add("b", ours)], &[], Reads::Nothing);
             let reason = claims.conflict_with(&[remove("a", theirs), add("c", theirs)]);
             assert!(
                 reason.is_some_and(|r| r.contains("removed a")),
@@ -102,7 +140,7 @@ mod tests {
     #[test]
     fn the_same_application_id_conflicts_and_another_does_not() {
         let ours = Transaction::new("shard-1", 4);
-        let claims = Claims::new(&[add("a", true)], &[ours], false);
+        let claims = Claims::new(&[add("a", true)], &[ours], Reads::Nothing);
         let same = Action::Txn(Transaction::new("shard-1", 4));
         let other = Action::Txn(Transaction::new("shard-2", 9));
         assert!(claims.conflict_with(&[same, add("b", true)]).is_some());
@@ -113,12 +151,52 @@ mod tests {
     fn only_a_commit_that_read_the_table_conflicts_with_new_data() {
         let appends = [add("new", true)];
         let rewrite = [remove("old", false), add("packed", false)];
-        let blind = Claims::new(&[add("a", true)], &[], false);
-        let merge = Claims::new(&[remove("s", true), add("t", true)], &[], true);
+        let blind = Claims::new(&[add("a", true)], &[], Reads::Nothing);
+        let merge = Claims::new(&[remove("s", true), add("t", true)], &[], Reads::Table);
         assert_eq!(blind.conflict_with(&appends), None);
         assert!(merge.conflict_with(&appends).is_some());
         // A rewrite keeps the rows the merge read, in other files.
         assert_eq!(merge.conflict_with(&rewrite), None);
+    }
+
+    fn add_of_type(path: &str, event_type: Option<&str>) -> Action {
+        Action::Add(Add {
+            path: path.into(),
+            data_change: true,
+            partition_values: event_type
+                .map(|t| ("event_type".to_string(), Some(t.to_string())))
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_merge_of_one_type_range_conflicts_only_with_data_in_its_types() {
+        let range = TypeRange::new(0, 4).expect("range");
+        let (ours, theirs) =
+            (0..100)
+                .map(|i| format!("type{i}"))
+                .fold((None, None), |(o, t), name| {
+                    if range.contains(&name) {
+                        (o.or(Some(name)), t)
+                    } else {
+                        (o, t.or(Some(name)))
+                    }
+                });
+        let (ours, theirs) = (ours.expect("a type in range"), theirs.expect("one outside"));
+        let merge = Claims::new(&[add("t", true)], &[], Reads::Types(range));
+        assert!(
+            merge
+                .conflict_with(&[add_of_type("a", Some(&ours))])
+                .is_some()
+        );
+        assert_eq!(
+            merge.conflict_with(&[add_of_type("b", Some(&theirs))]),
+            None
+        );
+        // No type partition (raw by date): it may hold the range's types.
+        assert!(merge.conflict_with(&[add_of_type("c", None)]).is_some());
     }
 
     #[test]

@@ -22,4 +22,4 @@ pub mod schema;
 pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};
 pub use error::{LakeError, Result};
 pub use lake::{DEFAULT_RETENTION_DAYS, Lake};
-pub use schema::{RawLayout, Table};
+pub use schema::{RawLayout, Table, TypeRange};

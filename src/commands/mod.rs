@@ -37,12 +37,14 @@ pub async fn run(command: Command) -> Result<()> {
             retention_hours,
             vacuum_full,
             no_maintenance,
+            types,
         } => {
             let options = lakehouse_compact::CompactOptions {
                 horizon_days,
                 retention: chrono::Duration::hours(i64::from(retention_hours)),
                 vacuum_full,
                 skip_maintenance: no_maintenance,
+                types,
                 ..Default::default()
             };
             let lake = Lake::parse(&lake.lake)?.with_raw_layout(layout.raw_layout.into());

@@ -455,7 +455,7 @@ async fn one_raw_commit_bigger_than_the_budget_is_merged_in_parts_exactly_once()
         .expect("prepare")
         .expect("work to do");
     assert_eq!(prepared.raw_files_consumed, Some(2));
-    lakehouse_compact::merge::commit_merge(prepared, lakehouse_compact::STAGING_APP_ID)
+    lakehouse_compact::merge::commit_merge(prepared, lakehouse_compact::STAGING_APP_ID, None)
         .await
         .expect("first part");
 

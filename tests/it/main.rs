@@ -5,6 +5,7 @@ mod catalog;
 mod cli;
 mod compact;
 mod crash;
+mod fanout;
 mod grouped;
 mod helpers;
 mod ingest;
