@@ -166,21 +166,49 @@ resource "aws_sqs_queue" "failed" {
   sqs_managed_sse_enabled   = true
 }
 
+# The compaction schedule: one run over the whole table, or (compact_ranges > 1) one
+# schedule per range of event types, each run under its own lease (docs/scaling.md).
+locals {
+  compact_runs = var.compact_ranges == 1 ? { all = null } : {
+    for i in range(var.compact_ranges) : "types-${i}" => jsonencode({ types = "${i}/${var.compact_ranges}" })
+  }
+}
+
 resource "aws_cloudwatch_event_rule" "compact" {
-  name                = "${local.prefix}-compact"
+  for_each            = local.compact_runs
+  name                = each.value == null ? "${local.prefix}-compact" : "${local.prefix}-compact-${each.key}"
   description         = "Runs the compaction Lambda"
   schedule_expression = var.compact_schedule
 }
 
 resource "aws_cloudwatch_event_target" "compact" {
-  rule = aws_cloudwatch_event_rule.compact.name
-  arn  = aws_lambda_function.this["compact"].arn
+  for_each = local.compact_runs
+  rule     = aws_cloudwatch_event_rule.compact[each.key].name
+  arn      = aws_lambda_function.this["compact"].arn
+  input    = each.value
 }
 
 resource "aws_lambda_permission" "compact_schedule" {
-  statement_id  = "AllowEventBridgeSchedule"
+  for_each      = local.compact_runs
+  statement_id  = each.key == "all" ? "AllowEventBridgeSchedule" : "AllowEventBridgeSchedule-${each.key}"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.this["compact"].function_name
   principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.compact.arn
+  source_arn    = aws_cloudwatch_event_rule.compact[each.key].arn
+}
+
+# The single schedule of earlier versions is the "all" run now: moved, not recreated.
+moved {
+  from = aws_cloudwatch_event_rule.compact
+  to   = aws_cloudwatch_event_rule.compact["all"]
+}
+
+moved {
+  from = aws_cloudwatch_event_target.compact
+  to   = aws_cloudwatch_event_target.compact["all"]
+}
+
+moved {
+  from = aws_lambda_permission.compact_schedule
+  to   = aws_lambda_permission.compact_schedule["all"]
 }

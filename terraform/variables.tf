@@ -113,6 +113,16 @@ variable "compact_schedule" {
   default     = "rate(15 minutes)"
 }
 
+variable "compact_ranges" {
+  description = "Compaction runs per schedule, each over its own range of event types and under its own lease (1: one run over the whole table). Range 0 also maintains the tables and syncs Glue."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.compact_ranges >= 1 && var.compact_ranges <= 64 && floor(var.compact_ranges) == var.compact_ranges
+    error_message = "compact_ranges must be a whole number from 1 to 64."
+  }
+}
+
 variable "compact_memory_mb" {
   type    = number
   default = 3008

@@ -1,5 +1,6 @@
 //! The compaction Lambda, run on a schedule: the same incremental dedup + optimize + vacuum
-//! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease.
+//! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease. Fanned out
+//! (`{"types": "I/N"}` in the event, one schedule per range), one run at a time per range.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
 use lakehouse_compact_lambda::lease::Lease;
-use lakehouse_lake::Lake;
+use lakehouse_lake::{Lake, TypeRange};
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -79,7 +80,22 @@ async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
     let started = Instant::now();
-    let key = format!("compact|{}", config.lake.root());
+    // Fan-out: a schedule per range sends `{"types": "I/N"}`; each range has its own lease.
+    let types = match event.payload.get("types").and_then(Value::as_str) {
+        None => None,
+        Some(text) => Some(TypeRange::parse(text).ok_or_else(|| {
+            anyhow::anyhow!("event field types={text:?}: expected I/N with 0 <= I < N, e.g. 2/4")
+        })?),
+    };
+    let key = match types {
+        None => format!("compact|{}", config.lake.root()),
+        Some(r) => format!(
+            "compact|{}|types-{}-of-{}",
+            config.lake.root(),
+            r.index(),
+            r.count()
+        ),
+    };
     let owner = event.context.request_id.clone();
     let lease = Lease::acquire(
         config.dynamodb.clone(),
@@ -103,14 +119,18 @@ async fn handle(
             );
         }
     };
-    let compactor =
-        Compactor::new(config.lake.clone(), config.options.clone()).with_fence(lease.clone());
+    let options = CompactOptions {
+        types,
+        ..config.options.clone()
+    };
+    let compactor = Compactor::new(config.lake.clone(), options).with_fence(lease.clone());
     let result = compactor.run().await;
-    // Under the lease, so two runs never sync at once. A sync compares first and writes
-    // only what differs, so running it every time is how Glue never lags a schema change
-    // (a table's first commit included).
+    // Under the lease, so two runs never sync at once (of fanned-out runs, range 0 syncs).
+    // A sync compares first and writes only what differs, so running it every time is how
+    // Glue never lags a schema change (a table's first commit included).
+    let syncs = types.is_none_or(|r| r.index() == 0);
     let synced = match (&result, &config.catalog) {
-        (Ok(_), Some(catalog)) => Some(catalog.sync_tables(&config.lake).await),
+        (Ok(_), Some(catalog)) if syncs => Some(catalog.sync_tables(&config.lake).await),
         _ => None,
     };
     // Released whatever happened: a failed run must not block the next one for the TTL.
