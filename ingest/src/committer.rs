@@ -23,6 +23,9 @@ use crate::error::Result;
 use crate::manifest::{Manifest, commit_manifests};
 use crate::manifest_log::{ManifestKey, ManifestLog};
 
+/// Versions missing before a writer's notified ones that a round reads from the log.
+const MAX_GAP: i64 = 1_000;
+
 /// Concurrent reads of manifests and of writers' `txn` versions.
 const READ_CONCURRENCY: usize = 32;
 
@@ -74,12 +77,29 @@ impl Committer {
         let writers: HashSet<String> = keys.iter().map(|k| k.app_id.clone()).collect();
         self.look_up(writers).await?;
         // Owned items and moved handles throughout: the futures stay `Send` for any caller.
-        let new: Vec<ManifestKey> = keys
+        let mut new: Vec<ManifestKey> = keys
             .iter()
             .filter(|k| k.version > self.version_of(&k.app_id))
             .cloned()
             .collect();
         let already = keys.len() - new.len();
+        // A notification that skips versions (one lost, or filtered out upstream) must not
+        // strand the later ones: the versions in between are read from the log too.
+        let mut lowest: HashMap<String, i64> = HashMap::new();
+        for key in &new {
+            let v = lowest.entry(key.app_id.clone()).or_insert(key.version);
+            *v = (*v).min(key.version);
+        }
+        for (app_id, lowest) in lowest {
+            let missing = self.version_of(&app_id) + 1..lowest;
+            if missing.end - missing.start > MAX_GAP {
+                continue; // not a lost notification: leave them waiting, reported
+            }
+            new.extend(missing.map(|version| ManifestKey {
+                app_id: app_id.clone(),
+                version,
+            }));
+        }
         let manifests: Vec<Manifest> = futures::stream::iter(new)
             .map(|key| {
                 let log = self.log.clone();

@@ -199,6 +199,22 @@ async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_cr
     let raw = lake.lake.open(Table::Raw).await.expect("raw");
     let expected_txns = HashMap::from([("writer-1".to_string(), 3), ("writer-2".to_string(), 3)]);
     assert_eq!(txn_versions(&raw, &writers).await, expected_txns);
+
+    // A notification that names only version 5 (version 4's was lost): both land, in order.
+    for version in [4, 5] {
+        let m = manifest(&lake, 1, version, 2).await;
+        hand_over_files(log.as_ref(), &table, &m)
+            .await
+            .expect("hand over");
+        expected += 2;
+    }
+    let only_five = vec![lakehouse_ingest::manifest_log::ManifestKey {
+        app_id: "writer-1".into(),
+        version: 5,
+    }];
+    let round = committer.commit_keys(only_five).await.expect("round");
+    assert_eq!((round.landed.len(), round.waiting), (2, 0));
+    assert_eq!(lake.count("raw").await, expected);
 }
 
 /// `make bench_scale`'s simulation, short: 20 shards handing over a batch a second for 15 s
