@@ -20,6 +20,7 @@ use lakehouse_aws::{describe_sdk_error, is_condition_failure};
 use lakehouse_ingest::IngestError;
 use lakehouse_ingest::manifest::Manifest;
 use lakehouse_ingest::manifest_log::{HandOver, ManifestKey, ManifestLog};
+use lakehouse_lake::files::object_path;
 
 const WRITER: &str = "writer";
 const VERSION: &str = "version";
@@ -116,7 +117,7 @@ impl DynamoManifestLog {
         let json = match (item.get(BODY), item.get(BODY_PATH)) {
             (Some(AttributeValue::S(json)), _) => json.clone().into_bytes(),
             (_, Some(AttributeValue::S(path))) => {
-                let got = self.store.get(&Path::from(path.as_str())).await;
+                let got = self.store.get(&object_path(&path)).await;
                 let got = got.map_err(|e| corrupt(format!("manifest body {path}: {e}")))?;
                 got.bytes()
                     .await
@@ -161,7 +162,7 @@ impl ManifestLog for DynamoManifestLog {
                 ..PutOptions::default()
             };
             self.store
-                .put_opts(&Path::from(path.as_str()), json.into_bytes().into(), create)
+                .put_opts(&object_path(&path), json.into_bytes().into(), create)
                 .await
                 .map_err(|e| IngestError::Manifest(format!("manifest body {path}: {e}")))?;
             request = request.item(BODY_PATH, AttributeValue::S(path.clone()));
@@ -172,7 +173,7 @@ impl ManifestLog for DynamoManifestLog {
             Err(e) if is_condition_failure(&e) => {
                 // Refused: this attempt's body belongs to no item.
                 if let Some(path) = body {
-                    let _ = self.store.delete(&Path::from(path.as_str())).await;
+                    let _ = self.store.delete(&object_path(&path)).await;
                 }
                 self.taken(manifest).await
             }
@@ -291,7 +292,7 @@ impl ManifestLog for DynamoManifestLog {
         }
         for item in items {
             if let Some(AttributeValue::S(path)) = item.get(BODY_PATH) {
-                let _ = self.store.delete(&Path::from(path.as_str())).await;
+                let _ = self.store.delete(&object_path(&path)).await;
             }
         }
         Ok(())
