@@ -117,7 +117,7 @@ impl DynamoManifestLog {
         let json = match (item.get(BODY), item.get(BODY_PATH)) {
             (Some(AttributeValue::S(json)), _) => json.clone().into_bytes(),
             (_, Some(AttributeValue::S(path))) => {
-                let got = self.store.get(&object_path(&path)).await;
+                let got = self.store.get(&object_path(path)).await;
                 let got = got.map_err(|e| corrupt(format!("manifest body {path}: {e}")))?;
                 got.bytes()
                     .await
@@ -292,7 +292,7 @@ impl ManifestLog for DynamoManifestLog {
         }
         for item in items {
             if let Some(AttributeValue::S(path)) = item.get(BODY_PATH) {
-                let _ = self.store.delete(&object_path(&path)).await;
+                let _ = self.store.delete(&object_path(path)).await;
             }
         }
         Ok(())
