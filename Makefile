@@ -62,7 +62,7 @@ bench_commits: pydeps ## Commit-rate ceiling of one Delta log: 1-16 concurrent w
 	$(CARGO) build --example commit_rate
 	tests/bench/commit_rate.sh
 
-bench_scale: ## Grouped vs direct commits at 1B events/hour, 350 simulated shards on S3-like latency, crashes injected (~12 min)
+bench_scale: ## Grouped vs direct commits at 1B events/hour, 350 simulated shards on S3-like latency, crashes injected (~18 min)
 	$(CARGO) build --example scale
 	tests/bench/scale.sh
 
