@@ -276,17 +276,19 @@ fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
     for (name, missing) in [
         (super::lambda::INGEST, "LAKEHOUSE_LAKE"),
         (super::lambda::COMPACT, "LAKEHOUSE_LEASE_TABLE"),
+        (super::lambda::COMMIT, "LAKEHOUSE_MANIFEST_TABLE"),
     ] {
         let out = std::process::Command::new(super::lambda::binary(name))
             .env_remove("LAKEHOUSE_LAKE")
             .env_remove("LAKEHOUSE_CHECKPOINT_TABLE")
             .env_remove("LAKEHOUSE_LEASE_TABLE")
+            .env_remove("LAKEHOUSE_MANIFEST_TABLE")
             .env(
                 "LAKEHOUSE_LAKE",
-                if name == super::lambda::COMPACT {
-                    "s3://lake/x"
-                } else {
+                if name == super::lambda::INGEST {
                     ""
+                } else {
+                    "s3://lake/x"
                 },
             )
             .env("AWS_REGION", "us-east-1")
@@ -302,5 +304,25 @@ fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
             said.contains(missing),
             "{name} did not name {missing}: {said}"
         );
+    }
+    // A value that is set but wrong stops it too, naming the variable and what it expects.
+    for (variable, value) in [
+        ("LAKEHOUSE_RAW_LAYOUT", "hourly"),
+        ("LAKEHOUSE_COMMIT_MODE", "batched"),
+    ] {
+        let out = std::process::Command::new(super::lambda::binary(super::lambda::INGEST))
+            .env("LAKEHOUSE_LAKE", "s3://lake/x")
+            .env("LAKEHOUSE_CHECKPOINT_TABLE", "checkpoints")
+            .env(variable, value)
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("run the Lambda binary");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "started with {variable}={value}");
+        assert!(said.contains(variable) && said.contains(value), "{said}");
     }
 }
