@@ -22,12 +22,12 @@ use crate::sequence::SequenceNumber;
 use crate::stream::StreamError;
 
 /// The sequence spans of this app id's commits found reading the log back from its head,
-/// until one starts at or before `oldest`; and whether the log reached its first version.
+/// until one starts at or before `oldest` (with `None`, until the first commit holding a
+/// span); and whether the log reached its first version.
 async fn committed_spans(
     table: &DeltaTable,
     app_id: &str,
-    oldest: &SequenceNumber,
-    first_only: bool,
+    oldest: Option<&SequenceNumber>,
 ) -> Result<(Vec<(SequenceNumber, SequenceNumber)>, bool), StreamError> {
     let log_store = table.log_store();
     let mut spans = Vec::new();
@@ -61,10 +61,10 @@ async fn committed_spans(
             else {
                 continue;
             };
-            reached |= first <= *oldest;
+            reached |= oldest.is_none_or(|oldest| first <= *oldest);
             spans.push((first, last));
         }
-        if reached || (first_only && !spans.is_empty()) {
+        if reached {
             break;
         }
     }
@@ -77,13 +77,9 @@ pub async fn last_span(
     table: &DeltaTable,
     app_id: &str,
 ) -> Result<Option<(SequenceNumber, SequenceNumber)>, StreamError> {
-    // No span starts at or below 0, so only `first_only` stops the reading: at the newest
-    // commit holding a span of the app id (a grouped one may hold several: the latest wins).
-    let zero = SequenceNumber::parse("0").map_err(|reason| StreamError::BadRecord {
-        event_id: String::new(),
-        reason,
-    })?;
-    let (spans, _) = committed_spans(table, app_id, &zero, true).await?;
+    // The newest commit holding a span of the app id: a grouped one may hold several, and
+    // the latest wins.
+    let (spans, _) = committed_spans(table, app_id, None).await?;
     Ok(spans.into_iter().max_by(|a, b| a.1.cmp(&b.1)))
 }
 
@@ -105,7 +101,7 @@ pub async fn check_order(
     let Some(oldest) = older.iter().min().copied() else {
         return Ok(());
     };
-    let (spans, whole_log) = committed_spans(table, app_id, oldest, false).await?;
+    let (spans, whole_log) = committed_spans(table, app_id, Some(oldest)).await?;
     let before_log = |s: &SequenceNumber| !whole_log && spans.iter().all(|(first, _)| s < first);
     older.retain(|s| !before_log(s) && !spans.iter().any(|(f, l)| f <= *s && *s <= l));
     match older.first() {
