@@ -344,9 +344,9 @@ impl StreamIngest {
     ) -> Result<TableState, StreamError> {
         let checkpoint = match log.latest(&app_id).await? {
             Some(latest) => Checkpoint {
-                sequence: parse_sequence(latest.last_sequence_number.as_deref())?,
+                sequence: parse_sequence(&key, latest.last_sequence_number.as_deref())?,
                 version: latest.version,
-                first: parse_sequence(latest.first_sequence_number.as_deref())?,
+                first: parse_sequence(&key, latest.first_sequence_number.as_deref())?,
                 pending: None,
             },
             None => {
@@ -488,12 +488,16 @@ fn pick<'a>(
     }
 }
 
-/// A sequence number a manifest recorded; unparsable is a corrupt checkpoint.
-fn parse_sequence(text: Option<&str>) -> Result<Option<SequenceNumber>, StreamError> {
+/// A sequence number the shard's latest manifest recorded: unparsable, its checkpoint
+/// (`key`) is corrupt.
+fn parse_sequence(
+    key: &str,
+    text: Option<&str>,
+) -> Result<Option<SequenceNumber>, CheckpointError> {
     text.map(|t| {
-        SequenceNumber::parse(t).map_err(|reason| StreamError::BadRecord {
-            event_id: format!("manifest sequence number {t}"),
-            reason,
+        SequenceNumber::parse(t).map_err(|reason| CheckpointError::Corrupt {
+            key: key.to_string(),
+            reason: format!("manifest sequence number {t:?}: {reason}"),
         })
     })
     .transpose()
