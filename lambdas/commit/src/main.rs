@@ -60,13 +60,8 @@ async fn configure() -> Result<Vec<TableCommitter>> {
                 "LAKEHOUSE_COMMIT_TABLES={names:?}: {name:?} is not raw or quarantine"
             ),
         };
-        let delta = lake.open(table).await?;
-        let log = DynamoManifestLog::new(
-            client.clone(),
-            manifests.clone(),
-            lake.table_url(table).as_str(),
-            delta.object_store(),
-        );
+        let (log, delta) =
+            DynamoManifestLog::open(client.clone(), manifests.clone(), &lake, table).await?;
         let committer = Committer::new(delta, Arc::new(log.clone()));
         committers.push(TableCommitter {
             table,

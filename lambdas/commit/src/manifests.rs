@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use deltalake::DeltaTable;
 use deltalake::logstore::object_store::{
     ObjectStore, ObjectStoreExt, PutMode, PutOptions, path::Path,
 };
@@ -21,6 +22,7 @@ use lakehouse_ingest::IngestError;
 use lakehouse_ingest::manifest::Manifest;
 use lakehouse_ingest::manifest_log::{HandOver, ManifestKey, ManifestLog};
 use lakehouse_lake::files::object_path;
+use lakehouse_lake::{Lake, LakeError, Table};
 
 const WRITER: &str = "writer";
 const VERSION: &str = "version";
@@ -47,20 +49,23 @@ pub struct DynamoManifestLog {
 type Result<T> = std::result::Result<T, IngestError>;
 
 impl DynamoManifestLog {
-    /// `delta_table_url` names the Delta table; `store` is its object store (for bodies
-    /// too large for an item).
-    pub fn new(
+    /// The manifest log of the lake's `table`, opened (and created if missing) for its
+    /// object store, where bodies too large for an item go. Writers and the committer both
+    /// come here, so they name items the same way.
+    pub async fn open(
         client: Client,
         table_name: impl Into<String>,
-        delta_table_url: &str,
-        store: Arc<dyn ObjectStore>,
-    ) -> DynamoManifestLog {
-        DynamoManifestLog {
+        lake: &Lake,
+        table: Table,
+    ) -> std::result::Result<(DynamoManifestLog, DeltaTable), LakeError> {
+        let delta = lake.open(table).await?;
+        let log = DynamoManifestLog {
             client,
             table_name: table_name.into(),
-            prefix: format!("{delta_table_url}|"),
-            store,
-        }
+            prefix: format!("{}|", lake.table_url(table)),
+            store: delta.object_store(),
+        };
+        Ok((log, delta))
     }
 
     fn writer(&self, app_id: &str) -> AttributeValue {

@@ -10,7 +10,6 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lakehouse_commit_lambda::manifests::DynamoManifestLog;
 use lakehouse_ingest::IngestOptions;
-use lakehouse_ingest::manifest_log::ManifestLog;
 use lakehouse_ingest_lambda::checkpoint::CheckpointStore;
 use lakehouse_ingest_lambda::stream::StreamIngest;
 use lakehouse_lake::Table;
@@ -54,22 +53,13 @@ async fn configure() -> Result<StreamIngest> {
                 "LAKEHOUSE_MANIFEST_TABLE",
                 "the DynamoDB table of manifests (grouped mode)",
             )?;
-            let mut logs = Vec::new();
-            for table in [Table::Raw, Table::Quarantine] {
-                let delta = lake.open(table).await?;
-                let log: Arc<dyn ManifestLog> = Arc::new(DynamoManifestLog::new(
-                    client.clone(),
-                    manifests.clone(),
-                    lake.table_url(table).as_str(),
-                    delta.object_store(),
-                ));
-                logs.push(log);
-            }
-            let (raw, quarantine) = (logs.remove(0), logs.remove(0));
+            let open = |table| DynamoManifestLog::open(client.clone(), &manifests, &lake, table);
+            let (raw, _) = open(Table::Raw).await?;
+            let (quarantine, _) = open(Table::Quarantine).await?;
             Ok(StreamIngest::grouped(
                 lake,
-                raw,
-                quarantine,
+                Arc::new(raw),
+                Arc::new(quarantine),
                 IngestOptions::default(),
             ))
         }

@@ -398,13 +398,10 @@ async fn a_manifest_too_large_for_an_item_goes_to_s3_and_back() {
     moto.create_bucket("lake").await;
     moto.create_manifest_table(MANIFESTS).await;
     let lake = moto.lake(LAKE);
-    let raw = lake.open(Table::Raw).await.expect("raw");
-    let log = DynamoManifestLog::new(
-        aws_sdk_dynamodb::Client::new(&moto.sdk),
-        MANIFESTS,
-        lake.table_url(Table::Raw).as_str(),
-        raw.object_store(),
-    );
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk);
+    let (log, raw) = DynamoManifestLog::open(client, MANIFESTS, &lake, Table::Raw)
+        .await
+        .expect("open");
     let add = |i: usize| deltalake::kernel::Add {
         path: format!("event_date=2025-11-24/event_type=t{i:05}/part-{i:05}.parquet"),
         size: 1_000,
