@@ -60,10 +60,6 @@ impl Committer {
         }
     }
 
-    pub fn table(&self) -> &DeltaTable {
-        &self.table
-    }
-
     /// Commits every manifest in the log that the table lacks.
     pub async fn commit_pending(&mut self) -> Result<Round> {
         let keys = self.log.keys().await?;
