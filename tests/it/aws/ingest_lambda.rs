@@ -271,6 +271,31 @@ async fn failures_mid_batch_are_reported_and_the_retry_lands_once() {
     assert_lake_holds(&stack, &w);
 }
 
+/// Starts a Lambda binary outside the emulator with `env` (and without the lake's variables
+/// it does not name): whether it ran on, and everything it printed.
+fn start_up(name: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = std::process::Command::new(super::lambda::binary(name));
+    for variable in [
+        "LAKEHOUSE_LAKE",
+        "LAKEHOUSE_CHECKPOINT_TABLE",
+        "LAKEHOUSE_LEASE_TABLE",
+        "LAKEHOUSE_MANIFEST_TABLE",
+    ] {
+        command.env_remove(variable);
+    }
+    let out = command
+        .envs(env.iter().copied())
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run the Lambda binary");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
 #[test]
 fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
     for (name, missing) in [
@@ -278,28 +303,13 @@ fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
         (super::lambda::COMPACT, "LAKEHOUSE_LEASE_TABLE"),
         (super::lambda::COMMIT, "LAKEHOUSE_MANIFEST_TABLE"),
     ] {
-        let out = std::process::Command::new(super::lambda::binary(name))
-            .env_remove("LAKEHOUSE_LAKE")
-            .env_remove("LAKEHOUSE_CHECKPOINT_TABLE")
-            .env_remove("LAKEHOUSE_LEASE_TABLE")
-            .env_remove("LAKEHOUSE_MANIFEST_TABLE")
-            .env(
-                "LAKEHOUSE_LAKE",
-                if name == super::lambda::INGEST {
-                    ""
-                } else {
-                    "s3://lake/x"
-                },
-            )
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .expect("run the Lambda binary");
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!out.status.success(), "{name} started without {missing}");
+        let lake = if name == super::lambda::INGEST {
+            ""
+        } else {
+            "s3://lake/x"
+        };
+        let (ran, said) = start_up(name, &[("LAKEHOUSE_LAKE", lake)]);
+        assert!(!ran, "{name} started without {missing}");
         assert!(
             said.contains(missing),
             "{name} did not name {missing}: {said}"
@@ -310,19 +320,13 @@ fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
         ("LAKEHOUSE_RAW_LAYOUT", "hourly"),
         ("LAKEHOUSE_COMMIT_MODE", "batched"),
     ] {
-        let out = std::process::Command::new(super::lambda::binary(super::lambda::INGEST))
-            .env("LAKEHOUSE_LAKE", "s3://lake/x")
-            .env("LAKEHOUSE_CHECKPOINT_TABLE", "checkpoints")
-            .env(variable, value)
-            .env("AWS_REGION", "us-east-1")
-            .output()
-            .expect("run the Lambda binary");
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(!out.status.success(), "started with {variable}={value}");
+        let env = [
+            ("LAKEHOUSE_LAKE", "s3://lake/x"),
+            ("LAKEHOUSE_CHECKPOINT_TABLE", "checkpoints"),
+            (variable, value),
+        ];
+        let (ran, said) = start_up(super::lambda::INGEST, &env);
+        assert!(!ran, "started with {variable}={value}");
         assert!(said.contains(variable) && said.contains(value), "{said}");
     }
 }
