@@ -290,3 +290,50 @@ fn the_scale_simulation_loses_and_doubles_nothing_through_crashes() {
     );
     assert!(direct["commits"].as_u64() > Some(4), "{direct}");
 }
+
+/// Two committers at once (a reserved concurrency raised by mistake, or a CLI committer
+/// beside the Lambda), both planning on the same version of raw: one lands the batches, the
+/// other commits nothing and says so, and a next round finds them landed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_committers_at_once_land_every_batch_once() {
+    let lake = TestLake::new();
+    let table = lake.lake.open(Table::Raw).await.expect("raw");
+    let log: Arc<dyn ManifestLog> = Arc::new(StoreManifestLog::of(&table));
+    let mut expected = 0;
+    for round in 1..=3 {
+        let mut manifests = Vec::new();
+        for shard in 1..=4 {
+            let m = manifest(&lake, shard, round, 3).await;
+            hand_over_files(log.as_ref(), &table, &m)
+                .await
+                .expect("hand over");
+            manifests.push(m);
+            expected += 3;
+        }
+        // Both read the table and the writers' txn versions before either commits.
+        let raw = lake.lake.open(Table::Raw).await.expect("raw");
+        let writers: Vec<String> = (1..=4).map(|s| format!("writer-{s}")).collect();
+        let names: Vec<&str> = writers.iter().map(String::as_str).collect();
+        let committed = txn_versions(&raw, &names).await;
+        let (a, b) = tokio::join!(
+            commit_manifests(&raw, &committed, manifests.clone()),
+            commit_manifests(&raw, &committed, manifests.clone()),
+        );
+        let landed: Vec<usize> = [&a, &b]
+            .iter()
+            .map(|outcome| match outcome {
+                Ok(grouped) => grouped.landed.len(),
+                Err(e) => {
+                    assert!(e.to_string().contains("nothing was committed"), "{e}");
+                    0
+                }
+            })
+            .collect();
+        assert_eq!(landed.iter().sum::<usize>(), 4, "round {round}: {landed:?}");
+        // The loser's next round, as the stream mapping retries it: nothing more lands.
+        let mut again = Committer::new(lake.lake.open(Table::Raw).await.expect("raw"), log.clone());
+        let round_again = again.commit_pending().await.expect("next round");
+        assert_eq!(round_again.landed.len(), 0, "round {round}");
+        assert_eq!(lake.count("raw").await, expected, "round {round}");
+    }
+}
