@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakehouse::generate::GenerateOptions;
 use lakehouse_catalog::ScanOptions;
 use lakehouse_compact::CompactOptions;
-use lakehouse_ingest::IngestOptions;
 use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
+use lakehouse_ingest::{DEFAULT_BUFFER_BYTES, IngestOptions};
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +78,14 @@ pub enum Command {
             value_parser = clap::value_parser!(u64).range(1..=MAX_RECORD_BYTES_LIMIT as u64)
         )]
         max_record_bytes: u64,
+        /// MiB of rows each table holds before writing files: the ingest's memory. Less
+        /// makes more, smaller files when an input spans many partitions.
+        #[arg(
+            long,
+            default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64,
+            value_parser = clap::value_parser!(u64).range(1..=65_536)
+        )]
+        buffer_mb: u64,
     },
     /// Dedup what raw gained into staging (exactly once), then optimize and vacuum.
     Compact {

@@ -6,7 +6,7 @@
 //! rewritten only when one of its rows is replaced; a redelivered duplicate (same uuid, same
 //! `created_datetime`, same payload) changes nothing.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};

@@ -3,7 +3,7 @@
 //! the same instant, the copy ingested later: the later raw commit, then the later position
 //! within that commit.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use deltalake::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
 use deltalake::arrow::datatypes::{ArrowPrimitiveType, Int64Type, TimestampMicrosecondType};

@@ -29,4 +29,6 @@ mod fuzz;
 pub use error::IngestError;
 pub use sink::PreparedAppend;
 pub use source::SourceRecord;
-pub use writer::{Destinations, IngestOptions, IngestSummary, Ingestor, PreparedIngest};
+pub use writer::{
+    DEFAULT_BUFFER_BYTES, Destinations, IngestOptions, IngestSummary, Ingestor, PreparedIngest,
+};

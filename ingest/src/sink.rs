@@ -1,117 +1,308 @@
-//! One table's side of an ingest: batches are encoded to Parquet on a task of their own,
-//! so encoding runs beside parsing; the files are committed together at the end.
+//! One table's side of an ingest. Rows are gathered per partition, each partition in a
+//! builder of its own. When the rows held pass the memory budget, the largest partitions
+//! become files until half the budget is free; a partition also becomes a file at
+//! `file_rows` rows. Files are sorted, encoded and uploaded on tasks of their own, beside
+//! parsing, and at the end every partition left becomes one; all are committed together.
+//! Memory so follows the budget whatever the input's size or number of partitions: an
+//! input of more partitions than the budget holds at once makes more, smaller files, which
+//! compaction and `optimize` bin-pack.
 
-use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Arc;
 
+use delta_kernel::expressions::Scalar;
+use delta_kernel::table_properties::DataSkippingNumIndexedCols;
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{RecordBatch, UInt32Array};
+use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
-use deltalake::arrow::row::{OwnedRow, RowConverter, SortField};
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::{Add, Transaction};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use lakehouse_lake::log::txn_version;
+use deltalake::logstore::ObjectStoreRef;
+use deltalake::parquet::file::properties::WriterProperties;
+use indexmap::{Equivalent, IndexMap};
 use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 
+use crate::batch::Rows;
 use crate::error::{IngestError, Result};
 use crate::writer::IngestOptions;
 
-pub(crate) struct Sink {
-    table: DeltaTable,
-    batches: Option<mpsc::Sender<RecordBatch>>,
-    encoder: Option<JoinHandle<Result<Vec<Add>>>>,
+/// The most string bytes one file takes from memory: Arrow's 32-bit offsets hold 2 GiB
+/// per column, and a partition one record short of this plus one record of the largest
+/// size allowed stays under that.
+const MAX_FILE_BYTES: usize = 1 << 30;
+/// What an open partition costs besides its rows (its map entry and empty builders),
+/// counted in the budget so that many tiny partitions cannot exceed it unseen.
+const PARTITION_BYTES: usize = 4096;
+
+/// A partition of the table: its date and, when the table is partitioned by a string
+/// column (`event_type`), that value; otherwise the name is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PartitionKey {
+    date: i32,
+    name: Box<str>,
 }
 
-impl Sink {
-    /// Starts the encoder. Open files are finalized every `flush_rows` rows or
-    /// `flush_bytes` bytes of Arrow data, and before a partition beyond
-    /// `max_open_partitions` would open its file: memory follows those limits, not the
-    /// input. Each flush writes at most one file per partition.
-    pub(crate) fn start(kind: Table, table: DeltaTable, options: &IngestOptions) -> Result<Sink> {
-        let (flush_rows, flush_bytes) = (options.flush_rows, options.flush_bytes);
-        let max_open = options.max_open_partitions.max(1);
-        // The table's own partitioning (raw's layout is chosen at creation), and the order
-        // rows take inside a file under it.
-        let partitions: Vec<String> = table.snapshot()?.metadata().partition_columns().to_vec();
-        let names: Vec<&str> = partitions.iter().map(String::as_str).collect();
-        let sort = kind.sort_columns(&names);
-        let mut writer =
-            RecordBatchWriter::for_table(&table)?.with_writer_properties(kind.writer_properties());
-        // Two batches in flight: enough to keep both sides busy, little memory.
-        let (batches, mut incoming) = mpsc::channel::<RecordBatch>(2);
-        let encoder = tokio::spawn(async move {
-            let mut adds = Vec::new();
-            let (mut rows, mut bytes) = (0, 0);
-            let mut open: HashSet<OwnedRow> = HashSet::new();
-            let partitions: Vec<&str> = partitions.iter().map(String::as_str).collect();
-            while let Some(batch) = incoming.recv().await {
-                let batch = sorted(batch, sort)?;
-                for (partition, part) in by_partition(&batch, &partitions)? {
-                    if !open.contains(&partition) && open.len() >= max_open {
-                        adds.extend(writer.flush().await?);
-                        (rows, bytes) = (0, 0);
-                        open.clear();
-                    }
-                    open.insert(partition);
-                    rows += part.num_rows();
-                    bytes += part.get_array_memory_size();
-                    writer.write(part).await?;
-                }
-                if rows >= flush_rows || bytes >= flush_bytes {
-                    adds.extend(writer.flush().await?);
-                    (rows, bytes) = (0, 0);
-                    open.clear();
-                }
-            }
-            adds.extend(writer.flush().await?);
-            Ok(adds)
-        });
+/// The same key, borrowed: found in the map without allocating.
+#[derive(Hash)]
+struct KeyRef<'a> {
+    date: i32,
+    name: &'a str,
+}
+
+impl Equivalent<PartitionKey> for KeyRef<'_> {
+    fn equivalent(&self, key: &PartitionKey) -> bool {
+        self.date == key.date && self.name == &*key.name
+    }
+}
+
+pub(crate) struct Sink<R: Rows> {
+    table: DeltaTable,
+    files: Arc<FileWriter>,
+    keyed_by_name: bool,
+    /// Looked up once per row: foldhash, seeded per map, is several times cheaper than
+    /// SipHash on these short keys.
+    open: IndexMap<PartitionKey, R, foldhash::fast::RandomState>,
+    /// Bytes the open partitions hold (their rows plus [`PARTITION_BYTES`] each).
+    held: usize,
+    /// Bytes of the batches being written.
+    in_flight: usize,
+    budget: usize,
+    file_rows: usize,
+    encoders: JoinSet<Result<(usize, Vec<Add>)>>,
+    adds: Vec<Add>,
+}
+
+impl<R: Rows> Sink<R> {
+    pub(crate) fn start(kind: Table, table: DeltaTable, options: &IngestOptions) -> Result<Self> {
+        let files = FileWriter::for_table(kind, &table)?;
         Ok(Sink {
+            keyed_by_name: files.partitions.iter().any(|(_, by_date)| !by_date),
+            files: Arc::new(files),
             table,
-            batches: Some(batches),
-            encoder: Some(encoder),
+            open: IndexMap::default(),
+            held: 0,
+            in_flight: 0,
+            budget: options.buffer_bytes.max(1),
+            file_rows: options.file_rows.max(1),
+            encoders: JoinSet::new(),
+            adds: Vec::new(),
         })
     }
 
-    pub(crate) async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        let sent = match &self.batches {
-            Some(batches) => batches.send(batch).await.is_ok(),
-            None => false,
+    /// Adds rows (through `add`) to the partition of `date` and `name` (the name is ignored
+    /// where the table is not partitioned by it), then writes out what the limits say.
+    pub(crate) async fn append(
+        &mut self,
+        date: i32,
+        name: &str,
+        add: impl FnOnce(&mut R),
+    ) -> Result<()> {
+        let name = if self.keyed_by_name { name } else { "" };
+        let index = match self.open.get_index_of(&KeyRef { date, name }) {
+            Some(index) => index,
+            None => {
+                self.held += PARTITION_BYTES;
+                let key = PartitionKey {
+                    date,
+                    name: name.into(),
+                };
+                self.open.insert_full(key, R::default()).0
+            }
         };
-        if sent {
-            return Ok(());
+        let (_, rows) = self.open.get_index_mut(index).ok_or_else(|| {
+            IngestError::Encoder("a partition left the map while being appended to".into())
+        })?;
+        let before = rows.bytes();
+        add(rows);
+        let (bytes, len) = (rows.bytes(), rows.len());
+        self.held += bytes - before;
+        if len >= self.file_rows || bytes >= MAX_FILE_BYTES {
+            self.write_out(vec![index])?;
         }
-        // The encoder stopped early: its error is the one to report.
-        match self.finish().await {
-            Err(e) => Err(e),
-            Ok(_) => Err(IngestError::Encoder("stopped unexpectedly".into())),
+        if self.held > self.budget / 4 * 3 || self.held + self.in_flight > self.budget {
+            self.relieve().await?;
         }
+        Ok(())
+    }
+
+    /// Brings the bytes held and in flight back within the budget. Rows held past three
+    /// quarters of it: the largest partitions become files until half is held (the
+    /// largest first, so files are as large as the budget allows). Then, while rows held
+    /// and files in flight together pass the budget, encoders are waited for.
+    async fn relieve(&mut self) -> Result<()> {
+        if self.held > self.budget / 4 * 3 {
+            let mut by_size: Vec<(usize, usize)> = self
+                .open
+                .values()
+                .enumerate()
+                .map(|(index, rows)| (rows.bytes() + PARTITION_BYTES, index))
+                .collect();
+            by_size.sort_unstable_by(|a, b| b.cmp(a));
+            let mut held = self.held;
+            let mut chosen = Vec::new();
+            for (bytes, index) in by_size {
+                if held <= self.budget / 2 {
+                    break;
+                }
+                held -= bytes;
+                chosen.push(index);
+            }
+            self.write_out(chosen)?;
+        }
+        while self.held + self.in_flight > self.budget && !self.encoders.is_empty() {
+            self.join_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Turns the partitions at `indexes` into files.
+    fn write_out(&mut self, mut indexes: Vec<usize>) -> Result<()> {
+        // Highest first: removing one moves the last entry into its place, and every
+        // entry after it that was chosen is already gone.
+        indexes.sort_unstable_by(|a, b| b.cmp(a));
+        for index in indexes {
+            let Some((key, mut rows)) = self.open.swap_remove_index(index) else {
+                continue;
+            };
+            let bytes = rows.bytes();
+            self.held -= bytes + PARTITION_BYTES;
+            let batch = rows.finish()?;
+            drop(rows);
+            self.spawn(key, batch, bytes);
+        }
+        Ok(())
+    }
+
+    /// Encodes and uploads one file on a task of its own, while rows keep coming; its
+    /// bytes count against the budget until it is done.
+    fn spawn(&mut self, key: PartitionKey, batch: RecordBatch, bytes: usize) {
+        self.in_flight += bytes;
+        let files = self.files.clone();
+        self.encoders
+            .spawn(async move { Ok((bytes, files.write(&key, batch).await?)) });
+    }
+
+    async fn join_one(&mut self) -> Result<()> {
+        if let Some(done) = self.encoders.join_next().await {
+            let (bytes, adds) = done.map_err(|e| IngestError::Encoder(e.to_string()))??;
+            self.in_flight -= bytes;
+            self.adds.extend(adds);
+        }
+        Ok(())
     }
 
     /// The version under which the table recorded the load `app_id`, if it did.
     pub(crate) async fn loaded_version(&self, app_id: &str) -> Result<Option<i64>> {
-        Ok(txn_version(&self.table, app_id).await?)
+        Ok(lakehouse_lake::log::txn_version(&self.table, app_id).await?)
     }
 
-    /// Waits for the encoder to finalize every file; returns them, uncommitted.
+    /// Writes every partition left and waits for every file; returns them, uncommitted.
     pub(crate) async fn prepare(mut self, rows: u64) -> Result<PreparedAppend> {
-        let adds = self.finish().await?;
+        let all = (0..self.open.len()).collect();
+        self.write_out(all)?;
+        while !self.encoders.is_empty() {
+            self.join_one().await?;
+        }
         Ok(PreparedAppend {
             table: self.table.clone(),
-            adds,
+            adds: std::mem::take(&mut self.adds),
             rows,
         })
     }
+}
 
-    async fn finish(&mut self) -> Result<Vec<Add>> {
-        drop(self.batches.take());
-        match self.encoder.take() {
-            Some(encoder) => encoder
-                .await
-                .map_err(|e| IngestError::Encoder(e.to_string()))?,
-            None => Err(IngestError::Encoder("already finished".into())),
-        }
+/// How a table's files are written: where, under which schema and properties, with the
+/// statistics its configuration asks for. Shared by the encoder tasks.
+struct FileWriter {
+    store: ObjectStoreRef,
+    /// The partition columns in order, each with whether it is a date (else a string).
+    partitions: Vec<(String, bool)>,
+    sort: &'static [&'static str],
+    /// The table's columns a file holds (all but the partition columns), and their schema.
+    file_columns: Vec<usize>,
+    file_schema: SchemaRef,
+    properties: WriterProperties,
+    indexed_columns: DataSkippingNumIndexedCols,
+    stats_columns: Option<Vec<String>>,
+}
+
+impl FileWriter {
+    fn for_table(kind: Table, table: &DeltaTable) -> Result<FileWriter> {
+        let snapshot = table.snapshot()?;
+        // The table's own partitioning (raw's layout is chosen at creation), and the order
+        // rows take inside a file under it.
+        let names: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+        let schema = kind.arrow_schema();
+        let partitions = names
+            .iter()
+            .map(
+                |name| match schema.field_with_name(name).map(|f| f.data_type()) {
+                    Ok(DataType::Date32) => Ok((name.clone(), true)),
+                    Ok(DataType::Utf8) => Ok((name.clone(), false)),
+                    _ => Err(IngestError::Encoder(format!(
+                        "{} is partitioned by {name}, which is neither a date nor a string column",
+                        kind.name()
+                    ))),
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let file_columns: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| !names.contains(schema.field(i).name()))
+            .collect();
+        let file_schema = Arc::new(schema.project(&file_columns)?);
+        let config = snapshot.table_config();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(FileWriter {
+            store: table.object_store(),
+            sort: kind.sort_columns(&name_refs),
+            partitions,
+            file_columns,
+            file_schema,
+            properties: kind.writer_properties(),
+            indexed_columns: config
+                .data_skipping_num_indexed_cols
+                .unwrap_or(DataSkippingNumIndexedCols::NumColumns(32)),
+            stats_columns: config
+                .data_skipping_stats_columns
+                .as_ref()
+                .map(|columns| columns.iter().map(ToString::to_string).collect()),
+        })
+    }
+
+    /// Writes one partition's rows as one file; returns its `add`.
+    async fn write(&self, key: &PartitionKey, batch: RecordBatch) -> Result<Vec<Add>> {
+        let batch = sorted(batch, self.sort)?.project(&self.file_columns)?;
+        let values: IndexMap<String, Scalar> = self
+            .partitions
+            .iter()
+            .map(|(name, is_date)| {
+                let value = if *is_date {
+                    Scalar::Date(key.date)
+                } else {
+                    Scalar::String(key.name.to_string())
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        let config = PartitionWriterConfig::try_new(
+            self.file_schema.clone(),
+            values,
+            Some(self.properties.clone()),
+            None,
+            None,
+            None,
+            None,
+        )?;
+        let mut writer = PartitionWriter::try_with_config(
+            self.store.clone(),
+            config,
+            self.indexed_columns,
+            self.stats_columns.clone(),
+        )?;
+        writer.write(&batch).await?;
+        Ok(writer.close().await?)
     }
 }
 
@@ -134,42 +325,6 @@ fn sorted(batch: RecordBatch, columns: &[&str]) -> Result<RecordBatch> {
         .collect::<Result<Vec<_>>>()?;
     let order = lexsort_to_indices(&keys, None)?;
     Ok(take_record_batch(&batch, &order)?)
-}
-
-/// `batch` split by the values of `columns`, each part with its partition's key, in order
-/// of first appearance.
-fn by_partition(batch: &RecordBatch, columns: &[&str]) -> Result<Vec<(OwnedRow, RecordBatch)>> {
-    let arrays = columns
-        .iter()
-        .map(|c| batch.column_by_name(c).cloned())
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| IngestError::Encoder("a batch lacks its partition columns".into()))?;
-    let converter = RowConverter::new(
-        arrays
-            .iter()
-            .map(|a| SortField::new(a.data_type().clone()))
-            .collect(),
-    )?;
-    let keys = converter.convert_columns(&arrays)?;
-    let mut parts: Vec<(OwnedRow, Vec<u32>)> = Vec::new();
-    let mut index: HashMap<OwnedRow, usize> = HashMap::new();
-    for (row, key) in keys.iter().enumerate() {
-        let at = *index.entry(key.owned()).or_insert_with(|| {
-            parts.push((key.owned(), Vec::new()));
-            parts.len() - 1
-        });
-        parts[at].1.push(row as u32);
-    }
-    if parts.len() == 1 {
-        return Ok(parts
-            .into_iter()
-            .map(|(key, _)| (key, batch.clone()))
-            .collect());
-    }
-    parts
-        .into_iter()
-        .map(|(key, rows)| Ok((key, take_record_batch(batch, &UInt32Array::from(rows))?)))
-        .collect()
 }
 
 /// One table's finished files, not yet visible: commit them, or drop them to abandon.
@@ -213,14 +368,5 @@ impl PreparedAppend {
             return Ok(None);
         }
         Ok(Some(commit.execute(&self.table).await?))
-    }
-}
-
-impl Drop for Sink {
-    /// An ingest dropped before its commit writes no more files.
-    fn drop(&mut self) {
-        if let Some(encoder) = &self.encoder {
-            encoder.abort();
-        }
     }
 }

@@ -20,8 +20,9 @@ pub struct SourceRecord<'a> {
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Reads JSON Lines one record at a time into a reused buffer, so memory stays flat
-/// whatever the input size: of a line longer than the maximum record size, only the first
+/// Reads JSON Lines one record at a time, so memory stays flat whatever the input size. A
+/// line wholly in the reader's buffer is handed out from there, uncopied; any other goes
+/// through a reused buffer of its own: of a line longer than the maximum record size, only the first
 /// bytes past that maximum are kept (the ingestor quarantines it as too large), the rest is
 /// read past. A trailing `\r` is part of the line end; a final line end does
 /// not start another (empty) record; a UTF-8 byte-order mark before the first line is not
@@ -30,6 +31,9 @@ pub struct JsonLines<R> {
     reader: R,
     source: Arc<str>,
     line: Vec<u8>,
+    /// Bytes of the reader's buffer the last record was handed out from, consumed when the
+    /// next is asked for.
+    borrowed: usize,
     line_no: u64,
     position: String,
     max_record_bytes: usize,
@@ -41,6 +45,7 @@ impl<R: BufRead> JsonLines<R> {
             reader,
             source: source.into(),
             line: Vec::with_capacity(4096),
+            borrowed: 0,
             line_no: 0,
             position: String::new(),
             max_record_bytes: MAX_RECORD_BYTES,
@@ -63,7 +68,7 @@ impl<R: BufRead> JsonLines<R> {
             if buf.is_empty() {
                 return Ok(consumed);
             }
-            let end = buf.iter().position(|&b| b == b'\n');
+            let end = memchr::memchr(b'\n', buf);
             let chunk = &buf[..end.map_or(buf.len(), |i| i + 1)];
             let room = cap.saturating_sub(self.line.len());
             self.line.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -78,16 +83,39 @@ impl<R: BufRead> JsonLines<R> {
 
     /// The next record, or `None` at the end of input.
     pub fn next_record(&mut self) -> Result<Option<SourceRecord<'_>>> {
-        self.line.clear();
-        let n = self.read_line().map_err(|error| IngestError::Read {
-            source_name: self.source.to_string(),
+        self.reader.consume(std::mem::take(&mut self.borrowed));
+        let read_error = |source: &str, error| IngestError::Read {
+            source_name: source.to_string(),
             error,
-        })?;
-        if n == 0 {
+        };
+        let cap = self.max_record_bytes.saturating_add(2);
+        let buffered = self
+            .reader
+            .fill_buf()
+            .map_err(|e| read_error(&self.source, e))?;
+        if buffered.is_empty() {
             return Ok(None);
         }
+        let whole = memchr::memchr(b'\n', buffered)
+            .filter(|&end| end < cap)
+            .map(|end| end + 1);
+        let mut data = match whole {
+            Some(n) => {
+                self.borrowed = n;
+                // The same bytes again: the buffer is not refilled while it holds any.
+                let buffered = self
+                    .reader
+                    .fill_buf()
+                    .map_err(|e| read_error(&self.source, e))?;
+                &buffered[..n]
+            }
+            None => {
+                self.line.clear();
+                self.read_line().map_err(|e| read_error(&self.source, e))?;
+                self.line.as_slice()
+            }
+        };
         self.line_no += 1;
-        let mut data = self.line.as_slice();
         if self.line_no == 1 {
             // A UTF-8 byte-order mark (editors on Windows add one) marks the encoding, not
             // the first event: without this the first line would be quarantined.

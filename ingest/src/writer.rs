@@ -1,7 +1,7 @@
 //! The ingest writer: records in, one Delta commit on `raw` (valid events) and one on
-//! `quarantine` (everything else) out. Memory stays bounded: rows go to Parquet in batches
-//! and files are finalized every `flush_rows`, while the commit waits until the end so a
-//! failed ingest leaves no partial data visible.
+//! `quarantine` (everything else) out. Memory stays within a budget: rows are held per
+//! partition and become files as the budget requires (see [`crate::sink`]), while the
+//! commit waits until the end so a failed ingest leaves no partial data visible.
 
 use chrono::Utc;
 use deltalake::DeltaTable;
@@ -16,19 +16,12 @@ use crate::source::SourceRecord;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
-    /// Rows per Arrow batch handed to the Parquet writer.
-    pub batch_rows: usize,
-    /// Bytes of record data per Arrow batch: a batch ends at whichever limit comes first,
-    /// so its string offsets (2 GiB at most) can never overflow.
-    pub batch_bytes: usize,
-    /// Rows after which open Parquet files are finalized, bounding memory. Each flush
-    /// writes at most one file per partition.
-    pub flush_rows: usize,
-    /// Bytes of Arrow data after which open Parquet files are finalized, likewise.
-    pub flush_bytes: usize,
-    /// Partitions with an open Parquet file at once: an input spanning more (thousands of
-    /// event types) finalizes its open files first, trading more files for bounded memory.
-    pub max_open_partitions: usize,
+    /// Bytes of rows each table holds before writing files, those being written included:
+    /// the ingest's memory, whatever the input. When rows pass it, the largest partitions
+    /// become files; an input of many partitions then makes more, smaller files.
+    pub buffer_bytes: usize,
+    /// Rows per file at most.
+    pub file_rows: usize,
     /// A record longer than this is quarantined as too large (see
     /// [`crate::event::MAX_RECORD_BYTES`]).
     pub max_record_bytes: usize,
@@ -37,15 +30,15 @@ pub struct IngestOptions {
 impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
-            batch_rows: 64 * 1024,
-            batch_bytes: 64 << 20,
-            flush_rows: 1_000_000,
-            flush_bytes: 256 << 20,
-            max_open_partitions: 512,
+            buffer_bytes: DEFAULT_BUFFER_BYTES,
+            file_rows: 1_000_000,
             max_record_bytes: MAX_RECORD_BYTES,
         }
     }
 }
+
+/// The default memory budget of each table's rows (see [`IngestOptions::buffer_bytes`]).
+pub const DEFAULT_BUFFER_BYTES: usize = 96 << 20;
 
 /// What one ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -70,10 +63,8 @@ pub struct IngestSummary {
 pub struct Ingestor {
     options: IngestOptions,
     ingested_at_micros: i64,
-    raw_rows: RawBatchBuilder,
-    quarantine_rows: QuarantineBatchBuilder,
-    raw: Sink,
-    quarantine: Sink,
+    raw: Sink<RawBatchBuilder>,
+    quarantine: Sink<QuarantineBatchBuilder>,
     /// Loads each table records with its commit (see [`crate::load`]).
     raw_loads: Vec<Transaction>,
     quarantine_loads: Vec<Transaction>,
@@ -95,8 +86,6 @@ impl Ingestor {
     ) -> Result<Ingestor> {
         Ok(Ingestor {
             ingested_at_micros: Utc::now().timestamp_micros(),
-            raw_rows: RawBatchBuilder::default(),
-            quarantine_rows: QuarantineBatchBuilder::default(),
             raw: Sink::start(Table::Raw, raw, &options)?,
             quarantine: Sink::start(Table::Quarantine, quarantine, &options)?,
             options,
@@ -161,14 +150,11 @@ impl Ingestor {
         match parse_event(record.data) {
             Ok(event) if into.raw => {
                 let ctx = self.next_row();
-                self.raw_rows.append(&event, record, ctx);
                 self.summary.appended += 1;
-                if self.raw_rows.len() >= self.options.batch_rows
-                    || self.raw_rows.bytes() >= self.options.batch_bytes
-                {
-                    self.raw.write(self.raw_rows.finish()?).await?;
-                }
-                Ok(())
+                let (date, event_type) = (event.event_date_days(), event.event_type());
+                self.raw
+                    .append(date, event_type, |rows| rows.append(&event, record, ctx))
+                    .await
             }
             Ok(_) => {
                 self.skip();
@@ -191,16 +177,12 @@ impl Ingestor {
             return Ok(());
         }
         let ctx = self.next_row();
-        self.quarantine_rows.append(record, reason, ctx);
         self.summary.quarantined += 1;
-        if self.quarantine_rows.len() >= self.options.batch_rows
-            || self.quarantine_rows.bytes() >= self.options.batch_bytes
-        {
-            self.quarantine
-                .write(self.quarantine_rows.finish()?)
-                .await?;
-        }
-        Ok(())
+        self.quarantine
+            .append(ctx.ingest_date(), "", |rows| {
+                rows.append(record, reason, ctx)
+            })
+            .await
     }
 
     fn next_row(&mut self) -> RowContext {
@@ -219,14 +201,6 @@ impl Ingestor {
 
     /// Writes what is left and finalizes every file, committing nothing yet.
     pub async fn prepare(mut self) -> Result<PreparedIngest> {
-        if !self.raw_rows.is_empty() {
-            self.raw.write(self.raw_rows.finish()?).await?;
-        }
-        if !self.quarantine_rows.is_empty() {
-            self.quarantine
-                .write(self.quarantine_rows.finish()?)
-                .await?;
-        }
         let (raw, quarantine) = tokio::try_join!(
             self.raw.prepare(self.summary.appended),
             self.quarantine.prepare(self.summary.quarantined)

@@ -21,10 +21,12 @@ pub async fn run(command: Command) -> Result<()> {
             files,
             force,
             max_record_bytes,
+            buffer_mb,
         } => {
             let options = IngestOptions {
-                // Bounded by the argument's parser to 1 GiB.
+                // Bounded by the arguments' parsers to 1 GiB and 64 GiB.
                 max_record_bytes: usize::try_from(max_record_bytes).unwrap_or(usize::MAX),
+                buffer_bytes: usize::try_from(buffer_mb << 20).unwrap_or(usize::MAX),
                 ..IngestOptions::default()
             };
             let lake = Lake::parse(&lake.lake)?.with_raw_layout(layout.raw_layout.into());

@@ -11,13 +11,15 @@ DATA=bench-data
 OUT=bench-out
 rm -rf "$OUT" && mkdir -p "$DATA" "$OUT"
 
-if [ ! -s "$DATA/events-$EVENTS.jsonl" ]; then
-  "$BIN" generate --events "$EVENTS" --seed 1 --days 3 > "$DATA/events-$EVENTS.jsonl"
+# The shape: 100 event types over 7 days (about 900 partitions).
+INPUT="$DATA/events-$EVENTS-7d.jsonl"
+if [ ! -s "$INPUT" ]; then
+  "$BIN" generate --events "$EVENTS" --seed 1 --days 7 > "$INPUT"
 fi
 if [ ! -s "$DATA/increment-$INCREMENT.jsonl" ]; then
   "$BIN" generate --events "$INCREMENT" --seed 2 --days 1 > "$DATA/increment-$INCREMENT.jsonl"
 fi
-BYTES=$(stat -c %s "$DATA/events-$EVENTS.jsonl")
+BYTES=$(stat -c %s "$INPUT")
 
 # measure NAME COMMAND...: records wall seconds and peak RSS (MB) in $OUT/NAME.time
 measure() {
@@ -29,13 +31,13 @@ measure() {
   echo "$name $wall $rss" >> "$OUT/results"
 }
 
-measure rust_ingest "$BIN" ingest --lake "$OUT/rust" "$DATA/events-$EVENTS.jsonl"
+measure rust_ingest "$BIN" ingest --lake "$OUT/rust" "$INPUT"
 measure rust_compact_first "$BIN" compact --lake "$OUT/rust" --no-maintenance
 "$BIN" ingest --lake "$OUT/rust" "$DATA/increment-$INCREMENT.jsonl" > /dev/null
 measure rust_compact_incremental "$BIN" compact --lake "$OUT/rust" --no-maintenance
 measure rust_maintenance "$BIN" compact --lake "$OUT/rust"
 
-measure py_ingest python3 tests/bench/reference.py ingest "$OUT/py" "$DATA/events-$EVENTS.jsonl"
+measure py_ingest python3 tests/bench/reference.py ingest "$OUT/py" "$INPUT"
 measure py_compact_first python3 tests/bench/reference.py compact "$OUT/py"
 python3 tests/bench/reference.py ingest "$OUT/py" "$DATA/increment-$INCREMENT.jsonl" > /dev/null
 measure py_compact_incremental python3 tests/bench/reference.py compact "$OUT/py"

@@ -435,8 +435,7 @@ async fn one_raw_commit_bigger_than_the_budget_is_merged_in_parts_exactly_once()
         })
         .collect();
     let small_files = lakehouse_ingest::IngestOptions {
-        batch_rows: 10,
-        flush_rows: 10,
+        file_rows: 10,
         ..Default::default()
     };
     let summary = lake.ingest_with(&lines, small_files).await;
@@ -482,8 +481,7 @@ async fn ties_within_one_raw_commit_merged_in_parts_still_go_to_the_later_ingest
             .map(|i| event(&format!("u{}", i % 10), "x:1", T0, &format!(r#","i":{i}"#)))
             .collect();
         let small_files = lakehouse_ingest::IngestOptions {
-            batch_rows: 10,
-            flush_rows: 10,
+            file_rows: 10,
             ..Default::default()
         };
         lake.ingest_with(&lines, small_files).await;

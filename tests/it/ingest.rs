@@ -144,7 +144,7 @@ async fn an_empty_input_commits_nothing() {
 }
 
 #[tokio::test]
-async fn batches_and_files_end_by_bytes_as_well_as_rows() {
+async fn files_end_where_the_memory_budget_says_as_well_as_at_their_rows() {
     let lake = TestLake::new();
     let lines: Vec<String> = (0..200)
         .map(|i| {
@@ -155,12 +155,11 @@ async fn batches_and_files_end_by_bytes_as_well_as_rows() {
                 r#","pad":"0123456789""#,
             )
         })
-        .chain((0..50).map(|i| format!("broken {i} {}", "q".repeat(100))))
+        .chain((0..50).map(|i| format!("broken {i} {}", "q".repeat(1000))))
         .collect();
-    // Row limits never reached: only the byte limits end batches and files.
+    // The row limit is never reached: only the memory budget ends files.
     let options = lakehouse_ingest::IngestOptions {
-        batch_bytes: 1_000,
-        flush_bytes: 20_000,
+        buffer_bytes: 20_000,
         ..Default::default()
     };
     let summary = lake.ingest_with(&lines, options).await;
@@ -172,9 +171,9 @@ async fn batches_and_files_end_by_bytes_as_well_as_rows() {
 }
 
 #[tokio::test]
-async fn an_input_of_more_partitions_than_may_be_open_lands_whole() {
+async fn an_input_of_more_partitions_than_the_budget_holds_lands_whole() {
     let lake = TestLake::new();
-    // 300 event types over 2 days, interleaved, with at most 50 partitions open at once.
+    // 300 event types over 2 days, interleaved, with room for about 50 partitions at once.
     let lines: Vec<String> = (0..1_200)
         .map(|i| {
             let created = 1_700_000_000 + (i % 2) * 86_400;
@@ -182,8 +181,7 @@ async fn an_input_of_more_partitions_than_may_be_open_lands_whole() {
         })
         .collect();
     let options = lakehouse_ingest::IngestOptions {
-        max_open_partitions: 50,
-        batch_rows: 100,
+        buffer_bytes: 50 * 4096,
         ..Default::default()
     };
     let summary = lake.ingest_with(&lines, options).await;
