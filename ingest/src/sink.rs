@@ -1,12 +1,14 @@
 //! One table's side of an ingest. Rows are gathered per partition, each partition in a
-//! builder of its own. When the rows held pass the memory budget, the largest partitions
-//! become files until half the budget is free; a partition also becomes a file at
-//! `file_rows` rows. Files are sorted, encoded and uploaded on tasks of their own, beside
-//! parsing, and at the end every partition left becomes one; all are committed together.
+//! builder of its own. When the rows held pass three quarters of the memory budget, the
+//! largest partitions become files until half is held; a partition also becomes a file at
+//! `file_rows` rows. Files are sorted, encoded and uploaded by a few tasks beside parsing,
+//! their rows counted against the budget until done; at the end every partition left
+//! becomes one, and all are committed together.
 //! Memory so follows the budget whatever the input's size or number of partitions: an
 //! input of more partitions than the budget holds at once makes more, smaller files, which
 //! compaction and `optimize` bin-pack.
 
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ use deltalake::logstore::ObjectStoreRef;
 use deltalake::parquet::file::properties::WriterProperties;
 use indexmap::{Equivalent, IndexMap};
 use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 
 use crate::batch::Rows;
 use crate::error::{IngestError, Result};
@@ -32,9 +34,14 @@ use crate::writer::IngestOptions;
 /// per column, and a partition one record short of this plus one record of the largest
 /// size allowed stays under that.
 const MAX_FILE_BYTES: usize = 1 << 30;
-/// What an open partition costs besides its rows (its map entry and empty builders),
-/// counted in the budget so that many tiny partitions cannot exceed it unseen.
-const PARTITION_BYTES: usize = 4096;
+/// What an open partition costs besides its rows (its map entry and a dozen builders with
+/// room for a few rows), counted in the budget so that many tiny partitions cannot exceed
+/// it unseen.
+const PARTITION_BYTES: usize = 8192;
+/// Files encoded and uploaded at once. More wait their turn as rows in a queue (counted
+/// against the budget): a Parquet writer and its task cost memory of their own, and an
+/// input of 40,000 tiny partitions must not start 40,000 of them at once.
+const ENCODERS: usize = 8;
 
 /// A partition of the table: its date and, when the table is partitioned by a string
 /// column (`event_type`), that value; otherwise the name is empty.
@@ -71,6 +78,8 @@ pub(crate) struct Sink<R: Rows> {
     budget: usize,
     file_rows: usize,
     encoders: JoinSet<Result<(usize, Vec<Add>)>>,
+    /// Partitions' rows waiting for an encoder, with the bytes they count for.
+    waiting: VecDeque<(PartitionKey, RecordBatch, usize)>,
     adds: Vec<Add>,
 }
 
@@ -87,6 +96,7 @@ impl<R: Rows> Sink<R> {
             budget: options.buffer_bytes.max(1),
             file_rows: options.file_rows.max(1),
             encoders: JoinSet::new(),
+            waiting: VecDeque::new(),
             adds: Vec::new(),
         })
     }
@@ -121,6 +131,9 @@ impl<R: Rows> Sink<R> {
         if len >= self.file_rows || bytes >= MAX_FILE_BYTES {
             self.write_out(vec![index])?;
         }
+        if !self.encoders.is_empty() {
+            self.collect()?;
+        }
         if self.held > self.budget / 4 * 3 || self.held + self.in_flight > self.budget {
             self.relieve().await?;
         }
@@ -152,6 +165,7 @@ impl<R: Rows> Sink<R> {
             self.write_out(chosen)?;
         }
         while self.held + self.in_flight > self.budget && !self.encoders.is_empty() {
+            // (Waiting rows always have a running encoder ahead of them.)
             self.join_one().await?;
         }
         Ok(())
@@ -178,18 +192,50 @@ impl<R: Rows> Sink<R> {
     /// Encodes and uploads one file on a task of its own, while rows keep coming; its
     /// bytes count against the budget until it is done.
     fn spawn(&mut self, key: PartitionKey, batch: RecordBatch, bytes: usize) {
+        // The finished arrays keep their builders' room, hence the partition's share.
+        let bytes = bytes + PARTITION_BYTES;
         self.in_flight += bytes;
-        let files = self.files.clone();
-        self.encoders
-            .spawn(async move { Ok((bytes, files.write(&key, batch).await?)) });
+        self.waiting.push_back((key, batch, bytes));
+        self.start_waiting();
     }
 
-    async fn join_one(&mut self) -> Result<()> {
-        if let Some(done) = self.encoders.join_next().await {
-            let (bytes, adds) = done.map_err(|e| IngestError::Encoder(e.to_string()))??;
-            self.in_flight -= bytes;
-            self.adds.extend(adds);
+    fn start_waiting(&mut self) {
+        while self.encoders.len() < ENCODERS {
+            let Some((key, batch, bytes)) = self.waiting.pop_front() else {
+                break;
+            };
+            let files = self.files.clone();
+            self.encoders
+                .spawn(async move { Ok((bytes, files.write(&key, batch).await?)) });
         }
+    }
+
+    fn done(
+        &mut self,
+        done: std::result::Result<Result<(usize, Vec<Add>)>, JoinError>,
+    ) -> Result<()> {
+        let (bytes, adds) = done.map_err(|e| IngestError::Encoder(e.to_string()))??;
+        self.in_flight -= bytes;
+        self.adds.extend(adds);
+        Ok(())
+    }
+
+    /// Takes the files finished so far and starts the waiting ones, without waiting.
+    fn collect(&mut self) -> Result<()> {
+        while let Some(done) = self.encoders.try_join_next() {
+            self.done(done)?;
+        }
+        self.start_waiting();
+        Ok(())
+    }
+
+    /// Waits for one file to finish (when any is being written or waits).
+    async fn join_one(&mut self) -> Result<()> {
+        self.start_waiting();
+        if let Some(done) = self.encoders.join_next().await {
+            self.done(done)?;
+        }
+        self.start_waiting();
         Ok(())
     }
 
@@ -202,7 +248,7 @@ impl<R: Rows> Sink<R> {
     pub(crate) async fn prepare(mut self, rows: u64) -> Result<PreparedAppend> {
         let all = (0..self.open.len()).collect();
         self.write_out(all)?;
-        while !self.encoders.is_empty() {
+        while !self.encoders.is_empty() || !self.waiting.is_empty() {
             self.join_one().await?;
         }
         Ok(PreparedAppend {
