@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits bench_memory bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ bench: ## Release build; 1M events: ingest and compact vs a Python reference (do
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	$(CARGO) build --release --quiet
 	tests/bench/run.sh
+
+bench_lambda: pydeps ## Release build; the ingest Lambda under the emulator on moto: one 10,000-record batch plain and KPL (latency, peak memory), cold start
+	$(CARGO) build --release --workspace --bins
+	LAKEHOUSE_BENCH_RECORDS=$${RECORDS:-10000} CI=$${CI:-} $(CARGO) test --release --test it aws::lambda_bench -- --nocapture
 
 fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Lines: 1M cases each (make test runs 2,000)
 	LAKEHOUSE_FUZZ_CASES=$${CASES:-1000000} $(CARGO) test -p lakehouse-ingest --lib fuzz -- --nocapture --test-threads 1

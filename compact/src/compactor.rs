@@ -10,7 +10,7 @@ use deltalake::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, Stri
 use deltalake::arrow::compute::filter_record_batch;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_lake::files::read_file;
+use lakehouse_lake::files::read_file_on_task;
 use lakehouse_lake::log::txn_version;
 use lakehouse_lake::schema::{EVENT_TYPE, RAW_VERSION};
 use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table, TypeRange};
@@ -369,7 +369,7 @@ impl Compactor {
             .map(|f| {
                 let store = store.clone();
                 async move {
-                    let batches = read_file(store, Table::Raw, &f.add, None).await?;
+                    let batches = read_file_on_task(store, Table::Raw, f.add.clone(), None).await?;
                     batches
                         .into_iter()
                         .map(|b| as_staging_rows(of_types(b, types)?, f.version))

@@ -3,7 +3,8 @@
 //!
 //! - [`changes`]: what `raw` gained since a version, read from the Delta log.
 //! - [`resolve`]: which copy of an event wins.
-//! - [`merge`]: applying the winners to `staging` in one commit.
+//! - [`merge`]: applying the winners to `staging` in one commit ([`write`]: its files, one
+//!   per partition, written in parallel).
 //! - [`lineage`]: refusing a `raw` that is not the table `staging` was built from.
 //! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs.
 //! - [`maintain`]: optimize and vacuum.
@@ -19,6 +20,7 @@ pub mod maintain;
 pub mod merge;
 pub mod optimize;
 pub mod resolve;
+pub mod write;
 
 pub use compactor::{
     CommitFence, CompactOptions, CompactReport, Compactor, FenceError, STAGING_APP_ID,

@@ -10,24 +10,27 @@ use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use deltalake::arrow::compute::{filter_record_batch, interleave_record_batch};
+use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_lake::files::{live_files, parse_partition_date, read_file, remove_of};
+use lakehouse_lake::files::{
+    live_files, parse_partition_date, read_file, read_file_on_task, remove_of,
+};
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
 };
+use lakehouse_lake::write::FileWriter;
 use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::resolve::{Precedence, RowRef, latest_per_uuid, value_or_min};
+use crate::write::write_by_partition;
 
 #[derive(Debug, Clone)]
 pub struct MergeOptions {
@@ -133,30 +136,32 @@ pub async fn prepare_merge(
     }
     metrics.discarded = metrics.source_rows - winners.len() as u64;
 
-    let mut writer = RecordBatchWriter::for_table(&staging)?
-        .with_writer_properties(options.writer_properties.clone());
+    let writer = Arc::new(FileWriter::with_properties(
+        Table::Staging,
+        &staging,
+        options.writer_properties.clone(),
+    )?);
+    // The rows to write: those kept from rewritten files, then the winners in input order
+    // (deterministic output for a given input), each partition's into one new file.
+    let mut sources: Vec<RecordBatch> = new_rows.to_vec();
+    let mut rows: Vec<RowRef> = Vec::new();
     let mut actions = Vec::new();
-    for (&file, rows) in &dropped {
+    let mut rewritten: Vec<(usize, &Vec<usize>)> = dropped.iter().map(|(f, r)| (*f, r)).collect();
+    rewritten.sort_unstable();
+    for (file, dropped_rows) in rewritten {
         let add = &files[file];
         let existing = read_file(store.clone(), Table::Staging, add, None).await?;
         metrics.rows_removed += existing.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        let kept = rows_without(existing, rows)?;
-        for batch in kept.into_iter().filter(|b| b.num_rows() > 0) {
-            writer.write(batch).await?;
+        for batch in rows_without(existing, dropped_rows)? {
+            rows.extend((0..batch.num_rows()).map(|row| (sources.len(), row)));
+            sources.push(batch);
         }
         actions.push(Action::Remove(remove_of(add, true)));
     }
     metrics.files_rewritten = dropped.len() as u64;
-
-    // Input order keeps the output deterministic for a given input.
     winners.sort_unstable();
-    let sources: Vec<&RecordBatch> = new_rows.iter().collect();
-    for chunk in winners.chunks(64 * 1024) {
-        writer
-            .write(interleave_record_batch(&sources, chunk)?)
-            .await?;
-    }
-    let adds = writer.flush().await?;
+    rows.extend(winners);
+    let adds = write_by_partition(&writer, &sources, &rows).await?;
     metrics.files_added = adds.len() as u64;
     actions.extend(adds.into_iter().map(Action::Add));
     Ok(PreparedMerge {
@@ -298,7 +303,8 @@ async fn find_older_copies(
             async move {
                 Ok::<_, lakehouse_lake::LakeError>((
                     i,
-                    read_file(store, Table::Staging, add, Some(KEY_COLUMNS)).await?,
+                    read_file_on_task(store, Table::Staging, add.clone(), Some(KEY_COLUMNS))
+                        .await?,
                 ))
             }
         })

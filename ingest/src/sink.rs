@@ -9,20 +9,13 @@
 //! compaction and `optimize` bin-pack.
 
 use std::collections::VecDeque;
-use std::hash::Hash;
 use std::sync::Arc;
 
-use delta_kernel::expressions::Scalar;
-use delta_kernel::table_properties::DataSkippingNumIndexedCols;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
-use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
-use deltalake::arrow::datatypes::{DataType, SchemaRef};
-use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::{Add, Transaction};
-use deltalake::logstore::ObjectStoreRef;
-use deltalake::parquet::file::properties::WriterProperties;
 use indexmap::{Equivalent, IndexMap};
+use lakehouse_lake::write::{FileWriter, PartitionKey};
 use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
 use tokio::task::{JoinError, JoinSet};
 
@@ -42,14 +35,6 @@ const PARTITION_BYTES: usize = 8192;
 /// against the budget): a Parquet writer and its task cost memory of their own, and an
 /// input of 40,000 tiny partitions must not start 40,000 of them at once.
 const ENCODERS: usize = 8;
-
-/// A partition of the table: its date and, when the table is partitioned by a string
-/// column (`event_type`), that value; otherwise the name is empty.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PartitionKey {
-    date: i32,
-    name: Box<str>,
-}
 
 /// The same key, borrowed: found in the map without allocating.
 #[derive(Hash)]
@@ -87,7 +72,7 @@ impl<R: Rows> Sink<R> {
     pub(crate) fn start(kind: Table, table: DeltaTable, options: &IngestOptions) -> Result<Self> {
         let files = FileWriter::for_table(kind, &table)?;
         Ok(Sink {
-            keyed_by_name: files.partitions.iter().any(|(_, by_date)| !by_date),
+            keyed_by_name: files.keyed_by_name(),
             files: Arc::new(files),
             table,
             open: IndexMap::default(),
@@ -257,120 +242,6 @@ impl<R: Rows> Sink<R> {
             rows,
         })
     }
-}
-
-/// How a table's files are written: where, under which schema and properties, with the
-/// statistics its configuration asks for. Shared by the encoder tasks.
-struct FileWriter {
-    store: ObjectStoreRef,
-    /// The partition columns in order, each with whether it is a date (else a string).
-    partitions: Vec<(String, bool)>,
-    sort: &'static [&'static str],
-    /// The table's columns a file holds (all but the partition columns), and their schema.
-    file_columns: Vec<usize>,
-    file_schema: SchemaRef,
-    properties: WriterProperties,
-    indexed_columns: DataSkippingNumIndexedCols,
-    stats_columns: Option<Vec<String>>,
-}
-
-impl FileWriter {
-    fn for_table(kind: Table, table: &DeltaTable) -> Result<FileWriter> {
-        let snapshot = table.snapshot()?;
-        // The table's own partitioning (raw's layout is chosen at creation), and the order
-        // rows take inside a file under it.
-        let names: Vec<String> = snapshot.metadata().partition_columns().to_vec();
-        let schema = kind.arrow_schema();
-        let partitions = names
-            .iter()
-            .map(
-                |name| match schema.field_with_name(name).map(|f| f.data_type()) {
-                    Ok(DataType::Date32) => Ok((name.clone(), true)),
-                    Ok(DataType::Utf8) => Ok((name.clone(), false)),
-                    _ => Err(IngestError::Encoder(format!(
-                        "{} is partitioned by {name}, which is neither a date nor a string column",
-                        kind.name()
-                    ))),
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
-        let file_columns: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| !names.contains(schema.field(i).name()))
-            .collect();
-        let file_schema = Arc::new(schema.project(&file_columns)?);
-        let config = snapshot.table_config();
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        Ok(FileWriter {
-            store: table.object_store(),
-            sort: kind.sort_columns(&name_refs),
-            partitions,
-            file_columns,
-            file_schema,
-            properties: kind.writer_properties(),
-            indexed_columns: config
-                .data_skipping_num_indexed_cols
-                .unwrap_or(DataSkippingNumIndexedCols::NumColumns(32)),
-            stats_columns: config
-                .data_skipping_stats_columns
-                .as_ref()
-                .map(|columns| columns.iter().map(ToString::to_string).collect()),
-        })
-    }
-
-    /// Writes one partition's rows as one file; returns its `add`.
-    async fn write(&self, key: &PartitionKey, batch: RecordBatch) -> Result<Vec<Add>> {
-        let batch = sorted(batch, self.sort)?.project(&self.file_columns)?;
-        let values: IndexMap<String, Scalar> = self
-            .partitions
-            .iter()
-            .map(|(name, is_date)| {
-                let value = if *is_date {
-                    Scalar::Date(key.date)
-                } else {
-                    Scalar::String(key.name.to_string())
-                };
-                (name.clone(), value)
-            })
-            .collect();
-        let config = PartitionWriterConfig::try_new(
-            self.file_schema.clone(),
-            values,
-            Some(self.properties.clone()),
-            None,
-            None,
-            None,
-            None,
-        )?;
-        let mut writer = PartitionWriter::try_with_config(
-            self.store.clone(),
-            config,
-            self.indexed_columns,
-            self.stats_columns.clone(),
-        )?;
-        writer.write(&batch).await?;
-        Ok(writer.close().await?)
-    }
-}
-
-/// `batch` with its rows ordered by `columns`.
-fn sorted(batch: RecordBatch, columns: &[&str]) -> Result<RecordBatch> {
-    if columns.is_empty() || batch.num_rows() < 2 {
-        return Ok(batch);
-    }
-    let keys = columns
-        .iter()
-        .map(|c| {
-            let values = batch.column_by_name(c).cloned().ok_or_else(|| {
-                IngestError::Encoder(format!("a batch lacks its sort column {c}"))
-            })?;
-            Ok(SortColumn {
-                values,
-                options: None,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let order = lexsort_to_indices(&keys, None)?;
-    Ok(take_record_batch(&batch, &order)?)
 }
 
 /// One table's finished files, not yet visible: commit them, or drop them to abandon.

@@ -35,6 +35,8 @@ pub enum LakeError {
         value: String,
         path: String,
     },
+    #[error("rows to write: {0}")]
+    BadRows(String),
     #[error("delta: {0}")]
     Delta(#[from] DeltaTableError),
     #[error("arrow: {0}")]

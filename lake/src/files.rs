@@ -113,6 +113,23 @@ pub async fn read_file(
         .collect()
 }
 
+/// [`read_file`] on a task of its own. A stream of plain read futures decodes every file on
+/// the one task polling it; spawned, files decode on every core.
+pub async fn read_file_on_task(
+    store: Arc<dyn ObjectStore>,
+    table: Table,
+    add: Add,
+    columns: Option<&'static [&'static str]>,
+) -> Result<Vec<RecordBatch>> {
+    let path = add.path.clone();
+    tokio::spawn(async move { read_file(store, table, &add, columns).await })
+        .await
+        .map_err(|e| LakeError::ReadFile {
+            path,
+            error: e.to_string(),
+        })?
+}
+
 /// Partition values of one file, typed.
 struct PartitionValues {
     values: HashMap<String, ScalarValue>,

@@ -4,6 +4,7 @@
 //!   properties: the one definition used everywhere.
 //! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
 //! - [`files`]: reading a table's data files back with their partition values.
+//! - [`write`]: writing a partition's rows as a data file, the same way for every stage.
 //! - [`commit`]: the one path by which every writer commits: actions, application
 //!   transactions and typed commit metadata in a single Delta commit, checked against
 //!   concurrent commits by the lake's own conflict rules.
@@ -18,6 +19,7 @@ pub mod files;
 pub mod lake;
 pub mod log;
 pub mod schema;
+pub mod write;
 
 pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};
 pub use error::{LakeError, Result};

@@ -125,28 +125,38 @@ impl Stream {
 
     /// The document Lambda's event source mapping invokes the function with.
     pub fn event_document(&self, shard_id: &str, records: &[(String, String, Vec<u8>)]) -> Value {
-        let arn = format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{}", self.name);
-        let records: Vec<Value> = records
-            .iter()
-            .map(|(sequence, key, data)| {
-                json!({
-                    "kinesis": {
-                        "kinesisSchemaVersion": "1.0",
-                        "partitionKey": key,
-                        "sequenceNumber": sequence,
-                        "data": base64::engine::general_purpose::STANDARD.encode(data),
-                        "approximateArrivalTimestamp": 1_764_000_000.5,
-                    },
-                    "eventSource": "aws:kinesis",
-                    "eventVersion": "1.0",
-                    "eventID": format!("{shard_id}:{sequence}"),
-                    "eventName": "aws:kinesis:record",
-                    "invokeIdentityArn": format!("arn:aws:iam::{ACCOUNT}:role/lambda-role"),
-                    "awsRegion": REGION,
-                    "eventSourceARN": arn,
-                })
-            })
-            .collect();
-        json!({ "Records": records })
+        event_document(&self.name, shard_id, records)
     }
+}
+
+/// The document Lambda's event source mapping invokes the function with, for records of
+/// `stream`'s shard `shard_id`: (sequence number, partition key, data).
+pub fn event_document(
+    stream: &str,
+    shard_id: &str,
+    records: &[(String, String, Vec<u8>)],
+) -> Value {
+    let arn = format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{}", stream);
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(sequence, key, data)| {
+            json!({
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": key,
+                    "sequenceNumber": sequence,
+                    "data": base64::engine::general_purpose::STANDARD.encode(data),
+                    "approximateArrivalTimestamp": 1_764_000_000.5,
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": format!("{shard_id}:{sequence}"),
+                "eventName": "aws:kinesis:record",
+                "invokeIdentityArn": format!("arn:aws:iam::{ACCOUNT}:role/lambda-role"),
+                "awsRegion": REGION,
+                "eventSourceARN": arn,
+            })
+        })
+        .collect();
+    json!({ "Records": records })
 }

@@ -152,6 +152,22 @@ impl Emulator {
         }
     }
 
+    /// The peak resident memory (`VmHWM`) of each live execution environment of a function,
+    /// in bytes.
+    pub fn peak_memory(&self, name: &str) -> Vec<u64> {
+        self.functions
+            .iter()
+            .filter(|(function, _)| function == name)
+            .filter_map(|(_, child)| {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{}/status", child.id())).ok()?;
+                let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+                let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+                Some(kb * 1024)
+            })
+            .collect()
+    }
+
     /// Kills every execution environment of a function at once, as a crash or a timeout
     /// would (an invocation in flight gets no response).
     pub fn kill_function(&mut self, name: &str) {

@@ -7,6 +7,7 @@ mod grouped_lambda;
 mod ingest_lambda;
 mod kinesis;
 mod lambda;
+mod lambda_bench;
 mod moto;
 mod proxy;
 mod stack;

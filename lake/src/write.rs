@@ -1,0 +1,184 @@
+//! How a table's data files are written, by every stage: a partition's rows as one file,
+//! in the order the table wants them ([`Table::sort_columns`]), with its writer
+//! properties and the statistics its configuration asks for, by delta-rs's partition
+//! writer (so paths, escaping and statistics are Delta's own). Writing partitions on tasks
+//! of their own is what spreads encoding over the cores.
+
+use std::sync::Arc;
+
+use delta_kernel::expressions::Scalar;
+use delta_kernel::table_properties::DataSkippingNumIndexedCols;
+use deltalake::DeltaTable;
+use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use deltalake::arrow::datatypes::{DataType, Date32Type, SchemaRef};
+use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
+use deltalake::kernel::Add;
+use deltalake::logstore::ObjectStoreRef;
+use deltalake::parquet::file::properties::WriterProperties;
+use indexmap::IndexMap;
+
+use crate::error::{LakeError, Result};
+use crate::schema::Table;
+
+/// A partition of a table: its date and, when the table is also partitioned by a string
+/// column (`event_type`), that value; otherwise the name is empty.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartitionKey {
+    pub date: i32,
+    pub name: Box<str>,
+}
+
+/// Writes one table's files; cheap to share between tasks.
+pub struct FileWriter {
+    store: ObjectStoreRef,
+    /// The partition columns in order, each with whether it is a date (else a string).
+    partitions: Vec<(String, bool)>,
+    sort: &'static [&'static str],
+    /// The table's columns a file holds (all but the partition columns), and their schema.
+    file_columns: Vec<usize>,
+    file_schema: SchemaRef,
+    properties: WriterProperties,
+    indexed_columns: DataSkippingNumIndexedCols,
+    stats_columns: Option<Vec<String>>,
+}
+
+impl FileWriter {
+    /// The writer of `table` (of kind `kind`), as its metadata says: its own partitioning
+    /// (raw's layout is chosen at creation) and statistics configuration.
+    pub fn for_table(kind: Table, table: &DeltaTable) -> Result<FileWriter> {
+        Self::with_properties(kind, table, kind.writer_properties())
+    }
+
+    /// The same with other Parquet properties.
+    pub fn with_properties(
+        kind: Table,
+        table: &DeltaTable,
+        properties: WriterProperties,
+    ) -> Result<FileWriter> {
+        let snapshot = table.snapshot()?;
+        let names: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+        let schema = kind.arrow_schema();
+        let partitions = names
+            .iter()
+            .map(
+                |name| match schema.field_with_name(name).map(|f| f.data_type()) {
+                    Ok(DataType::Date32) => Ok((name.clone(), true)),
+                    Ok(DataType::Utf8) => Ok((name.clone(), false)),
+                    _ => Err(LakeError::ContractMismatch {
+                        table: kind.name(),
+                        location: table.table_url().to_string(),
+                        reason: format!("partitioned by {name}, neither a date nor a string"),
+                    }),
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        let file_columns: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| !names.contains(schema.field(i).name()))
+            .collect();
+        let file_schema = Arc::new(schema.project(&file_columns)?);
+        let config = snapshot.table_config();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        Ok(FileWriter {
+            store: table.object_store(),
+            sort: kind.sort_columns(&name_refs),
+            partitions,
+            file_columns,
+            file_schema,
+            properties,
+            indexed_columns: config
+                .data_skipping_num_indexed_cols
+                .unwrap_or(DataSkippingNumIndexedCols::NumColumns(32)),
+            stats_columns: config
+                .data_skipping_stats_columns
+                .as_ref()
+                .map(|columns| columns.iter().map(ToString::to_string).collect()),
+        })
+    }
+
+    /// Whether partitions differ by a string value as well as by date.
+    pub fn keyed_by_name(&self) -> bool {
+        self.partitions.iter().any(|(_, is_date)| !is_date)
+    }
+
+    /// The partition of `row` of `batch` (rows of the table's schema).
+    pub fn key_of(&self, batch: &RecordBatch, row: usize) -> Result<PartitionKey> {
+        let mut key = PartitionKey {
+            date: 0,
+            name: "".into(),
+        };
+        for (name, is_date) in &self.partitions {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| LakeError::BadRows(format!("no partition column {name}")))?;
+            if column.is_null(row) {
+                return Err(LakeError::BadRows(format!(
+                    "null partition value {name} at row {row}"
+                )));
+            }
+            if *is_date {
+                key.date = column.as_primitive::<Date32Type>().value(row);
+            } else {
+                key.name = column.as_string::<i32>().value(row).into();
+            }
+        }
+        Ok(key)
+    }
+
+    /// Writes `batch` (rows of the table's schema, all of partition `key`) as one file;
+    /// returns its `add`.
+    pub async fn write(&self, key: &PartitionKey, batch: RecordBatch) -> Result<Vec<Add>> {
+        let batch = sorted(batch, self.sort)?.project(&self.file_columns)?;
+        let values: IndexMap<String, Scalar> = self
+            .partitions
+            .iter()
+            .map(|(name, is_date)| {
+                let value = if *is_date {
+                    Scalar::Date(key.date)
+                } else {
+                    Scalar::String(key.name.to_string())
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        let config = PartitionWriterConfig::try_new(
+            self.file_schema.clone(),
+            values,
+            Some(self.properties.clone()),
+            None,
+            None,
+            None,
+            None,
+        )?;
+        let mut writer = PartitionWriter::try_with_config(
+            self.store.clone(),
+            config,
+            self.indexed_columns,
+            self.stats_columns.clone(),
+        )?;
+        writer.write(&batch).await?;
+        Ok(writer.close().await?)
+    }
+}
+
+/// `batch` with its rows ordered by `columns`.
+fn sorted(batch: RecordBatch, columns: &[&str]) -> Result<RecordBatch> {
+    if columns.is_empty() || batch.num_rows() < 2 {
+        return Ok(batch);
+    }
+    let keys = columns
+        .iter()
+        .map(|c| {
+            let values = batch
+                .column_by_name(c)
+                .cloned()
+                .ok_or_else(|| LakeError::BadRows(format!("no sort column {c}")))?;
+            Ok(SortColumn {
+                values,
+                options: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let order = lexsort_to_indices(&keys, None)?;
+    Ok(take_record_batch(&batch, &order)?)
+}
