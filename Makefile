@@ -50,7 +50,8 @@ bench: ## Release build; 1M events: ingest and compact vs a Python reference (do
 
 bench_lambda: pydeps ## Release build; the ingest Lambda under the emulator on moto: one 10,000-record batch plain and KPL (latency, peak memory), cold start
 	$(CARGO) build --release --workspace --bins
-	LAKEHOUSE_BENCH_RECORDS=$${RECORDS:-10000} CI=$${CI:-} $(CARGO) test --release --test it aws::lambda_bench -- --nocapture
+	LAKEHOUSE_LAMBDA_BIN_DIR=$(CARGO_TARGET_DIR)/release LAKEHOUSE_BENCH_RECORDS=$${RECORDS:-10000} \
+		CI=$${CI:-} $(CARGO) test --test it aws::lambda_bench -- --nocapture
 
 fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Lines: 1M cases each (make test runs 2,000)
 	LAKEHOUSE_FUZZ_CASES=$${CASES:-1000000} $(CARGO) test -p lakehouse-ingest --lib fuzz -- --nocapture --test-threads 1

@@ -22,9 +22,9 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Reads JSON Lines one record at a time, so memory stays flat whatever the input size. A
 /// line wholly in the reader's buffer is handed out from there, uncopied; any other goes
-/// through a reused buffer of its own: of a line longer than the maximum record size, only the first
-/// bytes past that maximum are kept (the ingestor quarantines it as too large), the rest is
-/// read past. A trailing `\r` is part of the line end; a final line end does
+/// through a reused buffer of its own: of a line longer than the maximum record size, only
+/// the first bytes past that maximum are kept (the ingestor quarantines it as too large),
+/// the rest is read past. A trailing `\r` is part of the line end; a final line end does
 /// not start another (empty) record; a UTF-8 byte-order mark before the first line is not
 /// part of it (anywhere else, the bytes stay, and the record is judged as it is).
 pub struct JsonLines<R> {

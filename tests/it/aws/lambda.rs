@@ -22,13 +22,19 @@ pub struct Emulator {
     logs: tempfile::TempDir,
 }
 
-/// Where cargo put the workspace's binaries: beside this test binary's `deps/` folder.
+/// Where cargo put the workspace's binaries: beside this test binary's `deps/` folder, or
+/// in `LAKEHOUSE_LAMBDA_BIN_DIR` (`make bench_lambda` times release binaries from a debug
+/// harness: a release build of the tests would compile DataFusion a second time).
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile folder");
+    let dir = match std::env::var_os("LAKEHOUSE_LAMBDA_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_exe()
+            .expect("test binary path")
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target profile folder")
+            .to_path_buf(),
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
