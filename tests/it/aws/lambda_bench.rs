@@ -94,6 +94,17 @@ async fn one_full_kinesis_batch_plain_and_kpl_lands_once_and_is_timed() {
     let plain_doc = plain("plain", "plain", n);
     let plain_ms = timed_ingest(&stack, &plain_doc);
     let plain_peak = peak_mb(&stack);
+    // The function's own account of the batch (its metrics line), to tell its time from
+    // the emulator's.
+    if let Some(line) = stack
+        .emulator
+        .function_output()
+        .iter()
+        .rev()
+        .find(|l| l.contains("\"batch done\""))
+    {
+        println!("plain batch, as the function logged it: {line}");
+    }
 
     // A fresh process for the KPL batch, so its peak is its own.
     stack.emulator.kill_function(INGEST);
