@@ -18,28 +18,21 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[at.min(sorted.len() - 1)]
 }
 
+/// A copy of what a tally holds.
+fn snapshot<T: Clone>(tally: &std::sync::Mutex<T>) -> Result<T> {
+    Ok(tally
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a writer panicked holding the tally"))?
+        .clone())
+}
+
 /// Reads the whole log (without injected latency): each stored batch must be in the table
 /// exactly once. Returns (lost, duplicated, commit lags in seconds).
 pub(crate) async fn verify(sim: &Sim, plain: &Lake) -> Result<(u64, u64, Vec<f64>)> {
     let raw = plain.open(Table::Raw).await?;
-    let files = sim
-        .tally
-        .files
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
-    let handed = sim
-        .tally
-        .handed
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
-    let stored = sim
-        .tally
-        .stored
-        .lock()
-        .map_err(|_| anyhow::anyhow!("poisoned"))?
-        .clone();
+    let files = snapshot(&sim.tally.files)?;
+    let handed = snapshot(&sim.tally.handed)?;
+    let stored = snapshot(&sim.tally.stored)?;
     let mut attempts: HashMap<(u64, u64), HashSet<u64>> = HashMap::new();
     let mut rows = 0u64;
     for add in lakehouse_lake::files::live_files(&raw)? {

@@ -168,7 +168,6 @@ impl<R: Rows> Sink<R> {
             let bytes = rows.bytes();
             self.held -= bytes + PARTITION_BYTES;
             let batch = rows.finish()?;
-            drop(rows);
             self.spawn(key, batch, bytes);
         }
         Ok(())

@@ -303,9 +303,9 @@ impl Table {
     }
 
     /// How the table's Parquet files are written. Dictionary encoding is off for columns
-    /// that are unique per row: it would only cost memory (one dictionary per open file,
-    /// and writers keep a file open per partition) and time. No bloom filters: the writer
-    /// allocates each at full size per open file, ~1 MB × partitions.
+    /// that are unique per row: it would only cost memory (one dictionary per file being
+    /// written, and ingest and compaction write several at once) and time. No bloom
+    /// filters: the writer allocates each at full size per file being written, ~1 MB.
     pub fn writer_properties(self) -> WriterProperties {
         let unique: &[&str] = match self {
             Table::Raw | Table::Staging => &[

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use delta_kernel::expressions::Scalar;
 use delta_kernel::table_properties::DataSkippingNumIndexedCols;
 use deltalake::DeltaTable;
-use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
-use deltalake::arrow::datatypes::{DataType, Date32Type, SchemaRef};
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
 use deltalake::kernel::Add;
 use deltalake::logstore::ObjectStoreRef;
@@ -99,30 +99,6 @@ impl FileWriter {
     /// Whether partitions differ by a string value as well as by date.
     pub fn keyed_by_name(&self) -> bool {
         self.partitions.iter().any(|(_, is_date)| !is_date)
-    }
-
-    /// The partition of `row` of `batch` (rows of the table's schema).
-    pub fn key_of(&self, batch: &RecordBatch, row: usize) -> Result<PartitionKey> {
-        let mut key = PartitionKey {
-            date: 0,
-            name: "".into(),
-        };
-        for (name, is_date) in &self.partitions {
-            let column = batch
-                .column_by_name(name)
-                .ok_or_else(|| LakeError::BadRows(format!("no partition column {name}")))?;
-            if column.is_null(row) {
-                return Err(LakeError::BadRows(format!(
-                    "null partition value {name} at row {row}"
-                )));
-            }
-            if *is_date {
-                key.date = column.as_primitive::<Date32Type>().value(row);
-            } else {
-                key.name = column.as_string::<i32>().value(row).into();
-            }
-        }
-        Ok(key)
     }
 
     /// Writes `batch` (rows of the table's schema, all of partition `key`) as one file;
