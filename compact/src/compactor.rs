@@ -195,6 +195,8 @@ impl Compactor {
             };
             let merge = prepared.metrics.clone();
             let raw_to = prepared.raw_version;
+            let consumed_all =
+                prepared.raw_files_consumed.is_none() && until.is_some_and(|until| raw_to >= until);
             self.before_commit().await?;
             let version = match commit_merge(prepared, &self.app_id(), self.options.types).await {
                 Ok(version) => version,
@@ -220,6 +222,10 @@ impl Compactor {
                 staging_version: version,
                 merge,
             });
+            if consumed_all {
+                // Nothing left up to `until`: planning again would only reopen both logs.
+                break;
+            }
         }
         // One range maintains for all: the others would only race it to the same rewrites.
         let maintains = self.options.types.is_none_or(|r| r.index() == 0);

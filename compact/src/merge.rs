@@ -29,7 +29,7 @@ use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::resolve::{Precedence, RowRef, latest_per_uuid, value_or_min};
+use crate::resolve::{RowRef, Winners, latest_per_uuid, value_or_min};
 use crate::write::write_by_partition;
 
 #[derive(Debug, Clone)]
@@ -78,12 +78,12 @@ pub struct PreparedMerge {
     pub raw_files_consumed: Option<u64>,
 }
 
-struct Candidate {
-    precedence: Precedence,
-    at: RowRef,
+/// What staging holds of a new event, for the few it holds at all.
+#[derive(Default)]
+struct Found {
     /// A newer copy, or an identical one, is already in staging.
     lost: bool,
-    /// Staging rows this candidate replaces: `(file index, row)`.
+    /// Staging rows the new copy replaces: `(file index, row)`.
     replaces: Vec<(usize, usize)>,
 }
 
@@ -99,39 +99,28 @@ pub async fn prepare_merge(
         source_rows: new_rows.iter().map(|b| b.num_rows() as u64).sum(),
         ..Default::default()
     };
-    let mut candidates: HashMap<&str, Candidate> = latest_per_uuid(new_rows)
-        .into_iter()
-        .map(|(uuid, (precedence, at))| {
-            let candidate = Candidate {
-                precedence,
-                at,
-                lost: false,
-                replaces: Vec::new(),
-            };
-            (uuid, candidate)
-        })
-        .collect();
-
+    let candidates = latest_per_uuid(new_rows);
     let files = files_in_horizon(&staging, &candidates, options)?;
     metrics.files_scanned = files.len() as u64;
     let store = staging.object_store();
-    find_older_copies(&store, &files, new_rows, &mut candidates, options).await?;
-
+    let found = find_older_copies(&store, &files, new_rows, &candidates, options).await?;
     // Rows to drop from existing files: those replaced by a candidate that won.
     let mut dropped: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut winners: Vec<RowRef> = Vec::new();
-    for c in candidates.values() {
-        if c.lost {
+    for (uuid, &(_, at)) in candidates.iter() {
+        let found = found.get(uuid);
+        if found.is_some_and(|f| f.lost) {
             continue;
         }
-        winners.push(c.at);
-        if c.replaces.is_empty() {
-            metrics.inserted += 1;
-        } else {
-            metrics.updated += 1;
-        }
-        for &(file, row) in &c.replaces {
-            dropped.entry(file).or_default().push(row);
+        winners.push(at);
+        match found.filter(|f| !f.replaces.is_empty()) {
+            None => metrics.inserted += 1,
+            Some(f) => {
+                metrics.updated += 1;
+                for &(file, row) in &f.replaces {
+                    dropped.entry(file).or_default().push(row);
+                }
+            }
         }
     }
     metrics.discarded = metrics.source_rows - winners.len() as u64;
@@ -249,13 +238,13 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// every file between 1970 and today.
 fn files_in_horizon(
     staging: &DeltaTable,
-    candidates: &HashMap<&str, Candidate>,
+    candidates: &Winners,
     options: &MergeOptions,
 ) -> Result<Vec<Add>> {
     let horizon_days = options.horizon_days;
     let mut days: Vec<i64> = candidates
-        .values()
-        .map(|c| c.precedence.created_micros.div_euclid(MICROS_PER_DAY))
+        .iter()
+        .map(|(_, (precedence, _))| precedence.created_micros.div_euclid(MICROS_PER_DAY))
         .collect();
     if days.is_empty() {
         return Ok(Vec::new());
@@ -288,14 +277,16 @@ fn files_in_horizon(
     Ok(files)
 }
 
-/// Compares each candidate with the staging rows of the same uuid in `files`.
-async fn find_older_copies(
+/// Compares each candidate with the staging rows of the same uuid in `files`; returns
+/// what was found of those staging holds.
+async fn find_older_copies<'a>(
     store: &Arc<dyn ObjectStore>,
     files: &[Add],
     new_rows: &[RecordBatch],
-    candidates: &mut HashMap<&str, Candidate>,
+    candidates: &Winners<'a>,
     options: &MergeOptions,
-) -> Result<()> {
+) -> Result<HashMap<&'a str, Found>> {
+    let mut found: HashMap<&'a str, Found> = HashMap::new();
     const KEY_COLUMNS: &[&str] = &[EVENT_UUID, CREATED_DATETIME];
     let mut reads = futures::stream::iter(files.iter().enumerate())
         .map(|(i, add)| {
@@ -317,11 +308,13 @@ async fn find_older_copies(
             let uuids = batch.column(0).as_string::<i32>();
             let created = batch.column(1).as_primitive::<TimestampMicrosecondType>();
             for row in 0..batch.num_rows() {
-                let Some(c) = candidates.get_mut(uuids.value(row)) else {
+                let Some((uuid, (precedence, _))) = candidates.get_key_value(uuids.value(row))
+                else {
                     continue;
                 };
                 let existing = value_or_min(created, row);
-                match existing.cmp(&c.precedence.created_micros) {
+                let c = found.entry(uuid).or_default();
+                match existing.cmp(&precedence.created_micros) {
                     std::cmp::Ordering::Greater => c.lost = true,
                     std::cmp::Ordering::Less => c.replaces.push((file, offset + row)),
                     std::cmp::Ordering::Equal => ties
@@ -367,19 +360,20 @@ async fn find_older_copies(
             None
         };
         for (row, uuid) in rows {
-            let Some(c) = candidates.get_mut(uuid.as_str()) else {
+            let Some((uuid, &(precedence, (b, r)))) = candidates.get_key_value(uuid.as_str())
+            else {
                 continue;
             };
             let Some((staged_order, staged_payload)) = at(row) else {
                 continue;
             };
-            let (b, r) = c.at;
+            let c = found.entry(uuid).or_default();
             let new_payload = new_rows[b]
                 .column_by_name(PAYLOAD)
                 .map(|col| col.as_string::<i32>())
                 .filter(|col| col.is_valid(r))
                 .map(|col| col.value(r).to_string());
-            let new_order = (c.precedence.raw_version, c.precedence.ingest_seq);
+            let new_order = (precedence.raw_version, precedence.ingest_seq);
             if new_payload == staged_payload || staged_order > new_order {
                 // A redelivery (staging already holds this exact event), or the staged
                 // copy was ingested later (a raw commit merged in parts, out of order).
@@ -389,7 +383,7 @@ async fn find_older_copies(
             }
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// `batches` (one file, in order) without the rows at the given file positions.

@@ -5,7 +5,7 @@
 
 use foldhash::{HashMap, HashMapExt};
 
-use deltalake::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch};
+use deltalake::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{ArrowPrimitiveType, Int64Type, TimestampMicrosecondType};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
 
@@ -21,46 +21,138 @@ pub struct Precedence {
 /// Where a row is: `(batch index, row index)`, the form Arrow's `interleave` takes.
 pub type RowRef = (usize, usize);
 
-/// The winning copy of each `event_uuid` among `batches` (rows of the `staging` schema),
-/// borrowing the uuids from the batches.
-pub fn latest_per_uuid(batches: &[RecordBatch]) -> HashMap<&str, (Precedence, RowRef)> {
-    let rows = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut winners: HashMap<&str, (Precedence, RowRef)> = HashMap::with_capacity(rows);
-    for (b, batch) in batches.iter().enumerate() {
-        let (Some(uuid), Some(created), Some(version), Some(seq)) = (
-            batch
-                .column_by_name(EVENT_UUID)
-                .and_then(|c| c.as_string_opt::<i32>()),
-            batch
-                .column_by_name(CREATED_DATETIME)
-                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
-            batch
-                .column_by_name(RAW_VERSION)
-                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-            batch
-                .column_by_name(INGEST_SEQ)
-                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-        ) else {
-            continue;
-        };
-        for row in 0..batch.num_rows() {
-            if uuid.is_null(row) {
+/// The winning copy of each `event_uuid` among some batches, borrowing the uuids from
+/// them. Sharded by the uuid's hash, so the shards are built on every core at once: a map
+/// of a million events is mostly cache misses.
+pub struct Winners<'a> {
+    shards: Vec<HashMap<&'a str, (Precedence, RowRef)>>,
+}
+
+impl<'a> Winners<'a> {
+    pub fn get(&self, uuid: &str) -> Option<&(Precedence, RowRef)> {
+        self.shards[shard_of(uuid, self.shards.len())].get(uuid)
+    }
+
+    /// The uuid as the winners hold it, borrowed from the batches, with its winner.
+    pub fn get_key_value(&self, uuid: &str) -> Option<(&'a str, &(Precedence, RowRef))> {
+        self.shards[shard_of(uuid, self.shards.len())]
+            .get_key_value(uuid)
+            .map(|(k, v)| (*k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &(Precedence, RowRef))> {
+        self.shards.iter().flatten().map(|(k, v)| (*k, v))
+    }
+}
+
+fn shard_of(uuid: &str, shards: usize) -> usize {
+    use std::hash::BuildHasher;
+    // A fixed seed: the shard must not depend on the map's own (random) hasher.
+    let hash = foldhash::fast::FixedState::with_seed(0x5eed).hash_one(uuid);
+    (hash % shards as u64) as usize
+}
+
+/// The key columns of a batch of `staging` rows.
+struct KeyColumns<'a> {
+    uuid: &'a StringArray,
+    created: &'a PrimitiveArray<TimestampMicrosecondType>,
+    version: &'a PrimitiveArray<Int64Type>,
+    seq: &'a PrimitiveArray<Int64Type>,
+}
+
+/// The winning copy of each `event_uuid` among `batches` (rows of the `staging` schema).
+pub fn latest_per_uuid(batches: &[RecordBatch]) -> Winners<'_> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let shards = if rows < 100_000 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    };
+    sharded(batches, shards.clamp(1, 16))
+}
+
+/// The key columns of each batch (by index) that has them all.
+fn key_columns(batches: &[RecordBatch]) -> Vec<(usize, KeyColumns<'_>)> {
+    batches
+        .iter()
+        .enumerate()
+        .filter_map(|(b, batch)| {
+            let column = |name| batch.column_by_name(name);
+            Some((
+                b,
+                KeyColumns {
+                    uuid: column(EVENT_UUID)?.as_string_opt::<i32>()?,
+                    created: column(CREATED_DATETIME)?.as_primitive_opt()?,
+                    version: column(RAW_VERSION)?.as_primitive_opt()?,
+                    seq: column(INGEST_SEQ)?.as_primitive_opt()?,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn sharded(batches: &[RecordBatch], shards: usize) -> Winners<'_> {
+    let keys = key_columns(batches);
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let build = |shard: usize| shard_winners(&keys, shard, shards, rows / shards);
+    let maps = if shards == 1 {
+        vec![build(0)]
+    } else {
+        std::thread::scope(|scope| {
+            let others: Vec<_> = (1..shards)
+                .map(|shard| scope.spawn(move || build(shard)))
+                .collect();
+            let mut maps = vec![build(0)];
+            // A panic in a shard is a bug; propagate it rather than lose events.
+            maps.extend(
+                others
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            );
+            maps
+        })
+    };
+    Winners { shards: maps }
+}
+
+fn shard_winners<'a>(
+    keys: &[(usize, KeyColumns<'a>)],
+    shard: usize,
+    shards: usize,
+    capacity: usize,
+) -> HashMap<&'a str, (Precedence, RowRef)> {
+    let mut winners: HashMap<&'a str, (Precedence, RowRef)> = HashMap::with_capacity(capacity);
+    for (b, k) in keys {
+        for row in 0..k.uuid.len() {
+            if k.uuid.is_null(row) {
+                continue;
+            }
+            let uuid = k.uuid.value(row);
+            if shards > 1 && shard_of(uuid, shards) != shard {
                 continue;
             }
             let precedence = Precedence {
-                created_micros: value_or_min(created, row),
-                raw_version: value_or_min(version, row),
-                ingest_seq: value_or_min(seq, row),
+                created_micros: value_or_min(k.created, row),
+                raw_version: value_or_min(k.version, row),
+                ingest_seq: value_or_min(k.seq, row),
             };
             winners
-                .entry(uuid.value(row))
+                .entry(uuid)
                 .and_modify(|(best, at)| {
                     if precedence > *best {
                         *best = precedence;
-                        *at = (b, row);
+                        *at = (*b, row);
                     }
                 })
-                .or_insert((precedence, (b, row)));
+                .or_insert((precedence, (*b, row)));
         }
     }
     winners
@@ -87,7 +179,7 @@ mod tests {
 
     use super::*;
 
-    fn batch(rows: &[(&str, i64, i64, i64)]) -> RecordBatch {
+    pub(super) fn batch(rows: &[(&str, i64, i64, i64)]) -> RecordBatch {
         let schema = Schema::new(vec![
             Field::new(EVENT_UUID, DataType::Utf8, false),
             Field::new(
@@ -120,7 +212,7 @@ mod tests {
             ("a", 1_700_000_000_900_000, 1, 0),
             ("a", 1_700_000_000_100_000, 2, 0),
         ])];
-        assert_eq!(latest_per_uuid(&batches)["a"].1, (0, 0));
+        assert_eq!(latest_per_uuid(&batches).get("a").unwrap().1, (0, 0));
     }
 
     #[test]
@@ -131,8 +223,37 @@ mod tests {
         ];
         let w = latest_per_uuid(&batches);
         assert_eq!(w.len(), 3);
-        assert_eq!(w["a"].1, (0, 0)); // greater created_at, though ingested earlier
-        assert_eq!(w["b"].1, (1, 0)); // tie: later raw version
-        assert_eq!(w["c"].1, (1, 2)); // tie in one commit: later position
+        assert_eq!(w.get("a").unwrap().1, (0, 0)); // greater created_at, though ingested earlier
+        assert_eq!(w.get("b").unwrap().1, (1, 0)); // tie: later raw version
+        assert_eq!(w.get("c").unwrap().1, (1, 2)); // tie in one commit: later position
+    }
+}
+
+#[cfg(test)]
+mod sharding {
+    use proptest::prelude::*;
+
+    use super::tests::batch;
+    use super::*;
+
+    proptest! {
+        /// However many shards build it, the winners are the same.
+        #[test]
+        fn shards_agree_with_one_map(
+            rows in proptest::collection::vec((0u8..40, 0i64..5, 0i64..3, 0i64..4), 0..300),
+            shards in 2usize..6,
+        ) {
+            let names: Vec<String> = rows.iter().map(|r| format!("u{}", r.0)).collect();
+            let rows: Vec<(&str, i64, i64, i64)> =
+                rows.iter().zip(&names).map(|(r, n)| (n.as_str(), r.1, r.2, r.3)).collect();
+            let half = rows.len() / 2;
+            let batches = [batch(&rows[..half]), batch(&rows[half..])];
+            let one = sharded(&batches, 1);
+            let many = sharded(&batches, shards);
+            prop_assert_eq!(one.len(), many.len());
+            for (uuid, winner) in one.iter() {
+                prop_assert_eq!(many.get(uuid), Some(winner));
+            }
+        }
     }
 }

@@ -11,8 +11,10 @@ use deltalake::arrow::array::{
 use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::kernel::{Add, Remove};
+use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::ProjectionMask;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use deltalake::{DeltaTable, ObjectStore, Path};
 use futures::TryStreamExt;
@@ -87,30 +89,64 @@ pub async fn read_file(
         path: add.path.clone(),
         error: e.to_string(),
     };
-    let reader = ParquetObjectReader::new(store, path).with_file_size(add.size as u64);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| read_err(&e))?;
-    let wanted: Vec<&str> = schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        // A partition column's values are in the log, not the file (raw's layout decides
-        // which columns those are; every add names them all).
-        .filter(|name| !add.partition_values.contains_key(*name))
-        .collect();
-    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted.iter().copied());
-    let stream = builder
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(|e| read_err(&e))?;
-    let file_batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| read_err(&e))?;
+    let file_batches = if whole_object(add.size, columns.is_some()) {
+        // One request instead of footer, metadata and column chunks: on S3 each is a GET,
+        // locally each is a trip to the blocking pool.
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(|e| read_err(&e))?
+            .bytes()
+            .await
+            .map_err(|e| read_err(&e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| read_err(&e))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), file_columns(&schema, add));
+        builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| read_err(&e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| read_err(&e))?
+    } else {
+        let reader = ParquetObjectReader::new(store, path).with_file_size(add.size as u64);
+        let builder = ParquetRecordBatchStreamBuilder::new(reader)
+            .await
+            .map_err(|e| read_err(&e))?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), file_columns(&schema, add));
+        let stream = builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| read_err(&e))?;
+        stream.try_collect().await.map_err(|e| read_err(&e))?
+    };
     let partitions = PartitionValues::parse(table, add)?;
     file_batches
         .iter()
         .map(|b| to_table_rows(b, &schema, &partitions))
         .collect()
+}
+
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// Whether a file is fetched in one request: small ones always, larger ones when every
+/// column is wanted anyway, up to a size that memory bears.
+fn whole_object(size: i64, projected: bool) -> bool {
+    const SMALL: i64 = 1 << 20;
+    const WHOLE_WANTED: i64 = 64 << 20;
+    size <= SMALL || (!projected && size <= WHOLE_WANTED)
+}
+
+/// The columns of `schema` a data file holds: a partition column's values are in the
+/// log, not the file (raw's layout decides which columns those are; every add names them
+/// all).
+fn file_columns<'a>(schema: &'a SchemaRef, add: &'a Add) -> impl Iterator<Item = &'a str> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| !add.partition_values.contains_key(*name))
 }
 
 /// [`read_file`] on a task of its own. A stream of plain read futures decodes every file on
