@@ -10,7 +10,7 @@ use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
-use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::compute::{concat_batches, filter_record_batch};
 use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::parquet::file::properties::WriterProperties;
@@ -24,8 +24,8 @@ use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
 };
-use lakehouse_lake::write::FileWriter;
-use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
+use lakehouse_lake::write::{FileWriter, PartitionKey};
+use lakehouse_lake::{Commit, CommitMetadata, LakeError, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -130,28 +130,36 @@ pub async fn prepare_merge(
         &staging,
         options.writer_properties.clone(),
     )?);
-    // The rows to write: those kept from rewritten files, then the winners in input order
-    // (deterministic output for a given input), each partition's into one new file.
-    let mut sources: Vec<RecordBatch> = new_rows.to_vec();
-    let mut rows: Vec<RowRef> = Vec::new();
-    let mut actions = Vec::new();
+    // A rewritten file's kept rows become a file of their own, a few files at a time:
+    // holding them all until the end would hold every file an update touches, which grows
+    // with staging. Then the winners, in input order (deterministic output for a given
+    // input), each partition's into one new file.
     let mut rewritten: Vec<(usize, &Vec<usize>)> = dropped.iter().map(|(f, r)| (*f, r)).collect();
     rewritten.sort_unstable();
-    for (file, dropped_rows) in rewritten {
-        let add = &files[file];
-        let existing = read_file(store.clone(), Table::Staging, add, None).await?;
-        metrics.rows_removed += existing.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        for batch in rows_without(existing, dropped_rows)? {
-            rows.extend((0..batch.num_rows()).map(|row| (sources.len(), row)));
-            sources.push(batch);
-        }
-        actions.push(Action::Remove(remove_of(add, true)));
+    let mut actions = Vec::new();
+    let mut rewrites = futures::stream::iter(rewritten)
+        .map(|(file, dropped_rows)| {
+            let (store, writer, add) = (store.clone(), writer.clone(), &files[file]);
+            async move { rewrite_without(store, &writer, add, dropped_rows).await }
+        })
+        .buffered(REWRITES_AT_ONCE);
+    while let Some((removed_rows, adds)) = rewrites.try_next().await? {
+        metrics.rows_removed += removed_rows;
+        metrics.files_added += adds.len() as u64;
+        actions.extend(adds.into_iter().map(Action::Add));
     }
+    drop(rewrites);
+    let mut removed: Vec<usize> = dropped.keys().copied().collect();
+    removed.sort_unstable();
+    actions.extend(
+        removed
+            .into_iter()
+            .map(|f| Action::Remove(remove_of(&files[f], true))),
+    );
     metrics.files_rewritten = dropped.len() as u64;
     winners.sort_unstable();
-    rows.extend(winners);
-    let adds = write_by_partition(&writer, &sources, &rows).await?;
-    metrics.files_added = adds.len() as u64;
+    let adds = write_by_partition(&writer, new_rows, &winners).await?;
+    metrics.files_added += adds.len() as u64;
     actions.extend(adds.into_iter().map(Action::Add));
     Ok(PreparedMerge {
         staging,
@@ -161,6 +169,38 @@ pub async fn prepare_merge(
         raw_table_id,
         raw_files_consumed: None,
     })
+}
+
+/// Rewritten staging files read and written at once.
+const REWRITES_AT_ONCE: usize = 4;
+
+/// Writes the rows of staging file `add` but those at `dropped` as a new file of its
+/// partition (none when no row is left); returns the rows the file had and the new file.
+async fn rewrite_without(
+    store: Arc<dyn ObjectStore>,
+    writer: &FileWriter,
+    add: &Add,
+    dropped: &[usize],
+) -> Result<(u64, Vec<Add>)> {
+    let existing = read_file(store, Table::Staging, add, None).await?;
+    let rows = existing.iter().map(|b| b.num_rows() as u64).sum();
+    let kept = rows_without(existing, dropped)?;
+    let kept = concat_batches(&Table::Staging.arrow_schema(), &kept)?;
+    if kept.num_rows() == 0 {
+        return Ok((rows, Vec::new()));
+    }
+    let no_partition = || LakeError::BadRows(format!("staging file {} has no partition", add.path));
+    let key = PartitionKey {
+        date: parse_partition_date(add, EVENT_DATE)?.ok_or_else(no_partition)?,
+        name: add
+            .partition_values
+            .get(EVENT_TYPE)
+            .cloned()
+            .flatten()
+            .ok_or_else(no_partition)?
+            .into(),
+    };
+    Ok((rows, writer.write(&key, kept).await?))
 }
 
 /// Commits a prepared merge with the `raw` version it consumed, as a Delta `txn` action in

@@ -23,6 +23,9 @@ pub enum IngestError {
     Manifest(String),
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
+    /// A bug, not an input: reported rather than a record skipped.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;

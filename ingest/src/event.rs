@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 /// Largest accepted `created_at`: 9999-12-31T23:59:59Z, the last second Athena and Spark
 /// can represent as a date.
 pub const MAX_CREATED_AT: i64 = 253_402_300_799;
-const MICROS_PER_SECOND: i64 = 1_000_000;
+pub const MICROS_PER_SECOND: i64 = 1_000_000;
 
 /// Longest record taken by default: 1 MiB, the most one Kinesis record can carry, so a
 /// file and the stream follow the same rule. A longer record is quarantined as too large
@@ -49,20 +49,92 @@ pub struct Event<'a> {
 impl Event<'_> {
     /// First `:`-part of the name (`payment:order:completed` → `payment`); never empty.
     pub fn event_type(&self) -> &str {
-        self.event_name.split(':').next().unwrap_or_default()
+        event_type_of(&self.event_name)
     }
 
     /// Second `:`-part of the name (`payment:order:completed` → `order`); `None` when the
     /// name has no second part or it is empty.
     pub fn event_subtype(&self) -> Option<&str> {
-        self.event_name.split(':').nth(1).filter(|s| !s.is_empty())
+        event_subtype_of(&self.event_name)
     }
 
     /// Days since the Unix epoch of `created_at`, in UTC: the `event_date` partition.
     pub fn event_date_days(&self) -> i32 {
-        // created_at ≤ MAX_CREATED_AT, so the day count fits comfortably in i32.
-        self.created_at.div_euclid(86_400) as i32
+        event_date_of(self.created_at)
     }
+}
+
+/// A valid event apart from the record it was parsed from, to be sent to another thread
+/// with that record: its strings are spans of the record where they can be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetachedEvent {
+    event_uuid: DetachedText,
+    event_name: DetachedText,
+    created_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DetachedText {
+    Span(usize, usize),
+    Owned(String),
+}
+
+impl DetachedText {
+    /// A span where `text` lies within `payload` (borrowed from it), else a copy.
+    fn of(text: &str, payload: &str) -> DetachedText {
+        let (base, at) = (payload.as_ptr() as usize, text.as_ptr() as usize);
+        if at >= base && at + text.len() <= base + payload.len() {
+            DetachedText::Span(at - base, text.len())
+        } else {
+            DetachedText::Owned(text.to_string())
+        }
+    }
+
+    fn on<'a>(&'a self, payload: &'a str) -> Option<Cow<'a, str>> {
+        match self {
+            DetachedText::Span(start, len) => payload.get(*start..start + len).map(Cow::Borrowed),
+            DetachedText::Owned(s) => Some(Cow::Borrowed(s)),
+        }
+    }
+}
+
+impl Event<'_> {
+    pub fn detach(&self) -> DetachedEvent {
+        DetachedEvent {
+            event_uuid: DetachedText::of(&self.event_uuid, self.payload),
+            event_name: DetachedText::of(&self.event_name, self.payload),
+            created_micros: self.created_micros,
+        }
+    }
+}
+
+impl DetachedEvent {
+    /// The event again, on the record it was detached from (`None` for any other text).
+    pub fn attach<'a>(&'a self, payload: &'a str) -> Option<Event<'a>> {
+        Some(Event {
+            event_uuid: self.event_uuid.on(payload)?,
+            event_name: self.event_name.on(payload)?,
+            created_at: self.created_micros.div_euclid(MICROS_PER_SECOND),
+            created_micros: self.created_micros,
+            payload,
+        })
+    }
+}
+
+/// An event name's type: its first `:`-part.
+pub fn event_type_of(event_name: &str) -> &str {
+    event_name.split(':').next().unwrap_or_default()
+}
+
+/// An event name's subtype: its second `:`-part, unless missing or empty.
+pub fn event_subtype_of(event_name: &str) -> Option<&str> {
+    event_name.split(':').nth(1).filter(|s| !s.is_empty())
+}
+
+/// The `event_date` of a `created_at` (Unix seconds): days since the epoch, in UTC.
+pub fn event_date_of(created_at: i64) -> i32 {
+    // created_at ≤ MAX_CREATED_AT, so the day count fits comfortably in i32.
+    created_at.div_euclid(86_400) as i32
 }
 
 /// Why a record is not a valid event. Its `Display` is the `error` stored in quarantine.
@@ -154,7 +226,7 @@ pub fn parse_event(bytes: &[u8]) -> Result<Event<'_>, Rejection> {
         return Err(Rejection::EmptyUuid);
     }
     let event_name = string_field("event_name", head.event_name)?;
-    let event_type = event_name.split(':').next().unwrap_or_default();
+    let event_type = event_type_of(&event_name);
     if event_type.is_empty() {
         return Err(Rejection::EmptyEventType);
     }
@@ -413,6 +485,22 @@ mod tests {
         assert_eq!(e.created_at, 1_700_000_000);
         assert_eq!(e.created_micros, 1_700_000_000_000_000);
         assert_eq!(e.event_date_days(), 19_675); // 2023-11-14
+    }
+
+    #[test]
+    fn an_event_detached_and_attached_again_is_the_same() {
+        let escaped = r#"{"event_uuid":"u\u0031","event_name":"a\u003ab:c","created_at":1.5}"#;
+        for line in [GOOD, escaped] {
+            let e = ok(line);
+            assert_eq!(e.detach().attach(line), Some(e.clone()));
+        }
+        let e = ok(escaped);
+        assert_eq!(
+            (e.event_uuid.as_ref(), e.event_name.as_ref()),
+            ("u1", "a:b:c")
+        );
+        // On shorter text a span cannot be taken.
+        assert_eq!(ok(GOOD).detach().attach("{}"), None);
     }
 
     #[test]

@@ -132,6 +132,10 @@ fn check_event(input: &[u8]) {
     assert!(partition_value_path_bytes(event.event_type()) <= MAX_PARTITION_VALUE_PATH_BYTES);
     assert!((0..=MAX_CREATED_AT * 1_000_000).contains(&event.created_micros));
     assert_eq!(event.created_at, event.created_micros.div_euclid(1_000_000));
+    // Judged on one thread and appended on another, it is the same event.
+    assert_eq!(event.detach().attach(event.payload).as_ref(), Some(&event));
+    // Held as a raw row and built into a batch, it has the same columns.
+    check_raw_row(&event);
     // Whatever we accept is JSON to a standard parser, and where that parser can build a
     // value (numbers beyond f64 it cannot), it finds the same uuid.
     if let Err(e) = serde_json::from_slice::<&serde_json::value::RawValue>(input) {
@@ -146,6 +150,40 @@ fn check_event(input: &[u8]) {
             Some(event.event_uuid.as_ref())
         );
     }
+}
+
+fn check_raw_row(event: &crate::event::Event<'_>) {
+    use crate::batch::{RawBatchBuilder, RowContext, Rows};
+    use deltalake::arrow::array::{Array, AsArray};
+    let record = crate::SourceRecord {
+        data: event.payload.as_bytes(),
+        source: "fuzz",
+        position: "1",
+    };
+    let ctx = RowContext {
+        ingested_at_micros: 0,
+        ingest_seq: 0,
+    };
+    let mut rows = RawBatchBuilder::default();
+    rows.append(event, &record, ctx);
+    let batch = rows.finish().unwrap_or_else(|e| panic!("{event:?}: {e}"));
+    let text = |name: &str| {
+        let column = batch.column_by_name(name).map(|c| c.as_string::<i32>());
+        column
+            .filter(|c| c.is_valid(0))
+            .map(|c| c.value(0).to_string())
+    };
+    assert_eq!(
+        text("event_uuid").as_deref(),
+        Some(event.event_uuid.as_ref())
+    );
+    assert_eq!(
+        text("event_name").as_deref(),
+        Some(event.event_name.as_ref())
+    );
+    assert_eq!(text("event_type").as_deref(), Some(event.event_type()));
+    assert_eq!(text("event_subtype").as_deref(), event.event_subtype());
+    assert_eq!(text("payload").as_deref(), Some(event.payload));
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! `quarantine` (everything else, byte for byte, with the reason) out.
 //!
 //! - [`event`]: the event rules (what is valid, how an event is transformed).
-//! - [`source`]: records read from JSON Lines.
+//! - [`source`]: records read from JSON Lines; [`ahead`]: read and judged on a thread of
+//!   their own.
 //! - [`kinesis`]: the one Kinesis decoder, for the CLI and the ingest Lambda alike
 //!   (event documents, base64, [`kpl`] de-aggregation, lineage).
 //! - [`load`]: the identity of an input file, for idempotent loads.
@@ -11,6 +12,7 @@
 //! - [`Ingestor`]: turns records into Parquet files and commits them through the lake's
 //!   one commit path.
 
+pub mod ahead;
 pub mod batch;
 pub mod committer;
 pub mod error;

@@ -12,7 +12,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
-use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::{Add, Transaction};
 use indexmap::{Equivalent, IndexMap};
 use lakehouse_lake::write::{FileWriter, PartitionKey};
@@ -35,6 +34,8 @@ const PARTITION_BYTES: usize = 8192;
 /// against the budget): a Parquet writer and its task cost memory of their own, and an
 /// input of 40,000 tiny partitions must not start 40,000 of them at once.
 const ENCODERS: usize = 8;
+/// Appends between looks for finished files: a look costs about as much as an append.
+const COLLECT_EVERY: usize = 256;
 
 /// The same key, borrowed: found in the map without allocating.
 #[derive(Hash)]
@@ -64,8 +65,9 @@ pub(crate) struct Sink<R: Rows> {
     file_rows: usize,
     encoders: JoinSet<Result<(usize, Vec<Add>)>>,
     /// Partitions' rows waiting for an encoder, with the bytes they count for.
-    waiting: VecDeque<(PartitionKey, RecordBatch, usize)>,
+    waiting: VecDeque<(PartitionKey, R, usize)>,
     adds: Vec<Add>,
+    appends_since_collect: usize,
 }
 
 impl<R: Rows> Sink<R> {
@@ -83,6 +85,7 @@ impl<R: Rows> Sink<R> {
             encoders: JoinSet::new(),
             waiting: VecDeque::new(),
             adds: Vec::new(),
+            appends_since_collect: 0,
         })
     }
 
@@ -116,7 +119,9 @@ impl<R: Rows> Sink<R> {
         if len >= self.file_rows || bytes >= MAX_FILE_BYTES {
             self.write_out(vec![index])?;
         }
-        if !self.encoders.is_empty() {
+        self.appends_since_collect += 1;
+        if self.appends_since_collect >= COLLECT_EVERY && !self.encoders.is_empty() {
+            self.appends_since_collect = 0;
             self.collect()?;
         }
         if self.held > self.budget / 4 * 3 || self.held + self.in_flight > self.budget {
@@ -162,35 +167,37 @@ impl<R: Rows> Sink<R> {
         // entry after it that was chosen is already gone.
         indexes.sort_unstable_by(|a, b| b.cmp(a));
         for index in indexes {
-            let Some((key, mut rows)) = self.open.swap_remove_index(index) else {
+            let Some((key, rows)) = self.open.swap_remove_index(index) else {
                 continue;
             };
             let bytes = rows.bytes();
             self.held -= bytes + PARTITION_BYTES;
-            let batch = rows.finish()?;
-            self.spawn(key, batch, bytes);
+            self.spawn(key, rows, bytes);
         }
         Ok(())
     }
 
-    /// Encodes and uploads one file on a task of its own, while rows keep coming; its
-    /// bytes count against the budget until it is done.
-    fn spawn(&mut self, key: PartitionKey, batch: RecordBatch, bytes: usize) {
-        // The finished arrays keep their builders' room, hence the partition's share.
-        let bytes = bytes + PARTITION_BYTES;
+    /// Builds, encodes and uploads one file on a task of its own, while rows keep coming;
+    /// its bytes count against the budget until it is done.
+    fn spawn(&mut self, key: PartitionKey, rows: R, bytes: usize) {
+        // Twice the rows: while a file is built, its rows and their Arrow columns are both
+        // in memory; and the partition's share, for the builders' spare room.
+        let bytes = 2 * bytes + PARTITION_BYTES;
         self.in_flight += bytes;
-        self.waiting.push_back((key, batch, bytes));
+        self.waiting.push_back((key, rows, bytes));
         self.start_waiting();
     }
 
     fn start_waiting(&mut self) {
         while self.encoders.len() < ENCODERS {
-            let Some((key, batch, bytes)) = self.waiting.pop_front() else {
+            let Some((key, rows, bytes)) = self.waiting.pop_front() else {
                 break;
             };
             let files = self.files.clone();
-            self.encoders
-                .spawn(async move { Ok((bytes, files.write(&key, batch).await?)) });
+            self.encoders.spawn(async move {
+                let batch = rows.finish()?;
+                Ok((bytes, files.write(&key, batch).await?))
+            });
         }
     }
 

@@ -52,6 +52,11 @@ impl<R: BufRead> JsonLines<R> {
         }
     }
 
+    /// The input's name, as each record gives it.
+    pub fn source(&self) -> Arc<str> {
+        self.source.clone()
+    }
+
     /// Keeps no more of a line than a record of `max` bytes and its line end need.
     pub fn with_max_record_bytes(mut self, max: usize) -> Self {
         self.max_record_bytes = max;

@@ -8,9 +8,10 @@ use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
 use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 
+use crate::ahead::{Chunk, Verdict, judge};
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
-use crate::error::Result;
-use crate::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, parse_event, too_large};
+use crate::error::{IngestError, Result};
+use crate::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, too_large};
 use crate::sink::{PreparedAppend, Sink};
 use crate::source::SourceRecord;
 
@@ -138,17 +139,49 @@ impl Ingestor {
     /// Like [`Ingestor::push`], leaving the record out where `into` says its table already
     /// holds it.
     pub async fn push_to(&mut self, record: &SourceRecord<'_>, into: Destinations) -> Result<()> {
-        if record.data.len() > self.options.max_record_bytes {
-            // Quarantined by its first bytes only: what is it is not worth holding it all.
-            let kept = SourceRecord {
-                data: &record.data[..QUARANTINED_PREFIX_BYTES.min(record.data.len())],
-                ..*record
-            };
-            let reason = too_large(self.options.max_record_bytes);
-            return self.reject(&kept, &reason, into).await;
+        let verdict = judge(record.data, self.options.max_record_bytes);
+        self.push_judged(record, &verdict, into).await
+    }
+
+    /// Adds every record of a chunk judged ahead (see [`crate::ahead`]), in order.
+    pub async fn push_chunk(&mut self, chunk: &Chunk, into: Destinations) -> Result<()> {
+        for (record, verdict) in chunk.records() {
+            self.push_judged(&record, verdict, into).await?;
         }
-        match parse_event(record.data) {
-            Ok(event) if into.raw => {
+        Ok(())
+    }
+
+    /// Adds a record already judged by [`judge`] with this ingest's maximum record size.
+    async fn push_judged(
+        &mut self,
+        record: &SourceRecord<'_>,
+        verdict: &Verdict,
+        into: Destinations,
+    ) -> Result<()> {
+        match verdict {
+            Verdict::TooLarge => {
+                // Quarantined by its first bytes only: what is it is not worth holding it all.
+                let kept = SourceRecord {
+                    data: &record.data[..QUARANTINED_PREFIX_BYTES.min(record.data.len())],
+                    ..*record
+                };
+                let reason = too_large(self.options.max_record_bytes);
+                self.reject(&kept, &reason, into).await
+            }
+            Verdict::Valid(_) if !into.raw => {
+                self.skip();
+                Ok(())
+            }
+            Verdict::Valid(detached) => {
+                let event = std::str::from_utf8(record.data)
+                    .ok()
+                    .and_then(|text| detached.attach(text))
+                    .ok_or_else(|| {
+                        IngestError::Internal(format!(
+                            "record {} of {} changed after it was judged",
+                            record.position, record.source
+                        ))
+                    })?;
                 let ctx = self.next_row();
                 self.summary.appended += 1;
                 let (date, event_type) = (event.event_date_days(), event.event_type());
@@ -156,11 +189,7 @@ impl Ingestor {
                     .append(date, event_type, |rows| rows.append(&event, record, ctx))
                     .await
             }
-            Ok(_) => {
-                self.skip();
-                Ok(())
-            }
-            Err(rejection) => self.reject(record, &rejection.to_string(), into).await,
+            Verdict::Invalid(rejection) => self.reject(record, &rejection.to_string(), into).await,
         }
     }
 

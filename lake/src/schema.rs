@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::{DataType as DeltaType, StructField};
 use deltalake::parquet::basic::Compression;
-use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 
 pub const EVENT_UUID: &str = "event_uuid";
@@ -318,9 +318,19 @@ impl Table {
             ],
             Table::Quarantine => &[RAW, SOURCE_POSITION, INGEST_SEQ],
         };
+        // Long free text no query filters by range: min/max statistics of it would cost a
+        // comparison of every value (and bytes in every footer) and prune nothing.
+        let no_statistics: &[&str] = match self {
+            Table::Raw | Table::Staging => &[PAYLOAD, SOURCE_POSITION],
+            Table::Quarantine => &[RAW, SOURCE_POSITION],
+        };
         let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
         for column in unique {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+        }
+        for column in no_statistics {
+            builder = builder
+                .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
         }
         builder.build()
     }

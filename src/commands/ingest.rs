@@ -3,6 +3,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use lakehouse_ingest::ahead::ParseAhead;
 use lakehouse_ingest::load::{content_digest, load_app_id};
 use lakehouse_ingest::source::JsonLines;
 use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, kinesis};
@@ -50,11 +51,12 @@ pub async fn run(
         };
         match format {
             InputFormat::Jsonl => {
-                let mut lines =
+                let lines =
                     JsonLines::new(open(path)?, name).with_max_record_bytes(max_record_bytes);
-                while let Some(record) = lines.next_record()? {
-                    ingestor.push_to(&record, into).await?;
-                    bar.inc(1);
+                let mut chunks = ParseAhead::start(lines, max_record_bytes)?;
+                while let Some(chunk) = chunks.next_chunk()? {
+                    ingestor.push_chunk(&chunk, into).await?;
+                    bar.inc(chunk.len() as u64);
                 }
             }
             InputFormat::KinesisEvent => {
@@ -75,7 +77,7 @@ pub async fn run(
     Ok(())
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead>> {
+fn open(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     const BUFFER: usize = 1 << 20;
     if path == Path::new("-") {
         return Ok(Box::new(BufReader::with_capacity(BUFFER, std::io::stdin())));
