@@ -24,8 +24,8 @@ use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
 };
-use lakehouse_lake::write::{FileWriter, PartitionKey};
-use lakehouse_lake::{Commit, CommitMetadata, LakeError, Table, TypeRange};
+use lakehouse_lake::write::FileWriter;
+use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -136,6 +136,10 @@ pub async fn prepare_merge(
     // input), each partition's into one new file.
     let mut rewritten: Vec<(usize, &Vec<usize>)> = dropped.iter().map(|(f, r)| (*f, r)).collect();
     rewritten.sort_unstable();
+    let removes: Vec<Action> = rewritten
+        .iter()
+        .map(|&(f, _)| Action::Remove(remove_of(&files[f], true)))
+        .collect();
     let mut actions = Vec::new();
     let mut rewrites = futures::stream::iter(rewritten)
         .map(|(file, dropped_rows)| {
@@ -148,14 +152,7 @@ pub async fn prepare_merge(
         metrics.files_added += adds.len() as u64;
         actions.extend(adds.into_iter().map(Action::Add));
     }
-    drop(rewrites);
-    let mut removed: Vec<usize> = dropped.keys().copied().collect();
-    removed.sort_unstable();
-    actions.extend(
-        removed
-            .into_iter()
-            .map(|f| Action::Remove(remove_of(&files[f], true))),
-    );
+    actions.extend(removes);
     metrics.files_rewritten = dropped.len() as u64;
     winners.sort_unstable();
     let adds = write_by_partition(&writer, new_rows, &winners).await?;
@@ -189,17 +186,7 @@ async fn rewrite_without(
     if kept.num_rows() == 0 {
         return Ok((rows, Vec::new()));
     }
-    let no_partition = || LakeError::BadRows(format!("staging file {} has no partition", add.path));
-    let key = PartitionKey {
-        date: parse_partition_date(add, EVENT_DATE)?.ok_or_else(no_partition)?,
-        name: add
-            .partition_values
-            .get(EVENT_TYPE)
-            .cloned()
-            .flatten()
-            .ok_or_else(no_partition)?
-            .into(),
-    };
+    let key = writer.key_of(add)?;
     Ok((rows, writer.write(&key, kept).await?))
 }
 

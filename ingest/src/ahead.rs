@@ -9,26 +9,50 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::error::{IngestError, Result};
-use crate::event::{DetachedEvent, Rejection, parse_event};
+use crate::event::{DetachedEvent, Event, Rejection, parse_event};
 use crate::source::{JsonLines, SourceRecord};
 
-/// What the ingestor does with a record.
+/// What the ingestor does with a record; the event borrowed from the record (`Event`) or
+/// apart from it, to cross threads ([`DetachedEvent`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Verdict<E> {
     /// Longer than the maximum record: quarantined by its first bytes.
     TooLarge,
-    Valid(DetachedEvent),
+    Valid(E),
     Invalid(Rejection),
 }
 
 /// Judges one record by the event rules and the maximum record size.
-pub fn judge(data: &[u8], max_record_bytes: usize) -> Verdict {
+pub fn judge(data: &[u8], max_record_bytes: usize) -> Verdict<Event<'_>> {
     if data.len() > max_record_bytes {
         return Verdict::TooLarge;
     }
     match parse_event(data) {
-        Ok(event) => Verdict::Valid(event.detach()),
+        Ok(event) => Verdict::Valid(event),
         Err(rejection) => Verdict::Invalid(rejection),
+    }
+}
+
+impl Verdict<Event<'_>> {
+    pub fn detach(self) -> Verdict<DetachedEvent> {
+        match self {
+            Verdict::TooLarge => Verdict::TooLarge,
+            Verdict::Valid(event) => Verdict::Valid(event.detach()),
+            Verdict::Invalid(rejection) => Verdict::Invalid(rejection),
+        }
+    }
+}
+
+impl Verdict<DetachedEvent> {
+    /// The verdict on `data`, the record it was given for (`None` for any other bytes).
+    pub fn attach<'a>(&'a self, data: &'a [u8]) -> Option<Verdict<Event<'a>>> {
+        Some(match self {
+            Verdict::TooLarge => Verdict::TooLarge,
+            Verdict::Valid(detached) => {
+                Verdict::Valid(detached.attach(std::str::from_utf8(data).ok()?)?)
+            }
+            Verdict::Invalid(rejection) => Verdict::Invalid(rejection.clone()),
+        })
     }
 }
 
@@ -36,7 +60,7 @@ pub fn judge(data: &[u8], max_record_bytes: usize) -> Verdict {
 pub struct Chunk {
     source: Arc<str>,
     bytes: Vec<u8>,
-    records: Vec<(Range<usize>, Range<usize>, Verdict)>,
+    records: Vec<(Range<usize>, Range<usize>, Verdict<DetachedEvent>)>,
 }
 
 impl Chunk {
@@ -49,7 +73,7 @@ impl Chunk {
     }
 
     /// Each record with its verdict.
-    pub fn records(&self) -> impl Iterator<Item = (SourceRecord<'_>, &Verdict)> {
+    pub fn records(&self) -> impl Iterator<Item = (SourceRecord<'_>, &Verdict<DetachedEvent>)> {
         self.records.iter().map(|(data, position, verdict)| {
             let record = SourceRecord {
                 data: &self.bytes[data.clone()],
@@ -141,7 +165,7 @@ fn read_chunk<R: BufRead>(
         let Some(record) = lines.next_record()? else {
             break;
         };
-        let verdict = judge(record.data, max_record_bytes);
+        let verdict = judge(record.data, max_record_bytes).detach();
         let start = chunk.bytes.len();
         chunk.bytes.extend_from_slice(record.data);
         let data = start..chunk.bytes.len();
@@ -187,7 +211,7 @@ mod tests {
         let mut lines = JsonLines::new(input.as_bytes(), "in").with_max_record_bytes(200);
         let mut want = Vec::new();
         while let Some(record) = lines.next_record().unwrap() {
-            let verdict = judge(record.data, 200);
+            let verdict = judge(record.data, 200).detach();
             want.push((record.data.to_vec(), record.position.to_string(), verdict));
         }
         assert_eq!(got.len(), 10_001);

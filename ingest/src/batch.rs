@@ -11,7 +11,9 @@ use deltalake::arrow::array::{
 use deltalake::arrow::error::ArrowError;
 use lakehouse_lake::schema::{Table, UTC};
 
-use crate::event::{Event, MICROS_PER_SECOND, event_date_of, event_subtype_of, event_type_of};
+use crate::event::{
+    Event, MICROS_PER_SECOND, event_date_of, event_subtype_of, event_type_of, offset_within,
+};
 use crate::source::SourceRecord;
 
 /// Rows a builder has room for when it starts; it grows as rows come.
@@ -107,13 +109,13 @@ impl RawBatchBuilder {
         let payload_start = self.payload.values_slice().len();
         self.payload.append_value(event.payload);
         let within = |s: &str, extra: &mut Vec<u8>| -> Span {
-            let (base, at) = (event.payload.as_ptr() as usize, s.as_ptr() as usize);
-            if at >= base && at + s.len() <= base + event.payload.len() {
-                span(payload_start + (at - base), s.len(), false)
-            } else {
-                let start = extra.len();
-                extra.extend_from_slice(s.as_bytes());
-                span(start, s.len(), true)
+            match offset_within(s, event.payload) {
+                Some(at) => span(payload_start + at, s.len(), false),
+                None => {
+                    let start = extra.len();
+                    extra.extend_from_slice(s.as_bytes());
+                    span(start, s.len(), true)
+                }
             }
         };
         let extra_before = self.extra.len();
@@ -212,7 +214,10 @@ impl Rows for RawBatchBuilder {
             created_datetime.append_value(row.created_micros);
             event_date.append_value(event_date_of(seconds));
             ingested_at.append_value(row.ingested_at_micros);
-            source.append_value(self.sources.get(row.source as usize).map_or("", |s| s));
+            let row_source = self.sources.get(row.source as usize).ok_or_else(|| {
+                ArrowError::ComputeError(format!("a raw row's source {} is unknown", row.source))
+            })?;
+            source.append_value(row_source);
             source_position.append_value(self.text(row.position)?);
             ingest_seq.append_value(row.ingest_seq);
         }

@@ -82,11 +82,9 @@ enum DetachedText {
 impl DetachedText {
     /// A span where `text` lies within `payload` (borrowed from it), else a copy.
     fn of(text: &str, payload: &str) -> DetachedText {
-        let (base, at) = (payload.as_ptr() as usize, text.as_ptr() as usize);
-        if at >= base && at + text.len() <= base + payload.len() {
-            DetachedText::Span(at - base, text.len())
-        } else {
-            DetachedText::Owned(text.to_string())
+        match offset_within(text, payload) {
+            Some(at) => DetachedText::Span(at, text.len()),
+            None => DetachedText::Owned(text.to_string()),
         }
     }
 
@@ -119,6 +117,13 @@ impl DetachedEvent {
             payload,
         })
     }
+}
+
+/// Where `text` starts within `payload` when it is a slice of it (an event's field borrowed
+/// from its record rather than unescaped into a copy).
+pub fn offset_within(text: &str, payload: &str) -> Option<usize> {
+    let (base, at) = (payload.as_ptr() as usize, text.as_ptr() as usize);
+    (at >= base && at + text.len() <= base + payload.len()).then(|| at - base)
 }
 
 /// An event name's type: its first `:`-part.

@@ -11,7 +11,7 @@ use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 use crate::ahead::{Chunk, Verdict, judge};
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::{IngestError, Result};
-use crate::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, too_large};
+use crate::event::{Event, MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, too_large};
 use crate::sink::{PreparedAppend, Sink};
 use crate::source::SourceRecord;
 
@@ -140,22 +140,28 @@ impl Ingestor {
     /// holds it.
     pub async fn push_to(&mut self, record: &SourceRecord<'_>, into: Destinations) -> Result<()> {
         let verdict = judge(record.data, self.options.max_record_bytes);
-        self.push_judged(record, &verdict, into).await
+        self.push_judged(record, verdict, into).await
     }
 
     /// Adds every record of a chunk judged ahead (see [`crate::ahead`]), in order.
     pub async fn push_chunk(&mut self, chunk: &Chunk, into: Destinations) -> Result<()> {
         for (record, verdict) in chunk.records() {
+            let verdict = verdict.attach(record.data).ok_or_else(|| {
+                IngestError::Internal(format!(
+                    "record {} of {} changed after it was judged",
+                    record.position, record.source
+                ))
+            })?;
             self.push_judged(&record, verdict, into).await?;
         }
         Ok(())
     }
 
-    /// Adds a record already judged by [`judge`] with this ingest's maximum record size.
+    /// Adds a record as [`judge`] found it, with this ingest's maximum record size.
     async fn push_judged(
         &mut self,
         record: &SourceRecord<'_>,
-        verdict: &Verdict,
+        verdict: Verdict<Event<'_>>,
         into: Destinations,
     ) -> Result<()> {
         match verdict {
@@ -172,16 +178,7 @@ impl Ingestor {
                 self.skip();
                 Ok(())
             }
-            Verdict::Valid(detached) => {
-                let event = std::str::from_utf8(record.data)
-                    .ok()
-                    .and_then(|text| detached.attach(text))
-                    .ok_or_else(|| {
-                        IngestError::Internal(format!(
-                            "record {} of {} changed after it was judged",
-                            record.position, record.source
-                        ))
-                    })?;
+            Verdict::Valid(event) => {
                 let ctx = self.next_row();
                 self.summary.appended += 1;
                 let (date, event_type) = (event.event_date_days(), event.event_type());

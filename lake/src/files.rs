@@ -14,7 +14,9 @@ use deltalake::kernel::{Add, Remove};
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::ProjectionMask;
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::arrow::arrow_reader::{
+    ArrowReaderBuilder, ParquetRecordBatchReaderBuilder,
+};
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use deltalake::{DeltaTable, ObjectStore, Path};
 use futures::TryStreamExt;
@@ -100,10 +102,7 @@ pub async fn read_file(
             .await
             .map_err(|e| read_err(&e))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| read_err(&e))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), file_columns(&schema, add));
-        builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
+        projected(builder, &schema, add)
             .build()
             .map_err(|e| read_err(&e))?
             .collect::<std::result::Result<Vec<_>, _>>()
@@ -113,10 +112,7 @@ pub async fn read_file(
         let builder = ParquetRecordBatchStreamBuilder::new(reader)
             .await
             .map_err(|e| read_err(&e))?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), file_columns(&schema, add));
-        let stream = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
+        let stream = projected(builder, &schema, add)
             .build()
             .map_err(|e| read_err(&e))?;
         stream.try_collect().await.map_err(|e| read_err(&e))?
@@ -138,15 +134,21 @@ fn whole_object(size: i64, projected: bool) -> bool {
     size <= SMALL || (!projected && size <= WHOLE_WANTED)
 }
 
-/// The columns of `schema` a data file holds: a partition column's values are in the
-/// log, not the file (raw's layout decides which columns those are; every add names them
-/// all).
-fn file_columns<'a>(schema: &'a SchemaRef, add: &'a Add) -> impl Iterator<Item = &'a str> {
-    schema
+/// A file reader reading the columns of `schema` the file holds: a partition column's
+/// values are in the log, not the file (raw's layout decides which columns those are;
+/// every add names them all).
+fn projected<T>(
+    builder: ArrowReaderBuilder<T>,
+    schema: &SchemaRef,
+    add: &Add,
+) -> ArrowReaderBuilder<T> {
+    let columns = schema
         .fields()
         .iter()
         .map(|f| f.name().as_str())
-        .filter(|name| !add.partition_values.contains_key(*name))
+        .filter(|name| !add.partition_values.contains_key(*name));
+    let mask = ProjectionMask::columns(builder.parquet_schema(), columns);
+    builder.with_projection(mask).with_batch_size(BATCH_ROWS)
 }
 
 /// [`read_file`] on a task of its own. A stream of plain read futures decodes every file on

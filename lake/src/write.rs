@@ -19,6 +19,7 @@ use deltalake::parquet::file::properties::WriterProperties;
 use indexmap::IndexMap;
 
 use crate::error::{LakeError, Result};
+use crate::files::parse_partition_date;
 use crate::schema::Table;
 
 /// A partition of a table: its date and, when the table is also partitioned by a string
@@ -94,6 +95,28 @@ impl FileWriter {
                 .as_ref()
                 .map(|columns| columns.iter().map(ToString::to_string).collect()),
         })
+    }
+
+    /// The partition of one of the table's files, from its `add`.
+    pub fn key_of(&self, add: &Add) -> Result<PartitionKey> {
+        let missing = |column: &str| LakeError::PartitionValue {
+            column: column.to_string(),
+            value: String::new(),
+            path: add.path.clone(),
+        };
+        let mut key = PartitionKey {
+            date: 0,
+            name: "".into(),
+        };
+        for (column, is_date) in &self.partitions {
+            if *is_date {
+                key.date = parse_partition_date(add, column)?.ok_or_else(|| missing(column))?;
+            } else {
+                let value = add.partition_values.get(column).cloned().flatten();
+                key.name = value.ok_or_else(|| missing(column))?.into();
+            }
+        }
+        Ok(key)
     }
 
     /// Whether partitions differ by a string value as well as by date.
