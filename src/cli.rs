@@ -8,6 +8,7 @@ use lakehouse::generate::GenerateOptions;
 use lakehouse_catalog::ScanOptions;
 use lakehouse_compact::CompactOptions;
 use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
+use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
 use lakehouse_ingest::{DEFAULT_BUFFER_BYTES, IngestOptions};
 
 #[derive(Parser)]
@@ -56,7 +57,8 @@ impl From<RawLayoutArg> for lakehouse_lake::RawLayout {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Append events to raw (invalid records to quarantine), one commit per run.
+    /// Append events to raw (invalid records to quarantine), one commit per table per run
+    /// (per --commit-every-mb of input for large backfills).
     Ingest {
         #[command(flatten)]
         lake: LakeArg,
@@ -65,9 +67,19 @@ pub enum Command {
         /// Input format.
         #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
         format: InputFormat,
-        /// Input files; `-` or none reads stdin. A file whose content both tables already
-        /// hold is skipped (stdin always appends).
+        /// Inputs: files, `-` or none for stdin, a quoted local glob, or S3 objects
+        /// (`s3://bucket/prefix/`, `s3://bucket/2025/*/*/*/*.gz`). gzip and zstd are read
+        /// by their magic bytes. An input both tables already hold is skipped (stdin
+        /// always appends).
         files: Vec<PathBuf>,
+        /// Commit once this many MiB of input (as stored) are read, and at the end: an
+        /// interrupted backfill reruns from its last commit.
+        #[arg(
+            long,
+            default_value_t = DEFAULT_COMMIT_EVERY_BYTES >> 20,
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        commit_every_mb: u64,
         /// Load files again even when their content is already in the lake.
         #[arg(long)]
         force: bool,

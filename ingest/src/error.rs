@@ -15,6 +15,9 @@ pub enum IngestError {
         source_name: String,
         error: std::io::Error,
     },
+    /// An input named on the command line that cannot be read as named.
+    #[error("{0}")]
+    Input(String),
     #[error("parquet encoder: {0}")]
     Encoder(String),
     #[error("delta: {0}")]

@@ -6,17 +6,20 @@
 //!   their own.
 //! - [`kinesis`]: the one Kinesis decoder, for the CLI and the ingest Lambda alike
 //!   (event documents, base64, [`kpl`] de-aggregation, lineage).
-//! - [`load`]: the identity of an input file, for idempotent loads.
+//! - [`inputs`]: stdin, files and S3 objects by glob; [`archive`]: gzip and zstd.
+//! - [`load`]: the identity of an input, for idempotent loads.
 //! - [`manifest`], [`manifest_log`], [`committer`]: grouped mode, where writers hand their
 //!   files over as manifests and one committer per table lands many in one commit.
 //! - [`Ingestor`]: turns records into Parquet files and commits them through the lake's
 //!   one commit path.
 
 pub mod ahead;
+pub mod archive;
 pub mod batch;
 pub mod committer;
 pub mod error;
 pub mod event;
+pub mod inputs;
 pub mod kinesis;
 pub mod kpl;
 pub mod load;

@@ -113,6 +113,12 @@ impl Lake {
         url
     }
 
+    /// An object store for another location with this lake's storage settings: inputs in
+    /// another bucket (a backfill's archives), with the same endpoint and credentials.
+    pub fn store_for(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        Ok(deltalake::logstore::store_for(url, self.storage_options())?)
+    }
+
     fn builder(&self, table: Table) -> Result<DeltaTableBuilder> {
         let url = self.table_url(table);
         let builder = DeltaTableBuilder::from_url(url.clone())?;

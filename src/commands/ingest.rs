@@ -1,89 +1,136 @@
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use indicatif::HumanBytes;
 use lakehouse_ingest::ahead::ParseAhead;
-use lakehouse_ingest::load::{content_digest, load_app_id};
+use lakehouse_ingest::inputs::{self, Input};
+use lakehouse_ingest::load::load_app_id;
 use lakehouse_ingest::source::JsonLines;
-use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, kinesis};
+use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, archive, kinesis};
 use lakehouse_lake::Lake;
 
 use crate::cli::InputFormat;
 use crate::progress;
 
-/// Ingests `files` (stdin for none or `-`) in one commit per table. A file both tables
-/// already hold is skipped unless `force` (see `lakehouse_ingest::load`); stdin has no
-/// identity and always appends.
+/// Ingests `specs` (stdin for none or `-`; files, local globs, `s3://` globs), committing
+/// each table once at least `commit_every` bytes of input (as stored) are read and at the
+/// end. An input both tables already hold is skipped unless `force` (see
+/// `lakehouse_ingest::load`), so an interrupted backfill reruns from its last commit;
+/// stdin has no identity and always appends.
 pub async fn run(
     lake: Lake,
     format: InputFormat,
-    files: &[PathBuf],
+    specs: &[PathBuf],
     force: bool,
+    commit_every: u64,
     options: IngestOptions,
 ) -> Result<()> {
     let stdin = [PathBuf::from("-")];
-    let files = if files.is_empty() { &stdin[..] } else { files };
-    let max_record_bytes = options.max_record_bytes;
-    let mut ingestor = Ingestor::open(&lake, options).await?;
-    let bar = progress::counter("records");
-    for path in files {
-        let name = if path == Path::new("-") {
-            "stdin".to_string()
-        } else {
-            path.display().to_string()
-        };
-        let into = if path == Path::new("-") {
-            Destinations::ALL
-        } else {
-            let digest = content_digest(open(path)?).with_context(|| format!("reading {name}"))?;
-            let app_id = load_app_id(format.name(), &digest);
-            match ingestor.begin_load(&app_id, force).await? {
-                Some(into) => into,
-                None => {
-                    eprintln!(
-                        "skipped {name}: already loaded (same content, sha256 {digest}); \
-                         --force loads it again"
-                    );
-                    continue;
+    let specs = if specs.is_empty() { &stdin[..] } else { specs };
+    let inputs = inputs::resolve(specs, &lake).await?;
+    let total_bytes = inputs.iter().map(Input::size).sum::<Option<u64>>();
+    let bar = progress::inputs(total_bytes);
+    let mut total = IngestSummary::default();
+    let mut ingestor = Ingestor::open(&lake, options.clone()).await?;
+    let mut uncommitted_bytes = 0u64;
+    for (done, input) in inputs.iter().enumerate() {
+        let name = input.name();
+        bar.set_message(format!("{done}/{} inputs: {name}", inputs.len()));
+        let into = match input.digest().await? {
+            None => Destinations::ALL,
+            Some(digest) => {
+                let app_id = load_app_id(format.name(), &digest);
+                match ingestor.begin_load(&app_id, force).await? {
+                    Some(into) => into,
+                    None => {
+                        bar.suspend(|| {
+                            eprintln!(
+                                "skipped {name}: already loaded (same content, {digest}); \
+                                 --force loads it again"
+                            )
+                        });
+                        bar.inc(input.size().unwrap_or(0));
+                        continue;
+                    }
                 }
             }
         };
-        match format {
-            InputFormat::Jsonl => {
-                let lines =
-                    JsonLines::new(open(path)?, name).with_max_record_bytes(max_record_bytes);
-                let mut chunks = ParseAhead::start(lines, max_record_bytes)?;
-                while let Some(chunk) = chunks.next_chunk()? {
-                    ingestor.push_chunk(&chunk, into).await?;
-                    bar.inc(chunk.len() as u64);
-                }
-            }
-            InputFormat::KinesisEvent => {
-                let mut document = Vec::new();
-                open(path)?
-                    .read_to_end(&mut document)
-                    .with_context(|| format!("reading {name}"))?;
-                // The Lambda's decoder: KPL aggregates unpacked, the same lineage.
-                let event = kinesis::parse_document(&document, &name)?;
-                let decoded = kinesis::push_document(&mut ingestor, &event, into).await?;
-                bar.inc(decoded.user_records);
-            }
+        // Off the runtime's threads: an object's reader blocks on the runtime.
+        let (stored, source) = (input.open().await?, name.clone());
+        let reader =
+            tokio::task::spawn_blocking(move || archive::decoded(stored, &source)).await??;
+        push_input(&mut ingestor, reader, &name, format, into, &options).await?;
+        let size = input.size().unwrap_or(0);
+        bar.inc(size);
+        uncommitted_bytes = uncommitted_bytes.saturating_add(size);
+        if uncommitted_bytes >= commit_every && done + 1 < inputs.len() {
+            let summary = ingestor.commit().await?;
+            // Not inside `suspend`, which holds the bar's lock.
+            let line = format!(
+                "committed {}/{} inputs ({}): {}",
+                done + 1,
+                inputs.len(),
+                HumanBytes(bar.position()),
+                describe(&summary)
+            );
+            bar.suspend(|| eprintln!("{line}"));
+            add(&mut total, summary);
+            ingestor = Ingestor::open(&lake, options.clone()).await?;
+            uncommitted_bytes = 0;
         }
     }
-    let summary = ingestor.commit().await?;
+    add(&mut total, ingestor.commit().await?);
     bar.finish_and_clear();
-    println!("{}", describe(&summary));
+    println!("{}", describe(&total));
     Ok(())
 }
 
-fn open(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    const BUFFER: usize = 1 << 20;
-    if path == Path::new("-") {
-        return Ok(Box::new(BufReader::with_capacity(BUFFER, std::io::stdin())));
+async fn push_input(
+    ingestor: &mut Ingestor,
+    reader: Box<dyn std::io::BufRead + Send>,
+    name: &str,
+    format: InputFormat,
+    into: Destinations,
+    options: &IngestOptions,
+) -> Result<()> {
+    match format {
+        InputFormat::Jsonl => {
+            let lines =
+                JsonLines::new(reader, name).with_max_record_bytes(options.max_record_bytes);
+            let mut chunks = ParseAhead::start(lines, options.max_record_bytes)?;
+            while let Some(chunk) = chunks.next_chunk()? {
+                ingestor.push_chunk(&chunk, into).await?;
+            }
+        }
+        InputFormat::KinesisEvent => {
+            // Off the runtime's threads: an object's reader blocks on the runtime.
+            let mut reader = reader;
+            let document = tokio::task::spawn_blocking(move || {
+                let mut document = Vec::new();
+                reader.read_to_end(&mut document).map(|_| document)
+            })
+            .await?
+            .with_context(|| format!("reading {name}"))?;
+            // The Lambda's decoder: KPL aggregates unpacked, the same lineage.
+            let event = kinesis::parse_document(&document, name)?;
+            kinesis::push_document(ingestor, &event, into).await?;
+        }
     }
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(Box::new(BufReader::with_capacity(BUFFER, file)))
+    Ok(())
+}
+
+/// Sums the commits of one run; the versions are the last ones committed.
+fn add(total: &mut IngestSummary, s: IngestSummary) {
+    total.read += s.read;
+    total.already_committed += s.already_committed;
+    total.appended += s.appended;
+    total.quarantined += s.quarantined;
+    total.inputs_already_loaded += s.inputs_already_loaded;
+    total.raw_files += s.raw_files;
+    total.quarantine_files += s.quarantine_files;
+    total.raw_version = s.raw_version.or(total.raw_version);
+    total.quarantine_version = s.quarantine_version.or(total.quarantine_version);
 }
 
 /// The one-line summary an ingest ends with.

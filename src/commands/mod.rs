@@ -22,6 +22,7 @@ pub async fn run(command: Command) -> Result<()> {
             force,
             max_record_bytes,
             buffer_mb,
+            commit_every_mb,
         } => {
             let options = IngestOptions {
                 // Bounded by the arguments' parsers to 1 GiB and 64 GiB.
@@ -30,7 +31,8 @@ pub async fn run(command: Command) -> Result<()> {
                 ..IngestOptions::default()
             };
             let lake = Lake::parse(&lake.lake)?.with_raw_layout(layout.raw_layout.into());
-            ingest::run(lake, format, &files, force, options).await
+            let commit_every = commit_every_mb.saturating_mul(1 << 20);
+            ingest::run(lake, format, &files, force, commit_every, options).await
         }
         Command::Compact {
             lake,

@@ -1,5 +1,6 @@
 //! One integration-test binary (each binary links the world): modules per concern.
 
+mod archives;
 mod aws;
 mod catalog;
 mod cli;

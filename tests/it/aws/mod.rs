@@ -1,5 +1,6 @@
 //! The AWS runtime on emulated AWS: moto and cargo-lambda's emulator, started per test.
 
+mod backfill;
 mod concurrency;
 mod decoder;
 mod glue;

@@ -102,6 +102,22 @@ impl Moto {
             .expect("create bucket");
     }
 
+    /// Puts `body` at `key` of `bucket`.
+    pub async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .expect("put object");
+    }
+
     /// A DynamoDB table keyed by the string attribute `id`, as Terraform creates them.
     pub async fn create_key_table(&self, name: &str) {
         let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
