@@ -154,6 +154,28 @@ pub enum Command {
         /// raw, staging or quarantine.
         table: String,
     },
+    /// The lake's health from its logs (no data file read): per table version, last
+    /// commit, files, small files, partitions and time-travel window; compaction lag;
+    /// quarantine by reason. Fails when a --max-… threshold is crossed (a cron check).
+    Status {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+        /// Fail when the oldest raw commit staging has not consumed is older than this
+        /// (e.g. 90s, 15m, 1h, 2d).
+        #[arg(long, value_parser = parse_duration)]
+        max_lag: Option<chrono::Duration>,
+        /// Fail when quarantine took more rows than this in the window.
+        #[arg(long)]
+        max_quarantined: Option<u64>,
+        /// Fail when a table has more files below the optimize target than this.
+        #[arg(long)]
+        max_small_files: Option<u64>,
+        /// How far back quarantine is counted.
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        quarantine_window: chrono::Duration,
+    },
     /// Register the tables (and inferred views) in AWS Glue for Athena.
     Catalog {
         #[command(subcommand)]
@@ -186,6 +208,25 @@ pub enum Command {
 fn parse_types(text: &str) -> Result<lakehouse_lake::TypeRange, String> {
     lakehouse_lake::TypeRange::parse(text)
         .ok_or_else(|| format!("{text:?}: expected I/N with 0 <= I < N, e.g. 2/4"))
+}
+
+/// A duration as `<n><unit>`, the unit one of s, m, h, d.
+fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let invalid = || format!("{text:?}: expected a number and a unit (s, m, h, d), e.g. 15m");
+    let split = text.len().checked_sub(1).ok_or_else(invalid)?;
+    let (number, unit) = text.split_at_checked(split).ok_or_else(invalid)?;
+    let n: i64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3_600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    };
+    seconds
+        .filter(|s| *s >= 0)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(invalid)
 }
 
 fn default_retention_hours() -> u32 {

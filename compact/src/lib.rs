@@ -20,6 +20,7 @@ pub mod maintain;
 pub mod merge;
 pub mod optimize;
 pub mod resolve;
+pub mod status;
 pub mod write;
 
 pub use compactor::{

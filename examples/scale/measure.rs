@@ -72,6 +72,7 @@ pub(crate) fn measure_batch(args: &Args, batches: u32) -> Result<()> {
                 records: args.events_per_batch,
                 first_sequence_number: Some(sequence(1)),
                 last_sequence_number: Some(sequence(args.events_per_batch)),
+                reasons: Default::default(),
             };
             manifest_bytes = serde_json::to_vec(&manifest)?.len();
         }

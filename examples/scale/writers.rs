@@ -58,6 +58,7 @@ pub(crate) async fn write_batch(
         records: sim.args.rows_per_batch,
         first_sequence_number: Some(sequence(k * per_batch + 1)),
         last_sequence_number: Some(sequence((k + 1) * per_batch)),
+        reasons: Default::default(),
     })
 }
 

@@ -27,6 +27,9 @@ pub const MAX_RECORD_BYTES_LIMIT: usize = 1 << 30;
 pub const QUARANTINED_PREFIX_BYTES: usize = 4096;
 
 /// The quarantine reason of a record longer than `max` bytes.
+/// The reason kind of [`too_large`] records.
+pub const TOO_LARGE_KIND: &str = "record too large";
+
 pub fn too_large(max: usize) -> String {
     format!(
         "record too large: more than {max} bytes (the first {QUARANTINED_PREFIX_BYTES} are kept)"
@@ -204,6 +207,26 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+impl Rejection {
+    /// The reason without its particulars (byte offsets, parser messages, values), which
+    /// quarantine is counted by: a few dozen kinds at most, whatever the input.
+    pub fn kind(&self) -> String {
+        match self {
+            Rejection::Empty => "empty record".into(),
+            Rejection::InvalidUtf8 { .. } => "invalid UTF-8".into(),
+            Rejection::InvalidJson(_) | Rejection::LoneSurrogate { .. } => "invalid JSON".into(),
+            Rejection::NotAnObject(_) => "not a JSON object".into(),
+            Rejection::DuplicateField(name) => format!("duplicate field `{name}`"),
+            Rejection::MissingField(name) => format!("missing field `{name}`"),
+            Rejection::WrongType { field, .. } => format!("field `{field}` of the wrong type"),
+            Rejection::EmptyUuid => "field `event_uuid` is empty".into(),
+            Rejection::EmptyEventType => "event_type is empty".into(),
+            Rejection::EventTypeTooLong { .. } => "event_type too long".into(),
+            Rejection::CreatedAtOutOfRange(_) => "field `created_at` out of range".into(),
+        }
+    }
+}
 
 /// Applies the event rules to one record (a JSON Lines line without its line end, or one
 /// Kinesis user record).

@@ -15,6 +15,9 @@ use crate::kpl;
 use crate::source::SourceRecord;
 use crate::writer::{Destinations, Ingestor};
 
+/// The reason kind of a Kinesis record whose KPL aggregate cannot be unpacked.
+pub const CORRUPT_AGGREGATE_KIND: &str = "corrupt KPL aggregate";
+
 /// Parses a Lambda Kinesis event document (`{"Records":[{"kinesis":{"data":…}}]}`). The
 /// document itself must be well formed; a bad event inside it is quarantined later.
 pub fn parse_document(document: &[u8], source_name: &str) -> Result<KinesisEvent> {
@@ -92,7 +95,12 @@ pub async fn push_record(
                 ingestor.push_to(&record, into).await?;
             }
         }
-        Err(corrupt) => ingestor.reject(&whole, &corrupt.to_string(), into).await?,
+        Err(corrupt) => {
+            let reason = corrupt.to_string();
+            ingestor
+                .reject(&whole, &reason, CORRUPT_AGGREGATE_KIND, into)
+                .await?
+        }
     }
     Ok(decoded)
 }

@@ -33,6 +33,9 @@ pub struct Manifest {
     /// The source range the batch covers (Kinesis sequence numbers), for lineage.
     pub first_sequence_number: Option<String>,
     pub last_sequence_number: Option<String>,
+    /// Quarantined rows by reason kind (empty for raw); absent in older manifests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reasons: BTreeMap<String, u64>,
 }
 
 impl Manifest {
@@ -113,8 +116,13 @@ pub async fn commit_manifests(
         return Ok(grouped);
     }
     grouped.records = landed.iter().map(|m| m.records).sum();
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for (kind, n) in landed.iter().flat_map(|m| &m.reasons) {
+        *reasons.entry(kind.clone()).or_default() += n;
+    }
     let metadata = CommitMetadata {
         records: Some(grouped.records),
+        reasons: (!reasons.is_empty()).then_some(reasons),
         batches: Some(landed.iter().map(Manifest::lineage).collect()),
         ..CommitMetadata::default()
     };

@@ -8,7 +8,7 @@
 //! input of more partitions than the budget holds at once makes more, smaller files, which
 //! compaction and `optimize` bin-pack.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use deltalake::DeltaTable;
@@ -246,6 +246,7 @@ impl<R: Rows> Sink<R> {
             table: self.table.clone(),
             adds: std::mem::take(&mut self.adds),
             rows,
+            reasons: BTreeMap::new(),
         })
     }
 }
@@ -255,9 +256,21 @@ pub struct PreparedAppend {
     table: DeltaTable,
     adds: Vec<Add>,
     rows: u64,
+    /// Quarantined rows by reason kind: every commit of them records it.
+    reasons: BTreeMap<String, u64>,
 }
 
 impl PreparedAppend {
+    pub(crate) fn with_reasons(mut self, reasons: BTreeMap<String, u64>) -> Self {
+        self.reasons = reasons;
+        self
+    }
+
+    /// Rows by reason kind, for quarantine (empty for raw).
+    pub fn reasons(&self) -> &BTreeMap<String, u64> {
+        &self.reasons
+    }
+
     pub fn table(&self) -> &DeltaTable {
         &self.table
     }
@@ -281,8 +294,11 @@ impl PreparedAppend {
     pub async fn commit(
         &self,
         transactions: &[Transaction],
-        metadata: CommitMetadata,
+        mut metadata: CommitMetadata,
     ) -> Result<Option<Committed>> {
+        if metadata.reasons.is_none() && !self.reasons.is_empty() {
+            metadata.reasons = Some(self.reasons.clone());
+        }
         let mut commit = Commit::append(&self.table, self.adds.clone())?.with_metadata(metadata);
         for txn in transactions {
             commit = commit.with_transaction(txn.clone());

@@ -3,6 +3,8 @@
 //! partition and become files as the budget requires (see [`crate::sink`]), while the
 //! commit waits until the end so a failed ingest leaves no partial data visible.
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
@@ -11,7 +13,7 @@ use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 use crate::ahead::{Chunk, Verdict, judge};
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::{IngestError, Result};
-use crate::event::{Event, MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, too_large};
+use crate::event::{Event, MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, TOO_LARGE_KIND, too_large};
 use crate::sink::{PreparedAppend, Sink};
 use crate::source::SourceRecord;
 
@@ -49,6 +51,8 @@ pub struct IngestSummary {
     pub already_committed: u64,
     pub appended: u64,
     pub quarantined: u64,
+    /// Quarantined records by reason kind (see [`crate::event::Rejection::kind`]).
+    pub reasons: BTreeMap<String, u64>,
     /// Inputs left out whole because both tables already hold them (see [`crate::load`]).
     pub inputs_already_loaded: u64,
     pub raw_files: usize,
@@ -172,7 +176,7 @@ impl Ingestor {
                     ..*record
                 };
                 let reason = too_large(self.options.max_record_bytes);
-                self.reject(&kept, &reason, into).await
+                self.reject(&kept, &reason, TOO_LARGE_KIND, into).await
             }
             Verdict::Valid(_) if !into.raw => {
                 self.skip();
@@ -186,16 +190,21 @@ impl Ingestor {
                     .append(date, event_type, |rows| rows.append(&event, record, ctx))
                     .await
             }
-            Verdict::Invalid(rejection) => self.reject(record, &rejection.to_string(), into).await,
+            Verdict::Invalid(rejection) => {
+                let (reason, kind) = (rejection.to_string(), rejection.kind());
+                self.reject(record, &reason, &kind, into).await
+            }
         }
     }
 
     /// Sends a record to `quarantine` with `reason`, without parsing it (a corrupt
-    /// container, for instance).
+    /// container, for instance); `kind` is the reason without its particulars, which the
+    /// commit counts by.
     pub async fn reject(
         &mut self,
         record: &SourceRecord<'_>,
         reason: &str,
+        kind: &str,
         into: Destinations,
     ) -> Result<()> {
         if !into.quarantine {
@@ -204,6 +213,12 @@ impl Ingestor {
         }
         let ctx = self.next_row();
         self.summary.quarantined += 1;
+        match self.summary.reasons.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.summary.reasons.insert(kind.to_string(), 1);
+            }
+        }
         self.quarantine
             .append(ctx.ingest_date(), "", |rows| {
                 rows.append(record, reason, ctx)
@@ -231,6 +246,7 @@ impl Ingestor {
             self.raw.prepare(self.summary.appended),
             self.quarantine.prepare(self.summary.quarantined)
         )?;
+        let quarantine = quarantine.with_reasons(self.summary.reasons.clone());
         self.summary.raw_files = raw.files();
         self.summary.quarantine_files = quarantine.files();
         Ok(PreparedIngest {

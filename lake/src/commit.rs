@@ -8,7 +8,7 @@
 //! it lands on top of them when nothing it depends on changed, and fails with
 //! [`LakeError::Conflict`] (having written nothing to the log) when something did.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
@@ -62,6 +62,10 @@ pub struct CommitMetadata {
     /// `remove` actions carry no row counts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_removed: Option<u64>,
+    /// Quarantined rows by reason (`Rejection::kind` of the ingest), so that `status` counts
+    /// them from the log without reading a data file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<BTreeMap<String, u64>>,
     /// A staging merge's metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,

@@ -5,6 +5,7 @@ mod generate;
 mod history;
 mod ingest;
 mod query;
+mod status;
 
 use anyhow::Result;
 use lakehouse_ingest::IngestOptions;
@@ -68,6 +69,21 @@ pub async fn run(command: Command) -> Result<()> {
             limit,
             table,
         } => history::run(&lake.lake, format, limit, &table).await,
+        Command::Status {
+            lake,
+            format,
+            max_lag,
+            max_quarantined,
+            max_small_files,
+            quarantine_window,
+        } => {
+            let limits = status::Limits {
+                max_lag,
+                max_quarantined,
+                max_small_files,
+            };
+            status::run(&lake.lake, format, quarantine_window, &limits).await
+        }
         Command::Catalog { command } => catalog::run(command).await,
         Command::Generate {
             events,

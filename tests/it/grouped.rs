@@ -40,6 +40,7 @@ async fn manifest(lake: &TestLake, shard: usize, version: i64, n: usize) -> Mani
         records: n as u64,
         first_sequence_number: Some(format!("{version}000")),
         last_sequence_number: Some(format!("{version}999")),
+        reasons: Default::default(),
     }
 }
 

@@ -16,3 +16,4 @@ mod model;
 mod overlap;
 mod python_reader;
 mod query;
+mod status;

@@ -303,6 +303,7 @@ impl StreamIngest {
             records: append.rows(),
             first_sequence_number: Some(first.to_string()),
             last_sequence_number: Some(last.to_string()),
+            reasons: append.reasons().clone(),
         };
         let started = Instant::now();
         let handed = hand_over_files(log, append.table(), &manifest).await?;

@@ -112,6 +112,33 @@ async fn a_firehose_layout_backfills_by_glob_once_and_a_rerun_adds_nothing() {
     assert_eq!(stderr.matches("already loaded").count(), 7, "{stderr}");
     assert_eq!((count(&moto, "raw"), count(&moto, "quarantine")), (1050, 5));
 
+    // `status` reads the same lake from its logs on S3.
+    let out = lakehouse(
+        &moto,
+        &[
+            "status",
+            "--lake",
+            LAKE,
+            "--format",
+            "json",
+            "--max-lag",
+            "1d",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        status["quarantine"]["by_reason"]["missing field `event_uuid`"], 5,
+        "{status}"
+    );
+    assert_eq!(status["compaction"]["rows_behind"], 1050);
+    assert_eq!(status["tables"][0]["oldest_version"], 0);
+    assert!(status["tables"][0]["files"].as_u64().expect("files") > 0);
+
     // Nothing matching, a missing object, a bucket that does not exist: a clear error.
     for spec in [
         "s3://archive/firehose/2024/*/*/*/*",

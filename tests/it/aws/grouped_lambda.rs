@@ -419,6 +419,7 @@ async fn a_manifest_too_large_for_an_item_goes_to_s3_and_back() {
         records: files as u64,
         first_sequence_number: Some(format!("{version}00")),
         last_sequence_number: Some(format!("{version}99")),
+        reasons: Default::default(),
     };
     let big = manifest(1, 3_000);
     assert!(serde_json::to_vec(&big).expect("json").len() > 400 * 1024);

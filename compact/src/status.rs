@@ -1,0 +1,479 @@
+//! The lake's health at a glance, read from the Delta logs only (no data file is read, so
+//! it stays fast on S3): per table its version, last commit, files, small files and
+//! partitions, and how far back time travel still reaches; how far staging is behind raw;
+//! and what quarantine took lately, by reason (each ingest commit records its counts).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use deltalake::DeltaTable;
+use deltalake::Path;
+use deltalake::kernel::Action;
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::files::live_files;
+use lakehouse_lake::log::{commit_actions, txn_version};
+use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table, TypeRange};
+use serde::Serialize;
+
+use crate::compactor::{CompactOptions, STAGING_APP_ID, staging_app_id};
+use crate::error::Result;
+
+/// Raw commits read at most to count the rows staging has not taken yet; past it the count
+/// is extrapolated from those read.
+const LAG_COMMITS_READ: u64 = 1_000;
+/// Quarantine commits read at most, newest first, to count the window's rejections.
+const QUARANTINE_COMMITS_READ: u64 = 10_000;
+const CONCURRENT_READS: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// Files below this size count as small: optimize's target.
+    pub small_file_bytes: u64,
+    /// How far back quarantine is counted.
+    pub quarantine_window: Duration,
+    pub now: DateTime<Utc>,
+}
+
+impl Default for StatusOptions {
+    fn default() -> Self {
+        StatusOptions {
+            small_file_bytes: CompactOptions::default().target_file_size.get(),
+            quarantine_window: Duration::hours(24),
+            now: Utc::now(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LakeStatus {
+    pub location: String,
+    pub at: DateTime<Utc>,
+    pub tables: Vec<TableStatus>,
+    /// `None` when raw or staging does not exist yet.
+    pub compaction: Option<CompactionLag>,
+    /// `None` when quarantine does not exist yet.
+    pub quarantine: Option<QuarantineWindow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableStatus {
+    pub table: &'static str,
+    /// `None`: the table has never been written.
+    pub version: Option<u64>,
+    pub last_commit_at: Option<DateTime<Utc>>,
+    pub last_operation: Option<String>,
+    pub files: u64,
+    pub bytes: u64,
+    pub small_files: u64,
+    pub partitions: u64,
+    /// The oldest version its log can still be read at.
+    pub oldest_version: Option<u64>,
+    pub oldest_version_at: Option<DateTime<Utc>>,
+    /// How long vacuum keeps removed files (`delta.deletedFileRetentionDuration`).
+    pub retention_hours: Option<i64>,
+    /// Time travel reaches back to here: the later of the oldest version and the retention.
+    pub time_travel_from: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompactionLag {
+    pub raw_version: u64,
+    /// The raw version staging has consumed up to (the least of the fan-out ranges');
+    /// `None` before the first merge.
+    pub consumed: Option<u64>,
+    /// Raw commits that added data staging has not consumed (maintenance commits, such as
+    /// optimize's, add none).
+    pub commits_behind: u64,
+    /// Rows of those commits, from what each recorded. Past the first 1,000 commits read,
+    /// both are extrapolated (`rows_behind_exact` false).
+    pub rows_behind: u64,
+    pub rows_behind_exact: bool,
+    /// When the oldest raw commit staging has not consumed was made.
+    pub oldest_unconsumed_at: Option<DateTime<Utc>>,
+    /// Seconds since then: 0 when staging is up to date.
+    pub lag_seconds: i64,
+    /// Set when the raw under staging is not the raw staging consumed (recreated).
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineWindow {
+    pub hours: i64,
+    pub rows: u64,
+    pub by_reason: BTreeMap<String, u64>,
+    /// Rows of commits that recorded no reasons (made before reasons were recorded).
+    pub unrecorded: u64,
+}
+
+/// The status of `lake`, reading only its logs.
+pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeStatus> {
+    let (raw, staging, quarantine) = tokio::try_join!(
+        lake.open_existing(Table::Raw),
+        lake.open_existing(Table::Staging),
+        lake.open_existing(Table::Quarantine)
+    )?;
+    if raw.is_none() && staging.is_none() && quarantine.is_none() {
+        return Err(LakeError::EmptyLake {
+            location: lake.root().to_string(),
+        }
+        .into());
+    }
+    let mut tables = Vec::new();
+    for (table, delta) in [
+        (Table::Raw, &raw),
+        (Table::Staging, &staging),
+        (Table::Quarantine, &quarantine),
+    ] {
+        tables.push(table_status(table, delta.as_ref(), options).await?);
+    }
+    let compaction = match (&raw, &staging) {
+        (Some(raw), Some(staging)) => Some(compaction_lag(raw, staging, options.now).await?),
+        (Some(raw), None) => Some(lag_after(raw, None, options.now).await?),
+        _ => None,
+    };
+    let quarantine = match &quarantine {
+        Some(q) => Some(quarantine_window(q, options).await?),
+        None => None,
+    };
+    Ok(LakeStatus {
+        location: lake.root().to_string(),
+        at: options.now,
+        tables,
+        compaction,
+        quarantine,
+    })
+}
+
+async fn table_status(
+    table: Table,
+    delta: Option<&DeltaTable>,
+    options: &StatusOptions,
+) -> Result<TableStatus> {
+    let mut status = TableStatus {
+        table: table.name(),
+        version: None,
+        last_commit_at: None,
+        last_operation: None,
+        files: 0,
+        bytes: 0,
+        small_files: 0,
+        partitions: 0,
+        oldest_version: None,
+        oldest_version_at: None,
+        retention_hours: None,
+        time_travel_from: None,
+    };
+    let Some(delta) = delta else {
+        return Ok(status);
+    };
+    let version = delta.version().and_then(|v| u64::try_from(v).ok());
+    status.version = version;
+    if let Some(version) = version
+        && let Some(actions) = commit_actions(delta.log_store().as_ref(), version).await?
+    {
+        let info = commit_info(&actions);
+        status.last_commit_at = info.and_then(|i| i.timestamp).and_then(from_millis);
+        status.last_operation = info.and_then(|i| i.operation.clone());
+    }
+    let files = live_files(delta)?;
+    let mut partitions = HashSet::new();
+    for add in &files {
+        let size = u64::try_from(add.size).unwrap_or(0);
+        status.files += 1;
+        status.bytes += size;
+        status.small_files += u64::from(size < options.small_file_bytes);
+        let mut key: Vec<(&String, &Option<String>)> = add.partition_values.iter().collect();
+        key.sort();
+        partitions.insert(format!("{key:?}"));
+    }
+    status.partitions = partitions.len() as u64;
+
+    let retention = delta
+        .snapshot()?
+        .table_config()
+        .deleted_file_retention_duration
+        .and_then(|d| Duration::from_std(d).ok())
+        .unwrap_or_else(|| Duration::days(7));
+    status.retention_hours = Some(retention.num_hours());
+    if let Some((oldest, at)) = oldest_version(delta).await? {
+        status.oldest_version = Some(oldest);
+        status.oldest_version_at = at;
+        let kept_from = options.now - retention;
+        status.time_travel_from = Some(at.map_or(kept_from, |at| at.max(kept_from)));
+    }
+    Ok(status)
+}
+
+/// The oldest version the log can be read at, and when it was made: version 0 while its
+/// commit is there, else the oldest checkpoint. Log files list in version order, so this
+/// reads the first page of the listing only.
+async fn oldest_version(delta: &DeltaTable) -> Result<Option<(u64, Option<DateTime<Utc>>)>> {
+    let store = delta.log_store().object_store(None);
+    let mut listing = store.list(Some(&Path::from("_delta_log")));
+    let unreadable = |e: deltalake::ObjectStoreError| LakeError::ReadFile {
+        path: format!("{}_delta_log/", delta.table_url()),
+        error: e.to_string(),
+    };
+    while let Some(meta) = listing.try_next().await.map_err(unreadable)? {
+        let Some(name) = meta.location.filename() else {
+            continue;
+        };
+        let Some((digits, rest)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(version) = digits.parse::<u64>() else {
+            continue;
+        };
+        let readable_from = (version == 0 && rest == "json") || rest.starts_with("checkpoint.");
+        if readable_from {
+            let at = match commit_actions(delta.log_store().as_ref(), version).await? {
+                Some(actions) => commit_info(&actions)
+                    .and_then(|i| i.timestamp)
+                    .and_then(from_millis),
+                None => Some(meta.last_modified),
+            };
+            return Ok(Some((version, at)));
+        }
+    }
+    Ok(None)
+}
+
+async fn compaction_lag(
+    raw: &DeltaTable,
+    staging: &DeltaTable,
+    now: DateTime<Utc>,
+) -> Result<CompactionLag> {
+    let (consumed, raw_table_id) = consumed_by(staging).await?;
+    let mut lag = lag_after(raw, consumed, now).await?;
+    let raw_id = raw.snapshot()?.metadata().id().to_string();
+    if let Some(recorded) = raw_table_id
+        && recorded != raw_id
+    {
+        lag.problem = Some(format!(
+            "staging was built from raw table {recorded} but raw is now table {raw_id} \
+             (recreated): compaction refuses to run until one of them is rebuilt"
+        ));
+    }
+    Ok(lag)
+}
+
+/// What staging consumed of raw: the least version over the ranges of its newest merge's
+/// kind (the whole table, or `I/N` fan-out), and the raw table id that merge recorded.
+async fn consumed_by(staging: &DeltaTable) -> Result<(Option<u64>, Option<String>)> {
+    let log_store = staging.log_store();
+    let head = staging
+        .version()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(0);
+    let mut last = None;
+    for version in (head.saturating_sub(1_000)..=head).rev() {
+        let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
+            break;
+        };
+        if let Some(merge) = CommitMetadata::from_actions(&actions)
+            && merge.raw_version.is_some()
+        {
+            last = Some(merge);
+            break;
+        }
+    }
+    let source = last
+        .as_ref()
+        .and_then(|m| m.source.clone())
+        .unwrap_or_else(|| STAGING_APP_ID.to_string());
+    let whole = txn_version(staging, STAGING_APP_ID).await?;
+    let consumed = match range_count(&source) {
+        None => whole,
+        Some(count) => {
+            let mut least: Option<i64> = None;
+            for index in 0..count {
+                let range = TypeRange::parse(&format!("{index}/{count}"));
+                let own = txn_version(staging, &staging_app_id(range)).await?;
+                // A range without a merge of its own starts where the whole-table runs got.
+                let Some(v) = own.or(whole) else {
+                    least = None;
+                    break;
+                };
+                least = Some(least.map_or(v, |l| l.min(v)));
+            }
+            least
+        }
+    };
+    let raw_table_id = last.and_then(|m| m.raw_table_id);
+    Ok((consumed.and_then(|v| u64::try_from(v).ok()), raw_table_id))
+}
+
+/// `N` of a fan-out run's app id (`…:types-I-of-N`).
+fn range_count(app_id: &str) -> Option<u32> {
+    let rest = app_id
+        .strip_prefix(STAGING_APP_ID)?
+        .strip_prefix(":types-")?;
+    rest.split_once("-of-")?.1.parse().ok()
+}
+
+async fn lag_after(
+    raw: &DeltaTable,
+    consumed: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<CompactionLag> {
+    let head = raw
+        .version()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(0);
+    let from = consumed.map_or(0, |c| c + 1);
+    let mut lag = CompactionLag {
+        raw_version: head,
+        consumed,
+        commits_behind: 0,
+        rows_behind: 0,
+        rows_behind_exact: true,
+        oldest_unconsumed_at: None,
+        lag_seconds: 0,
+        problem: None,
+    };
+    if from > head {
+        return Ok(lag);
+    }
+    let read_to = head.min(from + LAG_COMMITS_READ - 1);
+    let log_store = raw.log_store();
+    let commits: Vec<(u64, Option<Vec<Action>>)> = futures::stream::iter(from..=read_to)
+        .map(|version| {
+            let log_store = log_store.clone();
+            async move {
+                Ok::<_, LakeError>((version, commit_actions(log_store.as_ref(), version).await?))
+            }
+        })
+        .buffered(CONCURRENT_READS)
+        .try_collect()
+        .await?;
+    let (mut rows, mut data_commits) = (0u64, 0u64);
+    for (_, actions) in &commits {
+        // A commit gone from the log: compaction fails on it (MissingRawCommit) anyway.
+        let Some(actions) = actions else { continue };
+        let added = rows_added(actions);
+        if added == 0 {
+            continue;
+        }
+        rows += added;
+        data_commits += 1;
+        if lag.oldest_unconsumed_at.is_none() {
+            lag.oldest_unconsumed_at = commit_info(actions)
+                .and_then(|i| i.timestamp)
+                .and_then(from_millis);
+        }
+    }
+    let (read, total) = (commits.len() as u64, head + 1 - from);
+    lag.rows_behind_exact = read == total;
+    if lag.rows_behind_exact {
+        lag.commits_behind = data_commits;
+        lag.rows_behind = rows;
+    } else {
+        // Unread commits are taken as data commits of the read ones' average size.
+        lag.commits_behind = data_commits + (total - read);
+        lag.rows_behind = rows + rows / data_commits.max(1) * (total - read);
+    }
+    lag.lag_seconds = lag
+        .oldest_unconsumed_at
+        .map_or(0, |at| (now - at).num_seconds().max(0));
+    Ok(lag)
+}
+
+/// Rows a commit added as new data: what it recorded, else its files' statistics. An
+/// optimize's rewrites (`dataChange: false`) add none.
+fn rows_added(actions: &[Action]) -> u64 {
+    let adds_data = actions
+        .iter()
+        .any(|a| matches!(a, Action::Add(add) if add.data_change));
+    if !adds_data {
+        return 0;
+    }
+    if let Some(records) = CommitMetadata::from_actions(actions).and_then(|m| m.records) {
+        return records;
+    }
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(add) => add
+                .get_stats()
+                .ok()
+                .flatten()
+                .map(|s| s.num_records.max(0) as u64),
+            _ => None,
+        })
+        .sum()
+}
+
+async fn quarantine_window(
+    quarantine: &DeltaTable,
+    options: &StatusOptions,
+) -> Result<QuarantineWindow> {
+    let since = options.now - options.quarantine_window;
+    let mut window = QuarantineWindow {
+        hours: options.quarantine_window.num_hours(),
+        rows: 0,
+        by_reason: BTreeMap::new(),
+        unrecorded: 0,
+    };
+    let head = quarantine
+        .version()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(0);
+    let log_store = quarantine.log_store();
+    let oldest = head.saturating_sub(QUARANTINE_COMMITS_READ - 1);
+    let mut commits = futures::stream::iter((oldest..=head).rev())
+        .map(|version| {
+            let log_store = log_store.clone();
+            async move { commit_actions(log_store.as_ref(), version).await }
+        })
+        .buffered(CONCURRENT_READS);
+    while let Some(actions) = commits.try_next().await? {
+        let Some(actions) = actions else { break };
+        let at = commit_info(&actions)
+            .and_then(|i| i.timestamp)
+            .and_then(from_millis);
+        if at.is_some_and(|at| at < since) {
+            break;
+        }
+        let metadata = CommitMetadata::from_actions(&actions);
+        match metadata.as_ref().and_then(|m| m.reasons.as_ref()) {
+            Some(reasons) if rows_added(&actions) > 0 => {
+                for (kind, n) in reasons {
+                    *window.by_reason.entry(kind.clone()).or_default() += n;
+                    window.rows += n;
+                }
+            }
+            _ => {
+                let rows = rows_added(&actions);
+                window.rows += rows;
+                window.unrecorded += rows;
+            }
+        }
+    }
+    Ok(window)
+}
+
+fn commit_info(actions: &[Action]) -> Option<&deltalake::kernel::CommitInfo> {
+    actions.iter().find_map(|a| match a {
+        Action::CommitInfo(info) => Some(info),
+        _ => None,
+    })
+}
+
+fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fan_out_app_id_gives_its_count() {
+        assert_eq!(
+            range_count(&staging_app_id(TypeRange::parse("2/4"))),
+            Some(4)
+        );
+        assert_eq!(range_count(STAGING_APP_ID), None);
+        assert_eq!(range_count("someone-else:types-1-of-3"), None);
+    }
+}

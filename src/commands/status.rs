@@ -1,0 +1,168 @@
+use anyhow::{Result, bail};
+use chrono::{DateTime, Duration, Utc};
+use indicatif::{HumanBytes, HumanDuration};
+use lakehouse_compact::status::{LakeStatus, StatusOptions, lake_status};
+use lakehouse_lake::Lake;
+
+use crate::cli::HistoryFormat;
+
+/// The thresholds a cron check gives.
+pub struct Limits {
+    pub max_lag: Option<Duration>,
+    pub max_quarantined: Option<u64>,
+    pub max_small_files: Option<u64>,
+}
+
+pub async fn run(
+    lake: &str,
+    format: HistoryFormat,
+    quarantine_window: Duration,
+    limits: &Limits,
+) -> Result<()> {
+    let lake = Lake::parse(lake)?;
+    let options = StatusOptions {
+        quarantine_window,
+        ..StatusOptions::default()
+    };
+    let status = lake_status(&lake, &options).await?;
+    match format {
+        HistoryFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
+        HistoryFormat::Table => print!("{}", render(&status)),
+    }
+    let crossed = crossed(&status, limits);
+    if !crossed.is_empty() {
+        bail!("unhealthy: {}", crossed.join("; "));
+    }
+    Ok(())
+}
+
+/// The thresholds `status` crosses, each as a sentence.
+fn crossed(status: &LakeStatus, limits: &Limits) -> Vec<String> {
+    let mut crossed = Vec::new();
+    if let (Some(max), Some(lag)) = (limits.max_lag, &status.compaction) {
+        if lag.lag_seconds > max.num_seconds() {
+            crossed.push(format!(
+                "compaction lag {} exceeds --max-lag {}",
+                human(lag.lag_seconds),
+                human(max.num_seconds())
+            ));
+        }
+        if let Some(problem) = &lag.problem {
+            crossed.push(problem.clone());
+        }
+    }
+    if let (Some(max), Some(q)) = (limits.max_quarantined, &status.quarantine)
+        && q.rows > max
+    {
+        crossed.push(format!(
+            "{} rows quarantined in {} h exceed --max-quarantined {max}",
+            q.rows, q.hours
+        ));
+    }
+    if let Some(max) = limits.max_small_files {
+        for t in status.tables.iter().filter(|t| t.small_files > max) {
+            crossed.push(format!(
+                "{} has {} small files, more than --max-small-files {max}",
+                t.table, t.small_files
+            ));
+        }
+    }
+    crossed
+}
+
+fn render(status: &LakeStatus) -> String {
+    let mut out = format!("lake {} at {}\n\n", status.location, time(Some(status.at)));
+    out.push_str(&format!(
+        "{:<10}  {:>7}  {:<19}  {:<10}  {:>7}  {:>10}  {:>7}  {:>10}  {}\n",
+        "table",
+        "version",
+        "last commit (UTC)",
+        "operation",
+        "files",
+        "bytes",
+        "small",
+        "partitions",
+        "time travel from"
+    ));
+    for t in &status.tables {
+        let Some(version) = t.version else {
+            out.push_str(&format!("{:<10}  (not created yet)\n", t.table));
+            continue;
+        };
+        let travel = match (t.time_travel_from, t.oldest_version) {
+            (Some(from), Some(v)) => format!(
+                "{} (log from v{v}, retention {} h)",
+                time(Some(from)),
+                t.retention_hours.unwrap_or(0)
+            ),
+            _ => "-".to_string(),
+        };
+        out.push_str(&format!(
+            "{:<10}  {:>7}  {:<19}  {:<10}  {:>7}  {:>10}  {:>7}  {:>10}  {}\n",
+            t.table,
+            version,
+            time(t.last_commit_at),
+            t.last_operation.as_deref().unwrap_or("-"),
+            t.files,
+            HumanBytes(t.bytes).to_string(),
+            t.small_files,
+            t.partitions,
+            travel
+        ));
+    }
+    out.push('\n');
+    if let Some(lag) = &status.compaction {
+        let consumed = lag
+            .consumed
+            .map_or("nothing yet".to_string(), |v| format!("raw v{v}"));
+        if lag.commits_behind == 0 {
+            out.push_str(&format!(
+                "compaction  up to date: staging holds {consumed} of raw v{}\n",
+                lag.raw_version
+            ));
+        } else {
+            out.push_str(&format!(
+                "compaction  staging holds {consumed} of raw v{}: {} commits, {}{} rows behind; oldest waiting {} ({})\n",
+                lag.raw_version,
+                lag.commits_behind,
+                if lag.rows_behind_exact { "" } else { "~" },
+                lag.rows_behind,
+                human(lag.lag_seconds),
+                time(lag.oldest_unconsumed_at)
+            ));
+        }
+        if let Some(problem) = &lag.problem {
+            out.push_str(&format!("            problem: {problem}\n"));
+        }
+    }
+    if let Some(q) = &status.quarantine {
+        out.push_str(&format!(
+            "quarantine  {} rows in the last {} h",
+            q.rows, q.hours
+        ));
+        let mut reasons: Vec<(&String, &u64)> = q.by_reason.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let mut parts: Vec<String> = reasons.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        if q.unrecorded > 0 {
+            parts.push(format!("reason not recorded: {}", q.unrecorded));
+        }
+        if !parts.is_empty() {
+            out.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn time(at: Option<DateTime<Utc>>) -> String {
+    at.map_or("-".to_string(), |at| {
+        at.format("%Y-%m-%d %H:%M:%S").to_string()
+    })
+}
+
+fn human(seconds: i64) -> String {
+    HumanDuration(std::time::Duration::from_secs(
+        seconds.max(0).unsigned_abs(),
+    ))
+    .to_string()
+}
