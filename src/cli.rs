@@ -176,6 +176,11 @@ pub enum Command {
         #[arg(long, value_parser = parse_duration, default_value = "24h")]
         quarantine_window: chrono::Duration,
     },
+    /// Inspect, export and re-drive quarantined records.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Register the tables (and inferred views) in AWS Glue for Athena.
     Catalog {
         #[command(subcommand)]
@@ -231,6 +236,68 @@ fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
 
 fn default_retention_hours() -> u32 {
     u32::try_from(CompactOptions::default().retention.num_hours()).unwrap_or(u32::MAX)
+}
+
+/// Which quarantine rows a command takes.
+#[derive(Args, Clone)]
+pub struct QuarantineSelection {
+    /// An SQL condition over quarantine's columns (error, source, source_position, raw,
+    /// ingested_at, ingest_seq, ingest_date), e.g. "error LIKE 'missing field%'".
+    #[arg(long = "where", value_name = "SQL")]
+    pub where_sql: Option<String>,
+    /// Only rows quarantined at or after this: RFC 3339, or a duration back from now
+    /// (e.g. 24h, 7d).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Subcommand)]
+pub enum QuarantineCommand {
+    /// Rejected rows by reason: how many, how many re-driven, first and last seen.
+    List {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        selection: QuarantineSelection,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// The selected records' bytes exactly, one per line, oldest first, to fix them.
+    /// Records already re-driven are left out unless --all.
+    Export {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        selection: QuarantineSelection,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Re-drive the selected rows through the current event rules into raw (each row at
+    /// most once; rows still invalid stay as they are), or, with --file, load fixed lines.
+    Redrive {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        selection: QuarantineSelection,
+        /// Fixed records as JSON Lines: loaded like `ingest` (once per content), each line
+        /// judged again; their rows name the file as their source.
+        #[arg(long, conflicts_with_all = ["where_sql", "since"])]
+        file: Option<PathBuf>,
+    },
+}
+
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    let back = parse_duration(text)
+        .map_err(|_| format!("{text:?}: expected RFC 3339 or a duration such as 24h"))?;
+    chrono::Utc::now()
+        .checked_sub_signed(back)
+        .ok_or_else(|| format!("{text:?}: too far back"))
 }
 
 #[derive(Subcommand)]

@@ -10,6 +10,7 @@
 //! - [`load`]: the identity of an input, for idempotent loads.
 //! - [`manifest`], [`manifest_log`], [`committer`]: grouped mode, where writers hand their
 //!   files over as manifests and one committer per table lands many in one commit.
+//! - [`redrive`]: quarantined records through the current rules into raw, once each.
 //! - [`Ingestor`]: turns records into Parquet files and commits them through the lake's
 //!   one commit path.
 
@@ -25,6 +26,7 @@ pub mod kpl;
 pub mod load;
 pub mod manifest;
 pub mod manifest_log;
+pub mod redrive;
 mod sink;
 pub mod source;
 mod writer;

@@ -131,6 +131,12 @@ impl Ingestor {
         Ok(Some(into))
     }
 
+    /// Records `txn` in raw's commit: a caller's own progress (a re-drive's), which the
+    /// commit path lets advance once per version of raw.
+    pub fn record_raw_transaction(&mut self, txn: Transaction) {
+        self.raw_loads.push(txn);
+    }
+
     pub fn summary(&self) -> &IngestSummary {
         &self.summary
     }

@@ -1,11 +1,13 @@
 //! The query stage: the lake's tables in DataFusion, at their latest version or as of a
-//! version or instant (Delta time travel), their history, and result formatting.
+//! version or instant (Delta time travel), their history, quarantine for its operators,
+//! and result formatting.
 //!
 //! The SQL files themselves (Athena DDL, views, analyst queries) live in `sql/`.
 
 pub mod error;
 pub mod history;
 pub mod output;
+pub mod quarantine;
 pub mod session;
 
 pub use error::QueryError;

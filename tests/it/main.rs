@@ -16,4 +16,5 @@ mod model;
 mod overlap;
 mod python_reader;
 mod query;
+mod redrive;
 mod status;

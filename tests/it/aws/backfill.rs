@@ -139,6 +139,30 @@ async fn a_firehose_layout_backfills_by_glob_once_and_a_rerun_adds_nothing() {
     assert_eq!(status["tables"][0]["oldest_version"], 0);
     assert!(status["tables"][0]["files"].as_u64().expect("files") > 0);
 
+    // Quarantine on S3: listed, exported byte for byte, re-driven (still invalid: kept).
+    let out = lakehouse(
+        &moto,
+        &["quarantine", "list", "--lake", LAKE, "--format", "json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list[0]["rows"], 5, "{list}");
+    let out = lakehouse(&moto, &["quarantine", "export", "--lake", LAKE]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"no\":\"uuid\"}\n".repeat(5)
+    );
+    let out = lakehouse(&moto, &["quarantine", "redrive", "--lake", LAKE]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("appended 0 still invalid 5") && stdout.contains("raw unchanged"),
+        "{stdout}"
+    );
+
     // Nothing matching, a missing object, a bucket that does not exist: a clear error.
     for spec in [
         "s3://archive/firehose/2024/*/*/*/*",

@@ -1,0 +1,232 @@
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use deltalake::DeltaTable;
+use deltalake::datafusion::prelude::SessionContext;
+use lakehouse_ingest::IngestOptions;
+use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
+use lakehouse_ingest::redrive::redrive;
+use lakehouse_lake::redrive::QuarantinedRecord;
+use lakehouse_lake::{Lake, Table};
+use lakehouse_query::quarantine::{QuarantineFilter, quarantined, redriven_keys};
+use lakehouse_query::register_table;
+use serde::Serialize;
+
+use crate::cli::{HistoryFormat, InputFormat, QuarantineCommand, QuarantineSelection};
+
+pub async fn run(command: QuarantineCommand) -> Result<()> {
+    match command {
+        QuarantineCommand::List {
+            lake,
+            selection,
+            format,
+        } => list(&Lake::parse(&lake.lake)?, &filter(selection), format).await,
+        QuarantineCommand::Export {
+            lake,
+            selection,
+            out,
+            all,
+        } => {
+            let mut sink: Box<dyn Write> = match &out {
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            };
+            export(
+                &Lake::parse(&lake.lake)?,
+                &filter(selection),
+                all,
+                &mut sink,
+            )
+            .await
+        }
+        QuarantineCommand::Redrive {
+            lake,
+            selection,
+            file,
+        } => {
+            let lake = Lake::parse(&lake.lake)?;
+            match file {
+                Some(file) => {
+                    super::ingest::run(
+                        lake,
+                        InputFormat::Jsonl,
+                        &[file],
+                        false,
+                        DEFAULT_COMMIT_EVERY_BYTES,
+                        IngestOptions::default(),
+                    )
+                    .await
+                }
+                None => redrive_selected(&lake, &filter(selection)).await,
+            }
+        }
+    }
+}
+
+fn filter(selection: QuarantineSelection) -> QuarantineFilter {
+    QuarantineFilter {
+        where_sql: selection.where_sql,
+        since: selection.since,
+    }
+}
+
+/// A session over raw and quarantine as opened here: what is selected and what is left out
+/// as re-driven come from the same snapshots.
+async fn session(raw: &DeltaTable, quarantine: &DeltaTable) -> Result<SessionContext> {
+    let ctx = SessionContext::new();
+    register_table(&ctx, Table::Raw, raw).await?;
+    register_table(&ctx, Table::Quarantine, quarantine).await?;
+    Ok(ctx)
+}
+
+async fn open_quarantine(lake: &Lake) -> Result<DeltaTable> {
+    lake.open_existing(Table::Quarantine)
+        .await?
+        .with_context(|| {
+            format!(
+                "nothing is quarantined in {}: no quarantine table",
+                lake.root()
+            )
+        })
+}
+
+/// Quarantine rows `filter` selects and the keys of those re-driven, for the readers.
+async fn selected(
+    lake: &Lake,
+    filter: &QuarantineFilter,
+    with_bytes: bool,
+) -> Result<(Vec<QuarantinedRecord>, HashSet<(String, String)>)> {
+    let quarantine = open_quarantine(lake).await?;
+    let ctx = SessionContext::new();
+    register_table(&ctx, Table::Quarantine, &quarantine).await?;
+    match lake.open_existing(Table::Raw).await? {
+        Some(raw) => register_table(&ctx, Table::Raw, &raw).await?,
+        None => {
+            let empty = deltalake::datafusion::datasource::MemTable::try_new(
+                Table::Raw.arrow_schema(),
+                vec![vec![]],
+            )?;
+            ctx.register_table(Table::Raw.name(), std::sync::Arc::new(empty))?;
+        }
+    }
+    let records = quarantined(&ctx, filter, with_bytes).await?;
+    Ok((records, redriven_keys(&ctx).await?))
+}
+
+#[derive(Serialize)]
+struct ReasonRow {
+    error: String,
+    rows: u64,
+    redriven: u64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+}
+
+async fn list(lake: &Lake, filter: &QuarantineFilter, format: HistoryFormat) -> Result<()> {
+    let (records, redriven) = selected(lake, filter, false).await?;
+    let mut by_error: BTreeMap<&str, ReasonRow> = BTreeMap::new();
+    for r in &records {
+        let at = DateTime::from_timestamp_micros(r.ingested_at_micros).unwrap_or_default();
+        let row = by_error.entry(&r.error).or_insert_with(|| ReasonRow {
+            error: r.error.clone(),
+            rows: 0,
+            redriven: 0,
+            first: at,
+            last: at,
+        });
+        row.rows += 1;
+        row.redriven += u64::from(redriven.contains(&r.redriven_key()));
+        row.first = row.first.min(at);
+        row.last = row.last.max(at);
+    }
+    let mut rows: Vec<ReasonRow> = by_error.into_values().collect();
+    rows.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.error.cmp(&b.error)));
+    match format {
+        HistoryFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        HistoryFormat::Table => {
+            println!(
+                "{:>8}  {:>9}  {:<19}  {:<19}  error",
+                "rows", "redriven", "first (UTC)", "last (UTC)"
+            );
+            let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+            for r in &rows {
+                println!(
+                    "{:>8}  {:>9}  {:<19}  {:<19}  {}",
+                    r.rows,
+                    r.redriven,
+                    time(r.first),
+                    time(r.last),
+                    r.error
+                );
+            }
+            let total: u64 = rows.iter().map(|r| r.rows).sum();
+            println!("{total} rows, {} reasons", rows.len());
+        }
+    }
+    Ok(())
+}
+
+async fn export(
+    lake: &Lake,
+    filter: &QuarantineFilter,
+    all: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (records, redriven) = selected(lake, filter, true).await?;
+    let (mut written, mut left_out, mut multi_line) = (0u64, 0u64, 0u64);
+    for r in &records {
+        if !all && redriven.contains(&r.redriven_key()) {
+            left_out += 1;
+            continue;
+        }
+        multi_line += u64::from(r.raw.contains(&b'\n'));
+        out.write_all(&r.raw)?;
+        out.write_all(b"\n")?;
+        written += 1;
+    }
+    out.flush()?;
+    eprintln!("exported {written} records ({left_out} already re-driven left out)");
+    if multi_line > 0 {
+        eprintln!(
+            "warning: {multi_line} records hold a line break (Kinesis records may) and span \
+             more than one line of the export"
+        );
+    }
+    Ok(())
+}
+
+async fn redrive_selected(lake: &Lake, filter: &QuarantineFilter) -> Result<()> {
+    let quarantine = open_quarantine(lake).await?;
+    let raw = lake.open(Table::Raw).await?;
+    let ctx = session(&raw, &quarantine).await?;
+    let mut records = quarantined(&ctx, filter, true).await?;
+    let done = redriven_keys(&ctx).await?;
+    let selected = records.len();
+    records.retain(|r| !done.contains(&r.redriven_key()));
+    let summary = redrive(raw, quarantine, &records, IngestOptions::default()).await?;
+    let invalid: u64 = summary.still_invalid.values().sum();
+    let kinds: Vec<String> = summary
+        .still_invalid
+        .iter()
+        .map(|(kind, n)| format!("{kind}: {n}"))
+        .collect();
+    println!(
+        "redriven: selected {selected} already re-driven {} appended {} still invalid {invalid}{} raw {}",
+        selected - records.len(),
+        summary.redriven,
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        },
+        summary
+            .raw_version
+            .map_or("unchanged".to_string(), |v| format!("v{v}"))
+    );
+    Ok(())
+}

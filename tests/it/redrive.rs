@@ -1,0 +1,305 @@
+//! `lakehouse quarantine list|export|redrive` (issue 14), run as an operator runs them:
+//! each quarantine row reaches raw at most once, however often or concurrently re-driven.
+
+use std::collections::BTreeSet;
+
+use lakehouse_ingest::{Destinations, IngestOptions, Ingestor, SourceRecord};
+use serde_json::Value;
+
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+
+const T0: i64 = 1_700_000_000;
+
+/// Three events, four valid ones an older rule quarantined ("a rule change": rejected
+/// through the ingest's own `reject`, as a stricter rule would have), and two lines that
+/// are no JSON at all, all from one file.
+fn quarantined_lake() -> (TestLake, Vec<String>) {
+    let lake = TestLake::new();
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| event(&format!("s{i}"), "a:b", T0, ""))
+        .collect();
+    lines.extend((0..4).map(|i| event(&format!("l{i}"), "a:b", T0, ",\"note\":\"x\"")));
+    lines.extend(["garbage one".to_string(), "{garbage two".to_string()]);
+    let source = lake.dir.path().join("in.jsonl").display().to_string();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut ingestor = Ingestor::open(&lake.lake, IngestOptions::default())
+            .await
+            .expect("open");
+        for (i, line) in lines.iter().enumerate() {
+            let position = (i + 1).to_string();
+            let record = SourceRecord {
+                data: line.as_bytes(),
+                source: &source,
+                position: &position,
+            };
+            if line.contains("note") {
+                let reason = "field `note` is not allowed (an old rule)";
+                ingestor
+                    .reject(&record, reason, "old rule", Destinations::ALL)
+                    .await
+                    .expect("reject");
+            } else {
+                ingestor.push(&record).await.expect("push");
+            }
+        }
+        ingestor.commit().await.expect("commit");
+    });
+    (lake, lines)
+}
+
+fn raw_rows(lake: &TestLake) -> Vec<(String, String, String)> {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(
+            lake.query("SELECT event_uuid, source, source_position FROM raw ORDER BY event_uuid"),
+        )
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            (text("event_uuid"), text("source"), text("source_position"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_filter_redrive_lands_each_row_once_and_leaves_the_still_invalid_alone() {
+    let (lake, lines) = quarantined_lake();
+    let list = lakehouse_ok(
+        &[
+            "quarantine",
+            "list",
+            "--lake",
+            lake.path(),
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(list[0]["rows"], 4, "{list}");
+    assert_eq!(
+        list[0]["error"],
+        "field `note` is not allowed (an old rule)"
+    );
+    assert_eq!(list[0]["redriven"], 0);
+
+    let old_rule = "error LIKE '%old rule%'";
+    let out = lakehouse_ok(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--where",
+            old_rule,
+        ],
+        b"",
+    );
+    assert!(
+        out.contains("selected 4 already re-driven 0 appended 4 still invalid 0"),
+        "{out}"
+    );
+    let rows = raw_rows(&lake);
+    assert_eq!(rows.len(), 7);
+    let redriven: Vec<&(String, String, String)> = rows
+        .iter()
+        .filter(|r| r.1.starts_with("quarantine:"))
+        .collect();
+    assert_eq!(redriven.len(), 4);
+    for (uuid, source, position) in &redriven {
+        // The raw row names the quarantine row: its file and line, ingest time and sequence.
+        assert!(
+            uuid.starts_with('l') && source.ends_with("in.jsonl"),
+            "{source}"
+        );
+        let line: usize = position
+            .split('@')
+            .next()
+            .expect("line")
+            .parse()
+            .expect("number");
+        assert!(lines[line - 1].contains(uuid.as_str()), "{position}");
+    }
+
+    // Again, and everything: nothing twice, the garbage stays where it is.
+    let out = lakehouse_ok(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--where",
+            old_rule,
+        ],
+        b"",
+    );
+    assert!(
+        out.contains("selected 4 already re-driven 4 appended 0")
+            && out.ends_with("raw unchanged\n"),
+        "{out}"
+    );
+    let out = lakehouse_ok(&["quarantine", "redrive", "--lake", lake.path()], b"");
+    assert!(
+        out.contains("selected 6 already re-driven 4 appended 0 still invalid 2 (invalid JSON: 2)"),
+        "{out}"
+    );
+    assert_eq!(raw_rows(&lake).len(), 7);
+    let list = lakehouse_ok(
+        &[
+            "quarantine",
+            "list",
+            "--lake",
+            lake.path(),
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    let list: Value = serde_json::from_str(&list).expect("json");
+    assert_eq!(
+        (list[0]["rows"].clone(), list[0]["redriven"].clone()),
+        (4.into(), 4.into())
+    );
+    // Quarantine keeps every row: re-driving marks, it does not delete.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    assert_eq!(runtime.block_on(lake.count("quarantine")), 6);
+}
+
+#[test]
+fn export_gives_the_bytes_exactly_and_a_fixed_file_loads_once() {
+    let (lake, lines) = quarantined_lake();
+    lakehouse_ok(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--where",
+            "error LIKE '%old rule%'",
+        ],
+        b"",
+    );
+    // Re-driven rows are left out unless --all.
+    let out = lakehouse(&["quarantine", "export", "--lake", lake.path()], b"");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\n{}\n", lines[7], lines[8])
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("exported 2 records (4 already re-driven left out)")
+    );
+    let all = lakehouse_ok(
+        &["quarantine", "export", "--lake", lake.path(), "--all"],
+        b"",
+    );
+    let exported: BTreeSet<&str> = all.lines().collect();
+    let expected: BTreeSet<&str> = lines[3..].iter().map(String::as_str).collect();
+    assert_eq!(exported, expected);
+
+    // The operator fixes the garbage and re-drives the file: once, however often.
+    let fixed = lake.dir.path().join("fixed.jsonl");
+    let fixes = [event("g1", "a:b", T0, ""), event("g2", "a:b", T0, "")].join("\n");
+    std::fs::write(&fixed, fixes).expect("write");
+    let fixed = fixed.to_str().expect("utf-8");
+    for _ in 0..2 {
+        lakehouse_ok(
+            &[
+                "quarantine",
+                "redrive",
+                "--lake",
+                lake.path(),
+                "--file",
+                fixed,
+            ],
+            b"",
+        );
+    }
+    assert_eq!(
+        raw_rows(&lake)
+            .iter()
+            .filter(|r| r.0.starts_with('g'))
+            .count(),
+        2
+    );
+    // A filter and a file at once is refused before anything runs.
+    let out = lakehouse(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--file",
+            fixed,
+            "--where",
+            "true",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+}
+
+#[test]
+fn concurrent_redrives_take_each_row_once_and_a_rerun_converges() {
+    let (lake, _) = quarantined_lake();
+    let path = lake.path().to_string();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || lakehouse(&["quarantine", "redrive", "--lake", &path], b""))
+        })
+        .collect();
+    for run in runs {
+        let out = run.join().expect("thread");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // A loser fails whole, with a clear line, having committed nothing.
+        assert!(
+            out.status.success() || stderr.starts_with("error: "),
+            "{stderr}"
+        );
+    }
+    lakehouse_ok(&["quarantine", "redrive", "--lake", &path], b"");
+    let rows = raw_rows(&lake);
+    let redriven: BTreeSet<&String> = rows
+        .iter()
+        .filter(|r| r.1.starts_with("quarantine:"))
+        .map(|r| &r.0)
+        .collect();
+    assert_eq!(rows.len(), 7, "{rows:?}");
+    assert_eq!(redriven.len(), 4);
+}
+
+#[test]
+fn errors_are_clear() {
+    let lake = TestLake::new();
+    lakehouse_ok(
+        &["ingest", "--lake", lake.path()],
+        event("ok", "a:b", T0, "").as_bytes(),
+    );
+    for args in [
+        vec![
+            "quarantine",
+            "list",
+            "--lake",
+            lake.path(),
+            "--since",
+            "yesterday",
+        ],
+        vec![
+            "quarantine",
+            "list",
+            "--lake",
+            lake.path(),
+            "--where",
+            "no_such_column = 1",
+        ],
+    ] {
+        let out = lakehouse(&args, b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains("error"), "{stderr}");
+    }
+    let _ = Value::Null;
+}
