@@ -18,7 +18,7 @@ resource "aws_iam_role" "lambda" {
 }
 
 locals {
-  table_arns = { for k, t in aws_dynamodb_table.state : k => t.arn }
+  table_arns   = { for k, t in aws_dynamodb_table.state : k => t.arn }
   lake_objects = "${aws_s3_bucket.lake.arn}/${local.lake_prefix}/*"
 }
 

@@ -39,12 +39,12 @@ locals {
       timeout     = var.compact_timeout_seconds
       description = "Dedup raw into staging, optimize, vacuum; syncs Glue"
       environment = merge(local.lambda_common_env, {
-        LAKEHOUSE_LEASE_TABLE       = aws_dynamodb_table.state["leases"].name
-        LAKEHOUSE_LEASE_SECONDS     = tostring(var.compact_timeout_seconds + 60)
-        LAKEHOUSE_HORIZON_DAYS      = tostring(var.horizon_days)
-        LAKEHOUSE_RETENTION_HOURS   = tostring(var.retention_hours)
-        LAKEHOUSE_SKIP_MAINTENANCE  = "false"
-        LAKEHOUSE_GLUE_DATABASE     = aws_glue_catalog_database.lake.name
+        LAKEHOUSE_LEASE_TABLE      = aws_dynamodb_table.state["leases"].name
+        LAKEHOUSE_LEASE_SECONDS    = tostring(var.compact_timeout_seconds + 60)
+        LAKEHOUSE_HORIZON_DAYS     = tostring(var.horizon_days)
+        LAKEHOUSE_RETENTION_HOURS  = tostring(var.retention_hours)
+        LAKEHOUSE_SKIP_MAINTENANCE = "false"
+        LAKEHOUSE_GLUE_DATABASE    = aws_glue_catalog_database.lake.name
       })
     }
   }
@@ -63,14 +63,14 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_272:Code signing needs a signing profile per organisation; the zip hash is pinned by source_code_hash
   #checkov:skip=CKV_AWS_173:Environment holds names only (bucket, tables, database), no secrets
   #checkov:skip=CKV_AWS_115:Ingest concurrency follows the shard count (one batch per shard); compaction serialises through its lease
-  for_each         = local.functions
-  function_name    = each.value.name
-  description      = each.value.description
-  role             = aws_iam_role.lambda[each.key].arn
-  runtime          = "provided.al2023"
-  architectures    = ["arm64"]
-  handler          = "bootstrap"
-  filename         = "${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"
+  for_each      = local.functions
+  function_name = each.value.name
+  description   = each.value.description
+  role          = aws_iam_role.lambda[each.key].arn
+  runtime       = "provided.al2023"
+  architectures = ["arm64"]
+  handler       = "bootstrap"
+  filename      = "${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"
   # try(): `make destroy` needs no zips; creating or updating the function still reads the
   # file named above and fails clearly without it (`make plan` builds them first).
   source_code_hash = try(filebase64sha256("${var.lambda_zip_dir}/${each.value.binary}/bootstrap.zip"), null)
@@ -119,7 +119,7 @@ resource "aws_lambda_event_source_mapping" "ingest" {
   # on-failure queue keeps only their metadata. The IteratorAge alarm says it is stuck.
   maximum_retry_attempts        = -1
   maximum_record_age_in_seconds = -1
-  function_response_types            = ["ReportBatchItemFailures"]
+  function_response_types       = ["ReportBatchItemFailures"]
 
   destination_config {
     on_failure {

@@ -22,3 +22,8 @@ output "functions" {
 output "failed_queues" {
   value = { for k, q in aws_sqs_queue.failed : k => q.url }
 }
+
+output "dashboard_url" {
+  description = "The environment's CloudWatch dashboard"
+  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.lake.dashboard_name}"
+}

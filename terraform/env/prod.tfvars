@@ -7,5 +7,5 @@ compact_schedule        = "rate(15 minutes)"
 compact_memory_mb       = 3008
 log_retention_days      = 90
 force_destroy           = false
-alarm_emails            = [] # e.g. ["data-oncall@example.com"]
+alarm_emails            = []       # e.g. ["data-oncall@example.com"]
 commit_mode             = "direct" # "grouped" beyond a few commits/s per table: docs/scaling.md

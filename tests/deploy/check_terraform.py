@@ -7,6 +7,10 @@
    and Terraform sets none the code does not read.
 3. Every AWS call a Lambda's code makes is granted by that Lambda's IAM policy, and the
    policy grants nothing the code (or Lambda itself, for it) does not need.
+4. Every metric the CloudWatch dashboard plots is one that exists: a Lakehouse metric is
+   emitted (`Metric::count("…")`, …) by the code of the function its dimension names; an
+   AWS one is in the list below; per-shard Kinesis metrics are enabled on the stream; every
+   placeholder of the template is given by `templatefile`.
 
 The code side is read from the Rust sources: every workspace crate each Lambda package
 links (from `cargo metadata`, so it follows the code), their
@@ -255,6 +259,76 @@ def skips_without_reason():
     return problems
 
 
+DASHBOARD = TF / "templates" / "dashboard.json.tftpl"
+# The template's placeholder for each function's name.
+FUNCTION_PLACEHOLDERS = {f"${{{name}_function}}": name for name in LAMBDAS}
+# AWS's own metrics the dashboard may plot, by namespace.
+AWS_METRICS = {
+    "AWS/Lambda": {"Errors", "Throttles", "IteratorAge", "Duration", "Invocations"},
+    "AWS/Kinesis": {"IteratorAgeMilliseconds"},
+}
+
+
+def metrics_emitted_by(lambda_name):
+    pattern = re.compile(r'Metric::(?:count|millis|bytes)\(\s*"([A-Za-z]+)"')
+    names = set()
+    for path in rust_sources(lambda_name):
+        names |= set(pattern.findall(strip_tests(path.read_text())))
+    return names
+
+
+def dashboard_problems(parsed, emitted=None):
+    """What the dashboard plots that nothing emits (`emitted`: per function, for tests)."""
+    import json
+
+    emitted = emitted or {name: metrics_emitted_by(name) for name in LAMBDAS}
+    template = DASHBOARD.read_text()
+    problems = []
+    try:
+        body = json.loads(template)
+    except json.JSONDecodeError as e:
+        return [f"{DASHBOARD.relative_to(ROOT)}: not JSON: {e}"]
+    given = set()
+    for block in blocks(parsed, "resource"):
+        for dash in block.get("aws_cloudwatch_dashboard", {}).values():
+            given |= set(re.findall(r"\b([a-z_]+)\s*=", str(dash.get("dashboard_body", ""))))
+    for placeholder in sorted(set(re.findall(r"\$\{([a-z_]+)\}", template)) - given):
+        problems.append(f"dashboard: ${{{placeholder}}} is not given by templatefile")
+    shard_metrics = set()
+    for block in blocks(parsed, "resource"):
+        for stream in block.get("aws_kinesis_stream", {}).values():
+            shard_metrics |= set(stream.get("shard_level_metrics", []) or [])
+    plotted = 0
+    for widget in body.get("widgets", []):
+        title = widget.get("properties", {}).get("title", "?")
+        for metric in widget.get("properties", {}).get("metrics", []):
+            if isinstance(metric[0], dict):
+                expression = metric[0].get("expression", "")
+                for name in re.findall(r'MetricName=\\?"([A-Za-z]+)', expression):
+                    plotted += 1
+                    if name not in AWS_METRICS["AWS/Kinesis"] or name not in shard_metrics:
+                        problems.append(f"dashboard {title!r}: {name} per shard is not enabled on the stream")
+                continue
+            namespace, name = metric[0], metric[1]
+            dims = [m for m in metric[2:] if isinstance(m, str)]
+            dims = dict(zip(dims[::2], dims[1::2]))
+            plotted += 1
+            if namespace == "Lakehouse":
+                function = FUNCTION_PLACEHOLDERS.get(dims.get("Function", ""))
+                if function is None:
+                    problems.append(f"dashboard {title!r}: {name} has no Function of ours")
+                elif name not in emitted.get(function, set()):
+                    problems.append(f"dashboard {title!r}: the {function} function never emits {name}")
+            elif name not in AWS_METRICS.get(namespace, set()):
+                problems.append(f"dashboard {title!r}: {namespace} {name} is not a known AWS metric")
+            elif namespace == "AWS/Lambda" and dims.get("FunctionName") not in FUNCTION_PLACEHOLDERS:
+                problems.append(f"dashboard {title!r}: {name} of a function that is not ours")
+    if plotted == 0:
+        problems.append("dashboard: plots nothing")
+    print(f"dashboard: {plotted} metrics checked")
+    return problems
+
+
 def declared(parsed):
     """Names the configuration declares: resources, data sources, variables, locals."""
     names = set()
@@ -294,6 +368,11 @@ def main():
     if not problems:
         problems += undeclared_references(parsed)
         problems += mapping_problems(parsed)
+    if not problems:
+        problems += dashboard_problems(parsed)
+        # The check itself must be able to fail: a metric no function emits.
+        if not dashboard_problems(parsed, emitted={name: set() for name in LAMBDAS}):
+            problems.append("dashboard check: passes a dashboard whose metrics nobody emits")
     if not problems:
         env = terraform_env(parsed)
         granted = terraform_actions(parsed)

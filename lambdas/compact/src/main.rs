@@ -167,6 +167,12 @@ async fn handle(
     emit(&[
         Metric::count("Skipped", 0),
         Metric::count("StagingCommits", report.commits.len() as u64),
+        // The backlog this run found: raw commits past what staging had consumed.
+        Metric::count(
+            "RawCommitsBehind",
+            (report.raw_version + 1)
+                .saturating_sub(report.raw_consumed_before.map_or(0, |v| v + 1)),
+        ),
         Metric::count("RowsRead", total.source_rows),
         Metric::count("Inserted", total.inserted),
         Metric::count("Updated", total.updated),
