@@ -122,9 +122,10 @@ fn render(status: &LakeStatus) -> String {
             ));
         } else {
             out.push_str(&format!(
-                "compaction  staging holds {consumed} of raw v{}: {} commits, {}{} rows behind; oldest waiting {} ({})\n",
+                "compaction  staging holds {consumed} of raw v{}: {} raw commit{} and {}{} rows behind; oldest waiting {} ({})\n",
                 lag.raw_version,
                 lag.commits_behind,
+                if lag.commits_behind == 1 { "" } else { "s" },
                 if lag.rows_behind_exact { "" } else { "~" },
                 lag.rows_behind,
                 human(lag.lag_seconds),

@@ -277,11 +277,22 @@ def metrics_emitted_by(lambda_name):
     return names
 
 
+def dimensions_emitted_by(lambda_name):
+    """The dimension names of each `emf_line` call in the function's code."""
+    call = re.compile(r"emf_line\(\s*&\[(.*?)\]\s*,", re.S)
+    sets = []
+    for path in rust_sources(lambda_name):
+        for dims in call.findall(strip_tests(path.read_text())):
+            sets.append(frozenset(re.findall(r'\(\s*"([A-Za-z]+)"\s*,', dims)))
+    return sets
+
+
 def dashboard_problems(parsed, emitted=None):
     """What the dashboard plots that nothing emits (`emitted`: per function, for tests)."""
     import json
 
     emitted = emitted or {name: metrics_emitted_by(name) for name in LAMBDAS}
+    dimensions = {name: dimensions_emitted_by(name) for name in LAMBDAS}
     template = DASHBOARD.read_text()
     problems = []
     try:
@@ -319,6 +330,12 @@ def dashboard_problems(parsed, emitted=None):
                     problems.append(f"dashboard {title!r}: {name} has no Function of ours")
                 elif name not in emitted.get(function, set()):
                     problems.append(f"dashboard {title!r}: the {function} function never emits {name}")
+                elif frozenset(dims) not in dimensions[function]:
+                    # CloudWatch matches a metric by its whole dimension set.
+                    problems.append(
+                        f"dashboard {title!r}: {name} plotted by {sorted(dims)}, "
+                        f"the {function} function emits it by {[sorted(d) for d in dimensions[function]]}"
+                    )
             elif name not in AWS_METRICS.get(namespace, set()):
                 problems.append(f"dashboard {title!r}: {namespace} {name} is not a known AWS metric")
             elif namespace == "AWS/Lambda" and dims.get("FunctionName") not in FUNCTION_PLACEHOLDERS:
