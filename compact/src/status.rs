@@ -166,7 +166,7 @@ async fn table_status(
     let Some(delta) = delta else {
         return Ok(status);
     };
-    let version = delta.version().and_then(|v| u64::try_from(v).ok());
+    let version = delta.version();
     status.version = version;
     if let Some(version) = version
         && let Some(actions) = commit_actions(delta.log_store().as_ref(), version).await?
@@ -261,10 +261,7 @@ async fn compaction_lag(
 /// kind (the whole table, or `I/N` fan-out), and the raw table id that merge recorded.
 async fn consumed_by(staging: &DeltaTable) -> Result<(Option<u64>, Option<String>)> {
     let log_store = staging.log_store();
-    let head = staging
-        .version()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(0);
+    let head = staging.version().unwrap_or(0);
     let mut last = None;
     for version in (head.saturating_sub(1_000)..=head).rev() {
         let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
@@ -316,10 +313,7 @@ async fn lag_after(
     consumed: Option<u64>,
     now: DateTime<Utc>,
 ) -> Result<CompactionLag> {
-    let head = raw
-        .version()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(0);
+    let head = raw.version().unwrap_or(0);
     let from = consumed.map_or(0, |c| c + 1);
     let mut lag = CompactionLag {
         raw_version: head,
@@ -414,10 +408,7 @@ async fn quarantine_window(
         by_reason: BTreeMap::new(),
         unrecorded: 0,
     };
-    let head = quarantine
-        .version()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(0);
+    let head = quarantine.version().unwrap_or(0);
     let log_store = quarantine.log_store();
     let oldest = head.saturating_sub(QUARANTINE_COMMITS_READ - 1);
     let mut commits = futures::stream::iter((oldest..=head).rev())

@@ -176,7 +176,9 @@ async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_cr
     for shard in 1..=2 {
         let version = next_version(log.as_ref(), writers[shard - 1]).await;
         assert_eq!(version, 3);
-        let m = manifest(&lake, shard, version, 5).await;
+        let mut m = manifest(&lake, shard, version, 5).await;
+        // What a writer's quarantine manifest carries: its rows by reason kind.
+        m.reasons = [("invalid JSON".to_string(), shard as u64)].into();
         hand_over_files(log.as_ref(), &table, &m)
             .await
             .expect("hand over");
@@ -194,6 +196,11 @@ async fn the_manifest_log_carries_each_batch_once_through_retried_writers_and_cr
         .expect("read")
         .expect("commit");
     let metadata = CommitMetadata::from_actions(&actions).expect("metadata");
+    // The grouped commit sums its manifests' reasons, for `lakehouse status`.
+    assert_eq!(
+        metadata.reasons,
+        Some([("invalid JSON".to_string(), 3)].into())
+    );
     let batches = metadata.batches.expect("lineage");
     assert_eq!(batches.len(), 2);
     assert_eq!(batches[0].last_sequence_number.as_deref(), Some("3999"));
