@@ -161,6 +161,32 @@ mod tests {
         assert!(error.starts_with("reading cut.gz:"), "{error}");
     }
 
+    proptest::proptest! {
+        /// Any bytes under any name: decoded whole or an error, never a panic; what is
+        /// compressed comes back as it was, through any buffer size.
+        #[test]
+        fn any_bytes_decode_or_fail_and_compressed_bytes_round_trip(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+            name in "[a-z]{1,4}(\\.(gz|zst|jsonl))?",
+            capacity in 1usize..64,
+        ) {
+            let _ = read_all(data.clone(), &name);
+            let mut hostile = GZIP_MAGIC.to_vec();
+            hostile.extend(&data);
+            let _ = read_all(hostile, "x.gz");
+            let mut hostile = ZSTD_MAGIC.to_vec();
+            hostile.extend(&data);
+            let _ = read_all(hostile, "x.zst");
+            for compressed in [gzip(&data), zstd::encode_all(&data[..], 1).unwrap()] {
+                let reader: Box<dyn BufRead + Send> =
+                    Box::new(BufReader::with_capacity(capacity, std::io::Cursor::new(compressed)));
+                let mut out = Vec::new();
+                decoded(reader, "any").unwrap().read_to_end(&mut out).unwrap();
+                proptest::prop_assert_eq!(&out, &data);
+            }
+        }
+    }
+
     #[test]
     fn a_head_split_across_reads_is_put_back() {
         let text = b"{\"a\":1}\n".to_vec();
