@@ -159,3 +159,43 @@ fn an_interrupted_backfill_keeps_its_commits_and_a_rerun_loads_the_rest_once() {
     assert_eq!(stderr.matches("already loaded").count(), 3, "{stderr}");
     assert_eq!(counts(&lake), (28_010, 28_010, 5));
 }
+
+/// SIGKILL at spread-out moments of a backfill that commits every 1 MiB: the same command
+/// again always ends with every record once, whatever was committed before the kill.
+#[test]
+fn a_backfill_killed_anywhere_reruns_to_every_record_once() {
+    let lake = TestLake::new();
+    let dir = lake.dir.path().join("archive");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (i, tag) in ["a", "b", "c", "d"].iter().enumerate() {
+        std::fs::write(dir.join(format!("{i}.jsonl.gz")), gzip(&lines(tag, 7_000))).expect("write");
+        // Over 1 MiB as stored: each is a commit of its own.
+        std::fs::write(
+            dir.join(format!("{i}-plain.jsonl")),
+            lines(&format!("{tag}p"), 7_000),
+        )
+        .expect("write");
+    }
+    let glob = format!("{}/*", dir.display());
+    let args = [
+        "ingest",
+        "--lake",
+        lake.path(),
+        "--commit-every-mb",
+        "1",
+        &glob,
+    ];
+    for delay_ms in [50u64, 400, 900, 1_500, 2_500] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    lakehouse_ok(&args, b"");
+    assert_eq!(counts(&lake), (56_000, 56_000, 8));
+}

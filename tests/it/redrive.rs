@@ -303,3 +303,30 @@ fn errors_are_clear() {
     }
     let _ = Value::Null;
 }
+
+/// SIGKILL at spread-out moments of a re-drive: the rerun re-drives each row once.
+#[test]
+fn a_redrive_killed_anywhere_reruns_to_each_row_once() {
+    let (lake, _) = quarantined_lake();
+    let args = ["quarantine", "redrive", "--lake", lake.path()];
+    for delay_ms in [5u64, 30, 80, 150, 300] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    lakehouse_ok(&args, b"");
+    let rows = raw_rows(&lake);
+    assert_eq!(rows.len(), 7, "{rows:?}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.1.starts_with("quarantine:"))
+            .count(),
+        4
+    );
+}
