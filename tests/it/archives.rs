@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+use crate::helpers::{TestLake, event, kill_after, lakehouse, lakehouse_ok};
 
 const T0: i64 = 1_700_000_000;
 
@@ -21,6 +21,18 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).expect("gzip");
     encoder.finish().expect("gzip")
+}
+
+/// Runs `args`, which must succeed skipping `skipped` inputs as already loaded.
+fn rerun_skips(args: &[&str], skipped: usize) {
+    let out = lakehouse(args, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("already loaded").count(),
+        skipped,
+        "{stderr}"
+    );
 }
 
 fn counts(lake: &TestLake) -> (i64, i64, i64) {
@@ -80,10 +92,7 @@ fn gzip_zstd_and_plain_by_their_bytes_each_record_once_however_often_loaded() {
     );
 
     // Again: every input is already loaded.
-    let out = lakehouse(&["ingest", "--lake", lake.path(), &glob], b"");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert_eq!(stderr.matches("already loaded").count(), 3, "{stderr}");
+    rerun_skips(&["ingest", "--lake", lake.path(), &glob], 3);
     assert_eq!(counts(&lake), (200, 200, 4));
 }
 
@@ -153,10 +162,7 @@ fn an_interrupted_backfill_keeps_its_commits_and_a_rerun_loads_the_rest_once() {
 
     // The operator replaces the corrupt archive and reruns the same command.
     std::fs::write(dir.join("3.jsonl.gz"), gzip(&lines("d", 7_000))).expect("write");
-    let out = lakehouse(&args, b"");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert_eq!(stderr.matches("already loaded").count(), 3, "{stderr}");
+    rerun_skips(&args, 3);
     assert_eq!(counts(&lake), (28_010, 28_010, 5));
 }
 
@@ -185,17 +191,7 @@ fn a_backfill_killed_anywhere_reruns_to_every_record_once() {
         "1",
         &glob,
     ];
-    for delay_ms in [50u64, 400, 900, 1_500, 2_500] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    kill_after(&args, &[50, 400, 900, 1_500, 2_500]);
     lakehouse_ok(&args, b"");
     assert_eq!(counts(&lake), (56_000, 56_000, 8));
 }

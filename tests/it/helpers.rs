@@ -129,6 +129,23 @@ pub fn lakehouse(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// Starts `lakehouse args` once per delay and SIGKILLs it that many milliseconds later
+/// (or finds it finished): the interrupted runs a crash-safety test then reruns.
+pub fn kill_after(args: &[&str], delays_ms: &[u64]) {
+    for delay in delays_ms {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+            .args(args)
+            .env_remove("LAKEHOUSE_LAKE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run lakehouse");
+        std::thread::sleep(std::time::Duration::from_millis(*delay));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// Runs a command that must succeed and returns its stdout.
 pub fn lakehouse_ok(args: &[&str], stdin: &[u8]) -> String {
     let out = lakehouse(args, stdin);

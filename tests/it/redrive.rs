@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use lakehouse_ingest::{Destinations, IngestOptions, Ingestor, SourceRecord};
 use serde_json::Value;
 
-use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+use crate::helpers::{TestLake, event, kill_after, lakehouse, lakehouse_ok};
 
 const T0: i64 = 1_700_000_000;
 
@@ -48,6 +48,22 @@ fn quarantined_lake() -> (TestLake, Vec<String>) {
     (lake, lines)
 }
 
+/// `quarantine list --format json`.
+fn list(lake: &TestLake) -> Value {
+    let out = lakehouse_ok(
+        &[
+            "quarantine",
+            "list",
+            "--lake",
+            lake.path(),
+            "--format",
+            "json",
+        ],
+        b"",
+    );
+    serde_json::from_str(&out).expect("json")
+}
+
 fn raw_rows(lake: &TestLake) -> Vec<(String, String, String)> {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime
@@ -65,24 +81,13 @@ fn raw_rows(lake: &TestLake) -> Vec<(String, String, String)> {
 #[test]
 fn a_filter_redrive_lands_each_row_once_and_leaves_the_still_invalid_alone() {
     let (lake, lines) = quarantined_lake();
-    let list = lakehouse_ok(
-        &[
-            "quarantine",
-            "list",
-            "--lake",
-            lake.path(),
-            "--format",
-            "json",
-        ],
-        b"",
-    );
-    let list: Value = serde_json::from_str(&list).expect("json");
-    assert_eq!(list[0]["rows"], 4, "{list}");
+    let listed = list(&lake);
+    assert_eq!(listed[0]["rows"], 4, "{listed}");
     assert_eq!(
-        list[0]["error"],
+        listed[0]["error"],
         "field `note` is not allowed (an old rule)"
     );
-    assert_eq!(list[0]["redriven"], 0);
+    assert_eq!(listed[0]["redriven"], 0);
 
     let old_rule = "error LIKE '%old rule%'";
     let out = lakehouse_ok(
@@ -145,20 +150,9 @@ fn a_filter_redrive_lands_each_row_once_and_leaves_the_still_invalid_alone() {
         "{out}"
     );
     assert_eq!(raw_rows(&lake).len(), 7);
-    let list = lakehouse_ok(
-        &[
-            "quarantine",
-            "list",
-            "--lake",
-            lake.path(),
-            "--format",
-            "json",
-        ],
-        b"",
-    );
-    let list: Value = serde_json::from_str(&list).expect("json");
+    let listed = list(&lake);
     assert_eq!(
-        (list[0]["rows"].clone(), list[0]["redriven"].clone()),
+        (listed[0]["rows"].clone(), listed[0]["redriven"].clone()),
         (4.into(), 4.into())
     );
     // Quarantine keeps every row: re-driving marks, it does not delete.
@@ -274,34 +268,41 @@ fn concurrent_redrives_take_each_row_once_and_a_rerun_converges() {
 #[test]
 fn errors_are_clear() {
     let lake = TestLake::new();
-    lakehouse_ok(
-        &["ingest", "--lake", lake.path()],
-        event("ok", "a:b", T0, "").as_bytes(),
+    let valid = event("ok", "a:b", T0, "");
+    lakehouse_ok(&["ingest", "--lake", lake.path()], valid.as_bytes());
+    let path = lake.path();
+    let fails = |args: &[&str], says: &str| {
+        let out = lakehouse(args, b"");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("error: ") && stderr.contains(says),
+            "{stderr}"
+        );
+    };
+    // A lake with no quarantine table at all.
+    let empty = TestLake::new();
+    fails(
+        &["quarantine", "list", "--lake", empty.path()],
+        "nothing is quarantined",
     );
-    for args in [
-        vec![
+    lakehouse_ok(&["ingest", "--lake", path], b"not json\n");
+    fails(
+        &["quarantine", "list", "--lake", path, "--since", "yesterday"],
+        "RFC 3339",
+    );
+    fails(
+        &[
             "quarantine",
-            "list",
+            "redrive",
             "--lake",
-            lake.path(),
-            "--since",
-            "yesterday",
-        ],
-        vec![
-            "quarantine",
-            "list",
-            "--lake",
-            lake.path(),
+            path,
             "--where",
             "no_such_column = 1",
         ],
-    ] {
-        let out = lakehouse(&args, b"");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(stderr.contains("error"), "{stderr}");
-    }
-    let _ = Value::Null;
+        "no_such_column",
+    );
+    assert_eq!(raw_rows(&lake).len(), 1);
 }
 
 /// SIGKILL at spread-out moments of a re-drive: the rerun re-drives each row once.
@@ -309,17 +310,7 @@ fn errors_are_clear() {
 fn a_redrive_killed_anywhere_reruns_to_each_row_once() {
     let (lake, _) = quarantined_lake();
     let args = ["quarantine", "redrive", "--lake", lake.path()];
-    for delay_ms in [5u64, 30, 80, 150, 300] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    kill_after(&args, &[5, 30, 80, 150, 300]);
     lakehouse_ok(&args, b"");
     let rows = raw_rows(&lake);
     assert_eq!(rows.len(), 7, "{rows:?}");
