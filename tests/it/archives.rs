@@ -23,6 +23,18 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip")
 }
 
+/// `ingest` of `glob` committing every 1 MiB of input.
+fn commit_every_mib<'a>(lake: &'a TestLake, glob: &'a str) -> [&'a str; 6] {
+    [
+        "ingest",
+        "--lake",
+        lake.path(),
+        "--commit-every-mb",
+        "1",
+        glob,
+    ]
+}
+
 /// Runs `args`, which must succeed skipping `skipped` inputs as already loaded.
 fn rerun_skips(args: &[&str], skipped: usize) {
     let out = lakehouse(args, b"");
@@ -141,14 +153,7 @@ fn an_interrupted_backfill_keeps_its_commits_and_a_rerun_loads_the_rest_once() {
     std::fs::write(dir.join("4.jsonl.gz"), gzip(&lines("e", 10))).expect("write");
     let glob = format!("{}/*", dir.display());
 
-    let args = [
-        "ingest",
-        "--lake",
-        lake.path(),
-        "--commit-every-mb",
-        "1",
-        &glob,
-    ];
+    let args = commit_every_mib(&lake, &glob);
     let out = lakehouse(&args, b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -183,14 +188,7 @@ fn a_backfill_killed_anywhere_reruns_to_every_record_once() {
         .expect("write");
     }
     let glob = format!("{}/*", dir.display());
-    let args = [
-        "ingest",
-        "--lake",
-        lake.path(),
-        "--commit-every-mb",
-        "1",
-        &glob,
-    ];
+    let args = commit_every_mib(&lake, &glob);
     kill_after(&args, &[50, 400, 900, 1_500, 2_500]);
     lakehouse_ok(&args, b"");
     assert_eq!(counts(&lake), (56_000, 56_000, 8));

@@ -89,18 +89,15 @@ fn a_filter_redrive_lands_each_row_once_and_leaves_the_still_invalid_alone() {
     );
     assert_eq!(listed[0]["redriven"], 0);
 
-    let old_rule = "error LIKE '%old rule%'";
-    let out = lakehouse_ok(
-        &[
-            "quarantine",
-            "redrive",
-            "--lake",
-            lake.path(),
-            "--where",
-            old_rule,
-        ],
-        b"",
-    );
+    let redrive_old_rule = [
+        "quarantine",
+        "redrive",
+        "--lake",
+        lake.path(),
+        "--where",
+        "error LIKE '%old rule%'",
+    ];
+    let out = lakehouse_ok(&redrive_old_rule, b"");
     assert!(
         out.contains("selected 4 already re-driven 0 appended 4 still invalid 0"),
         "{out}"
@@ -128,17 +125,7 @@ fn a_filter_redrive_lands_each_row_once_and_leaves_the_still_invalid_alone() {
     }
 
     // Again, and everything: nothing twice, the garbage stays where it is.
-    let out = lakehouse_ok(
-        &[
-            "quarantine",
-            "redrive",
-            "--lake",
-            lake.path(),
-            "--where",
-            old_rule,
-        ],
-        b"",
-    );
+    let out = lakehouse_ok(&redrive_old_rule, b"");
     assert!(
         out.contains("selected 4 already re-driven 4 appended 0")
             && out.ends_with("raw unchanged\n"),

@@ -89,12 +89,16 @@ impl Moto {
         env_for(&self.endpoint)
     }
 
-    pub async fn create_bucket(&self, bucket: &str) {
-        let s3 = aws_sdk_s3::Client::from_conf(
+    fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&self.sdk)
                 .force_path_style(true)
                 .build(),
-        );
+        )
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        let s3 = self.s3();
         s3.create_bucket()
             .bucket(bucket)
             .send()
@@ -104,11 +108,7 @@ impl Moto {
 
     /// Puts `body` at `key` of `bucket`.
     pub async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) {
-        let s3 = aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.sdk)
-                .force_path_style(true)
-                .build(),
-        );
+        let s3 = self.s3();
         s3.put_object()
             .bucket(bucket)
             .key(key)
