@@ -263,7 +263,8 @@ pub enum QuarantineCommand {
         format: HistoryFormat,
     },
     /// The selected records' bytes exactly, one per line, oldest first, to fix them.
-    /// Records already re-driven are left out unless --all.
+    /// Records already re-driven are left out unless --all. With --out F, F.keys names
+    /// each line's quarantine row, for `redrive --file F`.
     Export {
         #[command(flatten)]
         lake: LakeArg,
@@ -282,8 +283,9 @@ pub enum QuarantineCommand {
         lake: LakeArg,
         #[command(flatten)]
         selection: QuarantineSelection,
-        /// Fixed records as JSON Lines: loaded like `ingest` (once per content), each line
-        /// judged again; their rows name the file as their source.
+        /// Fixed records as JSON Lines. Beside an export's F.keys (one line per exported
+        /// record, fixed in place; an empty line skips one): each becomes the re-drive of
+        /// the quarantine row it names, at most once. Without one: loaded like `ingest`.
         #[arg(long, conflicts_with_all = ["where_sql", "since"])]
         file: Option<PathBuf>,
     },

@@ -13,10 +13,12 @@ pub const REDRIVEN_SOURCE_PREFIX: &str = "quarantine:";
 pub const REDRIVE_APP_ID: &str = "lakehouse-redrive";
 
 /// One quarantine row, as re-drive reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuarantinedRecord {
     /// The record's bytes (for a record too large, its first bytes only).
+    #[serde(skip)]
     pub raw: Vec<u8>,
+    #[serde(skip)]
     pub error: String,
     pub source: String,
     pub source_position: String,
@@ -42,6 +44,28 @@ impl QuarantinedRecord {
     pub fn redriven_key(&self) -> (String, String) {
         (self.redriven_source(), self.redriven_position())
     }
+
+    /// The row's identity as one JSON line of an export's keys file (one line per
+    /// exported record, in order), so that fixed records re-driven from the export name
+    /// the rows they fix.
+    pub fn key_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The row a keys-file line names, with `raw` as its (fixed) bytes.
+    pub fn from_key_line(line: &str, raw: Vec<u8>) -> Result<QuarantinedRecord, String> {
+        let mut record: QuarantinedRecord =
+            serde_json::from_str(line).map_err(|e| format!("not a quarantine key: {e}"))?;
+        record.raw = raw;
+        Ok(record)
+    }
+}
+
+/// The keys file written beside an export at `path`.
+pub fn keys_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".keys");
+    name.into()
 }
 
 #[cfg(test)]
@@ -58,6 +82,13 @@ mod tests {
             ingested_at_micros: 1_700_000_000_000_001,
             ingest_seq: 7,
         };
+        let line = record.key_line();
+        let back = QuarantinedRecord::from_key_line(&line, record.raw.clone()).unwrap();
+        assert_eq!(
+            (back.raw.clone(), back.redriven_key()),
+            (record.raw.clone(), record.redriven_key())
+        );
+        assert!(QuarantinedRecord::from_key_line("{}", Vec::new()).is_err());
         assert_eq!(
             record.redriven_key(),
             (

@@ -1,14 +1,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_ingest::IngestOptions;
 use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
 use lakehouse_ingest::redrive::redrive;
-use lakehouse_lake::redrive::QuarantinedRecord;
+use lakehouse_lake::redrive::{QuarantinedRecord, keys_path};
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::quarantine::{QuarantineFilter, quarantined, redriven_keys};
 use lakehouse_query::register_table;
@@ -29,20 +30,15 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             out,
             all,
         } => {
-            let mut sink: Box<dyn Write> = match &out {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+            let (mut sink, keys): (Box<dyn Write>, Option<Box<dyn Write>>) = match &out {
+                Some(path) => (create(path)?, Some(create(&keys_path(path))?)),
+                None => (
+                    Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                    None,
+                ),
             };
-            export(
-                &Lake::parse(&lake.lake)?,
-                &filter(selection),
-                all,
-                &mut sink,
-            )
-            .await
+            let lake = Lake::parse(&lake.lake)?;
+            export(&lake, &filter(selection), all, &mut sink, keys).await
         }
         QuarantineCommand::Redrive {
             lake,
@@ -51,6 +47,7 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
         } => {
             let lake = Lake::parse(&lake.lake)?;
             match file {
+                Some(file) if keys_path(&file).exists() => redrive_fixed(&lake, &file).await,
                 Some(file) => {
                     super::ingest::run(
                         lake,
@@ -66,6 +63,12 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             }
         }
     }
+}
+
+fn create(path: &Path) -> Result<Box<dyn Write>> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(Box::new(std::io::BufWriter::new(file)))
 }
 
 fn filter(selection: QuarantineSelection) -> QuarantineFilter {
@@ -176,6 +179,7 @@ async fn export(
     filter: &QuarantineFilter,
     all: bool,
     out: &mut dyn Write,
+    mut keys: Option<Box<dyn Write>>,
 ) -> Result<()> {
     let (records, redriven) = selected(lake, filter, true).await?;
     let (mut written, mut left_out, mut multi_line) = (0u64, 0u64, 0u64);
@@ -187,9 +191,15 @@ async fn export(
         multi_line += u64::from(r.raw.contains(&b'\n'));
         out.write_all(&r.raw)?;
         out.write_all(b"\n")?;
+        if let Some(keys) = keys.as_mut() {
+            writeln!(keys, "{}", r.key_line())?;
+        }
         written += 1;
     }
     out.flush()?;
+    if let Some(keys) = keys.as_mut() {
+        keys.flush()?;
+    }
     eprintln!("exported {written} records ({left_out} already re-driven left out)");
     if multi_line > 0 {
         eprintln!(
@@ -204,8 +214,59 @@ async fn redrive_selected(lake: &Lake, filter: &QuarantineFilter) -> Result<()> 
     let quarantine = open_quarantine(lake).await?;
     let raw = lake.open(Table::Raw).await?;
     let ctx = session(&raw, &quarantine).await?;
-    let mut records = quarantined(&ctx, filter, true).await?;
-    let done = redriven_keys(&ctx).await?;
+    let records = quarantined(&ctx, filter, true).await?;
+    redrive_records(raw, quarantine, &ctx, records).await
+}
+
+/// Fixed records of an export, each naming its quarantine row by the export's keys file.
+async fn redrive_fixed(lake: &Lake, file: &Path) -> Result<()> {
+    let read = |path: &Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let (fixed, keys) = (read(file)?, read(&keys_path(file))?);
+    let body = fixed.strip_suffix(b"\n").unwrap_or(&fixed);
+    let lines: Vec<&[u8]> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split(|b| *b == b'\n').collect()
+    };
+    let keys: Vec<&str> = std::str::from_utf8(&keys)
+        .context("the keys file is not UTF-8")?
+        .lines()
+        .collect();
+    if lines.len() != keys.len() {
+        bail!(
+            "{} has {} lines but its keys file {}: keep one line per exported record, fixed in \
+             place (an empty line skips one)",
+            file.display(),
+            lines.len(),
+            keys.len()
+        );
+    }
+    let mut records = Vec::new();
+    for (n, (line, key)) in lines.iter().zip(&keys).enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let record = QuarantinedRecord::from_key_line(key, line.to_vec())
+            .map_err(|e| anyhow::anyhow!("{} line {}: {e}", keys_path(file).display(), n + 1))?;
+        records.push(record);
+    }
+    let quarantine = open_quarantine(lake).await?;
+    let raw = lake.open(Table::Raw).await?;
+    let ctx = session(&raw, &quarantine).await?;
+    redrive_records(raw, quarantine, &ctx, records).await
+}
+
+/// Re-drives `records` but those raw already names, from the snapshot `ctx` reads.
+async fn redrive_records(
+    raw: DeltaTable,
+    quarantine: DeltaTable,
+    ctx: &SessionContext,
+    mut records: Vec<QuarantinedRecord>,
+) -> Result<()> {
+    let done = redriven_keys(ctx).await?;
     let selected = records.len();
     records.retain(|r| !done.contains(&r.redriven_key()));
     let summary = redrive(raw, quarantine, &records, IngestOptions::default()).await?;

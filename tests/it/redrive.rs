@@ -308,3 +308,109 @@ fn a_redrive_killed_anywhere_reruns_to_each_row_once() {
         4
     );
 }
+
+/// The round trip an operator makes: export with keys, fix lines in place (an empty line
+/// skips one), re-drive the file: each fixed line re-drives the row it came from, once.
+#[test]
+fn an_export_fixed_in_place_redrives_the_rows_it_names_once() {
+    let (lake, _) = quarantined_lake();
+    let export = lake.dir.path().join("fix.jsonl");
+    let export_path = export.to_str().expect("utf-8");
+    let invalid_json = "error LIKE 'invalid JSON%'";
+    lakehouse_ok(
+        &[
+            "quarantine",
+            "export",
+            "--lake",
+            lake.path(),
+            "--where",
+            invalid_json,
+            "--out",
+            export_path,
+        ],
+        b"",
+    );
+    let keys = std::fs::read_to_string(format!("{export_path}.keys")).expect("keys file");
+    assert_eq!(keys.lines().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(&export).expect("export"),
+        "garbage one\n{garbage two\n"
+    );
+
+    // Too few lines: refused, nothing re-driven.
+    std::fs::write(&export, event("g1", "a:b", T0, "")).expect("write");
+    let out = lakehouse(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--file",
+            export_path,
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("has 1 lines but its keys file 2"),
+        "{stderr}"
+    );
+
+    // The first fixed, the second left for later.
+    std::fs::write(&export, format!("{}\n\n", event("g1", "a:b", T0, ""))).expect("write");
+    let redrive = [
+        "quarantine",
+        "redrive",
+        "--lake",
+        lake.path(),
+        "--file",
+        export_path,
+    ];
+    let out = lakehouse_ok(&redrive, b"");
+    assert!(
+        out.contains("selected 1 already re-driven 0 appended 1"),
+        "{out}"
+    );
+    let out = lakehouse_ok(&redrive, b"");
+    assert!(
+        out.contains("selected 1 already re-driven 1 appended 0"),
+        "{out}"
+    );
+    let rows = raw_rows(&lake);
+    let g1: Vec<_> = rows.iter().filter(|r| r.0 == "g1").collect();
+    assert_eq!(g1.len(), 1);
+    assert!(
+        g1[0].1.starts_with("quarantine:") && g1[0].2.starts_with("8@"),
+        "{g1:?}"
+    );
+
+    // The row is marked: a new export leaves it out, list counts it.
+    let out = lakehouse_ok(
+        &[
+            "quarantine",
+            "export",
+            "--lake",
+            lake.path(),
+            "--where",
+            invalid_json,
+        ],
+        b"",
+    );
+    assert_eq!(out, "{garbage two\n");
+    let listed = list(&lake);
+    let row = listed
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("invalid JSON: expected value"))
+        })
+        .cloned();
+    assert_eq!(
+        row.map(|r| r["redriven"].clone()),
+        Some(1.into()),
+        "{listed}"
+    );
+}
