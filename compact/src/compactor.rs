@@ -160,26 +160,6 @@ impl Compactor {
         staging_app_id(self.options.types)
     }
 
-    /// What `range`'s runs consumed of raw, `None` before their first merge: a range
-    /// without a merge of its own starts where the whole-table runs got (switching to
-    /// fan-out, or to another count, re-reads nothing they merged).
-    async fn consumed(
-        &self,
-        staging: &DeltaTable,
-        range: Option<TypeRange>,
-    ) -> Result<Option<(u64, String)>> {
-        let own = staging_app_id(range);
-        if let Some(v) = txn_version(staging, &own).await? {
-            return Ok(Some((v as u64, own)));
-        }
-        if range.is_some()
-            && let Some(v) = txn_version(staging, STAGING_APP_ID).await?
-        {
-            return Ok(Some((v as u64, STAGING_APP_ID.to_string())));
-        }
-        Ok(None)
-    }
-
     /// Dedups everything `raw` gained into `staging`, then maintains the tables.
     pub async fn run(&self) -> Result<CompactReport> {
         let mut report = CompactReport::default();
@@ -259,17 +239,9 @@ impl Compactor {
     async fn unconsumed_raw_files(&self, raw: &DeltaTable) -> Result<Option<HashSet<String>>> {
         let staging = self.lake.open(Table::Staging).await?;
         // Every range's progress: a file is safe once all of them consumed it.
-        let ranges: Vec<Option<TypeRange>> = match self.options.types {
-            Some(range) => range.siblings().map(Some).collect(),
-            None => vec![None],
+        let Some(consumed) = consumed_by_all(&staging, self.options.types).await? else {
+            return Ok(None);
         };
-        let mut consumed = u64::MAX;
-        for range in ranges {
-            match self.consumed(&staging, range).await? {
-                Some((v, _)) => consumed = consumed.min(v),
-                None => return Ok(None),
-            }
-        }
         let head = raw.version().unwrap_or(0);
         let from = consumed + 1;
         if from > head {
@@ -295,14 +267,14 @@ impl Compactor {
     ) -> Result<Option<(PreparedMerge, u64)>> {
         let (raw, staging) =
             tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
-        let progress = self.consumed(&staging, self.options.types).await?;
+        let progress = consumed(&staging, self.options.types).await?;
         let consumed = progress.as_ref().map(|(v, _)| *v);
         let head = raw.version().unwrap_or(0);
         let raw_table_id = raw.snapshot()?.metadata().id().to_string();
         // What the last merge recorded: the raw it consumed, and how far into a commit too
         // big for one merge it got (the run whose progress this range starts from).
         let since = progress.map_or_else(|| self.app_id(), |(_, app_id)| app_id);
-        let last = last_merge(&staging, &since).await?;
+        let last = last_merge(&staging, Some(&since)).await?;
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
             if let Some(consumed) = consumed {
@@ -408,6 +380,52 @@ pub fn staging_app_id(range: Option<TypeRange>) -> String {
     }
 }
 
+/// The range a run's app id names: the inverse of [`staging_app_id`]; `None` for the
+/// whole-table run's and for app ids that are not a run's.
+pub fn range_of_app_id(app_id: &str) -> Option<TypeRange> {
+    let rest = app_id
+        .strip_prefix(STAGING_APP_ID)?
+        .strip_prefix(":types-")?;
+    let (index, count) = rest.split_once("-of-")?;
+    TypeRange::parse(&format!("{index}/{count}"))
+}
+
+/// What `range`'s runs consumed of raw, with the app id that recorded it; `None` before
+/// their first merge. A range without a merge of its own starts where the whole-table runs
+/// got (switching to fan-out, or to another count, re-reads nothing they merged).
+async fn consumed(staging: &DeltaTable, range: Option<TypeRange>) -> Result<Option<(u64, String)>> {
+    let own = staging_app_id(range);
+    if let Some(v) = txn_version(staging, &own).await? {
+        return Ok(Some((v as u64, own)));
+    }
+    if range.is_some()
+        && let Some(v) = txn_version(staging, STAGING_APP_ID).await?
+    {
+        return Ok(Some((v as u64, STAGING_APP_ID.to_string())));
+    }
+    Ok(None)
+}
+
+/// What every run of `range`'s kind (the whole table's, or each of the N ranges') has
+/// consumed of raw: the least of them; `None` while one of them has merged nothing.
+pub async fn consumed_by_all(
+    staging: &DeltaTable,
+    range: Option<TypeRange>,
+) -> Result<Option<u64>> {
+    let ranges: Vec<Option<TypeRange>> = match range {
+        Some(range) => range.siblings().map(Some).collect(),
+        None => vec![None],
+    };
+    let mut least = u64::MAX;
+    for range in ranges {
+        match consumed(staging, range).await? {
+            Some((v, _)) => least = least.min(v),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(least))
+}
+
 /// Whether a raw file may hold rows of `types`: by its type partition, or, in raw laid out
 /// by date only, always (its rows are filtered once read).
 fn may_hold(types: Option<TypeRange>, file: &RawFile) -> bool {
@@ -457,4 +475,17 @@ fn as_staging_rows(raw_rows: RecordBatch, raw_version: u64) -> Result<RecordBatc
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_app_id_gives_its_range_back() {
+        let range = TypeRange::parse("2/4");
+        assert_eq!(range_of_app_id(&staging_app_id(range)), range);
+        assert_eq!(range_of_app_id(STAGING_APP_ID), None);
+        assert_eq!(range_of_app_id("someone-else:types-1-of-3"), None);
+    }
 }

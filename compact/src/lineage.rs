@@ -13,10 +13,13 @@ use crate::error::{CompactError, Result};
 /// other commits (optimize, vacuum start and end), so the last merge is near the head.
 const LOOKBACK: u64 = 1000;
 
-/// What staging's most recent merge by `app_id` recorded about itself (the raw table id
-/// among it); `None` when its log no longer reaches back to one. Merges from before merges
-/// named themselves are the whole-table run's (`STAGING_APP_ID`).
-pub async fn last_merge(staging: &DeltaTable, app_id: &str) -> Result<Option<CommitMetadata>> {
+/// What staging's most recent merge by `app_id` (by any run: `None`) recorded about itself
+/// (the raw table id among it); `None` when its log no longer reaches back to one. Merges
+/// from before merges named themselves are the whole-table run's (`STAGING_APP_ID`).
+pub async fn last_merge(
+    staging: &DeltaTable,
+    app_id: Option<&str>,
+) -> Result<Option<CommitMetadata>> {
     let log_store = staging.log_store();
     let head = staging.version().unwrap_or(0);
     for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
@@ -25,7 +28,7 @@ pub async fn last_merge(staging: &DeltaTable, app_id: &str) -> Result<Option<Com
         };
         if let Some(merge) = CommitMetadata::from_actions(&actions)
             && merge.raw_version.is_some()
-            && merge.source.as_deref().unwrap_or(STAGING_APP_ID) == app_id
+            && app_id.is_none_or(|id| merge.source.as_deref().unwrap_or(STAGING_APP_ID) == id)
         {
             return Ok(Some(merge));
         }

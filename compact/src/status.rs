@@ -4,19 +4,21 @@
 //! and what quarantine took lately, by reason (each ingest commit records its counts).
 
 use std::collections::{BTreeMap, HashSet};
+use std::pin::pin;
 
 use chrono::{DateTime, Duration, Utc};
 use deltalake::DeltaTable;
 use deltalake::Path;
 use deltalake::kernel::Action;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use lakehouse_lake::files::live_files;
-use lakehouse_lake::log::{commit_actions, txn_version};
-use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table, TypeRange};
+use lakehouse_lake::log::{commit_actions, commits_in};
+use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table};
 use serde::Serialize;
 
-use crate::compactor::{CompactOptions, STAGING_APP_ID, staging_app_id};
+use crate::compactor::{CompactOptions, consumed_by_all, range_of_app_id};
 use crate::error::Result;
+use crate::lineage::last_merge;
 
 /// Raw commits read at most to count the rows staging has not taken yet; past it the count
 /// is extrapolated from those read.
@@ -171,9 +173,8 @@ async fn table_status(
     if let Some(version) = version
         && let Some(actions) = commit_actions(delta.log_store().as_ref(), version).await?
     {
-        let info = commit_info(&actions);
-        status.last_commit_at = info.and_then(|i| i.timestamp).and_then(from_millis);
-        status.last_operation = info.and_then(|i| i.operation.clone());
+        status.last_commit_at = committed_at(&actions);
+        status.last_operation = commit_info(&actions).and_then(|i| i.operation.clone());
     }
     let files = live_files(delta)?;
     let mut partitions = HashSet::new();
@@ -227,9 +228,7 @@ async fn oldest_version(delta: &DeltaTable) -> Result<Option<(u64, Option<DateTi
         let readable_from = (version == 0 && rest == "json") || rest.starts_with("checkpoint.");
         if readable_from {
             let at = match commit_actions(delta.log_store().as_ref(), version).await? {
-                Some(actions) => commit_info(&actions)
-                    .and_then(|i| i.timestamp)
-                    .and_then(from_millis),
+                Some(actions) => committed_at(&actions),
                 None => Some(meta.last_modified),
             };
             return Ok(Some((version, at)));
@@ -257,55 +256,16 @@ async fn compaction_lag(
     Ok(lag)
 }
 
-/// What staging consumed of raw: the least version over the ranges of its newest merge's
+/// What staging consumed of raw: the least version over the runs of its newest merge's
 /// kind (the whole table, or `I/N` fan-out), and the raw table id that merge recorded.
 async fn consumed_by(staging: &DeltaTable) -> Result<(Option<u64>, Option<String>)> {
-    let log_store = staging.log_store();
-    let head = staging.version().unwrap_or(0);
-    let mut last = None;
-    for version in (head.saturating_sub(1_000)..=head).rev() {
-        let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
-            break;
-        };
-        if let Some(merge) = CommitMetadata::from_actions(&actions)
-            && merge.raw_version.is_some()
-        {
-            last = Some(merge);
-            break;
-        }
-    }
-    let source = last
+    let last = last_merge(staging, None).await?;
+    let range = last
         .as_ref()
-        .and_then(|m| m.source.clone())
-        .unwrap_or_else(|| STAGING_APP_ID.to_string());
-    let whole = txn_version(staging, STAGING_APP_ID).await?;
-    let consumed = match range_count(&source) {
-        None => whole,
-        Some(count) => {
-            let mut least: Option<i64> = None;
-            for index in 0..count {
-                let range = TypeRange::parse(&format!("{index}/{count}"));
-                let own = txn_version(staging, &staging_app_id(range)).await?;
-                // A range without a merge of its own starts where the whole-table runs got.
-                let Some(v) = own.or(whole) else {
-                    least = None;
-                    break;
-                };
-                least = Some(least.map_or(v, |l| l.min(v)));
-            }
-            least
-        }
-    };
-    let raw_table_id = last.and_then(|m| m.raw_table_id);
-    Ok((consumed.and_then(|v| u64::try_from(v).ok()), raw_table_id))
-}
-
-/// `N` of a fan-out run's app id (`…:types-I-of-N`).
-fn range_count(app_id: &str) -> Option<u32> {
-    let rest = app_id
-        .strip_prefix(STAGING_APP_ID)?
-        .strip_prefix(":types-")?;
-    rest.split_once("-of-")?.1.parse().ok()
+        .and_then(|m| m.source.as_deref())
+        .and_then(range_of_app_id);
+    let consumed = consumed_by_all(staging, range).await?;
+    Ok((consumed, last.and_then(|m| m.raw_table_id)))
 }
 
 async fn lag_after(
@@ -329,17 +289,10 @@ async fn lag_after(
         return Ok(lag);
     }
     let read_to = head.min(from + LAG_COMMITS_READ - 1);
-    let log_store = raw.log_store();
-    let commits: Vec<(u64, Option<Vec<Action>>)> = futures::stream::iter(from..=read_to)
-        .map(|version| {
-            let log_store = log_store.clone();
-            async move {
-                Ok::<_, LakeError>((version, commit_actions(log_store.as_ref(), version).await?))
-            }
-        })
-        .buffered(CONCURRENT_READS)
-        .try_collect()
-        .await?;
+    let commits: Vec<(u64, Option<Vec<Action>>)> =
+        commits_in(raw.log_store(), from..=read_to, CONCURRENT_READS)
+            .try_collect()
+            .await?;
     let (mut rows, mut data_commits) = (0u64, 0u64);
     for (_, actions) in &commits {
         // A commit gone from the log: compaction fails on it (MissingRawCommit) anyway.
@@ -351,9 +304,7 @@ async fn lag_after(
         rows += added;
         data_commits += 1;
         if lag.oldest_unconsumed_at.is_none() {
-            lag.oldest_unconsumed_at = commit_info(actions)
-                .and_then(|i| i.timestamp)
-                .and_then(from_millis);
+            lag.oldest_unconsumed_at = committed_at(actions);
         }
     }
     let (read, total) = (commits.len() as u64, head + 1 - from);
@@ -409,32 +360,27 @@ async fn quarantine_window(
         unrecorded: 0,
     };
     let head = quarantine.version().unwrap_or(0);
-    let log_store = quarantine.log_store();
     let oldest = head.saturating_sub(QUARANTINE_COMMITS_READ - 1);
-    let mut commits = futures::stream::iter((oldest..=head).rev())
-        .map(|version| {
-            let log_store = log_store.clone();
-            async move { commit_actions(log_store.as_ref(), version).await }
-        })
-        .buffered(CONCURRENT_READS);
-    while let Some(actions) = commits.try_next().await? {
+    let mut commits = pin!(commits_in(
+        quarantine.log_store(),
+        (oldest..=head).rev(),
+        CONCURRENT_READS
+    ));
+    while let Some((_, actions)) = commits.try_next().await? {
         let Some(actions) = actions else { break };
-        let at = commit_info(&actions)
-            .and_then(|i| i.timestamp)
-            .and_then(from_millis);
-        if at.is_some_and(|at| at < since) {
+        if committed_at(&actions).is_some_and(|at| at < since) {
             break;
         }
+        let rows = rows_added(&actions);
         let metadata = CommitMetadata::from_actions(&actions);
         match metadata.as_ref().and_then(|m| m.reasons.as_ref()) {
-            Some(reasons) if rows_added(&actions) > 0 => {
+            Some(reasons) if rows > 0 => {
                 for (kind, n) in reasons {
                     *window.by_reason.entry(kind.clone()).or_default() += n;
                     window.rows += n;
                 }
             }
             _ => {
-                let rows = rows_added(&actions);
                 window.rows += rows;
                 window.unrecorded += rows;
             }
@@ -450,21 +396,9 @@ fn commit_info(actions: &[Action]) -> Option<&deltalake::kernel::CommitInfo> {
     })
 }
 
-fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fan_out_app_id_gives_its_count() {
-        assert_eq!(
-            range_count(&staging_app_id(TypeRange::parse("2/4"))),
-            Some(4)
-        );
-        assert_eq!(range_count(STAGING_APP_ID), None);
-        assert_eq!(range_count("someone-else:types-1-of-3"), None);
-    }
+/// When a commit was made, by its `commitInfo`.
+fn committed_at(actions: &[Action]) -> Option<DateTime<Utc>> {
+    commit_info(actions)
+        .and_then(|i| i.timestamp)
+        .and_then(DateTime::from_timestamp_millis)
 }

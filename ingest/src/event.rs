@@ -26,10 +26,10 @@ pub const MAX_RECORD_BYTES_LIMIT: usize = 1 << 30;
 /// What quarantine keeps of a record too large to take.
 pub const QUARANTINED_PREFIX_BYTES: usize = 4096;
 
-/// The quarantine reason of a record longer than `max` bytes.
 /// The reason kind of [`too_large`] records.
 pub const TOO_LARGE_KIND: &str = "record too large";
 
+/// The quarantine reason of a record longer than `max` bytes.
 pub fn too_large(max: usize) -> String {
     format!(
         "record too large: more than {max} bytes (the first {QUARANTINED_PREFIX_BYTES} are kept)"

@@ -53,23 +53,23 @@ pub async fn redrive(
         quarantine: false,
     };
     for record in records {
+        // Judged once: valid ones go on as judged, the others are only counted.
         let kind = match judge(&record.raw, max_record_bytes) {
-            Verdict::Valid(_) => None,
-            Verdict::TooLarge => Some(TOO_LARGE_KIND.to_string()),
-            Verdict::Invalid(rejection) => Some(rejection.kind()),
+            valid @ Verdict::Valid(_) => {
+                let (source, position) = record.redriven_key();
+                let row = SourceRecord {
+                    data: &record.raw,
+                    source: &source,
+                    position: &position,
+                };
+                ingestor.push_judged(&row, valid, into).await?;
+                summary.redriven += 1;
+                continue;
+            }
+            Verdict::TooLarge => TOO_LARGE_KIND.to_string(),
+            Verdict::Invalid(rejection) => rejection.kind(),
         };
-        if let Some(kind) = kind {
-            *summary.still_invalid.entry(kind).or_default() += 1;
-            continue;
-        }
-        let (source, position) = record.redriven_key();
-        let row = SourceRecord {
-            data: &record.raw,
-            source: &source,
-            position: &position,
-        };
-        ingestor.push_to(&row, into).await?;
-        summary.redriven += 1;
+        *summary.still_invalid.entry(kind).or_default() += 1;
     }
     if summary.redriven == 0 {
         return Ok(summary);

@@ -168,7 +168,7 @@ impl Ingestor {
     }
 
     /// Adds a record as [`judge`] found it, with this ingest's maximum record size.
-    async fn push_judged(
+    pub(crate) async fn push_judged(
         &mut self,
         record: &SourceRecord<'_>,
         verdict: Verdict<Event<'_>>,

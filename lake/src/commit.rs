@@ -9,17 +9,18 @@
 //! [`LakeError::Conflict`] (having written nothing to the log) when something did.
 
 use std::collections::{BTreeMap, HashMap};
+use std::pin::pin;
 
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use futures::StreamExt;
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::conflict::{Claims, Reads};
 use crate::error::{LakeError, Result};
-use crate::log::commit_actions;
+use crate::log::commits_in;
 use crate::schema::TypeRange;
 
 /// The key of our metadata in a commit's `commitInfo`.
@@ -243,15 +244,10 @@ impl Commit {
             retries += 1;
             let checked = base.version().unwrap_or(0);
             base.update_incremental(None).await?;
-            let log_store = base.log_store();
-            let mut winners = futures::stream::iter(checked + 1..=base.version().unwrap_or(0))
-                .map(|version| {
-                    let log_store = log_store.clone();
-                    async move { (version, commit_actions(log_store.as_ref(), version).await) }
-                })
-                .buffered(CONCURRENT_LOG_READS);
-            while let Some((version, winner)) = winners.next().await {
-                let winner = winner?.unwrap_or_default();
+            let landed = checked + 1..=base.version().unwrap_or(0);
+            let mut winners = pin!(commits_in(base.log_store(), landed, CONCURRENT_LOG_READS));
+            while let Some((version, winner)) = winners.try_next().await? {
+                let winner = winner.unwrap_or_default();
                 if let Some(reason) = claims.conflict_with(&winner) {
                     return Err(LakeError::Conflict { version, reason });
                 }

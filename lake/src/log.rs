@@ -4,7 +4,8 @@
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add};
 use deltalake::logstore::object_store::ObjectStoreExt;
-use deltalake::logstore::{LogStore, get_actions};
+use deltalake::logstore::{LogStore, LogStoreRef, get_actions};
+use futures::{Stream, StreamExt};
 
 use crate::error::Result;
 use crate::files::object_path;
@@ -16,6 +17,22 @@ pub async fn commit_actions(log_store: &dyn LogStore, version: u64) -> Result<Op
         return Ok(None);
     };
     Ok(Some(get_actions(version, &bytes)?))
+}
+
+/// The actions of each of `versions` ([`commit_actions`]), in their order, `at_once` read
+/// at a time: for a run of commits, where one read after another would cost a round trip
+/// each.
+pub fn commits_in(
+    log_store: LogStoreRef,
+    versions: impl IntoIterator<Item = u64>,
+    at_once: usize,
+) -> impl Stream<Item = Result<(u64, Option<Vec<Action>>)>> {
+    futures::stream::iter(versions)
+        .map(move |version| {
+            let log_store = log_store.clone();
+            async move { Ok((version, commit_actions(log_store.as_ref(), version).await?)) }
+        })
+        .buffered(at_once.max(1))
 }
 
 /// The version `table`'s snapshot holds for application `app_id` (its last `txn`); `None`

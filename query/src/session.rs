@@ -72,8 +72,7 @@ pub async fn open_session(
         .into());
     }
     for table in missing {
-        let empty = MemTable::try_new(table.arrow_schema(), vec![vec![]])?;
-        ctx.register_table(table.name(), std::sync::Arc::new(empty))?;
+        register_empty(&ctx, table)?;
     }
     Ok((ctx, snapshots))
 }
@@ -94,6 +93,13 @@ pub async fn register_table(ctx: &SessionContext, table: Table, delta: &DeltaTab
     delta.update_datafusion_session(&ctx.state())?;
     let provider = delta.table_provider().await?;
     ctx.register_table(table.name(), provider)?;
+    Ok(())
+}
+
+/// Registers `table` as an empty table of its schema: a table not written yet reads so.
+pub fn register_empty(ctx: &SessionContext, table: Table) -> Result<()> {
+    let empty = MemTable::try_new(table.arrow_schema(), vec![vec![]])?;
+    ctx.register_table(table.name(), std::sync::Arc::new(empty))?;
     Ok(())
 }
 

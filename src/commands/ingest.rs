@@ -35,7 +35,7 @@ pub async fn run(
     let mut ingestor = Ingestor::open(&lake, options.clone()).await?;
     let mut uncommitted_bytes = 0u64;
     for (done, input) in inputs.iter().enumerate() {
-        let name = input.name();
+        let (name, size) = (input.name(), input.size().unwrap_or(0));
         bar.set_message(format!("{done}/{} inputs: {name}", inputs.len()));
         let into = match input.digest().await? {
             None => Destinations::ALL,
@@ -50,7 +50,7 @@ pub async fn run(
                                  --force loads it again"
                             )
                         });
-                        bar.inc(input.size().unwrap_or(0));
+                        bar.inc(size);
                         continue;
                     }
                 }
@@ -61,7 +61,6 @@ pub async fn run(
         let reader =
             tokio::task::spawn_blocking(move || archive::decoded(stored, &source)).await??;
         push_input(&mut ingestor, reader, &name, format, into, &options).await?;
-        let size = input.size().unwrap_or(0);
         bar.inc(size);
         uncommitted_bytes = uncommitted_bytes.saturating_add(size);
         if uncommitted_bytes >= commit_every && done + 1 < inputs.len() {

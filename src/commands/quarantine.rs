@@ -12,7 +12,7 @@ use lakehouse_ingest::redrive::redrive;
 use lakehouse_lake::redrive::{QuarantinedRecord, keys_path};
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::quarantine::{QuarantineFilter, quarantined, redriven_keys};
-use lakehouse_query::register_table;
+use lakehouse_query::{register_empty, register_table};
 use serde::Serialize;
 
 use crate::cli::{HistoryFormat, InputFormat, QuarantineCommand, QuarantineSelection};
@@ -78,11 +78,14 @@ fn filter(selection: QuarantineSelection) -> QuarantineFilter {
     }
 }
 
-/// A session over raw and quarantine as opened here: what is selected and what is left out
-/// as re-driven come from the same snapshots.
-async fn session(raw: &DeltaTable, quarantine: &DeltaTable) -> Result<SessionContext> {
+/// A session over raw and quarantine as opened here, so that what is selected and what is
+/// left out as re-driven come from the same snapshots; a raw never written reads as empty.
+async fn session(raw: Option<&DeltaTable>, quarantine: &DeltaTable) -> Result<SessionContext> {
     let ctx = SessionContext::new();
-    register_table(&ctx, Table::Raw, raw).await?;
+    match raw {
+        Some(raw) => register_table(&ctx, Table::Raw, raw).await?,
+        None => register_empty(&ctx, Table::Raw)?,
+    }
     register_table(&ctx, Table::Quarantine, quarantine).await?;
     Ok(ctx)
 }
@@ -105,18 +108,8 @@ async fn selected(
     with_bytes: bool,
 ) -> Result<(Vec<QuarantinedRecord>, HashSet<(String, String)>)> {
     let quarantine = open_quarantine(lake).await?;
-    let ctx = SessionContext::new();
-    register_table(&ctx, Table::Quarantine, &quarantine).await?;
-    match lake.open_existing(Table::Raw).await? {
-        Some(raw) => register_table(&ctx, Table::Raw, &raw).await?,
-        None => {
-            let empty = deltalake::datafusion::datasource::MemTable::try_new(
-                Table::Raw.arrow_schema(),
-                vec![vec![]],
-            )?;
-            ctx.register_table(Table::Raw.name(), std::sync::Arc::new(empty))?;
-        }
-    }
+    let raw = lake.open_existing(Table::Raw).await?;
+    let ctx = session(raw.as_ref(), &quarantine).await?;
     let records = quarantined(&ctx, filter, with_bytes).await?;
     Ok((records, redriven_keys(&ctx).await?))
 }
@@ -156,14 +149,13 @@ async fn list(lake: &Lake, filter: &QuarantineFilter, format: HistoryFormat) -> 
                 "{:>8}  {:>9}  {:<19}  {:<19}  error",
                 "rows", "redriven", "first (UTC)", "last (UTC)"
             );
-            let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
             for r in &rows {
                 println!(
                     "{:>8}  {:>9}  {:<19}  {:<19}  {}",
                     r.rows,
                     r.redriven,
-                    time(r.first),
-                    time(r.last),
+                    super::utc_seconds(r.first),
+                    super::utc_seconds(r.last),
                     r.error
                 );
             }
@@ -213,7 +205,7 @@ async fn export(
 async fn redrive_selected(lake: &Lake, filter: &QuarantineFilter) -> Result<()> {
     let quarantine = open_quarantine(lake).await?;
     let raw = lake.open(Table::Raw).await?;
-    let ctx = session(&raw, &quarantine).await?;
+    let ctx = session(Some(&raw), &quarantine).await?;
     let records = quarantined(&ctx, filter, true).await?;
     redrive_records(raw, quarantine, &ctx, records).await
 }
@@ -255,7 +247,7 @@ async fn redrive_fixed(lake: &Lake, file: &Path) -> Result<()> {
     }
     let quarantine = open_quarantine(lake).await?;
     let raw = lake.open(Table::Raw).await?;
-    let ctx = session(&raw, &quarantine).await?;
+    let ctx = session(Some(&raw), &quarantine).await?;
     redrive_records(raw, quarantine, &ctx, records).await
 }
 

@@ -156,9 +156,7 @@ fn render(status: &LakeStatus) -> String {
 }
 
 fn time(at: Option<DateTime<Utc>>) -> String {
-    at.map_or("-".to_string(), |at| {
-        at.format("%Y-%m-%d %H:%M:%S").to_string()
-    })
+    at.map_or("-".to_string(), super::utc_seconds)
 }
 
 fn human(seconds: i64) -> String {

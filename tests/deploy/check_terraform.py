@@ -18,6 +18,7 @@ links (from `cargo metadata`, so it follows the code), their
 Exit status 1 with one line per problem.
 """
 
+import json
 import pathlib
 import re
 import sys
@@ -289,8 +290,6 @@ def dimensions_emitted_by(lambda_name):
 
 def dashboard_problems(parsed, emitted=None):
     """What the dashboard plots that nothing emits (`emitted`: per function, for tests)."""
-    import json
-
     emitted = emitted or {name: metrics_emitted_by(name) for name in LAMBDAS}
     dimensions = {name: dimensions_emitted_by(name) for name in LAMBDAS}
     template = DASHBOARD.read_text()
