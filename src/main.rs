@@ -1,6 +1,8 @@
 //! `lakehouse`: a thin shell over the stage crates. Parses arguments, runs one command,
 //! prints `error: …` and exits non-zero on failure.
 
+#[macro_use]
+mod output;
 mod cli;
 mod commands;
 mod progress;
@@ -35,6 +37,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader stopped early (`| head`): nothing failed, and nothing to say.
+        Err(_) if output::was_closed() => ExitCode::from(output::CLOSED_EXIT),
         Err(e) => fail(&e),
     }
 }

@@ -1,13 +1,13 @@
+use deltalake::datafusion::error::DataFusionError;
 use lakehouse_lake::LakeError;
-use lakehouse_query::QueryError;
 
 /// Errors of the catalog stage. Glue calls name the operation and the database or table.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error(transparent)]
-    Query(#[from] QueryError),
+    #[error("reading staging: {0}")]
+    Scan(#[from] DataFusionError),
     #[error("{table} at {location}: {reason}")]
     Table {
         table: &'static str,

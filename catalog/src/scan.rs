@@ -7,9 +7,9 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::DataType;
 use deltalake::datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use lakehouse_lake::read::{self, register_table};
 use lakehouse_lake::schema::{EVENT_DATE, EVENT_TYPE, PAYLOAD};
 use lakehouse_lake::{Lake, Table};
-use lakehouse_query::{QueryError, register_table};
 
 use crate::error::{CatalogError, Result};
 use crate::infer::Inference;
@@ -63,9 +63,7 @@ pub async fn scan_staging(lake: &Lake, options: &ScanOptions) -> Result<Inferenc
         None => String::new(),
     };
     let sql = format!("SELECT {EVENT_TYPE}, {PAYLOAD} FROM staging{filter}");
-    let inference = collect(&ctx, &sql, options.sample_per_type)
-        .await
-        .map_err(|e| CatalogError::Query(QueryError::DataFusion(e)))?;
+    let inference = collect(&ctx, &sql, options.sample_per_type).await?;
     if inference.events() == 0 {
         return Err(CatalogError::NoEvents {
             scope: options.scope(),
@@ -79,7 +77,7 @@ async fn collect(
     sql: &str,
     sample: u64,
 ) -> deltalake::datafusion::error::Result<Inference> {
-    let mut stream = ctx.sql(sql).await?.execute_stream().await?;
+    let mut stream = read::query(ctx, sql).await?.execute_stream().await?;
     let mut inference = Inference::default();
     while let Some(batch) = stream.try_next().await? {
         // Strings may arrive as Utf8View depending on the reader: normalise.

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::compute::filter_record_batch;
+use deltalake::kernel::Transaction;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::read_file_on_task;
-use lakehouse_lake::log::txn_version;
 use lakehouse_lake::schema::{EVENT_TYPE, RAW_VERSION};
 use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table, TypeRange};
 use serde::Serialize;
@@ -19,15 +19,13 @@ use serde::Serialize;
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
 use crate::lineage::{check_same_raw, last_merge};
-use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
+use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain};
 use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
-
-/// The Delta `txn` application id under which `staging` records the last `raw` version
-/// it consumed.
-pub const STAGING_APP_ID: &str = "lakehouse-compact:raw";
+use crate::progress::{consumed_everywhere, everywhere_app_id, staging_app_id, start};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
-/// `raw` versions, or rewrote the staging files the merge replaces) before it gives up.
+/// `raw` versions, rewrote the staging files the merge replaces, or removed and vacuumed a
+/// file it read) before it gives up.
 const MAX_REPLANS: u32 = 10;
 
 #[derive(Debug, Clone)]
@@ -168,7 +166,15 @@ impl Compactor {
         let mut until = None;
         let mut replans = 0;
         loop {
-            let next = self.prepare_next(&mut report, until).await?;
+            let next = match self.prepare_next(&mut report, until).await {
+                Err(e) if stale_plan(&e) && replans < MAX_REPLANS => {
+                    replans += 1;
+                    report.replans = replans;
+                    tracing::info!(error = %e, replans, "a file of the plan is gone; planning again");
+                    continue;
+                }
+                next => next?,
+            };
             until.get_or_insert(report.raw_version);
             let Some((prepared, from)) = next else {
                 break;
@@ -180,9 +186,7 @@ impl Compactor {
             self.before_commit().await?;
             let version = match commit_merge(prepared, &self.app_id(), self.options.types).await {
                 Ok(version) => version,
-                Err(CompactError::Lake(e @ LakeError::Conflict { .. }))
-                    if replans < MAX_REPLANS =>
-                {
+                Err(e) if stale_plan(&e) && replans < MAX_REPLANS => {
                     replans += 1;
                     report.replans = replans;
                     tracing::info!(error = %e, replans, "staging merge lost to a concurrent run; planning again");
@@ -218,43 +222,48 @@ impl Compactor {
                     vacuum_full: self.options.vacuum_full,
                 };
                 let delta = self.lake.open(table).await?;
-                let protected = match table {
-                    Table::Raw => match self.unconsumed_raw_files(&delta).await? {
-                        Some(files) => files,
+                let guard = match table {
+                    Table::Raw => match self.raw_guard(&delta).await? {
+                        Some(guard) => guard,
                         None => continue,
                     },
-                    _ => HashSet::new(),
+                    _ => RawGuard::default(),
                 };
                 self.before_commit().await?;
-                let (_, metrics) = maintain(delta, table, &protected, &options).await?;
+                let (_, metrics) = maintain(delta, table, &guard, &options).await?;
                 report.maintenance.push((table.name().to_string(), metrics));
             }
         }
         Ok(report)
     }
 
-    /// The `raw` files staging has not consumed yet, which maintenance must leave in place:
-    /// a rewrite would have vacuum delete them, once the retention passes, before
-    /// compaction reads them. `None` when staging has consumed nothing (all are protected).
-    async fn unconsumed_raw_files(&self, raw: &DeltaTable) -> Result<Option<HashSet<String>>> {
+    /// What maintenance must leave of `raw`: the files of versions after what every kind of
+    /// run has consumed (a rewrite would have vacuum delete them, once the retention
+    /// passes, before some run reads them), and that version, recorded in the commit that
+    /// removes files (see [`crate::progress`]). `None` while nothing is consumed (every
+    /// file is protected).
+    async fn raw_guard(&self, raw: &DeltaTable) -> Result<Option<RawGuard>> {
         let staging = self.lake.open(Table::Staging).await?;
-        // Every range's progress: a file is safe once all of them consumed it.
-        let Some(consumed) = consumed_by_all(&staging, self.options.types).await? else {
+        let Some(consumed) = consumed_everywhere(raw, &staging, self.options.types).await? else {
             return Ok(None);
         };
+        let staging_id = staging.snapshot()?.metadata().id().to_string();
+        let record = Transaction::new(everywhere_app_id(&staging_id), consumed as i64);
         let head = raw.version().unwrap_or(0);
-        let from = consumed + 1;
-        if from > head {
-            return Ok(Some(HashSet::new()));
-        }
-        Ok(Some(
-            raw_files_between(raw, from, head)
+        let protected = if consumed >= head {
+            HashSet::new()
+        } else {
+            raw_files_between(raw, consumed + 1, head)
                 .await?
                 .into_iter()
                 .flatten()
                 .map(|f| f.add.path)
-                .collect(),
-        ))
+                .collect()
+        };
+        Ok(Some(RawGuard {
+            protected,
+            record: Some(record),
+        }))
     }
 
     /// Reads the next chunk of unconsumed `raw` commits, up to version `until` when given,
@@ -267,17 +276,15 @@ impl Compactor {
     ) -> Result<Option<(PreparedMerge, u64)>> {
         let (raw, staging) =
             tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
-        let progress = consumed(&staging, self.options.types).await?;
-        let consumed = progress.as_ref().map(|(v, _)| *v);
+        let progress = start(&raw, &staging, self.options.types).await?;
+        let consumed = progress.as_ref().map(|p| p.version);
         let head = raw.version().unwrap_or(0);
         let raw_table_id = raw.snapshot()?.metadata().id().to_string();
-        // What the last merge recorded: the raw it consumed, and how far into a commit too
-        // big for one merge it got (the run whose progress this range starts from).
-        let since = progress.map_or_else(|| self.app_id(), |(_, app_id)| app_id);
-        let last = last_merge(&staging, Some(&since)).await?;
         if report.commits.is_empty() {
             report.raw_consumed_before = consumed;
             if let Some(consumed) = consumed {
+                // Any merge names the raw it consumed: all of staging's came from one.
+                let last = last_merge(&staging, None).await?;
                 check_same_raw(last.as_ref(), (&raw_table_id, head), consumed)?;
             }
         }
@@ -287,10 +294,16 @@ impl Compactor {
         if from > latest {
             return Ok(None);
         }
-        let done_in_from = last
-            .filter(|m| m.raw_version == Some(from))
-            .and_then(|m| m.raw_files_consumed)
-            .unwrap_or(0) as usize;
+        // How far into `from` (a commit too big for one merge) the record's run got; only a
+        // record that covers this run's types says anything of them.
+        let done_in_from = match &progress {
+            Some(p) if p.partial_applies => last_merge(&staging, Some(&p.app_id))
+                .await?
+                .filter(|m| m.raw_version == Some(from))
+                .and_then(|m| m.raw_files_consumed)
+                .unwrap_or(0) as usize,
+            _ => 0,
+        };
         // Take whole commits until the row budget is spent; a commit over the budget on
         // its own is taken file by file (at least one file).
         let budget = self.options.max_rows_per_commit;
@@ -298,12 +311,15 @@ impl Compactor {
         let mut rows = 0u64;
         let mut to = from;
         let mut partial = None;
+        // Raw gained data, if none of this range's types.
+        let mut gained = false;
         let types = self.options.types;
         for (version, mut added) in
             (from..=latest).zip(raw_files_between(&raw, from, latest).await?)
         {
             let skip = if version == from { done_in_from } else { 0 };
             let total = added.len();
+            gained |= total > skip;
             // Partial progress counts files of the whole commit in path order, whichever
             // range took them, so every run reads it the same way.
             added.sort_by(|a, b| a.add.path.cmp(&b.add.path));
@@ -338,10 +354,13 @@ impl Compactor {
             }
             break;
         }
-        if files.is_empty() && to == latest && partial.is_none() {
+        if files.is_empty() && to == latest && partial.is_none() && !gained {
             // Only maintenance commits since last time: no new rows, nothing to commit.
             return Ok(None);
         }
+        // A range whose types raw gained nothing of still records that it has read to
+        // `latest` (a merge of no rows): otherwise its kind would never count as having
+        // consumed anything, and its lag would grow for ever.
         let store = raw.object_store();
         let new_rows: Vec<RecordBatch> = futures::stream::iter(files.iter())
             .map(|f| {
@@ -372,58 +391,15 @@ impl Compactor {
     }
 }
 
-/// The `txn` app id of a run over `range` (`None`: the whole table).
-pub fn staging_app_id(range: Option<TypeRange>) -> String {
-    match range {
-        None => STAGING_APP_ID.to_string(),
-        Some(r) => format!("{STAGING_APP_ID}:types-{}-of-{}", r.index(), r.count()),
-    }
-}
-
-/// The range a run's app id names: the inverse of [`staging_app_id`]; `None` for the
-/// whole-table run's and for app ids that are not a run's.
-pub fn range_of_app_id(app_id: &str) -> Option<TypeRange> {
-    let rest = app_id
-        .strip_prefix(STAGING_APP_ID)?
-        .strip_prefix(":types-")?;
-    let (index, count) = rest.split_once("-of-")?;
-    TypeRange::parse(&format!("{index}/{count}"))
-}
-
-/// What `range`'s runs consumed of raw, with the app id that recorded it; `None` before
-/// their first merge. A range without a merge of its own starts where the whole-table runs
-/// got (switching to fan-out, or to another count, re-reads nothing they merged).
-async fn consumed(staging: &DeltaTable, range: Option<TypeRange>) -> Result<Option<(u64, String)>> {
-    let own = staging_app_id(range);
-    if let Some(v) = txn_version(staging, &own).await? {
-        return Ok(Some((v as u64, own)));
-    }
-    if range.is_some()
-        && let Some(v) = txn_version(staging, STAGING_APP_ID).await?
-    {
-        return Ok(Some((v as u64, STAGING_APP_ID.to_string())));
-    }
-    Ok(None)
-}
-
-/// What every run of `range`'s kind (the whole table's, or each of the N ranges') has
-/// consumed of raw: the least of them; `None` while one of them has merged nothing.
-pub async fn consumed_by_all(
-    staging: &DeltaTable,
-    range: Option<TypeRange>,
-) -> Result<Option<u64>> {
-    let ranges: Vec<Option<TypeRange>> = match range {
-        Some(range) => range.siblings().map(Some).collect(),
-        None => vec![None],
-    };
-    let mut least = u64::MAX;
-    for range in ranges {
-        match consumed(staging, range).await? {
-            Some((v, _)) => least = least.min(v),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(least))
+/// Whether `error` says the plan went stale under a concurrent run, not that it was wrong:
+/// a commit that landed first (the same raw versions consumed, the staging files the merge
+/// replaces rewritten), or a file the plan reads removed and vacuumed meanwhile (a
+/// maintainer of another kind moved on under a short retention). Planning again heals it.
+fn stale_plan(error: &CompactError) -> bool {
+    matches!(
+        error,
+        CompactError::Lake(LakeError::Conflict { .. } | LakeError::Vanished { .. })
+    )
 }
 
 /// Whether a raw file may hold rows of `types`: by its type partition, or, in raw laid out
@@ -475,17 +451,4 @@ fn as_staging_rows(raw_rows: RecordBatch, raw_version: u64) -> Result<RecordBatc
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema, columns)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_app_id_gives_its_range_back() {
-        let range = TypeRange::parse("2/4");
-        assert_eq!(range_of_app_id(&staging_app_id(range)), range);
-        assert_eq!(range_of_app_id(STAGING_APP_ID), None);
-        assert_eq!(range_of_app_id("someone-else:types-1-of-3"), None);
-    }
 }

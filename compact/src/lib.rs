@@ -6,6 +6,8 @@
 //! - [`merge`]: applying the winners to `staging` in one commit ([`write`]: its files, one
 //!   per partition, written in parallel).
 //! - [`lineage`]: refusing a `raw` that is not the table `staging` was built from.
+//! - [`progress`]: what each kind of run (whole table, type ranges) consumed, where a run
+//!   starts, and what every kind has consumed (raw files behind it may be rewritten).
 //! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs.
 //! - [`maintain`]: optimize and vacuum.
 //!
@@ -19,11 +21,11 @@ pub mod lineage;
 pub mod maintain;
 pub mod merge;
 pub mod optimize;
+pub mod progress;
 pub mod resolve;
 pub mod status;
 pub mod write;
 
-pub use compactor::{
-    CommitFence, CompactOptions, CompactReport, Compactor, FenceError, STAGING_APP_ID,
-};
+pub use compactor::{CommitFence, CompactOptions, CompactReport, Compactor, FenceError};
 pub use error::CompactError;
+pub use progress::STAGING_APP_ID;

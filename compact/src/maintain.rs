@@ -5,12 +5,24 @@ use std::collections::HashSet;
 use std::num::NonZeroU64;
 
 use deltalake::DeltaTable;
+use deltalake::kernel::Transaction;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::parquet::file::properties::WriterProperties;
-use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Table};
+use deltalake::protocol::DeltaOperation;
+use lakehouse_lake::commit::UNREFERENCED_FILE_FLOOR_HOURS;
+use lakehouse_lake::log::txn_version;
+use lakehouse_lake::{Commit, DEFAULT_RETENTION_DAYS, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::Result;
+
+/// The `txn` app id under which a table records, in milliseconds since the epoch, the
+/// instant before which its versions may have lost files to a vacuum that ran with a
+/// retention shorter than the table's own: `status` says time travel reaches back to it.
+pub const VACUUMED_BEFORE_APP_ID: &str = "lakehouse-vacuum:removed-before";
+
+/// Times a vacuum's record is tried against concurrent maintainers recording theirs.
+const RECORD_TRIES: usize = 3;
 use crate::optimize::optimize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -28,17 +40,27 @@ pub struct MaintenanceOptions {
     pub writer_properties: WriterProperties,
     /// How long removed files stay for time travel.
     pub retention: chrono::Duration,
-    /// Also delete files no commit ever referenced (left by crashed writers); this lists
-    /// the whole table, so it is off by default.
+    /// Also delete files no commit ever referenced (left by crashed writers) once they are
+    /// older than `lakehouse_lake::commit::UNREFERENCED_FILE_FLOOR_HOURS` (7 days) as well
+    /// as the retention; this lists the whole table, so it is off by default.
     pub vacuum_full: bool,
 }
 
-/// Bin-packs then vacuums the lake's table `which`; files in `protected` are not
+/// What bin-packing must leave alone, and what its commit records: raw's files compaction
+/// may still read, and how far every kind of run has consumed raw (see
+/// [`crate::progress`]). Nothing for the other tables.
+#[derive(Debug, Clone, Default)]
+pub struct RawGuard {
+    pub protected: HashSet<String>,
+    pub record: Option<Transaction>,
+}
+
+/// Bin-packs then vacuums the lake's table `which`; files `guard` protects are not
 /// rewritten. Each step commits only when it has work.
 pub async fn maintain(
     mut table: DeltaTable,
     which: Table,
-    protected: &HashSet<String>,
+    guard: &RawGuard,
     options: &MaintenanceOptions,
 ) -> Result<(DeltaTable, MaintenanceMetrics)> {
     let mut metrics = MaintenanceMetrics::default();
@@ -47,7 +69,7 @@ pub async fn maintain(
         which,
         options.target_file_size.get(),
         &options.writer_properties,
-        protected,
+        guard,
     )
     .await?;
     metrics.files_compacted = optimized.files_removed;
@@ -55,18 +77,87 @@ pub async fn maintain(
     metrics.optimize_yielded = optimized.yielded;
     table.update_incremental(None).await?;
 
+    record_shortened_retention(&mut table, options.retention).await?;
+    let (mut table, vacuumed) = vacuum(table, options.retention, VacuumMode::Lite).await?;
+    metrics.files_vacuumed = vacuumed;
+    if options.vacuum_full {
+        // Files no commit references: a writer may still commit one, so only those past
+        // the floor go, however short the tombstone retention.
+        let floor = chrono::Duration::hours(UNREFERENCED_FILE_FLOOR_HOURS);
+        let vacuumed;
+        (table, vacuumed) = vacuum(table, options.retention.max(floor), VacuumMode::Full).await?;
+        metrics.files_vacuumed += vacuumed;
+    }
+    Ok((table, metrics))
+}
+
+/// How long `table` keeps removed files for time travel (`delta.deletedFileRetentionDuration`).
+pub fn deleted_file_retention(table: &DeltaTable) -> Result<chrono::Duration> {
+    Ok(table
+        .snapshot()?
+        .table_config()
+        .deleted_file_retention_duration
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .unwrap_or_else(|| chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS))))
+}
+
+/// Before a vacuum with a retention shorter than the table's own, records in the table the
+/// instant before which versions may then miss files ([`VACUUMED_BEFORE_APP_ID`]), unless
+/// an earlier vacuum recorded a later one: what the table's configuration says no longer
+/// holds, and `status` must not promise time travel the files no longer allow.
+async fn record_shortened_retention(
+    table: &mut DeltaTable,
+    retention: chrono::Duration,
+) -> Result<()> {
+    let configured = deleted_file_retention(table)?;
+    if retention >= configured {
+        return Ok(());
+    }
+    let from = (chrono::Utc::now() - retention).timestamp_millis();
+    let mut tries = 0;
+    loop {
+        if txn_version(table, VACUUMED_BEFORE_APP_ID)
+            .await?
+            .is_some_and(|recorded| recorded >= from)
+        {
+            return Ok(());
+        }
+        let operation = DeltaOperation::VacuumStart {
+            retention_check_enabled: false,
+            specified_retention_millis: Some(retention.num_milliseconds()),
+            default_retention_millis: configured.num_milliseconds(),
+        };
+        let record = Commit::new(operation, Vec::new())
+            .with_transaction(Transaction::new(VACUUMED_BEFORE_APP_ID, from));
+        match record.execute(table).await {
+            Ok(_) => {
+                table.update_incremental(None).await?;
+                return Ok(());
+            }
+            Err(LakeError::Conflict { .. }) if tries + 1 < RECORD_TRIES => {
+                // Another maintainer recorded its vacuum: read it, and ours if still later.
+                tries += 1;
+                table.update_incremental(None).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Deletes what `mode` finds older than `retention`: removed files (`Lite`), and also files
+/// no commit references (`Full`).
+async fn vacuum(
+    table: DeltaTable,
+    retention: chrono::Duration,
+    mode: VacuumMode,
+) -> Result<(DeltaTable, u64)> {
     let default_retention = chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS));
     let (table, vacuumed) = table
         .vacuum()
-        .with_retention_period(options.retention)
+        .with_retention_period(retention)
         // A shorter retention than the table's own is the operator's explicit choice.
-        .with_enforce_retention_duration(options.retention >= default_retention)
-        .with_mode(if options.vacuum_full {
-            VacuumMode::Full
-        } else {
-            VacuumMode::Lite
-        })
+        .with_enforce_retention_duration(retention >= default_retention)
+        .with_mode(mode)
         .await?;
-    metrics.files_vacuumed = vacuumed.files_deleted.len() as u64;
-    Ok((table, metrics))
+    Ok((table, vacuumed.files_deleted.len() as u64))
 }

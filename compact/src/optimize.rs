@@ -17,6 +17,7 @@ use lakehouse_lake::{Commit, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::{CompactError, Result};
+use crate::maintain::RawGuard;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OptimizeMetrics {
@@ -29,15 +30,16 @@ pub struct OptimizeMetrics {
 
 /// Bin-packs `table` (the lake's table `which`): in each partition, files smaller than
 /// `target_size` are grouped into bins of at most `target_size` and each bin of two or
-/// more files becomes one file. Files in `protected` are left as they are.
+/// more files becomes one file. Files `guard` protects are left as they are, and its record
+/// goes into the commit that removes the others.
 pub async fn optimize(
     table: &DeltaTable,
     which: Table,
     target_size: u64,
     writer_properties: &WriterProperties,
-    protected: &HashSet<String>,
+    guard: &RawGuard,
 ) -> Result<OptimizeMetrics> {
-    let bins = plan(table, target_size, protected)?;
+    let bins = plan(table, target_size, &guard.protected)?;
     if bins.is_empty() {
         return Ok(OptimizeMetrics::default());
     }
@@ -77,7 +79,11 @@ pub async fn optimize(
         predicate: None,
         target_size: i64::try_from(target_size).unwrap_or(i64::MAX),
     };
-    match Commit::new(operation, actions).execute(table).await {
+    let mut commit = Commit::new(operation, actions);
+    if let Some(record) = &guard.record {
+        commit = commit.with_transaction(record.clone());
+    }
+    match commit.execute(table).await {
         Ok(_) => Ok(metrics),
         Err(e) => {
             if e.committed_nothing() {

@@ -12,13 +12,15 @@ use deltalake::Path;
 use deltalake::kernel::Action;
 use futures::TryStreamExt;
 use lakehouse_lake::files::live_files;
-use lakehouse_lake::log::{commit_actions, commits_in};
+use lakehouse_lake::log::{commit_actions, commits_in, txn_version};
 use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table};
 use serde::Serialize;
 
-use crate::compactor::{CompactOptions, consumed_by_all, range_of_app_id};
+use crate::compactor::CompactOptions;
 use crate::error::Result;
 use crate::lineage::last_merge;
+use crate::maintain::{VACUUMED_BEFORE_APP_ID, deleted_file_retention};
+use crate::progress::consumed_everywhere;
 
 /// Raw commits read at most to count the rows staging has not taken yet; past it the count
 /// is extrapolated from those read.
@@ -73,15 +75,16 @@ pub struct TableStatus {
     pub oldest_version_at: Option<DateTime<Utc>>,
     /// How long vacuum keeps removed files (`delta.deletedFileRetentionDuration`).
     pub retention_hours: Option<i64>,
-    /// Time travel reaches back to here: the later of the oldest version and the retention.
+    /// Time travel reaches back to here: the latest of the oldest version, the retention,
+    /// and what a vacuum with a shorter retention recorded.
     pub time_travel_from: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CompactionLag {
     pub raw_version: u64,
-    /// The raw version staging has consumed up to (the least of the fan-out ranges');
-    /// `None` before the first merge.
+    /// The raw version every kind of compaction run has consumed up to (with fan-out, the
+    /// slowest range's); `None` before the first merge.
     pub consumed: Option<u64>,
     /// Raw commits that added data staging has not consumed (maintenance commits, such as
     /// optimize's, add none).
@@ -189,17 +192,16 @@ async fn table_status(
     }
     status.partitions = partitions.len() as u64;
 
-    let retention = delta
-        .snapshot()?
-        .table_config()
-        .deleted_file_retention_duration
-        .and_then(|d| Duration::from_std(d).ok())
-        .unwrap_or_else(|| Duration::days(7));
+    let retention = deleted_file_retention(delta)?;
     status.retention_hours = Some(retention.num_hours());
+    // A vacuum that ran with a shorter retention recorded from when versions are whole.
+    let vacuumed_before = txn_version(delta, VACUUMED_BEFORE_APP_ID)
+        .await?
+        .and_then(DateTime::from_timestamp_millis);
     if let Some((oldest, at)) = oldest_version(delta).await? {
         status.oldest_version = Some(oldest);
         status.oldest_version_at = at;
-        let kept_from = options.now - retention;
+        let kept_from = (options.now - retention).max(vacuumed_before.unwrap_or_default());
         status.time_travel_from = Some(at.map_or(kept_from, |at| at.max(kept_from)));
     }
     Ok(status)
@@ -242,10 +244,14 @@ async fn compaction_lag(
     staging: &DeltaTable,
     now: DateTime<Utc>,
 ) -> Result<CompactionLag> {
-    let (consumed, raw_table_id) = consumed_by(staging).await?;
+    // What every kind of run has consumed: a range that lags, or a kind given up, shows.
+    let consumed = consumed_everywhere(raw, staging, None).await?;
     let mut lag = lag_after(raw, consumed, now).await?;
     let raw_id = raw.snapshot()?.metadata().id().to_string();
-    if let Some(recorded) = raw_table_id
+    let recorded = last_merge(staging, None)
+        .await?
+        .and_then(|m| m.raw_table_id);
+    if let Some(recorded) = recorded
         && recorded != raw_id
     {
         lag.problem = Some(format!(
@@ -254,18 +260,6 @@ async fn compaction_lag(
         ));
     }
     Ok(lag)
-}
-
-/// What staging consumed of raw: the least version over the runs of its newest merge's
-/// kind (the whole table, or `I/N` fan-out), and the raw table id that merge recorded.
-async fn consumed_by(staging: &DeltaTable) -> Result<(Option<u64>, Option<String>)> {
-    let last = last_merge(staging, None).await?;
-    let range = last
-        .as_ref()
-        .and_then(|m| m.source.as_deref())
-        .and_then(range_of_app_id);
-    let consumed = consumed_by_all(staging, range).await?;
-    Ok((consumed, last.and_then(|m| m.raw_table_id)))
 }
 
 async fn lag_after(

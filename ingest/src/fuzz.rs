@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::event::{MAX_CREATED_AT, parse_event};
+use crate::event::{MAX_CREATED_AT, QUARANTINED_PREFIX_BYTES, parse_event};
 use crate::kpl::{MAGIC, deaggregate, is_aggregated};
 use crate::source::JsonLines;
 use lakehouse_lake::schema::{MAX_PARTITION_VALUE_PATH_BYTES, partition_value_path_bytes};
@@ -278,12 +278,18 @@ fn fuzz_kinesis_documents() {
 
 #[test]
 fn fuzz_json_lines_framing() {
-    let input = (prop::collection::vec(any::<u8>(), 0..400), 1usize..40);
+    // Maxima on both sides of what quarantine keeps of a record too large.
+    let input = (
+        prop::collection::vec(any::<u8>(), 0..9000),
+        prop_oneof![1usize..40, 4000usize..6000],
+    );
     fuzz("JSON Lines framing", input, |(bytes, max)| {
         let mut lines = JsonLines::new(bytes.as_slice(), "fuzz").with_max_record_bytes(max);
         let mut records = 0;
         while let Some(record) = lines.next_record().expect("in-memory read") {
-            assert!(record.data.len() <= max + 2);
+            // A line is kept up to a record of the maximum, and never below the prefix
+            // quarantine keeps, plus its line end.
+            assert!(record.data.len() <= max.max(QUARANTINED_PREFIX_BYTES) + 2);
             records += 1;
         }
         assert!(records <= bytes.len() + 1);

@@ -3,7 +3,10 @@
 //! identity for idempotent loads (see [`crate::load`]) and opens as a byte stream;
 //! [`crate::archive`] decompresses it.
 //!
-//! A file's identity is the SHA-256 of its bytes as stored. An object's is its ETag and
+//! A file's identity is the SHA-256 of its bytes as stored, checked again in the pass that
+//! loads it. A path that is not a regular file (a pipe: `<(zcat a.gz)`, `/dev/stdin` fed by
+//! `cat`) can be read only once, so like standard input it has no identity and always
+//! appends: hashing it first would consume the very bytes to load. An object's is its ETag and
 //! size (S3's own digest of the bytes: an MD5, or one per part of a multipart upload), so a
 //! backfill does not read every object twice; it is read with `If-Match` on that ETag, so
 //! an object replaced after listing fails the run instead of loading under the old name.
@@ -20,7 +23,7 @@ use tokio::runtime::Handle;
 use url::Url;
 
 use crate::error::{IngestError, Result};
-use crate::load::content_digest;
+use crate::load::{ContentCheck, content_digest};
 
 /// Input bytes (as stored) after which an ingest of many inputs commits, so that an
 /// interrupted backfill loses at most this much work: 1 GiB.
@@ -32,7 +35,10 @@ const GLOB_CHARS: &[char] = &['*', '?', '['];
 /// One input of an ingest.
 pub enum Input {
     Stdin,
+    /// A regular file.
     File(PathBuf),
+    /// A path that can be read only once: a named pipe, `/dev/stdin`, `/dev/fd/N`.
+    Stream(PathBuf),
     Object {
         store: Arc<dyn ObjectStore>,
         /// `s3://bucket/key`, as errors and lineage name it.
@@ -46,7 +52,7 @@ impl Input {
     pub fn name(&self) -> String {
         match self {
             Input::Stdin => "stdin".to_string(),
-            Input::File(path) => path.display().to_string(),
+            Input::File(path) | Input::Stream(path) => path.display().to_string(),
             Input::Object { uri, .. } => uri.clone(),
         }
     }
@@ -54,17 +60,17 @@ impl Input {
     /// Bytes as stored, where known before reading.
     pub fn size(&self) -> Option<u64> {
         match self {
-            Input::Stdin => None,
+            Input::Stdin | Input::Stream(_) => None,
             Input::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
             Input::Object { meta, .. } => Some(meta.size),
         }
     }
 
     /// What identifies the input's content for idempotent loads; `None` for standard
-    /// input, which has no identity and always appends.
+    /// input and other streams, which have no identity and always append.
     pub async fn digest(&self) -> Result<Option<String>> {
         match self {
-            Input::Stdin => Ok(None),
+            Input::Stdin | Input::Stream(_) => Ok(None),
             Input::Object {
                 meta:
                     ObjectMeta {
@@ -99,7 +105,7 @@ impl Input {
         };
         Ok(match self {
             Input::Stdin => Box::new(BufReader::with_capacity(READ_BUFFER, std::io::stdin())),
-            Input::File(path) => {
+            Input::File(path) | Input::Stream(path) => {
                 let file = std::fs::File::open(path).map_err(read_error)?;
                 Box::new(BufReader::with_capacity(READ_BUFFER, file))
             }
@@ -118,6 +124,30 @@ impl Input {
                     BlockingStream::new(Handle::current(), stream),
                 ))
             }
+        })
+    }
+
+    /// The input's bytes to load under `digest` (what [`Input::digest`] gave). Where that is
+    /// a digest of the bytes themselves, they are hashed again as the load reads them: the
+    /// check's [`ContentCheck::finish`] then tells whether the load read the bytes its
+    /// identity names (a file rewritten between the two reads did not). An ETag needs no
+    /// check: the object is read with `If-Match` on it.
+    pub async fn open_checked(
+        &self,
+        digest: Option<&str>,
+    ) -> Result<(Box<dyn BufRead + Send>, Option<ContentCheck>)> {
+        let stored = self.open().await?;
+        let by_content = match self {
+            Input::File(_) => true,
+            Input::Object { meta, .. } => meta.e_tag.is_none(),
+            Input::Stdin | Input::Stream(_) => false,
+        };
+        Ok(match digest {
+            Some(digest) if by_content => {
+                let (check, reader) = ContentCheck::new(digest, stored);
+                (reader, Some(check))
+            }
+            _ => (stored, None),
         })
     }
 }
@@ -139,10 +169,23 @@ pub async fn resolve(specs: &[PathBuf], lake: &Lake) -> Result<Vec<Input>> {
         } else if text.contains(GLOB_CHARS) && !spec.exists() {
             inputs.extend(local_glob(&text)?);
         } else {
-            inputs.push(Input::File(spec.clone()));
+            inputs.push(local(spec)?);
         }
     }
     Ok(inputs)
+}
+
+/// A local path as an input: a regular file, or a stream (a pipe, a device) read once. A
+/// path that does not exist is left for opening to report.
+fn local(path: &std::path::Path) -> Result<Input> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(IngestError::Input(format!(
+            "{}: a directory, not a file; name its files, or a quoted glob ('dir/*.jsonl')",
+            path.display()
+        ))),
+        Ok(meta) if !meta.is_file() => Ok(Input::Stream(path.to_path_buf())),
+        _ => Ok(Input::File(path.to_path_buf())),
+    }
 }
 
 fn local_glob(pattern: &str) -> Result<Vec<Input>> {

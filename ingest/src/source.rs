@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use crate::error::{IngestError, Result};
-use crate::event::MAX_RECORD_BYTES;
+use crate::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES};
 
 /// One input record and where it came from, for lineage and for quarantine.
 #[derive(Debug, Clone, Copy)]
@@ -63,10 +63,19 @@ impl<R: BufRead> JsonLines<R> {
         self
     }
 
-    /// Reads one line into `self.line`, keeping at most the maximum record plus `\r\n`;
+    /// Bytes of a line kept at most: a record of the maximum size and its line end, and
+    /// never fewer than quarantine keeps of a record too large (whatever the maximum, the
+    /// reason's "the first 4096 are kept" holds).
+    fn kept_bytes(&self) -> usize {
+        self.max_record_bytes
+            .max(QUARANTINED_PREFIX_BYTES)
+            .saturating_add(2)
+    }
+
+    /// Reads one line into `self.line`, keeping at most [`Self::kept_bytes`];
     /// returns the bytes consumed (0 at the end of input).
     fn read_line(&mut self) -> std::io::Result<usize> {
-        let cap = self.max_record_bytes.saturating_add(2);
+        let cap = self.kept_bytes();
         let mut consumed = 0;
         loop {
             let buf = self.reader.fill_buf()?;
@@ -93,7 +102,7 @@ impl<R: BufRead> JsonLines<R> {
             source_name: source.to_string(),
             error,
         };
-        let cap = self.max_record_bytes.saturating_add(2);
+        let cap = self.kept_bytes();
         let buffered = self
             .reader
             .fill_buf()
@@ -173,9 +182,12 @@ mod tests {
         }
         // 999 and 1000 bytes fit; 1001 is cut at 1002 (still more than the maximum).
         assert_eq!(got, vec![999, 1000, 1001, 4]);
+        // Under a maximum below what quarantine keeps of a record too large, a line is
+        // kept up to that (and its line end), so the too-large reason says what is true.
         let huge = "z".repeat(100_000) + "\nok\n";
         let mut lines = JsonLines::new(huge.as_bytes(), "t").with_max_record_bytes(10);
-        assert_eq!(lines.next_record().unwrap().unwrap().data.len(), 12);
+        let cut = lines.next_record().unwrap().unwrap().data.len();
+        assert_eq!(cut, QUARANTINED_PREFIX_BYTES + 2);
         assert_eq!(lines.next_record().unwrap().unwrap().data, b"ok");
     }
 

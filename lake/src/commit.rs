@@ -14,12 +14,14 @@ use std::pin::pin;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::conflict::{Claims, Reads};
 use crate::error::{LakeError, Result};
+use crate::files::object_path;
 use crate::log::commits_in;
 use crate::schema::TypeRange;
 
@@ -38,6 +40,15 @@ const DEFAULT_RETRIES: usize = 40;
 /// Commits read at once when checking what landed since a lost race: the retry window is
 /// as short as reading them allows.
 const CONCURRENT_LOG_READS: usize = 16;
+
+/// How old a file no commit references must be before `compact --vacuum-full` deletes it,
+/// whatever the tombstone retention (`--retention-hours` may be 0): a writer may still
+/// commit a file it wrote, so only files no live writer holds may go. Lambda writers commit
+/// within 15 minutes; a grouped writer's manifest waits for its committer.
+pub const UNREFERENCED_FILE_FLOOR_HOURS: i64 = 168;
+/// Files a commit adds that were written longer ago than this are checked to still exist
+/// before it lands (a HEAD each): a commit never references a file that is gone.
+const CHECK_FILES_OLDER_THAN_MS: i64 = 3_600_000;
 
 /// What a commit says about itself in `commitInfo.lakehouse`, for `history` and operators.
 /// Every field is optional: each writer fills what applies to it.
@@ -205,6 +216,7 @@ impl Commit {
     /// Commits against the snapshot `table` holds: every commit that landed since is
     /// checked against what this one depends on (see the module docs).
     pub async fn execute(self, table: &DeltaTable) -> Result<Committed> {
+        check_old_files_exist(table, &self.actions).await?;
         let metadata = serde_json::to_value(&self.metadata)
             .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
         let claims = Claims::new(&self.actions, &self.transactions, self.reads);
@@ -254,6 +266,54 @@ impl Commit {
             }
         }
     }
+}
+
+/// Fails, before anything is committed, when a file the commit adds was written over an
+/// hour ago and no longer exists (a `--vacuum-full` with a floor shorter than
+/// [`UNREFERENCED_FILE_FLOOR_HOURS`] run by another tool, a hand-deleted file).
+async fn check_old_files_exist(table: &DeltaTable, actions: &[Action]) -> Result<()> {
+    let now = chrono::Utc::now().timestamp_millis();
+    // Owned, so the checks hold no borrow across their awaits (commits run on any thread).
+    let old: Vec<(String, i64)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(add) if now - add.modification_time > CHECK_FILES_OLDER_THAN_MS => {
+                Some((add.path.clone(), add.modification_time))
+            }
+            _ => None,
+        })
+        .collect();
+    if old.is_empty() {
+        return Ok(());
+    }
+    let store = table.object_store();
+    let mut heads = futures::stream::iter(old)
+        .map(|(path, written)| {
+            let store = store.clone();
+            async move {
+                let found = store.head(&object_path(&path)).await;
+                (path, written, found)
+            }
+        })
+        .buffer_unordered(CONCURRENT_LOG_READS);
+    while let Some((path, written, found)) = heads.next().await {
+        match found {
+            Ok(_) => {}
+            Err(deltalake::ObjectStoreError::NotFound { .. }) => {
+                return Err(LakeError::FileGone {
+                    path,
+                    hours: (now - written) / 3_600_000,
+                });
+            }
+            Err(e) => {
+                return Err(LakeError::ReadFile {
+                    path,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// delta-rs with 0 retries reports a newer table version, or a version taken between its

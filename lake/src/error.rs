@@ -1,5 +1,6 @@
 use deltalake::DeltaTableError;
 use deltalake::arrow::error::ArrowError;
+use deltalake::datafusion::error::DataFusionError;
 use deltalake::parquet::errors::ParquetError;
 
 /// Failures of the lake itself: its location, its tables' contract, their files and log.
@@ -29,6 +30,16 @@ pub enum LakeError {
     Contended { attempts: u64 },
     #[error("reading {path}: {error}")]
     ReadFile { path: String, error: String },
+    #[error(
+        "{path}, written {hours} h ago, is gone: nothing was committed (a commit never names a \
+         missing file); run again to write it anew"
+    )]
+    FileGone { path: String, hours: i64 },
+    #[error(
+        "reading {path}: the file is gone (removed by a later commit and vacuumed); read the \
+         table again"
+    )]
+    Vanished { path: String },
     #[error("bad partition value {column}={value:?} in {path}")]
     PartitionValue {
         column: String,
@@ -43,6 +54,8 @@ pub enum LakeError {
     Arrow(#[from] ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] ParquetError),
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
 }
 
 impl LakeError {

@@ -78,8 +78,26 @@ pub fn projected_schema(table: Table, columns: Option<&[&str]>) -> SchemaRef {
     }
 }
 
-/// Reads `columns` (all when `None`) of one data file of `table`.
+/// Reads `columns` (all when `None`) of one data file of `table`. A file that is no longer
+/// there is [`LakeError::Vanished`]: the snapshot it was planned from is stale.
 pub async fn read_file(
+    store: Arc<dyn ObjectStore>,
+    table: Table,
+    add: &Add,
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>> {
+    match read_present(store.clone(), table, add, columns).await {
+        Err(error) => match store.head(&object_path(&add.path)).await {
+            Err(deltalake::ObjectStoreError::NotFound { .. }) => Err(LakeError::Vanished {
+                path: add.path.clone(),
+            }),
+            _ => Err(error),
+        },
+        read => read,
+    }
+}
+
+async fn read_present(
     store: Arc<dyn ObjectStore>,
     table: Table,
     add: &Add,

@@ -9,6 +9,7 @@
 //!   transactions and typed commit metadata in a single Delta commit, checked against
 //!   concurrent commits by the lake's own conflict rules.
 //! - [`log`]: reading a table's log one commit at a time.
+//! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
 //! - [`redrive`]: how a quarantined record re-driven into raw names its origin.
 //!
 //! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
@@ -19,6 +20,7 @@ mod error;
 pub mod files;
 pub mod lake;
 pub mod log;
+pub mod read;
 pub mod redrive;
 pub mod schema;
 pub mod write;

@@ -3,6 +3,22 @@
 //! `<the record's position>@<ingested_at µs>#<ingest_seq>`, which together are unique per
 //! quarantine row. Re-drive looks these up in raw to take each quarantine row at most once,
 //! and the raw commit that carries them is the history: when, and into which version.
+//! [`redriven_keys`] reads which rows raw names; [`stored_rows`] finds the quarantine rows
+//! an export's keys name, so that a key naming no row is refused rather than believed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use deltalake::DeltaTable;
+use deltalake::arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use deltalake::datafusion::prelude::SessionContext;
+
+use crate::error::Result;
+use crate::read::{self, register_table};
+use crate::schema::{
+    ERROR, INGEST_DATE, INGEST_SEQ, INGESTED_AT, RAW, SOURCE, SOURCE_POSITION, Table,
+};
 
 /// What a re-driven raw row's `source` starts with.
 pub const REDRIVEN_SOURCE_PREFIX: &str = "quarantine:";
@@ -58,6 +74,117 @@ impl QuarantinedRecord {
             serde_json::from_str(line).map_err(|e| format!("not a quarantine key: {e}"))?;
         record.raw = raw;
         Ok(record)
+    }
+}
+
+/// A quarantine row's identity: what its re-driven raw row is named by.
+pub type RedrivenKey = (String, String);
+
+/// The (source, source_position) of every raw row re-driven from quarantine, in `raw` as
+/// given (the snapshot a re-drive commits on): the quarantine rows already re-driven.
+pub async fn redriven_keys(raw: &DeltaTable) -> Result<HashSet<RedrivenKey>> {
+    let ctx = SessionContext::new();
+    register_table(&ctx, Table::Raw, raw).await?;
+    let sql = format!(
+        "SELECT {SOURCE}, {SOURCE_POSITION} FROM raw \
+         WHERE {SOURCE} LIKE '{REDRIVEN_SOURCE_PREFIX}%'"
+    );
+    let mut keys = HashSet::new();
+    for batch in read::query(&ctx, &sql).await?.collect().await? {
+        let source = cast(batch.column(0), &DataType::Utf8)?;
+        let position = cast(batch.column(1), &DataType::Utf8)?;
+        let (source, position) = (source.as_string::<i32>(), position.as_string::<i32>());
+        for row in 0..batch.num_rows() {
+            keys.insert((text(source, row), text(position, row)));
+        }
+    }
+    Ok(keys)
+}
+
+/// The quarantine rows (by their re-drive key) that `wanted` name, as `quarantine` holds
+/// them; a key naming no row is absent from the map. Only the days the keys' ingest times
+/// fall on are read (quarantine is partitioned by ingest date), and the bytes only of rows
+/// quarantined as too large (`too_large_prefix` starts their reason), which a re-drive
+/// compares with the line offered for them.
+pub async fn stored_rows(
+    quarantine: &DeltaTable,
+    wanted: &[QuarantinedRecord],
+    too_large_prefix: &str,
+) -> Result<HashMap<RedrivenKey, QuarantinedRecord>> {
+    let keys: HashSet<RedrivenKey> = wanted.iter().map(QuarantinedRecord::redriven_key).collect();
+    let days: BTreeSet<i64> = wanted
+        .iter()
+        .map(|r| r.ingested_at_micros.div_euclid(86_400_000_000))
+        .collect();
+    let mut found = HashMap::new();
+    let ctx = SessionContext::new();
+    register_table(&ctx, Table::Quarantine, quarantine).await?;
+    let dates: Vec<String> = days
+        .iter()
+        .filter_map(|d| chrono::DateTime::from_timestamp(d.saturating_mul(86_400), 0))
+        .map(|at| format!("DATE '{}'", at.date_naive()))
+        .collect();
+    if dates.is_empty() {
+        return Ok(found);
+    }
+    let too_large = too_large_prefix.replace('\'', "''");
+    let sql = format!(
+        "SELECT CASE WHEN {ERROR} LIKE '{too_large}%' THEN {RAW} END AS {RAW}, {ERROR}, \
+         {SOURCE}, {SOURCE_POSITION}, {INGESTED_AT}, {INGEST_SEQ} FROM quarantine \
+         WHERE {INGEST_DATE} IN ({})",
+        dates.join(", ")
+    );
+    for batch in read::query(&ctx, &sql).await?.collect().await? {
+        for record in records_of(&batch)? {
+            let key = record.redriven_key();
+            if keys.contains(&key) {
+                found.insert(key, record);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Quarantine rows as re-drive reads them, from a batch of (raw, error, source,
+/// source_position, ingested_at, ingest_seq).
+pub fn records_of(batch: &RecordBatch) -> Result<Vec<QuarantinedRecord>> {
+    let bytes = cast(batch.column(0), &DataType::Binary)?;
+    let bytes = bytes.as_binary::<i32>();
+    let strings = |i: usize| cast(batch.column(i), &DataType::Utf8);
+    let (error, source, position) = (strings(1)?, strings(2)?, strings(3)?);
+    let (error, source, position) = (
+        error.as_string::<i32>(),
+        source.as_string::<i32>(),
+        position.as_string::<i32>(),
+    );
+    let at = cast(
+        batch.column(4),
+        &DataType::Timestamp(TimeUnit::Microsecond, None),
+    )?;
+    let at = at.as_primitive::<TimestampMicrosecondType>();
+    let seq = cast(batch.column(5), &DataType::Int64)?;
+    let seq = seq.as_primitive::<Int64Type>();
+    Ok((0..batch.num_rows())
+        .map(|row| QuarantinedRecord {
+            raw: if bytes.is_null(row) {
+                Vec::new()
+            } else {
+                bytes.value(row).to_vec()
+            },
+            error: text(error, row),
+            source: text(source, row),
+            source_position: text(position, row),
+            ingested_at_micros: if at.is_null(row) { 0 } else { at.value(row) },
+            ingest_seq: if seq.is_null(row) { 0 } else { seq.value(row) },
+        })
+        .collect())
+}
+
+fn text(column: &StringArray, row: usize) -> String {
+    if column.is_null(row) {
+        String::new()
+    } else {
+        column.value(row).to_string()
     }
 }
 

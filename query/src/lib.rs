@@ -13,6 +13,4 @@ pub mod session;
 pub use error::QueryError;
 pub use history::{HistoryEntry, table_history};
 pub use output::{OutputFormat, write_batches};
-pub use session::{
-    Snapshot, TableSelection, open_session, register_empty, register_table, run_query,
-};
+pub use session::{Snapshot, TableSelection, open_session, run_query};

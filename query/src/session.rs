@@ -1,14 +1,16 @@
 //! A DataFusion session with `raw`, `staging` and `quarantine` registered, each at its
-//! latest version, a chosen version, or as of an instant. Reading never writes: a table
-//! not written yet reads as empty, and a location holding no table at all is an error.
+//! latest version, a chosen version, or as of an instant. Reading never writes: the tables
+//! are registered read-only and SQL that would write is refused ([`lakehouse_lake::read`]);
+//! a table not written yet reads as empty, and a location holding no table at all is an
+//! error.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
-use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::prelude::SessionContext;
+use lakehouse_lake::read::{self, register_empty, register_table};
 use lakehouse_lake::{Lake, LakeError, Table};
 
 use crate::error::Result;
@@ -88,22 +90,7 @@ async fn any_table_now(lake: &Lake) -> Result<bool> {
     Ok(false)
 }
 
-/// Registers one opened table under its name, for sessions that need only that table.
-pub async fn register_table(ctx: &SessionContext, table: Table, delta: &DeltaTable) -> Result<()> {
-    delta.update_datafusion_session(&ctx.state())?;
-    let provider = delta.table_provider().await?;
-    ctx.register_table(table.name(), provider)?;
-    Ok(())
-}
-
-/// Registers `table` as an empty table of its schema: a table not written yet reads so.
-pub fn register_empty(ctx: &SessionContext, table: Table) -> Result<()> {
-    let empty = MemTable::try_new(table.arrow_schema(), vec![vec![]])?;
-    ctx.register_table(table.name(), std::sync::Arc::new(empty))?;
-    Ok(())
-}
-
-/// Runs one SQL statement and collects its result.
+/// Runs one SQL query and collects its result; SQL that would write is refused.
 pub async fn run_query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    Ok(ctx.sql(sql).await?.collect().await?)
+    Ok(read::query(ctx, sql).await?.collect().await?)
 }

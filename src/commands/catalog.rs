@@ -9,7 +9,7 @@ pub async fn run(command: CatalogCommand) -> Result<()> {
         CatalogCommand::Sync { lake, database } => {
             let catalog = Catalog::from_env(&database).await?;
             let report = catalog.sync_tables(&Lake::parse(&lake.lake)?).await?;
-            print!("{report}");
+            out!("{report}");
         }
         CatalogCommand::Views {
             lake,
@@ -44,7 +44,7 @@ pub async fn run(command: CatalogCommand) -> Result<()> {
                     .iter()
                     .map(|f| format!("{} {}", f.column, f.field_type.name()))
                     .collect();
-                println!(
+                outln!(
                     "{}: {} events, {} fields ({})",
                     view.name,
                     view.events_sampled,
@@ -55,9 +55,9 @@ pub async fn run(command: CatalogCommand) -> Result<()> {
                     eprintln!("warning: {}: {note}", view.name);
                 }
             }
-            println!("wrote {} views to {}", files.len(), out.display());
+            outln!("wrote {} views to {}", files.len(), out.display());
             if let Some(catalog) = catalog {
-                print!("{}", catalog.apply_views(&views).await?);
+                out!("{}", catalog.apply_views(&views).await?);
             }
         }
     }

@@ -7,7 +7,7 @@ pub async fn run(lake: Lake, options: CompactOptions) -> Result<()> {
     spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let report = Compactor::new(lake, options).run().await?;
     spinner.finish_and_clear();
-    println!("{}", describe(&report));
+    outln!("{}", describe(&report));
     Ok(())
 }
 

@@ -19,7 +19,7 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
         dir.display()
     );
     let lake = Lake::parse(&dir.to_string_lossy())?.with_raw_layout(layout);
-    println!("lake: {}", lake.root());
+    outln!("lake: {}", lake.root());
     let mut generator = Generator::new(GenerateOptions {
         events,
         ..Default::default()
@@ -42,7 +42,7 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
                 })
                 .await?;
         }
-        println!(
+        outln!(
             "batch {batch}: {}",
             super::ingest::describe(&ingestor.commit().await?)
         );
@@ -50,14 +50,14 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
             let report = Compactor::new(lake.clone(), CompactOptions::default())
                 .run()
                 .await?;
-            println!("{}", super::compact::describe(&report));
+            outln!("{}", super::compact::describe(&report));
             if first_compaction_version.is_none() {
                 first_compaction_version = report.commits.last().map(|c| c.staging_version);
             }
         }
     }
     let stats = generator.stats();
-    println!(
+    outln!(
         "\ngenerated {} lines: {} valid ({} distinct events, {} redeliveries, {} revisions), {} invalid",
         stats.lines,
         stats.valid,
@@ -110,7 +110,7 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
     }
     let lake = dir.display();
     let me = invocation();
-    println!(
+    outln!(
         "\nTry: {me} query --lake {lake} \"SELECT * FROM staging LIMIT 5\"\n\
          \x20    {me} query --lake {lake} --file sql/queries/funnel.sql\n\
          \x20    {me} catalog views --lake {lake} --days 0 --out {lake}/views"
@@ -137,7 +137,9 @@ fn invocation() -> String {
 async fn show(lake: &Lake, selection: &TableSelection, title: &str, sql: &str) -> Result<()> {
     let (ctx, _) = open_session(lake, selection).await?;
     let batches = run_query(&ctx, sql).await?;
-    println!("\n{title}");
-    write_batches(&batches, OutputFormat::Table, &mut std::io::stdout().lock())?;
+    outln!("\n{title}");
+    let mut out = crate::output::stdout();
+    write_batches(&batches, OutputFormat::Table, &mut out)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }

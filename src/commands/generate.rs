@@ -15,8 +15,8 @@ pub fn run(options: GenerateOptions) -> Result<()> {
         options.duplicate_rate + options.invalid_rate <= 1.0,
         "--duplicate-rate plus --invalid-rate must not exceed 1"
     );
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut out = crate::output::stdout();
     Generator::new(options).write_all(&mut out)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }

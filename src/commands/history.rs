@@ -16,11 +16,11 @@ pub async fn run(lake: &str, format: HistoryFormat, limit: usize, table: &str) -
     match format {
         HistoryFormat::Json => {
             for e in &entries {
-                println!("{}", serde_json::to_string(e)?);
+                outln!("{}", serde_json::to_string(e)?);
             }
         }
         HistoryFormat::Table => {
-            println!(
+            outln!(
                 "{:>7}  {:<27}  {:<14}  {:>10}  {:>12}  {:>11}  {:>13}",
                 "version",
                 "timestamp",
@@ -31,7 +31,7 @@ pub async fn run(lake: &str, format: HistoryFormat, limit: usize, table: &str) -
                 "files_removed"
             );
             for e in &entries {
-                println!(
+                outln!(
                     "{:>7}  {:<27}  {:<14}  {:>10}  {:>12}  {:>11}  {:>13}",
                     e.version,
                     e.timestamp.as_deref().unwrap_or("-"),

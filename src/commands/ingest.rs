@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::HumanBytes;
 use lakehouse_ingest::ahead::ParseAhead;
 use lakehouse_ingest::inputs::{self, Input};
@@ -17,7 +17,7 @@ use crate::progress;
 /// each table once at least `commit_every` bytes of input (as stored) are read and at the
 /// end. An input both tables already hold is skipped unless `force` (see
 /// `lakehouse_ingest::load`), so an interrupted backfill reruns from its last commit;
-/// stdin has no identity and always appends.
+/// stdin and other streams (pipes) have no identity and always append.
 pub async fn run(
     lake: Lake,
     format: InputFormat,
@@ -37,10 +37,11 @@ pub async fn run(
     for (done, input) in inputs.iter().enumerate() {
         let (name, size) = (input.name(), input.size().unwrap_or(0));
         bar.set_message(format!("{done}/{} inputs: {name}", inputs.len()));
-        let into = match input.digest().await? {
+        let digest = input.digest().await?;
+        let into = match &digest {
             None => Destinations::ALL,
             Some(digest) => {
-                let app_id = load_app_id(format.name(), &digest);
+                let app_id = load_app_id(format.name(), digest);
                 match ingestor.begin_load(&app_id, force).await? {
                     Some(into) => into,
                     None => {
@@ -57,10 +58,21 @@ pub async fn run(
             }
         };
         // Off the runtime's threads: an object's reader blocks on the runtime.
-        let (stored, source) = (input.open().await?, name.clone());
+        let (stored, check) = input.open_checked(digest.as_deref()).await?;
+        let source = name.clone();
         let reader =
             tokio::task::spawn_blocking(move || archive::decoded(stored, &source)).await??;
         push_input(&mut ingestor, reader, &name, format, into, &options).await?;
+        // The load's identity stands for the bytes it read, or nothing is committed.
+        if let Some(check) = check
+            && let Err(read) = check.finish()
+        {
+            bail!(
+                "{name} changed while it was loaded (hashed {} before, {read} while \
+                 loading): nothing of it was committed; run again to load it as it is now",
+                digest.unwrap_or_default()
+            );
+        }
         bar.inc(size);
         uncommitted_bytes = uncommitted_bytes.saturating_add(size);
         if uncommitted_bytes >= commit_every && done + 1 < inputs.len() {
@@ -81,7 +93,7 @@ pub async fn run(
     }
     add(&mut total, ingestor.commit().await?);
     bar.finish_and_clear();
-    println!("{}", describe(&total));
+    outln!("{}", describe(&total));
     Ok(())
 }
 

@@ -8,11 +8,11 @@ use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_ingest::IngestOptions;
 use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
-use lakehouse_ingest::redrive::redrive;
-use lakehouse_lake::redrive::{QuarantinedRecord, keys_path};
+use lakehouse_ingest::redrive::{Offered, RedriveSummary, redrive};
+use lakehouse_lake::read::{register_empty, register_table};
+use lakehouse_lake::redrive::{QuarantinedRecord, keys_path, redriven_keys};
 use lakehouse_lake::{Lake, Table};
-use lakehouse_query::quarantine::{QuarantineFilter, quarantined, redriven_keys};
-use lakehouse_query::{register_empty, register_table};
+use lakehouse_query::quarantine::{QuarantineFilter, quarantined};
 use serde::Serialize;
 
 use crate::cli::{HistoryFormat, InputFormat, QuarantineCommand, QuarantineSelection};
@@ -32,10 +32,7 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
         } => {
             let (mut sink, keys): (Box<dyn Write>, Option<Box<dyn Write>>) = match &out {
                 Some(path) => (create(path)?, Some(create(&keys_path(path))?)),
-                None => (
-                    Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-                    None,
-                ),
+                None => (Box::new(crate::output::stdout()), None),
             };
             let lake = Lake::parse(&lake.lake)?;
             export(&lake, &filter(selection), all, &mut sink, keys).await
@@ -111,7 +108,11 @@ async fn selected(
     let raw = lake.open_existing(Table::Raw).await?;
     let ctx = session(raw.as_ref(), &quarantine).await?;
     let records = quarantined(&ctx, filter, with_bytes).await?;
-    Ok((records, redriven_keys(&ctx).await?))
+    let redriven = match &raw {
+        Some(raw) => redriven_keys(raw).await?,
+        None => HashSet::new(),
+    };
+    Ok((records, redriven))
 }
 
 #[derive(Serialize)]
@@ -143,14 +144,17 @@ async fn list(lake: &Lake, filter: &QuarantineFilter, format: HistoryFormat) -> 
     let mut rows: Vec<ReasonRow> = by_error.into_values().collect();
     rows.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.error.cmp(&b.error)));
     match format {
-        HistoryFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        HistoryFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
         HistoryFormat::Table => {
-            println!(
+            outln!(
                 "{:>8}  {:>9}  {:<19}  {:<19}  error",
-                "rows", "redriven", "first (UTC)", "last (UTC)"
+                "rows",
+                "redriven",
+                "first (UTC)",
+                "last (UTC)"
             );
             for r in &rows {
-                println!(
+                outln!(
                     "{:>8}  {:>9}  {:<19}  {:<19}  {}",
                     r.rows,
                     r.redriven,
@@ -160,7 +164,7 @@ async fn list(lake: &Lake, filter: &QuarantineFilter, format: HistoryFormat) -> 
                 );
             }
             let total: u64 = rows.iter().map(|r| r.rows).sum();
-            println!("{total} rows, {} reasons", rows.len());
+            outln!("{total} rows, {} reasons", rows.len());
         }
     }
     Ok(())
@@ -207,7 +211,15 @@ async fn redrive_selected(lake: &Lake, filter: &QuarantineFilter) -> Result<()> 
     let raw = lake.open(Table::Raw).await?;
     let ctx = session(Some(&raw), &quarantine).await?;
     let records = quarantined(&ctx, filter, true).await?;
-    redrive_records(raw, quarantine, &ctx, records).await
+    report(
+        &redrive(
+            raw,
+            quarantine,
+            Offered::Stored(records),
+            IngestOptions::default(),
+        )
+        .await?,
+    )
 }
 
 /// Fixed records of an export, each naming its quarantine row by the export's keys file.
@@ -247,35 +259,43 @@ async fn redrive_fixed(lake: &Lake, file: &Path) -> Result<()> {
     }
     let quarantine = open_quarantine(lake).await?;
     let raw = lake.open(Table::Raw).await?;
-    let ctx = session(Some(&raw), &quarantine).await?;
-    redrive_records(raw, quarantine, &ctx, records).await
+    report(
+        &redrive(
+            raw,
+            quarantine,
+            Offered::Fixed(records),
+            IngestOptions::default(),
+        )
+        .await?,
+    )
 }
 
-/// Re-drives `records` but those raw already names, from the snapshot `ctx` reads.
-async fn redrive_records(
-    raw: DeltaTable,
-    quarantine: DeltaTable,
-    ctx: &SessionContext,
-    mut records: Vec<QuarantinedRecord>,
-) -> Result<()> {
-    let done = redriven_keys(ctx).await?;
-    let selected = records.len();
-    records.retain(|r| !done.contains(&r.redriven_key()));
-    let summary = redrive(raw, quarantine, &records, IngestOptions::default()).await?;
+/// The one line a re-drive ends with.
+fn report(summary: &RedriveSummary) -> Result<()> {
     let invalid: u64 = summary.still_invalid.values().sum();
     let kinds: Vec<String> = summary
         .still_invalid
         .iter()
         .map(|(kind, n)| format!("{kind}: {n}"))
         .collect();
-    println!(
-        "redriven: selected {selected} already re-driven {} appended {} still invalid {invalid}{} raw {}",
-        selected - records.len(),
+    outln!(
+        "redriven: selected {} already re-driven {} appended {} still invalid {invalid}{}{} raw {}",
+        summary.offered - summary.repeated,
+        summary.already_redriven,
         summary.redriven,
         if kinds.is_empty() {
             String::new()
         } else {
             format!(" ({})", kinds.join(", "))
+        },
+        if summary.too_large == 0 {
+            String::new()
+        } else {
+            format!(
+                " too large {} (quarantine keeps only their first bytes: re-drive them \
+                 from the original records with --file)",
+                summary.too_large
+            )
         },
         summary
             .raw_version

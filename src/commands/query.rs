@@ -30,8 +30,9 @@ pub async fn run(
         cli::OutputFormat::Csv => OutputFormat::Csv,
         cli::OutputFormat::Json => OutputFormat::Json,
     };
-    let stdout = std::io::stdout();
-    write_batches(&batches, format, &mut stdout.lock())?;
+    let mut out = crate::output::stdout();
+    write_batches(&batches, format, &mut out)?;
+    std::io::Write::flush(&mut out)?;
     Ok(())
 }
 

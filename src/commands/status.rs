@@ -26,8 +26,8 @@ pub async fn run(
     };
     let status = lake_status(&lake, &options).await?;
     match format {
-        HistoryFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-        HistoryFormat::Table => print!("{}", render(&status)),
+        HistoryFormat::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
+        HistoryFormat::Table => out!("{}", render(&status)),
     }
     let crossed = crossed(&status, limits);
     if !crossed.is_empty() {

@@ -216,3 +216,48 @@ fn reads_never_write_and_a_missing_lake_is_an_error() {
         "a query created staging"
     );
 }
+
+/// A reader that stops early (`lakehouse history raw | head -1`, issue 22 §6): every command
+/// that prints ends quietly, with 141 as a process stopped by SIGPIPE does, instead of a
+/// panic (exit 101) or an error line.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let lake = TestLake::new();
+    let path = lake.path();
+    let lines: Vec<String> = (0..50)
+        .map(|i| crate::helpers::event(&format!("u{i}"), "x:1", 1_700_000_000, ""))
+        .collect();
+    for _ in 0..3 {
+        lakehouse_ok(
+            &["ingest", "--lake", path],
+            lines.join("\nbroken\n").as_bytes(),
+        );
+    }
+    lakehouse_ok(&["compact", "--lake", path], b"");
+    let commands: [&[&str]; 7] = [
+        &["history", "--lake", path, "raw"],
+        &["status", "--lake", path],
+        &["quarantine", "list", "--lake", path],
+        &["quarantine", "export", "--lake", path],
+        &["query", "--lake", path, "SELECT * FROM raw"],
+        &["generate", "--events", "100000"],
+        &[
+            "catalog", "views", "--lake", path, "--days", "0", "--out", path,
+        ],
+    ];
+    for args in commands {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+            .args(args)
+            .env_remove("LAKEHOUSE_LAKE")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader goes away before the command writes anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -1,7 +1,8 @@
 //! Compaction: one row per event_uuid, the latest created_at wins, exactly once.
 
 use lakehouse_compact::{CompactOptions, Compactor};
-use lakehouse_lake::Table;
+use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
+use lakehouse_lake::{Commit, CommitMetadata, Table};
 
 use crate::helpers::{TestLake, event};
 
@@ -501,4 +502,131 @@ async fn ties_within_one_raw_commit_merged_in_parts_still_go_to_the_later_ingest
             );
         }
     }
+}
+
+/// `--vacuum-full` with no retention while a writer holds files it has not committed yet
+/// (issue 22 §4): files no commit references are deleted only past their own floor (7 days),
+/// so the writer's commit lands and reads back; an orphan older than the floor goes.
+#[tokio::test]
+async fn vacuum_full_leaves_the_files_a_writer_may_still_commit() {
+    let lake = TestLake::new();
+    lake.ingest(&[event("a", "x:1", T0, "")]).await;
+    lake.compact().await;
+    // A writer mid-run: its files written, its commit to come.
+    let mut ingestor = Ingestor::open(&lake.lake, IngestOptions::default())
+        .await
+        .expect("open");
+    for (i, line) in [
+        event("b", "x:1", T0, ""),
+        event("c", "y:1", T0, ""),
+        "no".into(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let position = i.to_string();
+        let record = SourceRecord {
+            data: line.as_bytes(),
+            source: "writer",
+            position: &position,
+        };
+        ingestor.push(&record).await.expect("push");
+    }
+    let prepared = ingestor.prepare().await.expect("prepare");
+    let written: Vec<std::path::PathBuf> = prepared
+        .raw
+        .adds()
+        .iter()
+        .map(|a| lake.dir.path().join("raw").join(&a.path))
+        .collect();
+    assert!(written.iter().all(|p| p.exists()));
+    // A crashed writer's file from eight days ago.
+    let orphan = lake.dir.path().join("raw").join("orphan.parquet");
+    std::fs::write(&orphan, b"left by a crash").expect("orphan");
+    let eight_days = std::time::SystemTime::now() - std::time::Duration::from_secs(8 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .and_then(|f| f.set_modified(eight_days))
+        .expect("age the orphan");
+
+    let vacuum_full = CompactOptions {
+        retention: chrono::Duration::zero(),
+        vacuum_full: true,
+        ..CompactOptions::default()
+    };
+    lake.compact_with(vacuum_full.clone()).await;
+    assert!(!orphan.exists(), "the old orphan stays");
+    for path in &written {
+        assert!(path.exists(), "vacuum deleted {}", path.display());
+    }
+    prepared
+        .raw
+        .commit(&prepared.raw_loads, CommitMetadata::records(2))
+        .await
+        .expect("raw commit");
+    prepared
+        .quarantine
+        .commit(&prepared.quarantine_loads, CommitMetadata::records(1))
+        .await
+        .expect("quarantine commit");
+    lake.compact_with(vacuum_full).await;
+    assert_eq!(
+        (lake.count("raw").await, lake.count("quarantine").await),
+        (3, 1)
+    );
+    assert_eq!(lake.count("staging").await, 3);
+}
+
+/// The commit path never names a file that is gone: files written over an hour before
+/// their commit are looked for first, and a missing one fails the commit, which lands
+/// nothing (issue 22 §4).
+#[tokio::test]
+async fn a_commit_naming_an_old_file_that_is_gone_lands_nothing() {
+    let lake = TestLake::new();
+    lake.ingest(&[event("a", "x:1", T0, "")]).await;
+    let mut ingestor = Ingestor::open(&lake.lake, IngestOptions::default())
+        .await
+        .expect("open");
+    for uuid in ["b", "c"] {
+        let line = event(uuid, &format!("{uuid}:1"), T0, "");
+        let record = SourceRecord {
+            data: line.as_bytes(),
+            source: "old writer",
+            position: uuid,
+        };
+        ingestor.push(&record).await.expect("push");
+    }
+    let prepared = ingestor.prepare().await.expect("prepare");
+    let two_hours_ago = chrono::Utc::now().timestamp_millis() - 2 * 3_600_000;
+    let adds: Vec<_> = prepared
+        .raw
+        .adds()
+        .iter()
+        .cloned()
+        .map(|mut add| {
+            add.modification_time = two_hours_ago;
+            add
+        })
+        .collect();
+    assert_eq!(adds.len(), 2);
+    std::fs::remove_file(lake.dir.path().join("raw").join(&adds[0].path)).expect("delete");
+    let table = prepared.raw.table();
+    let error = Commit::append(table, adds.clone())
+        .expect("commit")
+        .execute(table)
+        .await
+        .expect_err("a commit of a missing file");
+    assert!(
+        error.to_string().contains("is gone: nothing was committed"),
+        "{error}"
+    );
+    assert_eq!(lake.count("raw").await, 1);
+    // The old file that is still there commits.
+    Commit::append(table, adds[1..].to_vec())
+        .expect("commit")
+        .execute(table)
+        .await
+        .expect("an old file that exists commits");
+    assert_eq!(lake.count("raw").await, 2);
 }

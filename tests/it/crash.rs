@@ -1,6 +1,7 @@
 //! The crash harness (issue 11 §4): ingest and compaction processes are SIGKILLed at seeded
 //! random moments, everything is rerun to completion, and the three tables are compared
-//! with an independent model. `make crash` runs 200 trials; `make test` runs a few.
+//! with an independent model. Compaction runs of different kinds take turns, each
+//! vacuuming with no retention (issue 22 §3, §4). `make crash` runs 200 trials; `make test` runs a few.
 //! `LAKEHOUSE_CRASH_TRIALS` and `LAKEHOUSE_CRASH_SEED` set the number and the first seed.
 
 use std::collections::BTreeMap;
@@ -39,7 +40,9 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
                         return format!("broken {n}");
                     }
                     model.raw += 1;
-                    let uuid = format!("u{}", rng.random_range(0..80));
+                    // A uuid keeps its type: type ranges share no event (their one limit).
+                    let u = rng.random_range(0..80);
+                    let uuid = format!("u{u}");
                     let second = T0 + rng.random_range(0..3 * 86_400);
                     let micros = second * 1_000_000 + n;
                     let best = model.staging.entry(uuid.clone()).or_insert((micros, n));
@@ -48,7 +51,7 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
                     }
                     format!(
                         r#"{{"event_uuid":"{uuid}","event_name":"t{}:x","created_at":{second}.{n:06},"n":{n}}}"#,
-                        n % 4
+                        u % 4
                     )
                 })
                 .collect();
@@ -62,23 +65,43 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
     Ingest(usize),
-    Compact,
+    /// A compaction with no retention and `--vacuum-full`: the whole table (`None`), or one
+    /// of two type ranges.
+    Compact(Option<&'static str>),
 }
 
-/// The run a trial makes: ingest, ingest, compact, ingest, compact.
-const PLAN: [Step; 5] = [
+/// The run a trial makes. Kinds of compaction take turns: both type ranges, then the
+/// whole-table run maintains while the ranges lag, then the ranges again; every
+/// compaction vacuums with no retention.
+const PLAN: [Step; 8] = [
     Step::Ingest(0),
+    Step::Compact(Some("0/2")),
+    Step::Compact(Some("1/2")),
     Step::Ingest(1),
-    Step::Compact,
+    Step::Compact(None),
     Step::Ingest(2),
-    Step::Compact,
+    Step::Compact(Some("1/2")),
+    Step::Compact(Some("0/2")),
 ];
 
 fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse"));
     match step {
         Step::Ingest(f) => command.args(["ingest", "--lake", lake]).arg(&files[f]),
-        Step::Compact => command.args(["compact", "--lake", lake]),
+        Step::Compact(types) => {
+            command.args([
+                "compact",
+                "--lake",
+                lake,
+                "--retention-hours",
+                "0",
+                "--vacuum-full",
+            ]);
+            if let Some(types) = types {
+                command.args(["--types", types]);
+            }
+            &mut command
+        }
     };
     command
         .env_remove("LAKEHOUSE_LAKE")
@@ -124,7 +147,7 @@ fn landing(step: Step, before: (i64, i64, i64), after: (i64, i64, i64), exited: 
             changed(before.0, after.0),
             changed(before.1, after.1)
         ),
-        Step::Compact => format!("compact: staging committed {}", changed(before.2, after.2)),
+        Step::Compact(_) => format!("compact: staging committed {}", changed(before.2, after.2)),
     }
 }
 

@@ -67,6 +67,68 @@ fn a_file_loaded_again_adds_nothing_force_loads_it_and_stdin_always_appends() {
     assert_eq!(counts(&lake), (10, 3));
 }
 
+/// Inputs that can be read only once (issue 22 §1): a pipe named as a file (`/dev/stdin`,
+/// `<(zcat a.gz)`, a named pipe) loads every record, like `-`, and spends no identity, so
+/// the same bytes as a real file still load after it. Hashing the pipe first read it empty.
+#[test]
+fn a_pipe_named_as_a_file_loads_and_spends_no_identity() {
+    let lake = TestLake::new();
+    let a = input(&lake, "a", 3);
+    let bytes = std::fs::read(&a).expect("read");
+    let out = lakehouse_ok(&["ingest", "--lake", lake.path(), "/dev/stdin"], &bytes);
+    assert!(out.contains("appended 3 quarantined 1"), "{out}");
+    assert_eq!(counts(&lake), (3, 1));
+
+    // A named pipe another process writes to.
+    let fifo = lake.dir.path().join("events.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, &bytes))
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(["ingest", "--lake", lake.path()])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Read twice, a pipe would wait for a second writer for ever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ingest of a named pipe did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    writer.join().expect("join").expect("write to the pipe");
+    assert_eq!(counts(&lake), (6, 2));
+
+    // The file itself still loads, once.
+    let out = lakehouse_ok(&["ingest", "--lake", lake.path(), &a], b"");
+    assert!(out.contains("appended 3"), "{out}");
+    let out = lakehouse_ok(&["ingest", "--lake", lake.path(), &a], b"");
+    assert!(out.contains("appended 0"), "{out}");
+    assert_eq!(counts(&lake), (9, 3));
+
+    // A directory is not an input.
+    let dir = lake.dir.path().to_str().expect("utf-8");
+    let out = lakehouse(&["ingest", "--lake", lake.path(), dir], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("a directory"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn a_load_that_died_between_its_two_commits_completes_on_rerun() {
     let lake = TestLake::new();
@@ -178,6 +240,24 @@ fn a_record_over_the_maximum_is_quarantined_by_its_first_bytes() {
         line.as_bytes(),
     );
     assert!(out.contains("appended 0 quarantined 1"), "{out}");
+    // Under a maximum below the 4,096 bytes quarantine keeps, the reason still holds.
+    let long = event("d", "x:1", T0, &format!(r#","pad":"{}""#, "q".repeat(5000)));
+    lakehouse_ok(
+        &["ingest", "--lake", lake.path(), "--max-record-bytes", "100"],
+        long.as_bytes(),
+    );
+    let rows = runtime.block_on(lake.query(
+        "SELECT length(encode(raw, 'hex')) / 2 AS kept, error FROM quarantine \
+         WHERE error LIKE '%more than 100 bytes%'",
+    ));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["kept"], 4096, "{rows:?}");
+    assert!(
+        rows[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("(the first 4096 are kept)")),
+        "{rows:?}"
+    );
     let refused = lakehouse(
         &["ingest", "--lake", lake.path(), "--max-record-bytes", "0"],
         b"",

@@ -414,3 +414,161 @@ fn an_export_fixed_in_place_redrives_the_rows_it_names_once() {
         "{listed}"
     );
 }
+
+fn redrive_file_ok(lake: &TestLake, file: &str) -> String {
+    let out = redrive_file(lake, file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn redrive_file(lake: &TestLake, file: &str) -> std::process::Output {
+    lakehouse(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--file",
+            file,
+        ],
+        b"",
+    )
+}
+
+/// Re-drive trusts nothing it is given (issue 22 §5): two lines naming one row land it once
+/// (the same bytes) or are refused (different bytes), a key naming no quarantine row is
+/// refused, and a `--where` that is not one condition is refused, each with nothing
+/// re-driven.
+#[test]
+fn redrive_checks_every_key_and_takes_no_row_twice() {
+    let (lake, _) = quarantined_lake();
+    let export = lake.dir.path().join("fix.jsonl");
+    let export_path = export.to_str().expect("utf-8");
+    lakehouse_ok(
+        &[
+            "quarantine",
+            "export",
+            "--lake",
+            lake.path(),
+            "--where",
+            "error LIKE 'invalid JSON%'",
+            "--out",
+            export_path,
+        ],
+        b"",
+    );
+    let keys_path = format!("{export_path}.keys");
+    let keys: Vec<String> = std::fs::read_to_string(&keys_path)
+        .expect("keys")
+        .lines()
+        .map(String::from)
+        .collect();
+    let write = |lines: &[String], keys: &[&String]| {
+        std::fs::write(&export, lines.join("\n") + "\n").expect("write");
+        let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        std::fs::write(&keys_path, keys.join("\n") + "\n").expect("write keys");
+    };
+    let g1 = event("g1", "a:b", T0, "");
+
+    // Two overlapping exports joined: the same line twice lands once.
+    write(
+        &[g1.clone(), String::new(), g1.clone(), String::new()],
+        &[&keys[0], &keys[1], &keys[0], &keys[1]],
+    );
+    let out = redrive_file_ok(&lake, export_path);
+    assert!(out.contains("appended 1"), "{out}");
+    assert_eq!(raw_rows(&lake).iter().filter(|r| r.0 == "g1").count(), 1);
+
+    // One row fixed two ways: which is meant cannot be told.
+    let (g2, g3) = (event("g2", "a:b", T0, ""), event("g3", "a:b", T0, ""));
+    write(&[g2.clone(), g3.clone()], &[&keys[1], &keys[1]]);
+    let out = redrive_file(&lake, export_path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("name the same quarantine row"),
+        "{stderr}"
+    );
+
+    // A key edited to name a row that does not exist.
+    let forged = keys[1].replace("\"ingest_seq\":", "\"ingest_seq\":9");
+    assert_ne!(forged, keys[1]);
+    write(std::slice::from_ref(&g2), &[&forged]);
+    let out = redrive_file(&lake, export_path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("name no quarantine row"),
+        "{stderr}"
+    );
+    let rows = raw_rows(&lake);
+    assert!(!rows.iter().any(|r| r.0 == "g2" || r.0 == "g3"), "{rows:?}");
+
+    // A condition that tries to be a query of its own.
+    let out = lakehouse(
+        &[
+            "quarantine",
+            "redrive",
+            "--lake",
+            lake.path(),
+            "--where",
+            "false) UNION ALL SELECT CAST(payload AS BYTEA), 'x', source, source_position, \
+             ingested_at, ingest_seq FROM raw WHERE (true",
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    assert_eq!(raw_rows(&lake).len(), rows.len());
+}
+
+/// A record quarantined as too large keeps only its first bytes; a prefix may parse where
+/// the whole record does not (here: an event, then padding, then garbage). It is re-driven
+/// only from a line that brings the whole record, never from the prefix.
+#[test]
+fn a_row_quarantined_as_too_large_is_redriven_only_from_its_whole_record() {
+    let lake = TestLake::new();
+    let valid_start = event("big", "a:b", T0, "");
+    let record = format!("{valid_start}{} trailing garbage", " ".repeat(5000));
+    let out = lakehouse_ok(
+        &["ingest", "--lake", lake.path(), "--max-record-bytes", "100"],
+        record.as_bytes(),
+    );
+    assert!(out.contains("quarantined 1"), "{out}");
+
+    // By filter: left alone, said so.
+    let out = lakehouse_ok(&["quarantine", "redrive", "--lake", lake.path()], b"");
+    assert!(
+        out.contains("appended 0") && out.contains("too large 1"),
+        "{out}"
+    );
+    assert!(raw_rows(&lake).is_empty());
+
+    // Exported and re-driven unchanged: still the prefix, still left alone.
+    let export = lake.dir.path().join("big.jsonl");
+    let export_path = export.to_str().expect("utf-8");
+    lakehouse_ok(
+        &[
+            "quarantine",
+            "export",
+            "--lake",
+            lake.path(),
+            "--out",
+            export_path,
+        ],
+        b"",
+    );
+    let out = redrive_file_ok(&lake, export_path);
+    assert!(
+        out.contains("appended 0") && out.contains("too large 1"),
+        "{out}"
+    );
+    assert!(raw_rows(&lake).is_empty());
+
+    // The whole record, fixed, from the original: re-driven once.
+    std::fs::write(&export, format!("{valid_start}\n")).expect("write");
+    let out = redrive_file_ok(&lake, export_path);
+    assert!(out.contains("appended 1"), "{out}");
+    assert_eq!(raw_rows(&lake).len(), 1);
+}

@@ -154,3 +154,40 @@ async fn fan_out_lag_is_the_slowest_range_and_a_recreated_raw_is_a_problem() {
         "{stdout}"
     );
 }
+
+/// Time travel as far as the files allow (issue 22 §6): after a vacuum with a retention
+/// shorter than the table's own, `status` reports time travel from when that vacuum left
+/// the files whole, not from what `delta.deletedFileRetentionDuration` promises.
+#[tokio::test(flavor = "multi_thread")]
+async fn time_travel_starts_where_a_short_retention_vacuum_left_it() {
+    let lake = TestLake::new();
+    for i in 0..3 {
+        lake.ingest(&[event(&format!("u{i}"), "a:x", T0, "")]).await;
+    }
+    lake.compact().await;
+    let (json, _) = status(&lake, &[]);
+    let created = table(&json, "raw")["oldest_version_at"].clone();
+    assert_eq!(table(&json, "raw")["time_travel_from"], created, "{json}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let vacuumed_at = chrono::Utc::now();
+    lake.compact_with(CompactOptions {
+        retention: chrono::Duration::zero(),
+        ..CompactOptions::default()
+    })
+    .await;
+    let (json, _) = status(&lake, &[]);
+    for name in ["raw", "staging", "quarantine"] {
+        let from: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(table(&json, name)["time_travel_from"].clone())
+                .expect("time_travel_from");
+        assert!(from >= vacuumed_at, "{name}: {from} before {vacuumed_at}");
+    }
+    // A later vacuum with the table's own retention does not move it back.
+    lake.compact().await;
+    let (again, _) = status(&lake, &[]);
+    assert_eq!(
+        table(&again, "raw")["time_travel_from"],
+        table(&json, "raw")["time_travel_from"]
+    );
+}

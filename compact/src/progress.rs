@@ -1,0 +1,170 @@
+//! How far compaction has consumed raw, as Delta `txn`s. Each kind of run records what it
+//! consumed in staging under its own app id: the whole-table run, or each of N ranges of
+//! event types. Kinds may take turns (N changes, ranges give way to one run and back), so
+//! no kind's own record is the whole truth; two facts make them safe together:
+//!
+//! - **A run starts from the most any record says of its types** ([`start`]): its own, the
+//!   whole-table run's, the least of the ranges that merged last, or what every kind has
+//!   consumed ([`everywhere_app_id`]). Each is a version up to which its types are in
+//!   staging, so a run never re-reads what another kind merged and never skips anything.
+//! - **Raw files are removed only behind what every kind has consumed.** Maintenance
+//!   rewrites only raw files of versions at or below [`consumed_everywhere`], and records
+//!   that version in raw, in the same commit that removes them. A kind that lagged, or was
+//!   given up, starts after it, so no run of any kind needs a file that vacuum may delete.
+//!   No kind has to be retired by hand.
+
+use deltalake::DeltaTable;
+use lakehouse_lake::TypeRange;
+use lakehouse_lake::log::txn_version;
+
+use crate::error::Result;
+use crate::lineage::last_merge;
+
+/// The Delta `txn` application id under which `staging` records the last `raw` version
+/// the whole-table run consumed.
+pub const STAGING_APP_ID: &str = "lakehouse-compact:raw";
+
+/// The `txn` app id of a run over `range` (`None`: the whole table).
+pub fn staging_app_id(range: Option<TypeRange>) -> String {
+    match range {
+        None => STAGING_APP_ID.to_string(),
+        Some(r) => format!("{STAGING_APP_ID}:types-{}-of-{}", r.index(), r.count()),
+    }
+}
+
+/// The range a run's app id names: the inverse of [`staging_app_id`]; `None` for the
+/// whole-table run's and for app ids that are not a run's.
+pub fn range_of_app_id(app_id: &str) -> Option<TypeRange> {
+    let rest = app_id
+        .strip_prefix(STAGING_APP_ID)?
+        .strip_prefix(":types-")?;
+    let (index, count) = rest.split_once("-of-")?;
+    TypeRange::parse(&format!("{index}/{count}"))
+}
+
+/// The `txn` app id under which **raw** records the version up to which every kind of run
+/// has consumed it into the staging table with id `staging_id` (another staging, built
+/// anew, has consumed nothing of it).
+pub fn everywhere_app_id(staging_id: &str) -> String {
+    format!("{STAGING_APP_ID}:everywhere:{staging_id}")
+}
+
+/// A raw version consumed, and whose record says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub version: u64,
+    pub app_id: String,
+    /// The record covers all of the run's types in the next version too, as far as that
+    /// app id's last merge says it got into it (a commit too big for one merge): its own,
+    /// or the whole-table run's.
+    pub partial_applies: bool,
+}
+
+/// Where a run over `range` goes on from: the greatest version any record says its types
+/// are consumed to; `None` when nothing says anything (a first run).
+pub async fn start(
+    raw: &DeltaTable,
+    staging: &DeltaTable,
+    range: Option<TypeRange>,
+) -> Result<Option<Progress>> {
+    let own = staging_app_id(range);
+    let mut best: Option<Progress> = None;
+    // Offered in order of preference: on a tie the earlier, which knows more, stays.
+    let mut offer = |version: Option<u64>, app_id: String, partial_applies: bool| {
+        if let Some(version) = version
+            && best.as_ref().is_none_or(|b| version > b.version)
+        {
+            best = Some(Progress {
+                version,
+                app_id,
+                partial_applies,
+            });
+        }
+    };
+    offer(own_version(staging, &own).await?, own.clone(), true);
+    if range.is_some() {
+        offer(
+            own_version(staging, STAGING_APP_ID).await?,
+            STAGING_APP_ID.into(),
+            true,
+        );
+    }
+    // The ranges that merged last, when they are another kind (their least is below this
+    // range's own progress otherwise).
+    if let Some(kind) = last_kind(staging).await?
+        && range.is_none_or(|r| r.count() != kind.count())
+    {
+        offer(
+            least_of(staging, kind).await?,
+            staging_app_id(Some(kind)),
+            false,
+        );
+    }
+    let everywhere = everywhere_app_id(&table_id(staging)?);
+    offer(own_version(raw, &everywhere).await?, everywhere, false);
+    Ok(best)
+}
+
+/// The raw version every kind of run has consumed into `staging`, as far as the records
+/// tell: the greatest of what raw recorded of it, the whole-table run's progress, the least
+/// of the ranges that merged last and, when given, the least of `also`'s ranges (a
+/// maintainer's own kind). `None` when none of them has consumed anything.
+pub async fn consumed_everywhere(
+    raw: &DeltaTable,
+    staging: &DeltaTable,
+    also: Option<TypeRange>,
+) -> Result<Option<u64>> {
+    let recorded = own_version(raw, &everywhere_app_id(&table_id(staging)?)).await?;
+    let whole = own_version(staging, STAGING_APP_ID).await?;
+    let mut most = recorded.max(whole);
+    for kind in [last_kind(staging).await?, also].into_iter().flatten() {
+        most = most.max(least_of(staging, kind).await?);
+    }
+    Ok(most)
+}
+
+/// The kind of ranges staging's last merge came from; `None` when it was the whole-table
+/// run's (or no merge is near the head).
+async fn last_kind(staging: &DeltaTable) -> Result<Option<TypeRange>> {
+    Ok(last_merge(staging, None)
+        .await?
+        .and_then(|m| m.source)
+        .and_then(|app_id| range_of_app_id(&app_id)))
+}
+
+/// What every range of `kind`'s count has consumed: the least of them; `None` while one of
+/// them has merged nothing.
+pub async fn least_of(staging: &DeltaTable, kind: TypeRange) -> Result<Option<u64>> {
+    let mut least = u64::MAX;
+    for range in kind.siblings() {
+        match own_version(staging, &staging_app_id(Some(range))).await? {
+            Some(v) => least = least.min(v),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(least))
+}
+
+async fn own_version(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
+    Ok(txn_version(table, app_id)
+        .await?
+        .and_then(|v| u64::try_from(v).ok()))
+}
+
+fn table_id(table: &DeltaTable) -> Result<String> {
+    Ok(table.snapshot()?.metadata().id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_app_id_gives_its_range_back() {
+        let range = TypeRange::parse("2/4");
+        assert_eq!(range_of_app_id(&staging_app_id(range)), range);
+        assert_eq!(range_of_app_id(STAGING_APP_ID), None);
+        assert_eq!(range_of_app_id("someone-else:types-1-of-3"), None);
+        assert_eq!(range_of_app_id(&everywhere_app_id("abc")), None);
+    }
+}
