@@ -2,6 +2,7 @@
 //! each quarantine row reaches raw at most once, however often or concurrently re-driven.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use lakehouse_ingest::{Destinations, IngestOptions, Ingestor, SourceRecord};
 use serde_json::Value;
@@ -314,22 +315,9 @@ fn a_redrive_killed_anywhere_reruns_to_each_row_once() {
 #[test]
 fn an_export_fixed_in_place_redrives_the_rows_it_names_once() {
     let (lake, _) = quarantined_lake();
-    let export = lake.dir.path().join("fix.jsonl");
-    let export_path = export.to_str().expect("utf-8");
     let invalid_json = "error LIKE 'invalid JSON%'";
-    lakehouse_ok(
-        &[
-            "quarantine",
-            "export",
-            "--lake",
-            lake.path(),
-            "--where",
-            invalid_json,
-            "--out",
-            export_path,
-        ],
-        b"",
-    );
+    let (export, export_path) = export_to(&lake, "fix.jsonl", Some(invalid_json));
+    let export_path = export_path.as_str();
     let keys = std::fs::read_to_string(format!("{export_path}.keys")).expect("keys file");
     assert_eq!(keys.lines().count(), 2);
     assert_eq!(
@@ -446,21 +434,8 @@ fn redrive_file(lake: &TestLake, file: &str) -> std::process::Output {
 #[test]
 fn redrive_checks_every_key_and_takes_no_row_twice() {
     let (lake, _) = quarantined_lake();
-    let export = lake.dir.path().join("fix.jsonl");
-    let export_path = export.to_str().expect("utf-8");
-    lakehouse_ok(
-        &[
-            "quarantine",
-            "export",
-            "--lake",
-            lake.path(),
-            "--where",
-            "error LIKE 'invalid JSON%'",
-            "--out",
-            export_path,
-        ],
-        b"",
-    );
+    let (export, export_path) = export_to(&lake, "fix.jsonl", Some("error LIKE 'invalid JSON%'"));
+    let export_path = export_path.as_str();
     let keys_path = format!("{export_path}.keys");
     let keys: Vec<String> = std::fs::read_to_string(&keys_path)
         .expect("keys")
@@ -546,19 +521,8 @@ fn a_row_quarantined_as_too_large_is_redriven_only_from_its_whole_record() {
     assert!(raw_rows(&lake).is_empty());
 
     // Exported and re-driven unchanged: still the prefix, still left alone.
-    let export = lake.dir.path().join("big.jsonl");
-    let export_path = export.to_str().expect("utf-8");
-    lakehouse_ok(
-        &[
-            "quarantine",
-            "export",
-            "--lake",
-            lake.path(),
-            "--out",
-            export_path,
-        ],
-        b"",
-    );
+    let (export, export_path) = export_to(&lake, "big.jsonl", None);
+    let export_path = export_path.as_str();
     let out = redrive_file_ok(&lake, export_path);
     assert!(
         out.contains("appended 0") && out.contains("too large 1"),
@@ -571,4 +535,24 @@ fn a_row_quarantined_as_too_large_is_redriven_only_from_its_whole_record() {
     let out = redrive_file_ok(&lake, export_path);
     assert!(out.contains("appended 1"), "{out}");
     assert_eq!(raw_rows(&lake).len(), 1);
+}
+
+/// Exports the quarantine rows matching `condition` (all when `None`) with their keys to
+/// `name` in the lake's folder; returns the file and its path as text.
+fn export_to(lake: &TestLake, name: &str, condition: Option<&str>) -> (PathBuf, String) {
+    let export = lake.dir.path().join(name);
+    let path = export.to_str().expect("utf-8").to_string();
+    let mut args = vec![
+        "quarantine",
+        "export",
+        "--lake",
+        lake.path(),
+        "--out",
+        &path,
+    ];
+    if let Some(condition) = condition {
+        args.extend(["--where", condition]);
+    }
+    lakehouse_ok(&args, b"");
+    (export, path)
 }
