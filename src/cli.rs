@@ -181,6 +181,12 @@ pub enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Staging's key index (staging_keys): bring it up to staging, or check it equals
+    /// staging's keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Register the tables (and inferred views) in AWS Glue for Athena.
     Catalog {
         #[command(subcommand)]
@@ -288,6 +294,24 @@ pub enum QuarantineCommand {
         /// the quarantine row it names, at most once. Without one: loaded like `ingest`.
         #[arg(long, conflicts_with_all = ["where_sql", "since"])]
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Index what staging gained since the index's version (or rebuild the index when it
+    /// has none for this staging); compaction does this after every run.
+    Update {
+        #[command(flatten)]
+        lake: LakeArg,
+    },
+    /// Compare every key of the index with staging at the version the index holds (reads
+    /// both tables whole); fails when they differ.
+    Check {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
     },
 }
 

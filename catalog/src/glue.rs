@@ -163,7 +163,7 @@ impl Catalog {
         }
     }
 
-    /// Registers `raw`, `staging` and `quarantine` as Delta tables: creates what is
+    /// Registers the lake's tables (`raw`, `staging`, `quarantine`, `staging_keys`) as Delta tables: creates what is
     /// missing, updates what differs (a new column, a moved lake), leaves the rest alone.
     pub async fn sync_tables(&self, lake: &Lake) -> Result<SyncReport> {
         let mut definitions = Vec::new();

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
+use crate::keys::{KeysUpdate, update_keys};
 use crate::lineage::{check_same_raw, last_merge};
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain};
 use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
@@ -79,6 +80,8 @@ pub struct CompactReport {
     pub maintenance: Vec<(String, MaintenanceMetrics)>,
     /// Merges planned again after a concurrent commit changed what they read.
     pub replans: u32,
+    /// The key index brought up to staging (`None`: not reached).
+    pub keys: Option<KeysUpdate>,
 }
 
 impl CompactReport {
@@ -211,6 +214,9 @@ impl Compactor {
                 break;
             }
         }
+        // Before maintenance, so that optimize repacks files the index already holds.
+        self.before_commit().await?;
+        report.keys = Some(update_keys(&self.lake).await?);
         // One range maintains for all: the others would only race it to the same rewrites.
         let maintains = self.options.types.is_none_or(|r| r.index() == 0);
         if !self.options.skip_maintenance && maintains {

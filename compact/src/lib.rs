@@ -8,6 +8,8 @@
 //! - [`lineage`]: refusing a `raw` that is not the table `staging` was built from.
 //! - [`progress`]: what each kind of run (whole table, type ranges) consumed, where a run
 //!   starts, and what every kind has consumed (raw files behind it may be rewritten).
+//! - [`keys`]: the key index (`staging_keys`), kept up with staging exactly once, and
+//!   its check against staging.
 //! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs.
 //! - [`maintain`]: optimize and vacuum.
 //!
@@ -17,6 +19,7 @@
 pub mod changes;
 mod compactor;
 pub mod error;
+pub mod keys;
 pub mod lineage;
 pub mod maintain;
 pub mod merge;

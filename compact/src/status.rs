@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::compactor::CompactOptions;
 use crate::error::Result;
+use crate::keys::{KeysHealth, keys_health};
 use crate::lineage::last_merge;
 use crate::maintain::{VACUUMED_BEFORE_APP_ID, deleted_file_retention};
 use crate::progress::consumed_everywhere;
@@ -57,6 +58,8 @@ pub struct LakeStatus {
     pub compaction: Option<CompactionLag>,
     /// `None` when quarantine does not exist yet.
     pub quarantine: Option<QuarantineWindow>,
+    /// The key index's lag behind staging; `None` when staging does not exist yet.
+    pub keys: Option<KeysHealth>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,10 +115,11 @@ pub struct QuarantineWindow {
 
 /// The status of `lake`, reading only its logs.
 pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeStatus> {
-    let (raw, staging, quarantine) = tokio::try_join!(
+    let (raw, staging, quarantine, keys) = tokio::try_join!(
         lake.open_existing(Table::Raw),
         lake.open_existing(Table::Staging),
-        lake.open_existing(Table::Quarantine)
+        lake.open_existing(Table::Quarantine),
+        lake.open_existing(Table::Keys)
     )?;
     if raw.is_none() && staging.is_none() && quarantine.is_none() {
         return Err(LakeError::EmptyLake {
@@ -128,6 +132,7 @@ pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeSta
         (Table::Raw, &raw),
         (Table::Staging, &staging),
         (Table::Quarantine, &quarantine),
+        (Table::Keys, &keys),
     ] {
         tables.push(table_status(table, delta.as_ref(), options).await?);
     }
@@ -140,12 +145,17 @@ pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeSta
         Some(q) => Some(quarantine_window(q, options).await?),
         None => None,
     };
+    let keys = match &staging {
+        Some(staging) => Some(keys_health(staging, keys.as_ref()).await?),
+        None => None,
+    };
     Ok(LakeStatus {
         location: lake.root().to_string(),
         at: options.now,
         tables,
         compaction,
         quarantine,
+        keys,
     })
 }
 

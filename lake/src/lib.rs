@@ -1,9 +1,10 @@
 //! The table contract every stage builds on.
 //!
-//! - [`schema`]: the lake's three tables, their columns, partitioning and Parquet writer
+//! - [`schema`]: the lake's tables, their columns, partitioning and Parquet writer
 //!   properties: the one definition used everywhere.
 //! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
 //! - [`files`]: reading a table's data files back with their partition values.
+//! - [`keys`]: the key index's keys and buckets.
 //! - [`write`]: writing a partition's rows as a data file, the same way for every stage.
 //! - [`commit`]: the one path by which every writer commits: actions, application
 //!   transactions and typed commit metadata in a single Delta commit, checked against
@@ -18,6 +19,7 @@ pub mod commit;
 mod conflict;
 mod error;
 pub mod files;
+pub mod keys;
 pub mod lake;
 pub mod log;
 pub mod read;

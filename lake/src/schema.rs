@@ -1,11 +1,11 @@
-//! The table contract: column names, types and partitioning of `raw`, `staging` and
-//! `quarantine`. Everything that reads or writes a table takes its schema from here.
+//! The table contract: column names, types and partitioning of `raw`, `staging`,
+//! `quarantine` and `staging_keys` (staging's key index). Everything that reads or writes a table takes its schema from here.
 
 use std::sync::{Arc, LazyLock};
 
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::{DataType as DeltaType, StructField};
-use deltalake::parquet::basic::Compression;
+use deltalake::parquet::basic::{Compression, Encoding};
 use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use deltalake::parquet::schema::types::ColumnPath;
 
@@ -25,6 +25,9 @@ pub const PAYLOAD: &str = "payload";
 pub const RAW: &str = "raw";
 pub const ERROR: &str = "error";
 pub const INGEST_DATE: &str = "ingest_date";
+pub const KEY_HI: &str = "key_hi";
+pub const KEY_LO: &str = "key_lo";
+pub const KEY_BUCKET: &str = "key_bucket";
 
 /// Delta timestamps are UTC instants with microsecond precision (`timestamp`, not
 /// `timestamp_ntz`, which would need writer version 7).
@@ -102,6 +105,17 @@ const QUARANTINE_COLUMNS: &[Column] = &[
     col(INGEST_SEQ, ColumnType::Long, true),
     col(INGESTED_AT, ColumnType::Timestamp, true),
     col(INGEST_DATE, ColumnType::Date, true),
+];
+
+/// The key index: an `event_uuid`'s 128-bit key ([`crate::keys`]) as two longs, the staged
+/// row's `created_datetime` and `event_type` (its partition with the date of that instant),
+/// partitioned by the key's bucket.
+const KEYS_COLUMNS: &[Column] = &[
+    col(KEY_HI, ColumnType::Long, false),
+    col(KEY_LO, ColumnType::Long, false),
+    col(CREATED_DATETIME, ColumnType::Timestamp, true),
+    col(EVENT_TYPE, ColumnType::String, false),
+    col(KEY_BUCKET, ColumnType::String, false),
 ];
 
 /// Number of leading columns Delta keeps min/max statistics for (`delta.dataSkippingNumIndexedCols`).
@@ -226,22 +240,25 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// One of the lake's three tables.
+/// One of the lake's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Table {
     Raw,
     Staging,
     Quarantine,
+    /// Staging's key index, kept by compaction (`docs/dedup.md`).
+    Keys,
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::Raw, Table::Staging, Table::Quarantine];
+    pub const ALL: [Table; 4] = [Table::Raw, Table::Staging, Table::Quarantine, Table::Keys];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Raw => "raw",
             Table::Staging => "staging",
             Table::Quarantine => "quarantine",
+            Table::Keys => "staging_keys",
         }
     }
 
@@ -254,6 +271,7 @@ impl Table {
             Table::Raw => "every valid event as received, append-only",
             Table::Staging => "one row per event_uuid: the latest created_at wins",
             Table::Quarantine => "every rejected record, byte for byte, with the reason",
+            Table::Keys => "staging's key index: each event_uuid's key, created_datetime and type",
         }
     }
 
@@ -264,6 +282,7 @@ impl Table {
             Table::Raw => RawLayout::default().partition_columns(),
             Table::Staging => &[EVENT_DATE, EVENT_TYPE],
             Table::Quarantine => &[INGEST_DATE],
+            Table::Keys => &[KEY_BUCKET],
         }
     }
 
@@ -282,6 +301,9 @@ impl Table {
     pub fn sort_columns(self, partitions: &[&str]) -> &'static [&'static str] {
         match self {
             Table::Raw if !partitions.contains(&EVENT_TYPE) => &[EVENT_TYPE],
+            // Sorted runs: a key is found by the pages' min/max, and sorted high halves
+            // delta-encode to about 5 bytes.
+            Table::Keys => &[KEY_HI, KEY_LO],
             _ => &[],
         }
     }
@@ -291,6 +313,7 @@ impl Table {
             Table::Raw => [EVENT_COLUMNS, &[], PAYLOAD_COLUMN],
             Table::Staging => [EVENT_COLUMNS, STAGING_EXTRA, PAYLOAD_COLUMN],
             Table::Quarantine => [QUARANTINE_COLUMNS, &[], &[]],
+            Table::Keys => [KEYS_COLUMNS, &[], &[]],
         };
         parts.into_iter().flatten()
     }
@@ -317,12 +340,14 @@ impl Table {
                 PAYLOAD,
             ],
             Table::Quarantine => &[RAW, SOURCE_POSITION, INGEST_SEQ],
+            Table::Keys => &[KEY_HI, KEY_LO, CREATED_DATETIME],
         };
         // Long free text no query filters by range: min/max statistics of it would cost a
         // comparison of every value (and bytes in every footer) and prune nothing.
         let no_statistics: &[&str] = match self {
             Table::Raw | Table::Staging => &[PAYLOAD, SOURCE_POSITION],
             Table::Quarantine => &[RAW, SOURCE_POSITION],
+            Table::Keys => &[KEY_LO],
         };
         let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
         for column in unique {
@@ -331,6 +356,10 @@ impl Table {
         for column in no_statistics {
             builder = builder
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+        }
+        if self == Table::Keys {
+            builder = builder
+                .set_column_encoding(ColumnPath::from(KEY_HI), Encoding::DELTA_BINARY_PACKED);
         }
         builder.build()
     }
@@ -341,10 +370,12 @@ impl Table {
         static STAGING_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| build_arrow(Table::Staging));
         static QUARANTINE_SCHEMA: LazyLock<SchemaRef> =
             LazyLock::new(|| build_arrow(Table::Quarantine));
+        static KEYS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| build_arrow(Table::Keys));
         match self {
             Table::Raw => RAW_SCHEMA.clone(),
             Table::Staging => STAGING_SCHEMA.clone(),
             Table::Quarantine => QUARANTINE_SCHEMA.clone(),
+            Table::Keys => KEYS_SCHEMA.clone(),
         }
     }
 }

@@ -23,9 +23,16 @@ pub fn describe(report: &CompactReport) -> String {
     let (compacted, vacuumed) = report.maintenance.iter().fold((0, 0), |(c, v), (_, m)| {
         (c + m.files_compacted, v + m.files_vacuumed)
     });
+    let keys = report.keys.as_ref().map_or(String::new(), |k| {
+        let how = if k.rebuilt { ", rebuilt" } else { "" };
+        format!(
+            " keys at staging v{} (+{}{how})",
+            k.indexed, k.entries_added
+        )
+    });
     format!(
         "compacted: raw {consumed}..v{} read {} inserted {} updated {} discarded {} \
-         files rewritten {} added {} staging {staging} optimize {compacted} files vacuum {vacuumed} files",
+         files rewritten {} added {} staging {staging} optimize {compacted} files vacuum {vacuumed} files{keys}",
         report.raw_version,
         t.source_rows,
         t.inserted,

@@ -4,6 +4,7 @@ mod demo;
 mod generate;
 mod history;
 mod ingest;
+mod keys;
 mod quarantine;
 mod query;
 mod status;
@@ -91,6 +92,7 @@ pub async fn run(command: Command) -> Result<()> {
             status::run(&lake.lake, format, quarantine_window, &limits).await
         }
         Command::Quarantine { command } => quarantine::run(command).await,
+        Command::Keys { command } => keys::run(command).await,
         Command::Catalog { command } => catalog::run(command).await,
         Command::Generate {
             events,

@@ -73,7 +73,7 @@ fn crossed(status: &LakeStatus, limits: &Limits) -> Vec<String> {
 fn render(status: &LakeStatus) -> String {
     let mut out = format!("lake {} at {}\n\n", status.location, time(Some(status.at)));
     out.push_str(&format!(
-        "{:<10}  {:>7}  {:<19}  {:<10}  {:>7}  {:>10}  {:>7}  {:>10}  {}\n",
+        "{:<12}  {:>7}  {:<19}  {:<10}  {:>7}  {:>10}  {:>7}  {:>10}  {}\n",
         "table",
         "version",
         "last commit (UTC)",
@@ -86,7 +86,7 @@ fn render(status: &LakeStatus) -> String {
     ));
     for t in &status.tables {
         let Some(version) = t.version else {
-            out.push_str(&format!("{:<10}  (not created yet)\n", t.table));
+            out.push_str(&format!("{:<12}  (not created yet)\n", t.table));
             continue;
         };
         let travel = match (t.time_travel_from, t.oldest_version) {
@@ -98,7 +98,7 @@ fn render(status: &LakeStatus) -> String {
             _ => "-".to_string(),
         };
         out.push_str(&format!(
-            "{:<10}  {:>7}  {:<19}  {:<10}  {:>7}  {:>10}  {:>7}  {:>10}  {}\n",
+            "{:<12}  {:>7}  {:<19}  {:<10}  {:>7}  {:>10}  {:>7}  {:>10}  {}\n",
             t.table,
             version,
             time(t.last_commit_at),
@@ -134,6 +134,21 @@ fn render(status: &LakeStatus) -> String {
         }
         if let Some(problem) = &lag.problem {
             out.push_str(&format!("            problem: {problem}\n"));
+        }
+    }
+    if let Some(keys) = &status.keys {
+        match keys.indexed {
+            Some(v) if keys.lag_versions == 0 => {
+                out.push_str(&format!("key index   up to date: holds staging v{v}\n"))
+            }
+            Some(v) => out.push_str(&format!(
+                "key index   holds staging v{v}: {} staging commit{} behind (the next compaction indexes them)\n",
+                keys.lag_versions,
+                if keys.lag_versions == 1 { "" } else { "s" }
+            )),
+            None => out.push_str(
+                "key index   none for this staging yet (the next compaction builds it)\n",
+            ),
         }
     }
     if let Some(q) = &status.quarantine {

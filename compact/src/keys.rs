@@ -1,0 +1,495 @@
+//! The key index (`staging_keys`): every key staging holds, with the staged row's
+//! `created_datetime` and `event_type`, kept by compaction under its own exactly-once
+//! progress (`docs/dedup.md`).
+//!
+//! The index follows staging: its commits carry the `txn` `lakehouse-keys:staging:<staging
+//! id>` = the staging version it holds every key of. An update indexes the files added
+//! since that version that are still live (merges' winners and rewrites, optimize's
+//! bin-packs: a superset of what changed, so a key is never missed; an entry repeated is
+//! harmless, the latest instant per key decides). An index with no record for this staging
+//! (never built, deleted, or built for a staging since recreated) or whose record is past
+//! the log's retention is rebuilt from staging's live files in one commit that also removes
+//! whatever the table held. A crash anywhere leaves the record where it was: the next
+//! update redoes the work.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, ObjectStore};
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::files::{live_files, read_file_on_task, remove_of};
+use lakehouse_lake::keys::{Key, KeyEntry, keys_batch};
+use lakehouse_lake::log::{commits_in, discard_files, txn_version};
+use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET};
+use lakehouse_lake::write::{FileWriter, PartitionKey};
+use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// The prefix of the index's `txn` app id; the staging table's id follows.
+pub const KEYS_APP_PREFIX: &str = "lakehouse-keys:staging:";
+
+/// The `txn` app id under which the index records the staging version it holds.
+pub fn keys_app_id(staging_id: &str) -> String {
+    format!("{KEYS_APP_PREFIX}{staging_id}")
+}
+
+/// Entries held before they are written out as one file per bucket: bounds memory
+/// (~40 bytes an entry) on a rebuild or a long lag.
+const ENTRIES_PER_FLUSH: usize = 2_000_000;
+
+/// Staging files read at once.
+const READS_AT_ONCE: usize = 8;
+
+/// Updates that lose to a concurrent one before one gives up.
+const MAX_TRIES: u32 = 10;
+
+/// What one update of the index did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct KeysUpdate {
+    /// The staging version the index held before (`None`: nothing for this staging).
+    pub indexed_before: Option<u64>,
+    /// The staging version it holds now.
+    pub indexed: u64,
+    /// Built from all of staging's live files, replacing what the table held.
+    pub rebuilt: bool,
+    pub staging_files_read: u64,
+    pub entries_added: u64,
+    pub files_added: u64,
+    pub files_removed: u64,
+}
+
+/// Brings the index up to staging's latest version. Concurrent updates are safe: the loser
+/// of the race to record a version reads the tables again and finds less (or nothing) to do.
+pub async fn update_keys(lake: &Lake) -> Result<KeysUpdate> {
+    let mut tries = 0;
+    loop {
+        let (staging, keys) = tokio::try_join!(lake.open(Table::Staging), lake.open(Table::Keys))?;
+        match update_to(&staging, &keys).await {
+            Err(e) if tries + 1 < MAX_TRIES && lost_race(&e) => {
+                tries += 1;
+                tracing::info!(error = %e, tries, "key index update lost a race; again");
+            }
+            done => return done,
+        }
+    }
+}
+
+fn lost_race(e: &crate::CompactError) -> bool {
+    matches!(
+        e,
+        crate::CompactError::Lake(
+            LakeError::Conflict { .. } | LakeError::Contended { .. } | LakeError::Vanished { .. }
+        )
+    )
+}
+
+/// The staging version `keys` holds every key of, for the staging table `staging_id`.
+pub async fn indexed_version(keys: &DeltaTable, staging_id: &str) -> Result<Option<u64>> {
+    let version = txn_version(keys, &keys_app_id(staging_id)).await?;
+    Ok(version.and_then(|v| u64::try_from(v).ok()))
+}
+
+async fn update_to(staging: &DeltaTable, keys: &DeltaTable) -> Result<KeysUpdate> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let head = staging.version().unwrap_or(0);
+    let before = indexed_version(keys, &staging_id).await?;
+    let mut update = KeysUpdate {
+        indexed_before: before,
+        indexed: head,
+        ..KeysUpdate::default()
+    };
+    if before.is_some_and(|v| v >= head) {
+        update.indexed = before.unwrap_or(head);
+        return Ok(update);
+    }
+    let live = live_files(staging)?;
+    let added = match before {
+        Some(v) => added_since(staging, v + 1..=head, &live).await?,
+        None => None,
+    };
+    update.rebuilt = added.is_none();
+    let files = added.unwrap_or(live);
+    let mut actions = Vec::new();
+    if update.rebuilt {
+        actions.extend(
+            live_files(keys)?
+                .iter()
+                .map(|add| Action::Remove(remove_of(add, true))),
+        );
+        update.files_removed = actions.len() as u64;
+    }
+    update.staging_files_read = files.len() as u64;
+    let adds = index_files(staging, keys, &files, &mut update.entries_added).await?;
+    update.files_added = adds.len() as u64;
+    actions.extend(adds.iter().cloned().map(Action::Add));
+    let operation = DeltaOperation::Write {
+        mode: if update.rebuilt {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::Append
+        },
+        partition_by: Some(vec![KEY_BUCKET.to_string()]),
+        predicate: None,
+    };
+    let metadata = CommitMetadata {
+        source: Some(keys_app_id(&staging_id)),
+        records: Some(update.entries_added),
+        ..CommitMetadata::default()
+    };
+    let commit = Commit::new(operation, actions)
+        .with_transaction(Transaction::new(keys_app_id(&staging_id), head as i64))
+        .with_metadata(metadata);
+    match commit.execute(keys).await {
+        Ok(_) => Ok(update),
+        Err(e) => {
+            if e.committed_nothing() {
+                discard_files(keys, &adds).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The files added to staging in `versions` that are still live; `None` when the log no
+/// longer holds one of those commits (then only a rebuild is exact).
+async fn added_since(
+    staging: &DeltaTable,
+    versions: std::ops::RangeInclusive<u64>,
+    live: &[Add],
+) -> Result<Option<Vec<Add>>> {
+    let live: HashMap<&str, &Add> = live.iter().map(|a| (a.path.as_str(), a)).collect();
+    // Every file added in `versions`, live or not: a rewrite of one of them may hold keys
+    // the index lacks.
+    let mut added = HashSet::new();
+    let mut files = Vec::new();
+    let mut commits = std::pin::pin!(commits_in(staging.log_store(), versions, 16));
+    while let Some((_, actions)) = commits.try_next().await? {
+        let Some(actions) = actions else {
+            return Ok(None);
+        };
+        // A rewrite that changes no data (optimize) of files the index already held adds
+        // no key: skipping it keeps bin-packing from repeating every entry.
+        let repacks_indexed = actions.iter().all(|a| match a {
+            Action::Add(add) => !add.data_change,
+            Action::Remove(remove) => !added.contains(remove.path.as_str()),
+            _ => true,
+        });
+        for action in actions {
+            let Action::Add(add) = action else { continue };
+            if !repacks_indexed && let Some(live) = live.get(add.path.as_str()) {
+                files.push((*live).clone());
+            }
+            added.insert(add.path);
+        }
+    }
+    Ok(Some(files))
+}
+
+/// Writes the entries of the rows of staging's `files` as index files, one per bucket per
+/// flush; returns their adds.
+async fn index_files(
+    staging: &DeltaTable,
+    keys: &DeltaTable,
+    files: &[Add],
+    entries_added: &mut u64,
+) -> Result<Vec<Add>> {
+    let writer = FileWriter::for_table(Table::Keys, keys)?;
+    let store = staging.object_store();
+    let mut reads = futures::stream::iter(files.iter().cloned())
+        .map(|add| read_entries(store.clone(), add))
+        .buffer_unordered(READS_AT_ONCE);
+    let mut buckets: BTreeMap<u32, Vec<KeyEntry>> = BTreeMap::new();
+    let mut held = 0;
+    let mut adds = Vec::new();
+    while let Some(entries) = reads.try_next().await? {
+        held += entries.len();
+        *entries_added += entries.len() as u64;
+        for entry in entries {
+            buckets.entry(entry.key.bucket()).or_default().push(entry);
+        }
+        if held >= ENTRIES_PER_FLUSH {
+            adds.extend(flush(&writer, std::mem::take(&mut buckets)).await?);
+            held = 0;
+        }
+    }
+    adds.extend(flush(&writer, buckets).await?);
+    Ok(adds)
+}
+
+async fn flush(writer: &FileWriter, buckets: BTreeMap<u32, Vec<KeyEntry>>) -> Result<Vec<Add>> {
+    let mut adds = Vec::new();
+    for (bucket, entries) in buckets {
+        let key = PartitionKey {
+            date: 0,
+            name: lakehouse_lake::keys::bucket_name(bucket).into(),
+        };
+        adds.extend(writer.write(&key, keys_batch(bucket, &entries)?).await?);
+    }
+    Ok(adds)
+}
+
+/// The index entries of one staging file's rows.
+async fn read_entries(store: Arc<dyn ObjectStore>, add: Add) -> Result<Vec<KeyEntry>> {
+    const COLUMNS: &[&str] = &[EVENT_UUID, CREATED_DATETIME];
+    let event_type = add
+        .partition_values
+        .get(EVENT_TYPE)
+        .cloned()
+        .flatten()
+        .ok_or_else(|| LakeError::PartitionValue {
+            column: EVENT_TYPE.to_string(),
+            value: String::new(),
+            path: add.path.clone(),
+        })?;
+    let batches = read_file_on_task(store, Table::Staging, add, Some(COLUMNS)).await?;
+    let mut entries = Vec::new();
+    for batch in &batches {
+        let uuids = batch.column(0).as_string::<i32>();
+        let created = batch.column(1).as_primitive::<TimestampMicrosecondType>();
+        for row in 0..batch.num_rows() {
+            entries.push(KeyEntry {
+                key: Key::of(uuids.value(row)),
+                created_micros: created.is_valid(row).then(|| created.value(row)),
+                event_type: event_type.clone(),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// What the index says of each key it holds: the latest instant and the types staged at it.
+type IndexView = HashMap<Key, (Option<i64>, Vec<String>)>;
+
+/// The result of comparing the index with staging at the version the index holds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeysCheck {
+    /// The staging version compared (the one the index holds); `None`: no index.
+    pub indexed: Option<u64>,
+    /// Staging's latest version: versions after `indexed` are the index's lag.
+    pub staging_version: u64,
+    pub staging_rows: u64,
+    pub index_entries: u64,
+    pub index_keys: u64,
+    /// Staged keys the index lacks.
+    pub missing: u64,
+    /// Keys whose latest entry is not the staged row's instant and type.
+    pub wrong: u64,
+    /// Keys the index holds that staging does not.
+    pub extra: u64,
+    /// A few of the keys that differ, for the report.
+    pub examples: Vec<String>,
+}
+
+impl KeysCheck {
+    pub fn is_exact(&self) -> bool {
+        self.indexed.is_some() && self.missing == 0 && self.wrong == 0 && self.extra == 0
+    }
+}
+
+/// Compares every key of the index with staging as of the version the index holds: reads
+/// both tables whole (a check, not a step of compaction).
+pub async fn check_keys(lake: &Lake) -> Result<KeysCheck> {
+    let (Some(staging), Some(keys)) = tokio::try_join!(
+        lake.open_existing(Table::Staging),
+        lake.open_existing(Table::Keys)
+    )?
+    else {
+        return Ok(KeysCheck::default());
+    };
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let mut check = KeysCheck {
+        staging_version: staging.version().unwrap_or(0),
+        indexed: indexed_version(&keys, &staging_id).await?,
+        ..KeysCheck::default()
+    };
+    let Some(indexed) = check.indexed else {
+        return Ok(check);
+    };
+    let at = lake.open_version(Table::Staging, indexed).await?;
+    let index = read_index(&keys, &mut check.index_entries).await?;
+    check.index_keys = index.len() as u64;
+    // Staging reduced the same way: per key, its latest instant and the types at it.
+    let mut staged: IndexView = HashMap::new();
+    let store = at.object_store();
+    let mut reads = futures::stream::iter(live_files(&at)?)
+        .map(|add| read_entries(store.clone(), add))
+        .buffer_unordered(READS_AT_ONCE);
+    while let Some(entries) = reads.try_next().await? {
+        check.staging_rows += entries.len() as u64;
+        for entry in entries {
+            latest(
+                &mut staged,
+                entry.key,
+                entry.created_micros,
+                &entry.event_type,
+            );
+        }
+    }
+    for (key, (created, types)) in &staged {
+        match index.get(key) {
+            None => {
+                check.missing += 1;
+                note(&mut check.examples, format!("missing {key:?}"));
+            }
+            Some((at, indexed)) if at != created || !same_types(indexed, types) => {
+                check.wrong += 1;
+                note(&mut check.examples, format!("wrong {key:?}"));
+            }
+            Some(_) => {}
+        }
+    }
+    for key in index.keys().filter(|k| !staged.contains_key(k)) {
+        check.extra += 1;
+        note(&mut check.examples, format!("extra {key:?}"));
+    }
+    Ok(check)
+}
+
+fn note(examples: &mut Vec<String>, example: String) {
+    if examples.len() < 5 {
+        examples.push(example);
+    }
+}
+
+/// Every entry of the index, reduced to the latest instant per key.
+async fn read_index(keys: &DeltaTable, entries: &mut u64) -> Result<IndexView> {
+    let store = keys.object_store();
+    let mut reads = futures::stream::iter(live_files(keys)?)
+        .map(|add| read_file_on_task(store.clone(), Table::Keys, add, None))
+        .buffer_unordered(READS_AT_ONCE);
+    let mut index: IndexView = HashMap::new();
+    while let Some(batches) = reads.try_next().await? {
+        for batch in &batches {
+            *entries += batch.num_rows() as u64;
+            absorb(&mut index, batch)?;
+        }
+    }
+    Ok(index)
+}
+
+/// Adds a batch of `staging_keys` rows to the view: a later instant replaces what a key
+/// had, the same instant adds its type.
+fn absorb(index: &mut IndexView, batch: &RecordBatch) -> Result<()> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .cloned()
+            .ok_or_else(|| LakeError::BadRows(format!("staging_keys without {name}")))
+    };
+    let hi = column(lakehouse_lake::schema::KEY_HI)?;
+    let lo = column(lakehouse_lake::schema::KEY_LO)?;
+    let created = column(CREATED_DATETIME)?;
+    let types = column(EVENT_TYPE)?;
+    let (hi, lo) = (
+        hi.as_primitive::<Int64Type>(),
+        lo.as_primitive::<Int64Type>(),
+    );
+    let created = created.as_primitive::<TimestampMicrosecondType>();
+    let types = types.as_string::<i32>();
+    for row in 0..batch.num_rows() {
+        let key = Key {
+            hi: hi.value(row),
+            lo: lo.value(row),
+        };
+        let at = created.is_valid(row).then(|| created.value(row));
+        latest(index, key, at, types.value(row));
+    }
+    Ok(())
+}
+
+/// Keeps `key`'s latest instant, and every type seen at it.
+fn latest(view: &mut IndexView, key: Key, at: Option<i64>, event_type: &str) {
+    let slot = view.entry(key).or_insert((at, Vec::new()));
+    if at > slot.0 {
+        *slot = (at, Vec::new());
+    }
+    if at == slot.0 && !slot.1.iter().any(|t| t == event_type) {
+        slot.1.push(event_type.to_string());
+    }
+}
+
+fn same_types(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|t| b.contains(t))
+}
+
+/// The index's size and lag, for `status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeysHealth {
+    /// The staging version the index holds; `None`: no index for this staging.
+    pub indexed: Option<u64>,
+    /// Staging commits after `indexed` that changed data (optimize's do not: the index
+    /// need not follow them); every commit when `indexed` is `None`.
+    pub lag_versions: u64,
+}
+
+/// Staging commits read at most to count the index's lag; past it each counts.
+const LAG_COMMITS_READ: u64 = 1_000;
+
+/// The index's lag behind `staging`, from the logs only.
+pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Result<KeysHealth> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let head = staging.version().unwrap_or(0);
+    let indexed = match keys {
+        Some(keys) => indexed_version(keys, &staging_id).await?,
+        None => None,
+    };
+    let Some(from) = indexed.map(|v| v + 1) else {
+        return Ok(KeysHealth {
+            indexed,
+            lag_versions: head + 1,
+        });
+    };
+    let read_to = head.min(from.saturating_add(LAG_COMMITS_READ - 1));
+    let mut lag = head.saturating_sub(read_to);
+    let mut commits = std::pin::pin!(commits_in(staging.log_store(), from..=read_to, 16));
+    while let Some((_, actions)) = commits.try_next().await? {
+        let changes_data = actions.is_none_or(|actions| {
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Add(add) if add.data_change))
+        });
+        lag += u64::from(changes_data);
+    }
+    Ok(KeysHealth {
+        indexed,
+        lag_versions: lag,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_latest_instant_per_key_decides_and_ties_keep_every_type() {
+        let entry = |uuid: &str, at: Option<i64>, t: &str| KeyEntry {
+            key: Key::of(uuid),
+            created_micros: at,
+            event_type: t.into(),
+        };
+        let key = Key::of("a");
+        let batch = keys_batch(
+            key.bucket(),
+            &[
+                entry("a", Some(5), "x"),
+                entry("a", Some(9), "y"),
+                entry("a", Some(9), "z"),
+                entry("a", Some(7), "w"),
+                entry("a", Some(9), "y"),
+            ],
+        )
+        .expect("batch");
+        let mut index = IndexView::new();
+        absorb(&mut index, &batch).expect("absorb");
+        assert_eq!(
+            index.get(&key),
+            Some(&(Some(9), vec!["y".to_string(), "z".to_string()]))
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The key index's contract (`staging_keys`, see `docs/dedup.md`): how an `event_uuid`
+//! becomes a key, which bucket a key lives in, and the rows of the table.
+//!
+//! A key is the first 16 bytes of the uuid's SHA-256: fixed by its definition, so a key
+//! never changes between builds, machines or engines (Athena computes the same with
+//! `sha256`), and uniform, so buckets fill evenly whatever the uuids look like.
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::{
+    ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::Result;
+use crate::schema::{Table, UTC};
+
+/// Buckets of the key index: fixed, part of the contract (a key's bucket must never move).
+/// 64 keeps a bucket's share of one round's new keys large enough to write as one file
+/// even at 1k events an hour, and a bucket of a billion keys at ~20 GB.
+pub const KEY_BUCKETS: u32 = 64;
+
+/// An `event_uuid`'s key: its SHA-256's first 16 bytes, big-endian, as two signed longs
+/// (Delta has no unsigned or fixed-size binary type that Athena reads as cheaply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub hi: i64,
+    pub lo: i64,
+}
+
+impl Key {
+    pub fn of(uuid: &str) -> Key {
+        let digest = Sha256::digest(uuid.as_bytes());
+        let half = |at: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&digest[at..at + 8]);
+            i64::from_be_bytes(bytes)
+        };
+        Key {
+            hi: half(0),
+            lo: half(8),
+        }
+    }
+
+    /// The bucket: the key's top 6 bits.
+    pub fn bucket(self) -> u32 {
+        ((self.hi as u64) >> (64 - KEY_BUCKETS.trailing_zeros())) as u32
+    }
+}
+
+/// The `key_bucket` partition value of bucket `bucket`: two hex digits, so buckets sort.
+pub fn bucket_name(bucket: u32) -> String {
+    format!("{bucket:02x}")
+}
+
+/// One row of the key index: where a staged event is and which copy it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEntry {
+    pub key: Key,
+    /// The staged row's `created_datetime`, Unix microseconds.
+    pub created_micros: Option<i64>,
+    pub event_type: String,
+}
+
+/// Rows of `staging_keys` for `entries`, all of bucket `bucket`.
+pub fn keys_batch(bucket: u32, entries: &[KeyEntry]) -> Result<RecordBatch> {
+    let name = bucket_name(bucket);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(
+            entries.iter().map(|e| e.key.hi),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            entries.iter().map(|e| e.key.lo),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter(entries.iter().map(|e| e.created_micros))
+                .with_timezone(UTC),
+        ),
+        Arc::new(StringArray::from_iter_values(
+            entries.iter().map(|e| e.event_type.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            entries.iter().map(|_| name.as_str()),
+        )),
+    ];
+    Ok(RecordBatch::try_new(Table::Keys.arrow_schema(), columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_sha256_and_fill_every_bucket() {
+        // SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 …
+        let key = Key::of("abc");
+        assert_eq!(key.hi as u64, 0xba78_16bf_8f01_cfea);
+        assert_eq!(key.lo as u64, 0x4141_40de_5dae_2223);
+        assert_eq!(key.bucket(), 0xba >> 2);
+        let mut seen = vec![0u32; KEY_BUCKETS as usize];
+        for i in 0..64_000 {
+            seen[Key::of(&format!("uuid-{i}")).bucket() as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
+        assert_eq!(bucket_name(7), "07");
+        let batch = keys_batch(
+            7,
+            &[KeyEntry {
+                key,
+                created_micros: None,
+                event_type: "a".into(),
+            }],
+        )
+        .expect("batch");
+        assert_eq!(batch.num_rows(), 1);
+    }
+}

@@ -1,0 +1,57 @@
+use anyhow::{Result, bail};
+use lakehouse_compact::keys::{check_keys, update_keys};
+use lakehouse_lake::Lake;
+
+use crate::cli::{HistoryFormat, KeysCommand};
+
+pub async fn run(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Update { lake } => {
+            let update = update_keys(&Lake::parse(&lake.lake)?).await?;
+            let before = update
+                .indexed_before
+                .map_or("none".to_string(), |v| format!("v{v}"));
+            let how = if update.rebuilt { "rebuilt" } else { "updated" };
+            outln!(
+                "keys {how}: staging {before}..v{} files read {} entries added {} files added {} removed {}",
+                update.indexed,
+                update.staging_files_read,
+                update.entries_added,
+                update.files_added,
+                update.files_removed
+            );
+        }
+        KeysCommand::Check { lake, format } => {
+            let check = check_keys(&Lake::parse(&lake.lake)?).await?;
+            match format {
+                HistoryFormat::Json => outln!("{}", serde_json::to_string_pretty(&check)?),
+                HistoryFormat::Table => {
+                    let indexed = check
+                        .indexed
+                        .map_or("none".to_string(), |v| format!("v{v}"));
+                    outln!(
+                        "keys at staging {indexed} (staging is at v{}): staged rows {} index entries {} keys {} missing {} wrong {} extra {}",
+                        check.staging_version,
+                        check.staging_rows,
+                        check.index_entries,
+                        check.index_keys,
+                        check.missing,
+                        check.wrong,
+                        check.extra
+                    );
+                }
+            }
+            if check.indexed.is_none() {
+                bail!("no key index for this staging: run `lakehouse keys update` or compact");
+            }
+            if !check.is_exact() {
+                bail!(
+                    "the key index differs from staging: {}; `lakehouse keys update` after \
+                     removing the staging_keys table rebuilds it",
+                    check.examples.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! The key index (`staging_keys`): it equals staging's keys after every compaction, and an
+//! index that lags, is deleted, belongs to a recreated staging or is corrupt is found out
+//! and repaired, never trusted wrongly (issue 23).
+
+use lakehouse_compact::CompactOptions;
+use lakehouse_compact::keys::{KeysCheck, check_keys, update_keys};
+use lakehouse_lake::TypeRange;
+
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+
+const T0: i64 = 1_700_000_000;
+const YEAR: i64 = 365 * 86_400;
+
+async fn exact(lake: &TestLake) -> KeysCheck {
+    let check = check_keys(&lake.lake).await.expect("check");
+    assert!(check.is_exact(), "{check:?}");
+    check
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_index_equals_staging_after_every_kind_of_compaction() {
+    let lake = TestLake::new();
+    let round = |n: i64| {
+        (0..200)
+            .map(|i| {
+                event(
+                    &format!("u{i}"),
+                    &format!("t{}:x", i % 5),
+                    T0 + n * YEAR,
+                    "",
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    lake.ingest(&round(0)).await;
+    let report = lake.compact().await;
+    let keys = report.keys.expect("keys updated");
+    assert!(keys.rebuilt && keys.entries_added == 200, "{keys:?}");
+    assert_eq!(exact(&lake).await.index_keys, 200);
+
+    // Copies a year later (newer: they replace), redeliveries (nothing changes) and new
+    // events, through ranges and then the whole table.
+    lake.ingest(&round(1)).await;
+    lake.ingest(&[
+        event("new", "t9:x", T0, ""),
+        event("u1", "t1:x", T0 + YEAR, ""),
+    ])
+    .await;
+    for range in TypeRange::new(0, 2).expect("range").siblings() {
+        lake.compact_with(CompactOptions {
+            types: Some(range),
+            ..CompactOptions::default()
+        })
+        .await;
+    }
+    lake.ingest(&round(2)).await;
+    let report = lake.compact().await;
+    assert!(!report.keys.expect("keys").rebuilt);
+    // Staging still keeps one row per key within the horizon only (the merge does not read
+    // the index yet): the index holds each key's latest row.
+    let check = exact(&lake).await;
+    assert_eq!(check.index_keys, 201);
+    assert!(check.staging_rows > 201, "{check:?}");
+
+    // Optimize repacks what the index holds: nothing is indexed again.
+    let before = check.index_entries;
+    let update = update_keys(&lake.lake).await.expect("update");
+    assert_eq!(update.entries_added, 0, "{update:?}");
+    assert_eq!(exact(&lake).await.index_entries, before);
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_deleted_recreated_or_corrupt_index_is_found_and_repaired() {
+    let lake = TestLake::new();
+    let lines: Vec<String> = (0..50)
+        .map(|i| event(&format!("k{i}"), "a:b", T0 + i, ""))
+        .collect();
+    lake.ingest(&lines[..25]).await;
+    lake.compact().await;
+    lake.ingest(&lines[25..]).await;
+    // No maintenance: the index's last commit is this run's update.
+    lake.compact_with(CompactOptions {
+        skip_maintenance: true,
+        ..CompactOptions::default()
+    })
+    .await;
+    let keys_dir = lake.dir.path().join("staging_keys");
+
+    // Lagging: the index's last commit lost (as if the run died before it).
+    let log = keys_dir.join("_delta_log");
+    let mut commits: Vec<_> = std::fs::read_dir(&log)
+        .expect("log")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    std::fs::remove_file(commits.last().expect("a commit")).expect("remove");
+    let status = lakehouse_ok(&["status", "--lake", lake.path()], b"");
+    assert!(status.contains("staging commit behind"), "{status}");
+    let lagging = exact(&lake).await; // compared at the version it holds
+    assert_eq!(lagging.index_keys, 25);
+    let update = update_keys(&lake.lake).await.expect("update");
+    assert!(!update.rebuilt && update.entries_added == 25, "{update:?}");
+    assert_eq!(exact(&lake).await.index_keys, 50);
+
+    // Deleted: rebuilt by the next compaction.
+    std::fs::remove_dir_all(&keys_dir).expect("remove index");
+    let status = lakehouse_ok(&["status", "--lake", lake.path()], b"");
+    assert!(status.contains("key index   none"), "{status}");
+    let out = lakehouse(&["keys", "check", "--lake", lake.path()], b"");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no key index"));
+    let report = lake.compact().await;
+    assert!(report.keys.expect("keys").rebuilt);
+    assert_eq!(exact(&lake).await.index_keys, 50);
+
+    // Staging recreated (rebuilt from raw): the old staging's index is replaced whole.
+    std::fs::remove_dir_all(lake.dir.path().join("staging")).expect("remove staging");
+    let report = lake.compact().await;
+    let keys = report.keys.expect("keys");
+    assert!(keys.rebuilt && keys.files_removed > 0, "{keys:?}");
+    let check = exact(&lake).await;
+    assert_eq!((check.index_keys, check.index_entries), (50, 50));
+
+    // Corrupt: its data files overwritten. The check fails with a clear error; a rebuild
+    // from a removed index repairs it.
+    for file in walk(&keys_dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+    {
+        std::fs::write(&file, b"not parquet").expect("corrupt");
+    }
+    let out = lakehouse(&["keys", "check", "--lake", lake.path()], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.starts_with("error: "),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&keys_dir).expect("remove index");
+    let out = lakehouse_ok(&["keys", "update", "--lake", lake.path()], b"");
+    assert!(out.starts_with("keys rebuilt:"), "{out}");
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+#[test]
+fn concurrent_updates_index_each_key_once() {
+    let lake = TestLake::new();
+    let lines: String = (0..300)
+        .map(|i| event(&format!("c{i}"), &format!("t{}:x", i % 7), T0, "") + "\n")
+        .collect();
+    lakehouse_ok(&["ingest", "--lake", lake.path()], lines.as_bytes());
+    lakehouse_ok(&["compact", "--lake", lake.path(), "--no-maintenance"], b"");
+    std::fs::remove_dir_all(lake.dir.path().join("staging_keys")).expect("remove index");
+    let path = lake.path().to_string();
+    let runs: Vec<_> = (0..3)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || lakehouse_ok(&["keys", "update", "--lake", &path], b""))
+        })
+        .collect();
+    for run in runs {
+        run.join().expect("update");
+    }
+    let out = lakehouse_ok(
+        &["keys", "check", "--lake", lake.path(), "--format", "json"],
+        b"",
+    );
+    let check: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(check["index_keys"], 300, "{check}");
+    assert_eq!(check["index_entries"], 300, "{check}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
