@@ -105,10 +105,10 @@ pub enum Command {
         lake: LakeArg,
         #[command(flatten)]
         layout: LayoutArg,
-        /// Copies whose created_at lie within this many days of each other are always
-        /// resolved; 0 searches the whole table.
-        #[arg(long, default_value_t = CompactOptions::default().horizon_days)]
-        horizon_days: u32,
+        /// Search staging files within this many days of a new row's date for older copies
+        /// (0: every file) instead of the key index, which finds copies of any age.
+        #[arg(long)]
+        horizon_days: Option<u32>,
         /// Hours of history vacuum keeps for time travel.
         #[arg(long, default_value_t = default_retention_hours())]
         retention_hours: u32,

@@ -41,7 +41,7 @@ locals {
       environment = merge(local.lambda_common_env, {
         LAKEHOUSE_LEASE_TABLE      = aws_dynamodb_table.state["leases"].name
         LAKEHOUSE_LEASE_SECONDS    = tostring(var.compact_timeout_seconds + 60)
-        LAKEHOUSE_HORIZON_DAYS     = tostring(var.horizon_days)
+        LAKEHOUSE_HORIZON_DAYS     = var.horizon_days
         LAKEHOUSE_RETENTION_HOURS  = tostring(var.retention_hours)
         LAKEHOUSE_SKIP_MAINTENANCE = "false"
         LAKEHOUSE_GLUE_DATABASE    = aws_glue_catalog_database.lake.name

@@ -135,9 +135,9 @@ variable "compact_timeout_seconds" {
 }
 
 variable "horizon_days" {
-  description = "Copies of an event within this many days of each other always dedup."
-  type        = number
-  default     = 7
+  description = "Empty: compaction finds older copies through the key index, of any age. A number of days: it searches staging by date within that many days instead (0: all), and copies further apart may both stay."
+  type        = string
+  default     = ""
 }
 
 variable "retention_hours" {

@@ -21,7 +21,9 @@ use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, update_keys};
 use crate::lineage::{check_same_raw, last_merge};
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain};
-use crate::merge::{MergeMetrics, MergeOptions, PreparedMerge, commit_merge, prepare_merge};
+use crate::merge::{
+    MergeMetrics, MergeOptions, PreparedMerge, Search, commit_merge, prepare_merge,
+};
 use crate::progress::{consumed_everywhere, everywhere_app_id, staging_app_id, start};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
@@ -31,9 +33,10 @@ const MAX_REPLANS: u32 = 10;
 
 #[derive(Debug, Clone)]
 pub struct CompactOptions {
-    /// Copies of one event whose `created_at` lie within this many days of each other are
-    /// always resolved; 0 searches the whole table.
-    pub horizon_days: u32,
+    /// `None` (the default): older copies are found through the key index, whatever their
+    /// age. `Some(days)`: staging files within this many days of a new row's date are
+    /// searched instead (0: every file), and copies further apart may both stay.
+    pub horizon_days: Option<u32>,
     /// Upper bound on rows read from `raw` for one staging commit; a run commits as many
     /// chunks as it needs. Bounds memory.
     pub max_rows_per_commit: u64,
@@ -51,7 +54,7 @@ pub struct CompactOptions {
 impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
-            horizon_days: 7,
+            horizon_days: None,
             max_rows_per_commit: 1_000_000,
             target_file_size: NonZeroU64::new(128 * 1024 * 1024).unwrap_or(NonZeroU64::MIN),
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
@@ -85,6 +88,23 @@ pub struct CompactReport {
 }
 
 impl CompactReport {
+    /// Records an update of the key index: the latest version, what all added, and
+    /// whether one rebuilt it.
+    fn note_keys(&mut self, update: KeysUpdate) {
+        self.keys = Some(match self.keys.take() {
+            None => update,
+            Some(before) => KeysUpdate {
+                indexed_before: before.indexed_before,
+                rebuilt: before.rebuilt || update.rebuilt,
+                staging_files_read: before.staging_files_read + update.staging_files_read,
+                entries_added: before.entries_added + update.entries_added,
+                files_added: before.files_added + update.files_added,
+                files_removed: before.files_removed + update.files_removed,
+                ..update
+            },
+        });
+    }
+
     pub fn total(&self) -> MergeMetrics {
         let mut t = MergeMetrics::default();
         for c in &self.commits {
@@ -149,7 +169,6 @@ impl Compactor {
 
     fn merge_options(&self) -> MergeOptions {
         MergeOptions {
-            horizon_days: self.options.horizon_days,
             writer_properties: Table::Staging.writer_properties(),
             read_concurrency: 8,
             types: self.options.types,
@@ -216,7 +235,8 @@ impl Compactor {
         }
         // Before maintenance, so that optimize repacks files the index already holds.
         self.before_commit().await?;
-        report.keys = Some(update_keys(&self.lake).await?);
+        let update = update_keys(&self.lake).await?;
+        report.note_keys(update);
         // One range maintains for all: the others would only race it to the same rewrites.
         let maintains = self.options.types.is_none_or(|r| r.index() == 0);
         if !self.options.skip_maintenance && maintains {
@@ -385,11 +405,25 @@ impl Compactor {
             .into_iter()
             .flatten()
             .collect();
+        let keys = match self.options.horizon_days {
+            Some(_) => None,
+            None => {
+                // The index must hold at least the staging version merged into.
+                self.before_commit().await?;
+                report.note_keys(update_keys(&self.lake).await?);
+                Some(self.lake.open(Table::Keys).await?)
+            }
+        };
+        let search = match (&keys, self.options.horizon_days) {
+            (Some(keys), _) => Search::Index(keys),
+            (None, days) => Search::Horizon(days.unwrap_or(0)),
+        };
         let mut prepared = prepare_merge(
             staging,
             &new_rows,
             (to, raw_table_id),
             &self.merge_options(),
+            search,
         )
         .await?;
         prepared.raw_files_consumed = partial;

@@ -26,7 +26,7 @@ use lakehouse_lake::keys::{Key, KeyEntry, keys_batch};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET};
 use lakehouse_lake::write::{FileWriter, PartitionKey};
-use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
+use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -264,7 +264,73 @@ async fn read_entries(store: Arc<dyn ObjectStore>, add: Add) -> Result<Vec<KeyEn
 }
 
 /// What the index says of each key it holds: the latest instant and the types staged at it.
-type IndexView = HashMap<Key, (Option<i64>, Vec<String>)>;
+pub type IndexView = HashMap<Key, (Option<i64>, Vec<String>)>;
+
+/// What the index holds of `keys`, among entries of `types` only (a fanned-out run keeps
+/// one row per key in its own types). Reads the files of the buckets the keys fall in.
+///
+/// Absent means staging holds no row of the key (the index is complete at the version it
+/// records); present is checked against staging's own uuids before anything is replaced,
+/// so even two uuids sharing a key cannot make a wrong replacement.
+pub async fn lookup(
+    keys: &DeltaTable,
+    wanted: &HashSet<Key>,
+    types: Option<TypeRange>,
+) -> Result<IndexView> {
+    let buckets: HashSet<String> = wanted
+        .iter()
+        .map(|k| lakehouse_lake::keys::bucket_name(k.bucket()))
+        .collect();
+    let files: Vec<Add> = live_files(keys)?
+        .into_iter()
+        .filter(|add| {
+            add.partition_values
+                .get(KEY_BUCKET)
+                .cloned()
+                .flatten()
+                .is_some_and(|b| buckets.contains(&b))
+        })
+        .collect();
+    let store = keys.object_store();
+    let mut reads = futures::stream::iter(files)
+        .map(|add| read_file_on_task(store.clone(), Table::Keys, add, Some(LOOKUP_COLUMNS)))
+        .buffer_unordered(READS_AT_ONCE);
+    let mut found: IndexView = HashMap::new();
+    while let Some(batches) = reads.try_next().await? {
+        for batch in &batches {
+            let (hi, lo) = (
+                batch.column(0).as_primitive::<Int64Type>(),
+                batch.column(1).as_primitive::<Int64Type>(),
+            );
+            let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+            let event_types = batch.column(3).as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let key = Key {
+                    hi: hi.value(row),
+                    lo: lo.value(row),
+                };
+                if !wanted.contains(&key) {
+                    continue;
+                }
+                let event_type = event_types.value(row);
+                if types.is_some_and(|range| !range.contains(event_type)) {
+                    continue;
+                }
+                let at = created.is_valid(row).then(|| created.value(row));
+                latest(&mut found, key, at, event_type);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The index's columns a lookup reads, in table order.
+const LOOKUP_COLUMNS: &[&str] = &[
+    lakehouse_lake::schema::KEY_HI,
+    lakehouse_lake::schema::KEY_LO,
+    CREATED_DATETIME,
+    EVENT_TYPE,
+];
 
 /// The result of comparing the index with staging at the version the index holds.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -311,7 +377,13 @@ pub async fn check_keys(lake: &Lake) -> Result<KeysCheck> {
     let Some(indexed) = check.indexed else {
         return Ok(check);
     };
-    let at = lake.open_version(Table::Staging, indexed).await?;
+    // Staging's rows are the same at its head when no commit since changed data (only
+    // optimize ran, whose removed files a vacuum may have deleted already).
+    let at = if keys_health(&staging, Some(&keys)).await?.lag_versions == 0 {
+        staging
+    } else {
+        lake.open_version(Table::Staging, indexed).await?
+    };
     let index = read_index(&keys, &mut check.index_entries).await?;
     check.index_keys = index.len() as u64;
     // Staging reduced the same way: per key, its latest instant and the types at it.

@@ -1,12 +1,16 @@
 //! Applies newly ingested rows to `staging` so it keeps exactly one row per `event_uuid`.
 //!
-//! Cost follows the new rows, not the table: only `staging` files whose `event_date` lies
-//! within the dedup horizon of a new row are read, and of those only the `event_uuid` and
-//! `created_datetime` columns (`payload` too where a tie on the instant needs it). A file is
-//! rewritten only when one of its rows is replaced; a redelivered duplicate (same uuid, same
-//! `created_datetime`, same payload) changes nothing.
+//! Which staging files are searched for older copies: by default those of the partitions
+//! the key index (`staging_keys`) places a new row's uuid in, so a new event reads no
+//! staging file at all and a copy of any age is found; or, with a horizon, every file
+//! whose `event_date` lies within it of a new row's date. Of those files only the
+//! `event_uuid` and `created_datetime` columns are read (`payload` too where a tie on the
+//! instant needs it), and the uuids themselves decide. A file is rewritten only when one of
+//! its rows is replaced; a redelivered duplicate (same uuid, same `created_datetime`, same
+//! payload) changes nothing.
 
 use foldhash::{HashMap, HashMapExt};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -20,6 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{
     live_files, parse_partition_date, read_file, read_file_on_task, remove_of,
 };
+use lakehouse_lake::keys::Key;
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
@@ -29,14 +34,21 @@ use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::keys::lookup;
 use crate::resolve::{RowRef, Winners, latest_per_uuid, value_or_min};
 use crate::write::write_by_partition;
 
+/// How a merge finds the staging files that may hold older copies of its new rows.
+#[derive(Clone, Copy)]
+pub enum Search<'a> {
+    /// The key index, current at least up to the staging version merged into.
+    Index(&'a DeltaTable),
+    /// Files whose `event_date` lies within this many days of a new row's; 0: every file.
+    Horizon(u32),
+}
+
 #[derive(Debug, Clone)]
 pub struct MergeOptions {
-    /// Days either side of a new row's `event_date` searched for older copies; 0 searches
-    /// the whole table.
-    pub horizon_days: u32,
     pub writer_properties: WriterProperties,
     /// Files read at once.
     pub read_concurrency: usize,
@@ -94,13 +106,17 @@ pub async fn prepare_merge(
     new_rows: &[RecordBatch],
     (raw_version, raw_table_id): (u64, String),
     options: &MergeOptions,
+    search: Search<'_>,
 ) -> Result<PreparedMerge> {
     let mut metrics = MergeMetrics {
         source_rows: new_rows.iter().map(|b| b.num_rows() as u64).sum(),
         ..Default::default()
     };
     let candidates = latest_per_uuid(new_rows);
-    let files = files_in_horizon(&staging, &candidates, options)?;
+    let files = match search {
+        Search::Index(keys) => files_of_staged_copies(&staging, keys, &candidates, options).await?,
+        Search::Horizon(days) => files_in_horizon(&staging, &candidates, days, options)?,
+    };
     metrics.files_scanned = files.len() as u64;
     let store = staging.object_store();
     let found = find_older_copies(&store, &files, new_rows, &candidates, options).await?;
@@ -266,9 +282,9 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 fn files_in_horizon(
     staging: &DeltaTable,
     candidates: &Winners,
+    horizon_days: u32,
     options: &MergeOptions,
 ) -> Result<Vec<Add>> {
-    let horizon_days = options.horizon_days;
     let mut days: Vec<i64> = candidates
         .iter()
         .map(|(_, (precedence, _))| precedence.created_micros.div_euclid(MICROS_PER_DAY))
@@ -298,6 +314,41 @@ fn files_in_horizon(
             _ => true,
         };
         if within {
+            files.push(add);
+        }
+    }
+    Ok(files)
+}
+
+/// Staging files of the partitions where the key index holds a candidate's latest row:
+/// the date of the row's instant and its type (of this run's types). A candidate the index
+/// lacks has no staged row, and no file is read for it.
+async fn files_of_staged_copies(
+    staging: &DeltaTable,
+    keys: &DeltaTable,
+    candidates: &Winners<'_>,
+    options: &MergeOptions,
+) -> Result<Vec<Add>> {
+    let wanted: HashSet<Key> = candidates.iter().map(|(uuid, _)| Key::of(uuid)).collect();
+    let staged = lookup(keys, &wanted, options.types).await?;
+    // (date, type); a date of `None` (a row without an instant) stands for every date.
+    let mut partitions: HashSet<(Option<i32>, &str)> = HashSet::new();
+    for (created, types) in staged.values() {
+        let date = created.map(|c| c.div_euclid(MICROS_PER_DAY) as i32);
+        partitions.extend(types.iter().map(|t| (date, t.as_str())));
+    }
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for add in live_files(staging)? {
+        let Some(event_type) = add.partition_values.get(EVENT_TYPE).cloned().flatten() else {
+            continue;
+        };
+        let date = parse_partition_date(&add, EVENT_DATE)?;
+        if partitions.contains(&(date, event_type.as_str()))
+            || partitions.contains(&(None, event_type.as_str()))
+        {
             files.push(add);
         }
     }
@@ -415,7 +466,7 @@ async fn find_older_copies<'a>(
 
 /// `batches` (one file, in order) without the rows at the given file positions.
 fn rows_without(batches: Vec<RecordBatch>, rows: &[usize]) -> Result<Vec<RecordBatch>> {
-    let rows: std::collections::HashSet<usize> = rows.iter().copied().collect();
+    let rows: HashSet<usize> = rows.iter().copied().collect();
     let mut out = Vec::with_capacity(batches.len());
     let mut offset = 0;
     for batch in batches {

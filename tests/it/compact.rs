@@ -210,7 +210,7 @@ async fn the_horizon_bounds_the_search_and_zero_searches_everything() {
     for (horizon, expect_rows) in [(7, 2), (0, 1)] {
         let lake = TestLake::new();
         let options = CompactOptions {
-            horizon_days: horizon,
+            horizon_days: Some(horizon),
             skip_maintenance: true,
             ..Default::default()
         };
@@ -233,11 +233,60 @@ async fn the_horizon_bounds_the_search_and_zero_searches_everything() {
     }
 }
 
+/// By default the key index finds a staged copy of any age, and reads only the partition
+/// it is in; a new event reads no staging file at all (issue 23).
+#[tokio::test]
+async fn the_key_index_resolves_copies_a_year_apart_and_reads_only_their_partitions() {
+    let lake = TestLake::new();
+    let dedup_only = CompactOptions {
+        skip_maintenance: true,
+        ..Default::default()
+    };
+    let year = 365 * DAY;
+    let days: Vec<String> = (0..30)
+        .map(|d| event(&format!("d{d}"), "x:1", T0 + d * DAY, ""))
+        .collect();
+    lake.ingest(&days).await;
+    lake.compact_with(dedup_only.clone()).await;
+
+    // New events only: no staging file is read.
+    lake.ingest(&[event("fresh", "x:1", T0 + 3 * DAY, "")])
+        .await;
+    let report = lake.compact_with(dedup_only.clone()).await;
+    assert_eq!(report.total().files_scanned, 0);
+
+    // A newer copy a year later replaces d3, an older copy of d4 a year before loses, a
+    // redelivery of d5 changes nothing: each reads only its copy's partition.
+    lake.ingest(&[
+        event("d3", "x:1", T0 + 3 * DAY + year, r#","v":2"#),
+        event("d4", "x:1", T0 + 4 * DAY - year, ""),
+        event("d5", "x:1", T0 + 5 * DAY, ""),
+    ])
+    .await;
+    let report = lake.compact_with(dedup_only.clone()).await;
+    let total = report.total();
+    assert_eq!(
+        (total.files_scanned, total.updated, total.discarded),
+        // Day 3's two files ("fresh" added one), day 4's and day 5's.
+        (4, 1, 2),
+        "{total:?}"
+    );
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 31);
+    assert_eq!(state["d3"].0, T0 + 3 * DAY + year);
+    assert_eq!(state["d4"].0, T0 + 4 * DAY);
+    let check = lakehouse_compact::keys::check_keys(&lake.lake)
+        .await
+        .expect("check");
+    assert!(check.is_exact() && check.index_keys == 31, "{check:?}");
+}
+
 #[tokio::test]
 async fn the_horizon_is_per_date_so_one_stray_old_event_reads_only_its_own_days() {
     let lake = TestLake::new();
     let dedup_only = CompactOptions {
         skip_maintenance: true,
+        horizon_days: Some(7),
         ..Default::default()
     };
     // Staging holds one file per day over 60 days.

@@ -221,6 +221,14 @@ async fn trial(seed: u64, durations: &mut Durations) -> String {
         .map(|(uuid, (_, n))| (uuid.clone(), *n))
         .collect();
     assert_eq!(staging, expected, "seed {seed}: staging ({landed})");
+    // The key index converged with staging too, whatever step the kill hit.
+    let check = lakehouse_compact::keys::check_keys(&lake.lake)
+        .await
+        .expect("check keys");
+    assert!(
+        check.is_exact() && check.index_keys == expected.len() as u64,
+        "seed {seed}: key index {check:?} ({landed})"
+    );
     landed
 }
 

@@ -45,7 +45,13 @@ async fn configure() -> Result<Config> {
     let lake = runtime::lake_from_env()?;
     let defaults = CompactOptions::default();
     let options = CompactOptions {
-        horizon_days: runtime::env_or("LAKEHOUSE_HORIZON_DAYS", defaults.horizon_days)?,
+        // Unset or empty: the key index.
+        horizon_days: match std::env::var("LAKEHOUSE_HORIZON_DAYS") {
+            Ok(days) if !days.trim().is_empty() => {
+                Some(runtime::env_or("LAKEHOUSE_HORIZON_DAYS", 0)?)
+            }
+            _ => None,
+        },
         retention: chrono::Duration::hours(runtime::env_or(
             "LAKEHOUSE_RETENTION_HOURS",
             defaults.retention.num_hours(),
