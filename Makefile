@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck pydeps bench bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck pydeps bench bench_dedup bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ bench: ## Release build; 1M events: ingest and compact vs a Python reference (do
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
 	$(CARGO) build --release --quiet
 	tests/bench/run.sh
+
+bench_dedup: ## Release build; 50k new events merged into staging of 1M, 4M and 16M rows: key index vs 7-day horizon, with and without 5 % newer copies (~1 h)
+	$(CARGO) build --release --quiet
+	tests/bench/dedup.sh
 
 bench_lambda: pydeps ## Release build; the ingest Lambda under the emulator on moto: one 10,000-record batch plain and KPL (latency, peak memory), cold start
 	$(CARGO) build --release --workspace --bins

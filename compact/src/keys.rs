@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, AsArray, RecordBatch};
+use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -237,11 +237,12 @@ async fn flush(writer: &FileWriter, buckets: BTreeMap<u32, Vec<KeyEntry>>) -> Re
 /// The index entries of one staging file's rows.
 async fn read_entries(store: Arc<dyn ObjectStore>, add: Add) -> Result<Vec<KeyEntry>> {
     const COLUMNS: &[&str] = &[EVENT_UUID, CREATED_DATETIME];
-    let event_type = add
+    let event_type: Arc<str> = add
         .partition_values
         .get(EVENT_TYPE)
         .cloned()
         .flatten()
+        .map(Arc::from)
         .ok_or_else(|| LakeError::PartitionValue {
             column: EVENT_TYPE.to_string(),
             value: String::new(),
@@ -291,41 +292,15 @@ pub async fn lookup(
                 .is_some_and(|b| buckets.contains(&b))
         })
         .collect();
-    let store = keys.object_store();
-    let mut reads = futures::stream::iter(files)
-        .map(|add| read_file_on_task(store.clone(), Table::Keys, add, Some(LOOKUP_COLUMNS)))
-        .buffer_unordered(READS_AT_ONCE);
-    let mut found: IndexView = HashMap::new();
-    while let Some(batches) = reads.try_next().await? {
-        for batch in &batches {
-            let (hi, lo) = (
-                batch.column(0).as_primitive::<Int64Type>(),
-                batch.column(1).as_primitive::<Int64Type>(),
-            );
-            let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
-            let event_types = batch.column(3).as_string::<i32>();
-            for row in 0..batch.num_rows() {
-                let key = Key {
-                    hi: hi.value(row),
-                    lo: lo.value(row),
-                };
-                if !wanted.contains(&key) {
-                    continue;
-                }
-                let event_type = event_types.value(row);
-                if types.is_some_and(|range| !range.contains(event_type)) {
-                    continue;
-                }
-                let at = created.is_valid(row).then(|| created.value(row));
-                latest(&mut found, key, at, event_type);
-            }
-        }
-    }
-    Ok(found)
+    let mut entries = 0;
+    scan(keys, files, &mut entries, |key, event_type| {
+        wanted.contains(key) && types.is_none_or(|range| range.contains(event_type))
+    })
+    .await
 }
 
-/// The index's columns a lookup reads, in table order.
-const LOOKUP_COLUMNS: &[&str] = &[
+/// The index's columns a scan reads, in table order.
+const SCAN_COLUMNS: &[&str] = &[
     lakehouse_lake::schema::KEY_HI,
     lakehouse_lake::schema::KEY_LO,
     CREATED_DATETIME,
@@ -431,48 +406,47 @@ fn note(examples: &mut Vec<String>, example: String) {
 
 /// Every entry of the index, reduced to the latest instant per key.
 async fn read_index(keys: &DeltaTable, entries: &mut u64) -> Result<IndexView> {
+    let files = live_files(keys)?;
+    scan(keys, files, entries, |_, _| true).await
+}
+
+/// The entries of index `files` that `keep` takes, reduced to the latest instant per key
+/// (with every type at it); counts the entries read.
+async fn scan(
+    keys: &DeltaTable,
+    files: Vec<Add>,
+    entries: &mut u64,
+    keep: impl Fn(&Key, &str) -> bool,
+) -> Result<IndexView> {
     let store = keys.object_store();
-    let mut reads = futures::stream::iter(live_files(keys)?)
-        .map(|add| read_file_on_task(store.clone(), Table::Keys, add, None))
+    let mut reads = futures::stream::iter(files)
+        .map(|add| read_file_on_task(store.clone(), Table::Keys, add, Some(SCAN_COLUMNS)))
         .buffer_unordered(READS_AT_ONCE);
-    let mut index: IndexView = HashMap::new();
+    let mut view: IndexView = HashMap::new();
     while let Some(batches) = reads.try_next().await? {
         for batch in &batches {
             *entries += batch.num_rows() as u64;
-            absorb(&mut index, batch)?;
+            // Columns in `SCAN_COLUMNS`' order (the table's).
+            let (hi, lo) = (
+                batch.column(0).as_primitive::<Int64Type>(),
+                batch.column(1).as_primitive::<Int64Type>(),
+            );
+            let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+            let event_types = batch.column(3).as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let key = Key {
+                    hi: hi.value(row),
+                    lo: lo.value(row),
+                };
+                let event_type = event_types.value(row);
+                if keep(&key, event_type) {
+                    let at = created.is_valid(row).then(|| created.value(row));
+                    latest(&mut view, key, at, event_type);
+                }
+            }
         }
     }
-    Ok(index)
-}
-
-/// Adds a batch of `staging_keys` rows to the view: a later instant replaces what a key
-/// had, the same instant adds its type.
-fn absorb(index: &mut IndexView, batch: &RecordBatch) -> Result<()> {
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| LakeError::BadRows(format!("staging_keys without {name}")))
-    };
-    let hi = column(lakehouse_lake::schema::KEY_HI)?;
-    let lo = column(lakehouse_lake::schema::KEY_LO)?;
-    let created = column(CREATED_DATETIME)?;
-    let types = column(EVENT_TYPE)?;
-    let (hi, lo) = (
-        hi.as_primitive::<Int64Type>(),
-        lo.as_primitive::<Int64Type>(),
-    );
-    let created = created.as_primitive::<TimestampMicrosecondType>();
-    let types = types.as_string::<i32>();
-    for row in 0..batch.num_rows() {
-        let key = Key {
-            hi: hi.value(row),
-            lo: lo.value(row),
-        };
-        let at = created.is_valid(row).then(|| created.value(row));
-        latest(index, key, at, types.value(row));
-    }
-    Ok(())
+    Ok(view)
 }
 
 /// Keeps `key`'s latest instant, and every type seen at it.
@@ -540,28 +514,16 @@ mod tests {
 
     #[test]
     fn the_latest_instant_per_key_decides_and_ties_keep_every_type() {
-        let entry = |uuid: &str, at: Option<i64>, t: &str| KeyEntry {
-            key: Key::of(uuid),
-            created_micros: at,
-            event_type: t.into(),
-        };
         let key = Key::of("a");
-        let batch = keys_batch(
-            key.bucket(),
-            &[
-                entry("a", Some(5), "x"),
-                entry("a", Some(9), "y"),
-                entry("a", Some(9), "z"),
-                entry("a", Some(7), "w"),
-                entry("a", Some(9), "y"),
-            ],
-        )
-        .expect("batch");
-        let mut index = IndexView::new();
-        absorb(&mut index, &batch).expect("absorb");
+        let mut view = IndexView::new();
+        for (at, t) in [(5, "x"), (9, "y"), (9, "z"), (7, "w"), (9, "y")] {
+            latest(&mut view, key, Some(at), t);
+        }
         assert_eq!(
-            index.get(&key),
+            view.get(&key),
             Some(&(Some(9), vec!["y".to_string(), "z".to_string()]))
         );
+        assert!(same_types(&view[&key].1, &["z".into(), "y".into()]));
+        assert!(!same_types(&view[&key].1, &["z".into()]));
     }
 }

@@ -59,7 +59,8 @@ pub struct KeyEntry {
     pub key: Key,
     /// The staged row's `created_datetime`, Unix microseconds.
     pub created_micros: Option<i64>,
-    pub event_type: String,
+    /// Shared by the entries of one staging file (its partition's type).
+    pub event_type: Arc<str>,
 }
 
 /// Rows of `staging_keys` for `entries`, all of bucket `bucket`.
@@ -77,7 +78,7 @@ pub fn keys_batch(bucket: u32, entries: &[KeyEntry]) -> Result<RecordBatch> {
                 .with_timezone(UTC),
         ),
         Arc::new(StringArray::from_iter_values(
-            entries.iter().map(|e| e.event_type.as_str()),
+            entries.iter().map(|e| &*e.event_type),
         )),
         Arc::new(StringArray::from_iter_values(
             entries.iter().map(|_| name.as_str()),

@@ -32,12 +32,13 @@ pub fn describe(report: &CompactReport) -> String {
     });
     format!(
         "compacted: raw {consumed}..v{} read {} inserted {} updated {} discarded {} \
-         files rewritten {} added {} staging {staging} optimize {compacted} files vacuum {vacuumed} files{keys}",
+         files scanned {} rewritten {} added {} staging {staging} optimize {compacted} files vacuum {vacuumed} files{keys}",
         report.raw_version,
         t.source_rows,
         t.inserted,
         t.updated,
         t.discarded,
+        t.files_scanned,
         t.files_rewritten,
         t.files_added,
     )
