@@ -113,6 +113,8 @@ impl CompactReport {
             t.updated += c.merge.updated;
             t.discarded += c.merge.discarded;
             t.files_scanned += c.merge.files_scanned;
+            t.index_pages_read += c.merge.index_pages_read;
+            t.index_pages += c.merge.index_pages;
             t.files_rewritten += c.merge.files_rewritten;
             t.files_added += c.merge.files_added;
             t.rows_removed += c.merge.rows_removed;

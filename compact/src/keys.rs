@@ -15,16 +15,17 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{live_files, read_file_on_task, remove_of};
-use lakehouse_lake::keys::{Key, KeyEntry, keys_batch};
+use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, keys_batch};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
-use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET};
+use lakehouse_lake::point_read::{PointReadStats, read_keyed};
+use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET, KEY_HI};
 use lakehouse_lake::write::{FileWriter, PartitionKey};
 use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table, TypeRange};
 use serde::Serialize;
@@ -227,7 +228,7 @@ async fn flush(writer: &FileWriter, buckets: BTreeMap<u32, Vec<KeyEntry>>) -> Re
     for (bucket, entries) in buckets {
         let key = PartitionKey {
             date: 0,
-            name: lakehouse_lake::keys::bucket_name(bucket).into(),
+            name: bucket_name(bucket).into(),
         };
         adds.extend(writer.write(&key, keys_batch(bucket, &entries)?).await?);
     }
@@ -277,31 +278,65 @@ pub async fn lookup(
     keys: &DeltaTable,
     wanted: &HashSet<Key>,
     types: Option<TypeRange>,
-) -> Result<IndexView> {
-    let buckets: HashSet<String> = wanted
-        .iter()
-        .map(|k| lakehouse_lake::keys::bucket_name(k.bucket()))
-        .collect();
+) -> Result<(IndexView, PointReadStats)> {
+    // Per bucket, the high halves sought, sorted: what a point read takes.
+    let mut sought: HashMap<String, Vec<i64>> = HashMap::new();
+    for key in wanted {
+        sought
+            .entry(bucket_name(key.bucket()))
+            .or_default()
+            .push(key.hi);
+    }
+    for his in sought.values_mut() {
+        his.sort_unstable();
+        his.dedup();
+    }
+    let sought = Arc::new(sought);
     let files: Vec<Add> = live_files(keys)?
         .into_iter()
-        .filter(|add| {
-            add.partition_values
-                .get(KEY_BUCKET)
-                .cloned()
-                .flatten()
-                .is_some_and(|b| buckets.contains(&b))
-        })
+        .filter(|add| bucket_of(add).is_some_and(|b| sought.contains_key(&b)))
         .collect();
-    let mut entries = 0;
-    scan(keys, files, &mut entries, |key, event_type| {
-        wanted.contains(key) && types.is_none_or(|range| range.contains(event_type))
-    })
-    .await
+    let store = keys.object_store();
+    let mut reads = futures::stream::iter(files)
+        .map(|add| {
+            let (store, sought) = (store.clone(), sought.clone());
+            let path = add.path.clone();
+            async move {
+                tokio::spawn(async move {
+                    let his = bucket_of(&add)
+                        .and_then(|b| sought.get(&b))
+                        .map_or(&[][..], Vec::as_slice);
+                    read_keyed(store, Table::Keys, &add, SCAN_COLUMNS, KEY_HI, his).await
+                })
+                .await
+                .map_err(|e| LakeError::ReadFile {
+                    path,
+                    error: e.to_string(),
+                })?
+            }
+        })
+        .buffer_unordered(READS_AT_ONCE);
+    let mut view: IndexView = HashMap::new();
+    let mut stats = PointReadStats::default();
+    while let Some((batches, read)) = reads.try_next().await? {
+        stats.row_groups += read.row_groups;
+        stats.row_groups_read += read.row_groups_read;
+        stats.pages += read.pages;
+        stats.pages_read += read.pages_read;
+        absorb(&mut view, &batches, |key, event_type| {
+            wanted.contains(key) && types.is_none_or(|range| range.contains(event_type))
+        });
+    }
+    Ok((view, stats))
+}
+
+fn bucket_of(add: &Add) -> Option<String> {
+    add.partition_values.get(KEY_BUCKET).cloned().flatten()
 }
 
 /// The index's columns a scan reads, in table order.
 const SCAN_COLUMNS: &[&str] = &[
-    lakehouse_lake::schema::KEY_HI,
+    KEY_HI,
     lakehouse_lake::schema::KEY_LO,
     CREATED_DATETIME,
     EVENT_TYPE,
@@ -406,47 +441,42 @@ fn note(examples: &mut Vec<String>, example: String) {
 
 /// Every entry of the index, reduced to the latest instant per key.
 async fn read_index(keys: &DeltaTable, entries: &mut u64) -> Result<IndexView> {
-    let files = live_files(keys)?;
-    scan(keys, files, entries, |_, _| true).await
-}
-
-/// The entries of index `files` that `keep` takes, reduced to the latest instant per key
-/// (with every type at it); counts the entries read.
-async fn scan(
-    keys: &DeltaTable,
-    files: Vec<Add>,
-    entries: &mut u64,
-    keep: impl Fn(&Key, &str) -> bool,
-) -> Result<IndexView> {
     let store = keys.object_store();
-    let mut reads = futures::stream::iter(files)
+    let mut reads = futures::stream::iter(live_files(keys)?)
         .map(|add| read_file_on_task(store.clone(), Table::Keys, add, Some(SCAN_COLUMNS)))
         .buffer_unordered(READS_AT_ONCE);
     let mut view: IndexView = HashMap::new();
     while let Some(batches) = reads.try_next().await? {
-        for batch in &batches {
-            *entries += batch.num_rows() as u64;
-            // Columns in `SCAN_COLUMNS`' order (the table's).
-            let (hi, lo) = (
-                batch.column(0).as_primitive::<Int64Type>(),
-                batch.column(1).as_primitive::<Int64Type>(),
-            );
-            let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
-            let event_types = batch.column(3).as_string::<i32>();
-            for row in 0..batch.num_rows() {
-                let key = Key {
-                    hi: hi.value(row),
-                    lo: lo.value(row),
-                };
-                let event_type = event_types.value(row);
-                if keep(&key, event_type) {
-                    let at = created.is_valid(row).then(|| created.value(row));
-                    latest(&mut view, key, at, event_type);
-                }
+        *entries += absorb(&mut view, &batches, |_, _| true);
+    }
+    Ok(view)
+}
+
+/// Adds the entries of `batches` (the index's [`SCAN_COLUMNS`]) that `keep` takes to the
+/// view; returns how many entries the batches held.
+fn absorb(view: &mut IndexView, batches: &[RecordBatch], keep: impl Fn(&Key, &str) -> bool) -> u64 {
+    let mut entries = 0;
+    for batch in batches {
+        entries += batch.num_rows() as u64;
+        let (hi, lo) = (
+            batch.column(0).as_primitive::<Int64Type>(),
+            batch.column(1).as_primitive::<Int64Type>(),
+        );
+        let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+        let event_types = batch.column(3).as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            let key = Key {
+                hi: hi.value(row),
+                lo: lo.value(row),
+            };
+            let event_type = event_types.value(row);
+            if keep(&key, event_type) {
+                let at = created.is_valid(row).then(|| created.value(row));
+                latest(view, key, at, event_type);
             }
         }
     }
-    Ok(view)
+    entries
 }
 
 /// Keeps `key`'s latest instant, and every type seen at it.

@@ -26,6 +26,7 @@ use lakehouse_lake::files::{
 };
 use lakehouse_lake::keys::Key;
 use lakehouse_lake::log::discard_files;
+use lakehouse_lake::point_read::PointReadStats;
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
 };
@@ -69,6 +70,9 @@ pub struct MergeMetrics {
     /// Copies that lost: older, or identical redeliveries.
     pub discarded: u64,
     pub files_scanned: u64,
+    /// Pages of the key index read by the lookup, of those in the files it opened.
+    pub index_pages_read: u64,
+    pub index_pages: u64,
     pub files_rewritten: u64,
     pub files_added: u64,
     /// Rows in the files this merge removed: the replaced rows plus those carried over
@@ -114,7 +118,13 @@ pub async fn prepare_merge(
     };
     let candidates = latest_per_uuid(new_rows);
     let files = match search {
-        Search::Index(keys) => files_of_staged_copies(&staging, keys, &candidates, options).await?,
+        Search::Index(keys) => {
+            let (files, read) =
+                files_of_staged_copies(&staging, keys, &candidates, options).await?;
+            metrics.index_pages_read = read.pages_read;
+            metrics.index_pages = read.pages;
+            files
+        }
         Search::Horizon(days) => files_in_horizon(&staging, &candidates, days, options)?,
     };
     metrics.files_scanned = files.len() as u64;
@@ -328,9 +338,9 @@ async fn files_of_staged_copies(
     keys: &DeltaTable,
     candidates: &Winners<'_>,
     options: &MergeOptions,
-) -> Result<Vec<Add>> {
+) -> Result<(Vec<Add>, PointReadStats)> {
     let wanted: HashSet<Key> = candidates.iter().map(|(uuid, _)| Key::of(uuid)).collect();
-    let staged = lookup(keys, &wanted, options.types).await?;
+    let (staged, read) = lookup(keys, &wanted, options.types).await?;
     // (date, type); a date of `None` (a row without an instant) stands for every date.
     let mut partitions: HashSet<(Option<i32>, &str)> = HashSet::new();
     for (created, types) in staged.values() {
@@ -338,7 +348,7 @@ async fn files_of_staged_copies(
         partitions.extend(types.iter().map(|t| (date, t.as_str())));
     }
     if partitions.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), read));
     }
     let mut files = Vec::new();
     for add in live_files(staging)? {
@@ -352,7 +362,7 @@ async fn files_of_staged_copies(
             files.push(add);
         }
     }
-    Ok(files)
+    Ok((files, read))
 }
 
 /// Compares each candidate with the staging rows of the same uuid in `files`; returns

@@ -155,7 +155,7 @@ fn whole_object(size: i64, projected: bool) -> bool {
 /// A file reader reading the columns of `schema` the file holds: a partition column's
 /// values are in the log, not the file (raw's layout decides which columns those are;
 /// every add names them all).
-fn projected<T>(
+pub(crate) fn projected<T>(
     builder: ArrowReaderBuilder<T>,
     schema: &SchemaRef,
     add: &Add,
@@ -187,7 +187,7 @@ pub async fn read_file_on_task(
 }
 
 /// Partition values of one file, typed.
-struct PartitionValues {
+pub(crate) struct PartitionValues {
     values: HashMap<String, ScalarValue>,
 }
 
@@ -197,7 +197,7 @@ enum ScalarValue {
 }
 
 impl PartitionValues {
-    fn parse(table: Table, add: &Add) -> Result<PartitionValues> {
+    pub(crate) fn parse(table: Table, add: &Add) -> Result<PartitionValues> {
         let schema = table.arrow_schema();
         let mut values = HashMap::new();
         for column in add.partition_values.keys().map(String::as_str) {
@@ -238,7 +238,7 @@ pub fn parse_partition_date(add: &Add, column: &str) -> Result<Option<i32>> {
 /// nulls for columns the file predates. Files written by other writers (delta-rs's own
 /// optimize stores `Utf8View`, other engines `+00:00` time zones) are cast to the table's
 /// types.
-fn to_table_rows(
+pub(crate) fn to_table_rows(
     file_batch: &RecordBatch,
     schema: &SchemaRef,
     partitions: &PartitionValues,

@@ -9,6 +9,7 @@
 //! - [`commit`]: the one path by which every writer commits: actions, application
 //!   transactions and typed commit metadata in a single Delta commit, checked against
 //!   concurrent commits by the lake's own conflict rules.
+//! - [`point_read`]: reading only the pages of a key-sorted file that may hold given keys.
 //! - [`log`]: reading a table's log one commit at a time.
 //! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
 //! - [`redrive`]: how a quarantined record re-driven into raw names its origin.
@@ -22,6 +23,7 @@ pub mod files;
 pub mod keys;
 pub mod lake;
 pub mod log;
+pub mod point_read;
 pub mod read;
 pub mod redrive;
 pub mod schema;
