@@ -4,9 +4,10 @@
 //!
 //! The index follows staging: its commits carry the `txn` `lakehouse-keys:staging:<staging
 //! id>` = the staging version it holds every key of. An update indexes the files added
-//! since that version that are still live (merges' winners and rewrites, optimize's
-//! bin-packs: a superset of what changed, so a key is never missed; an entry repeated is
-//! harmless, the latest instant per key decides). An index with no record for this staging
+//! since that version that are still live, but for files of carried rows (a merge's
+//! rewrites, tagged so, and optimize's bin-packs) of files it held already. Where it cannot
+//! tell, it indexes the file: an entry repeated is harmless (the latest instant per key
+//! decides), a key missed would not be. An index with no record for this staging
 //! (never built, deleted, or built for a staging since recreated) or whose record is past
 //! the log's retention is rebuilt from staging's live files in one commit that also removes
 //! whatever the table held. A crash anywhere leaves the record where it was: the next
@@ -22,7 +23,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{live_files, read_file_on_task, remove_of};
-use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, keys_batch};
+use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, is_carried, keys_batch};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::point_read::{PointReadStats, read_keyed};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET, KEY_HI};
@@ -174,16 +175,18 @@ async fn added_since(
         let Some(actions) = actions else {
             return Ok(None);
         };
-        // A rewrite that changes no data (optimize) of files the index already held adds
-        // no key: skipping it keeps bin-packing from repeating every entry.
-        let repacks_indexed = actions.iter().all(|a| match a {
-            Action::Add(add) => !add.data_change,
+        // Files of carried rows (a merge's rewrites, optimize's bin-packs) add no key when
+        // what they rewrote was indexed already: skipping them keeps rewrites from
+        // repeating entries. A rewrite of a file added since the index's version may hold
+        // keys the index lacks: then every file of the commit is indexed.
+        let rewrites_indexed = actions.iter().all(|a| match a {
             Action::Remove(remove) => !added.contains(remove.path.as_str()),
             _ => true,
         });
         for action in actions {
             let Action::Add(add) = action else { continue };
-            if !repacks_indexed && let Some(live) = live.get(add.path.as_str()) {
+            let skip = rewrites_indexed && is_carried(&add);
+            if !skip && let Some(live) = live.get(add.path.as_str()) {
                 files.push((*live).clone());
             }
             added.insert(add.path);

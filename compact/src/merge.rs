@@ -24,7 +24,7 @@ use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{
     live_files, parse_partition_date, read_file, read_file_on_task, remove_of,
 };
-use lakehouse_lake::keys::Key;
+use lakehouse_lake::keys::{Key, mark_carried};
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::point_read::PointReadStats;
 use lakehouse_lake::schema::{
@@ -213,7 +213,10 @@ async fn rewrite_without(
         return Ok((rows, Vec::new()));
     }
     let key = writer.key_of(add)?;
-    Ok((rows, writer.write(&key, kept).await?))
+    let mut adds = writer.write(&key, kept).await?;
+    // Kept rows: the key index holds them already.
+    adds.iter_mut().for_each(mark_carried);
+    Ok((rows, adds))
 }
 
 /// Commits a prepared merge with the `raw` version it consumed, as a Delta `txn` action in

@@ -53,6 +53,27 @@ pub fn bucket_name(bucket: u32) -> String {
     format!("{bucket:02x}")
 }
 
+/// The tag a staging file's `add` carries when its rows were all in staging before (a
+/// rewrite's kept rows): the index holds their keys already.
+pub const CARRIED_TAG: &str = "lakehouse.carried";
+
+/// Marks `add` as holding only rows staging held before.
+pub fn mark_carried(add: &mut deltalake::kernel::Add) {
+    add.tags
+        .get_or_insert_with(Default::default)
+        .insert(CARRIED_TAG.to_string(), Some("true".to_string()));
+}
+
+/// Whether `add` holds only rows staging held before: marked so, or added by a rewrite that
+/// changed no data (optimize).
+pub fn is_carried(add: &deltalake::kernel::Add) -> bool {
+    !add.data_change
+        || add
+            .tags
+            .as_ref()
+            .is_some_and(|t| t.contains_key(CARRIED_TAG))
+}
+
 /// One row of the key index: where a staged event is and which copy it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEntry {

@@ -391,7 +391,8 @@ const KEY_PAGE_ROWS: usize = 1024;
 
 /// The key index's files: sorted high halves delta-encoded (about 5 bytes instead of 8),
 /// pages of [`KEY_PAGE_ROWS`] with min/max in the page index, and a bloom filter on
-/// `key_hi` (1 % false positives; the writer folds it down to what a small file needs):
+/// `key_hi` (0.1 % false positives, as a key is checked against every run of its bucket;
+/// the writer folds the filter down to what a small file needs):
 /// most keys a merge looks up are new, and the filter answers those without reading a page.
 fn keys_layout(builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
     let key = || ColumnPath::from(KEY_HI);
@@ -400,7 +401,7 @@ fn keys_layout(builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
         .set_max_row_group_row_count(Some(KEY_ROW_GROUP_ROWS))
         .set_data_page_row_count_limit(KEY_PAGE_ROWS)
         .set_column_bloom_filter_enabled(key(), true)
-        .set_column_bloom_filter_fpp(key(), 0.01)
+        .set_column_bloom_filter_fpp(key(), 0.001)
         .set_column_bloom_filter_max_ndv(key(), KEY_ROW_GROUP_ROWS as u64)
 }
 

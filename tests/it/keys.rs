@@ -66,6 +66,20 @@ async fn the_index_equals_staging_after_every_kind_of_compaction() {
     assert_eq!(update.entries_added, 0, "{update:?}");
     assert_eq!(exact(&lake).await.index_entries, before);
     lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+
+    // A newer copy of one row rewrites its file: the 39 rows kept are carried, and only
+    // the new row is indexed.
+    lake.ingest(&[event("u0", "t0:x", T0 + 3 * YEAR, "")]).await;
+    let report = lake
+        .compact_with(CompactOptions {
+            skip_maintenance: true,
+            ..CompactOptions::default()
+        })
+        .await;
+    assert_eq!(report.total().files_rewritten, 1);
+    assert_eq!(report.keys.expect("keys").entries_added, 1);
+    let check = exact(&lake).await;
+    assert_eq!((check.index_keys, check.index_entries), (201, before + 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
