@@ -48,7 +48,7 @@ bench: ## Release build; 1M events: ingest and compact vs a Python reference (do
 	$(CARGO) build --release --quiet
 	tests/bench/run.sh
 
-bench_dedup: ## Release build; 50k new events merged into staging of 1M, 4M and 16M rows: key index vs 7-day horizon, with and without 5 % newer copies (~1 h)
+bench_dedup: ## Release build; 50k new events merged into staging of 1M, 4M and 16M rows: key index vs 7-day horizon, with and without 5 % newer copies (~8 min)
 	$(CARGO) build --release --quiet
 	tests/bench/dedup.sh
 
