@@ -109,6 +109,18 @@ pub enum Command {
         /// (0: every file) instead of the key index, which finds copies of any age.
         #[arg(long)]
         horizon_days: Option<u32>,
+        /// Staging partitions dated this many days before today (UTC) or later are recent:
+        /// their files stay small, since a newer copy of a row rewrites its whole file.
+        #[arg(long, default_value_t = CompactOptions::default().recent_days)]
+        recent_days: u32,
+        /// The size (MiB) recent partitions' files stay under: what replacing one row
+        /// there rewrites at most. Older partitions are packed to 128 MiB.
+        #[arg(
+            long,
+            default_value_t = CompactOptions::default().recent_file_size.get() >> 20,
+            value_parser = clap::value_parser!(u64).range(1..=1_024)
+        )]
+        recent_file_mb: u64,
         /// Hours of history vacuum keeps for time travel.
         #[arg(long, default_value_t = default_retention_hours())]
         retention_hours: u32,

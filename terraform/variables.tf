@@ -140,6 +140,18 @@ variable "horizon_days" {
   default     = ""
 }
 
+variable "recent_days" {
+  description = "Staging partitions dated this many days before today or later keep files under recent_file_mb: a newer copy of a row rewrites its whole file."
+  type        = number
+  default     = 2
+}
+
+variable "recent_file_mb" {
+  description = "The size (MiB) recent staging partitions' files stay under: what replacing one row there rewrites at most."
+  type        = number
+  default     = 16
+}
+
 variable "retention_hours" {
   description = "History vacuum keeps for time travel."
   type        = number

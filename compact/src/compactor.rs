@@ -24,6 +24,7 @@ use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain
 use crate::merge::{
     MergeMetrics, MergeOptions, PreparedMerge, Search, commit_merge, prepare_merge,
 };
+use crate::optimize::RecentFiles;
 use crate::progress::{consumed_everywhere, everywhere_app_id, staging_app_id, start};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
@@ -41,6 +42,11 @@ pub struct CompactOptions {
     /// chunks as it needs. Bounds memory.
     pub max_rows_per_commit: u64,
     pub target_file_size: NonZeroU64,
+    /// Staging partitions dated this many days before today (UTC) or later are recent:
+    /// their files stay under `recent_file_size`, which bounds what replacing one row
+    /// there rewrites. Optimize packs older partitions to `target_file_size`.
+    pub recent_days: u32,
+    pub recent_file_size: NonZeroU64,
     pub retention: chrono::Duration,
     pub vacuum_full: bool,
     /// Skip optimize and vacuum (dedup only).
@@ -56,7 +62,9 @@ impl Default for CompactOptions {
         CompactOptions {
             horizon_days: None,
             max_rows_per_commit: 1_000_000,
-            target_file_size: NonZeroU64::new(128 * 1024 * 1024).unwrap_or(NonZeroU64::MIN),
+            target_file_size: NonZeroU64::new(128 << 20).unwrap_or(NonZeroU64::MIN),
+            recent_days: 2,
+            recent_file_size: NonZeroU64::new(16 << 20).unwrap_or(NonZeroU64::MIN),
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             vacuum_full: false,
             skip_maintenance: false,
@@ -116,6 +124,7 @@ impl CompactReport {
             t.index_pages_read += c.merge.index_pages_read;
             t.index_pages += c.merge.index_pages;
             t.files_rewritten += c.merge.files_rewritten;
+            t.bytes_rewritten += c.merge.bytes_rewritten;
             t.files_added += c.merge.files_added;
             t.rows_removed += c.merge.rows_removed;
         }
@@ -174,6 +183,18 @@ impl Compactor {
             writer_properties: Table::Staging.writer_properties(),
             read_concurrency: 8,
             types: self.options.types,
+            // New rows are mostly recent: files the size of a recent partition's.
+            file_size: self.options.recent_file_size,
+        }
+    }
+
+    /// Which staging partitions are recent today, and their file size.
+    fn recent_files(&self) -> RecentFiles {
+        let today = chrono::Utc::now().timestamp().div_euclid(86_400);
+        let since = today - i64::from(self.options.recent_days);
+        RecentFiles {
+            since: i32::try_from(since).unwrap_or(i32::MIN),
+            file_size: self.options.recent_file_size.get(),
         }
     }
 
@@ -245,6 +266,7 @@ impl Compactor {
             for table in Table::ALL {
                 let options = MaintenanceOptions {
                     target_file_size: self.options.target_file_size,
+                    recent: (table == Table::Staging).then(|| self.recent_files()),
                     writer_properties: table.writer_properties(),
                     retention: self.options.retention,
                     vacuum_full: self.options.vacuum_full,

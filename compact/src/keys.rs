@@ -338,7 +338,7 @@ fn bucket_of(add: &Add) -> Option<String> {
 }
 
 /// The index's columns a scan reads, in table order.
-const SCAN_COLUMNS: &[&str] = &[
+pub(crate) const SCAN_COLUMNS: &[&str] = &[
     KEY_HI,
     lakehouse_lake::schema::KEY_LO,
     CREATED_DATETIME,
@@ -461,25 +461,33 @@ fn absorb(view: &mut IndexView, batches: &[RecordBatch], keep: impl Fn(&Key, &st
     let mut entries = 0;
     for batch in batches {
         entries += batch.num_rows() as u64;
-        let (hi, lo) = (
-            batch.column(0).as_primitive::<Int64Type>(),
-            batch.column(1).as_primitive::<Int64Type>(),
-        );
-        let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
-        let event_types = batch.column(3).as_string::<i32>();
-        for row in 0..batch.num_rows() {
-            let key = Key {
-                hi: hi.value(row),
-                lo: lo.value(row),
-            };
-            let event_type = event_types.value(row);
+        for (key, at, event_type) in index_rows(batch) {
             if keep(&key, event_type) {
-                let at = created.is_valid(row).then(|| created.value(row));
                 latest(view, key, at, event_type);
             }
         }
     }
     entries
+}
+
+/// The rows of `batch` (the index's [`SCAN_COLUMNS`]): key, instant and type.
+pub(crate) fn index_rows(
+    batch: &RecordBatch,
+) -> impl Iterator<Item = (Key, Option<i64>, &str)> + '_ {
+    let (hi, lo) = (
+        batch.column(0).as_primitive::<Int64Type>(),
+        batch.column(1).as_primitive::<Int64Type>(),
+    );
+    let created = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+    let event_types = batch.column(3).as_string::<i32>();
+    (0..batch.num_rows()).map(move |row| {
+        let key = Key {
+            hi: hi.value(row),
+            lo: lo.value(row),
+        };
+        let at = created.is_valid(row).then(|| created.value(row));
+        (key, at, event_types.value(row))
+    })
 }
 
 /// Keeps `key`'s latest instant, and every type seen at it.

@@ -10,7 +10,8 @@
 //!   starts, and what every kind has consumed (raw files behind it may be rewritten).
 //! - [`keys`]: the key index (`staging_keys`), kept up with staging exactly once, and
 //!   its check against staging.
-//! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs.
+//! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs;
+//!   [`key_runs`]: the index's own, merging sorted runs.
 //! - [`maintain`]: optimize and vacuum.
 //!
 //! A [`CommitFence`] lets the caller veto each commit (the compaction Lambda renews its
@@ -19,6 +20,7 @@
 pub mod changes;
 mod compactor;
 pub mod error;
+pub mod key_runs;
 pub mod keys;
 pub mod lineage;
 pub mod maintain;

@@ -23,7 +23,8 @@ pub const VACUUMED_BEFORE_APP_ID: &str = "lakehouse-vacuum:removed-before";
 
 /// Times a vacuum's record is tried against concurrent maintainers recording theirs.
 const RECORD_TRIES: usize = 3;
-use crate::optimize::optimize;
+use crate::key_runs::merge_key_runs;
+use crate::optimize::{RecentFiles, optimize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MaintenanceMetrics {
@@ -37,6 +38,8 @@ pub struct MaintenanceMetrics {
 #[derive(Debug, Clone)]
 pub struct MaintenanceOptions {
     pub target_file_size: NonZeroU64,
+    /// Staging's recent partitions: smaller files, so replacing a row there rewrites less.
+    pub recent: Option<RecentFiles>,
     pub writer_properties: WriterProperties,
     /// How long removed files stay for time travel.
     pub retention: chrono::Duration,
@@ -64,14 +67,21 @@ pub async fn maintain(
     options: &MaintenanceOptions,
 ) -> Result<(DeltaTable, MaintenanceMetrics)> {
     let mut metrics = MaintenanceMetrics::default();
-    let optimized = optimize(
-        &table,
-        which,
-        options.target_file_size.get(),
-        &options.writer_properties,
-        guard,
-    )
-    .await?;
+    let optimized = match which {
+        // The index's files are sorted runs: merged, not concatenated.
+        Table::Keys => merge_key_runs(&table).await?,
+        _ => {
+            optimize(
+                &table,
+                which,
+                options.target_file_size.get(),
+                options.recent,
+                &options.writer_properties,
+                guard,
+            )
+            .await?
+        }
+    };
     metrics.files_compacted = optimized.files_removed;
     metrics.files_written = optimized.files_added;
     metrics.optimize_yielded = optimized.yielded;

@@ -11,6 +11,7 @@
 
 use foldhash::{HashMap, HashMapExt};
 use std::collections::HashSet;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -56,6 +57,8 @@ pub struct MergeOptions {
     /// A fanned-out run's range of event types: only staging's partitions of those types
     /// are searched and rewritten.
     pub types: Option<TypeRange>,
+    /// New rows roll into another file of their partition past about this size.
+    pub file_size: NonZeroU64,
 }
 
 /// What one merge did.
@@ -74,6 +77,8 @@ pub struct MergeMetrics {
     pub index_pages_read: u64,
     pub index_pages: u64,
     pub files_rewritten: u64,
+    /// Bytes of the staging files rewritten: what replacing rows cost.
+    pub bytes_rewritten: u64,
     pub files_added: u64,
     /// Rows in the files this merge removed: the replaced rows plus those carried over
     /// into new files.
@@ -151,11 +156,10 @@ pub async fn prepare_merge(
     }
     metrics.discarded = metrics.source_rows - winners.len() as u64;
 
-    let writer = Arc::new(FileWriter::with_properties(
-        Table::Staging,
-        &staging,
-        options.writer_properties.clone(),
-    )?);
+    let writer = Arc::new(
+        FileWriter::with_properties(Table::Staging, &staging, options.writer_properties.clone())?
+            .with_file_size(options.file_size),
+    );
     // A rewritten file's kept rows become a file of their own, a few files at a time:
     // holding them all until the end would hold every file an update touches, which grows
     // with staging. Then the winners, in input order (deterministic output for a given
@@ -180,6 +184,7 @@ pub async fn prepare_merge(
     }
     actions.extend(removes);
     metrics.files_rewritten = dropped.len() as u64;
+    metrics.bytes_rewritten = dropped.keys().map(|&f| files[f].size.max(0) as u64).sum();
     winners.sort_unstable();
     let adds = write_by_partition(&writer, new_rows, &winners).await?;
     metrics.files_added += adds.len() as u64;

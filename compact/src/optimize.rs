@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, HashSet};
 
 use deltalake::DeltaTable;
-use deltalake::kernel::{Action, Add};
+use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use lakehouse_lake::files::{live_files, read_file, remove_of};
+use lakehouse_lake::files::{live_files, parse_partition_date, read_file, remove_of};
 use lakehouse_lake::log::discard_files;
+use lakehouse_lake::schema::EVENT_DATE;
 use lakehouse_lake::{Commit, LakeError, Table};
 use serde::Serialize;
 
@@ -28,18 +29,38 @@ pub struct OptimizeMetrics {
     pub yielded: bool,
 }
 
+/// Smaller files for partitions where late copies land: a copy that replaces a row
+/// rewrites the file holding it, so the file's size is what replacing one row costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentFiles {
+    /// The first recent `event_date`, in days since the epoch: it and every later date.
+    pub since: i32,
+    pub file_size: u64,
+}
+
 /// Bin-packs `table` (the lake's table `which`): in each partition, files smaller than
-/// `target_size` are grouped into bins of at most `target_size` and each bin of two or
-/// more files becomes one file. Files `guard` protects are left as they are, and its record
-/// goes into the commit that removes the others.
+/// `target_size` (`recent`'s size in recent partitions) are grouped into bins of at most
+/// that size and each bin of two or more files becomes one file. Files `guard` protects
+/// are left as they are, and its record goes into the commit that removes the others.
 pub async fn optimize(
     table: &DeltaTable,
     which: Table,
     target_size: u64,
+    recent: Option<RecentFiles>,
     writer_properties: &WriterProperties,
     guard: &RawGuard,
 ) -> Result<OptimizeMetrics> {
-    let bins = plan(table, target_size, &guard.protected)?;
+    let target_of = |add: &Add| -> Result<u64> {
+        let date = match recent {
+            Some(_) => parse_partition_date(add, EVENT_DATE)?,
+            None => None,
+        };
+        Ok(match (recent, date) {
+            (Some(recent), Some(date)) if date >= recent.since => recent.file_size,
+            _ => target_size,
+        })
+    };
+    let bins = plan(table, target_of, &guard.protected)?;
     if bins.is_empty() {
         return Ok(OptimizeMetrics::default());
     }
@@ -66,22 +87,62 @@ pub async fn optimize(
     }
     .await;
     if let Err(e) = written {
-        discard_files(table, &added).await;
-        return Err(e);
+        return abandon_rewrite(table, &added, e).await;
     }
+    let operation = DeltaOperation::Optimize {
+        predicate: None,
+        target_size: i64::try_from(target_size).unwrap_or(i64::MAX),
+    };
+    commit_rewrite(table, operation, actions, added, guard.record.clone()).await
+}
+
+/// Gives up a rewrite that failed before its commit, deleting the files it wrote. A file it
+/// was reading that is gone was rewritten and vacuumed by a concurrent maintainer (a short
+/// retention): that is yielding to it, not failing.
+pub(crate) async fn abandon_rewrite(
+    table: &DeltaTable,
+    added: &[Add],
+    error: CompactError,
+) -> Result<OptimizeMetrics> {
+    discard_files(table, added).await;
+    match error {
+        CompactError::Lake(LakeError::Vanished { path }) => {
+            tracing::info!(
+                path,
+                "rewrite yielded: a file it read was rewritten and vacuumed"
+            );
+            Ok(yielded())
+        }
+        other => Err(other),
+    }
+}
+
+fn yielded() -> OptimizeMetrics {
+    OptimizeMetrics {
+        yielded: true,
+        ..OptimizeMetrics::default()
+    }
+}
+
+/// Commits a rewrite that changes no data: `actions` remove what `added` replaces, with
+/// `record` when given. Losing to a concurrent commit that removed one of the same files is
+/// yielding, not failing: the files written are deleted and the metrics say so.
+pub(crate) async fn commit_rewrite(
+    table: &DeltaTable,
+    operation: DeltaOperation,
+    mut actions: Vec<Action>,
+    added: Vec<Add>,
+    record: Option<Transaction>,
+) -> Result<OptimizeMetrics> {
     let metrics = OptimizeMetrics {
         files_removed: actions.len() as u64,
         files_added: added.len() as u64,
         yielded: false,
     };
     actions.extend(added.iter().cloned().map(Action::Add));
-    let operation = DeltaOperation::Optimize {
-        predicate: None,
-        target_size: i64::try_from(target_size).unwrap_or(i64::MAX),
-    };
     let mut commit = Commit::new(operation, actions);
-    if let Some(record) = &guard.record {
-        commit = commit.with_transaction(record.clone());
+    if let Some(record) = record {
+        commit = commit.with_transaction(record);
     }
     match commit.execute(table).await {
         Ok(_) => Ok(metrics),
@@ -91,11 +152,8 @@ pub async fn optimize(
             }
             match e {
                 LakeError::Conflict { version, reason } => {
-                    tracing::info!(version, reason, "optimize yielded to a concurrent commit");
-                    Ok(OptimizeMetrics {
-                        yielded: true,
-                        ..OptimizeMetrics::default()
-                    })
+                    tracing::info!(version, reason, "rewrite yielded to a concurrent commit");
+                    Ok(yielded())
                 }
                 other => Err(other.into()),
             }
@@ -103,23 +161,27 @@ pub async fn optimize(
     }
 }
 
-/// Bins of two or more small files, partition by partition, in a deterministic order.
+/// Bins of two or more small files, partition by partition (each with its target size),
+/// in a deterministic order.
 fn plan(
     table: &DeltaTable,
-    target_size: u64,
+    target_of: impl Fn(&Add) -> Result<u64>,
     protected: &HashSet<String>,
 ) -> Result<Vec<Vec<Add>>> {
-    let mut partitions: BTreeMap<Vec<(String, Option<String>)>, Vec<Add>> = BTreeMap::new();
+    type Partition = Vec<(String, Option<String>)>;
+    let mut partitions: BTreeMap<Partition, (u64, Vec<Add>)> = BTreeMap::new();
     for add in live_files(table)? {
+        let target_size = target_of(&add)?;
         if add.size.max(0) as u64 >= target_size || protected.contains(&add.path) {
             continue;
         }
         let mut key: Vec<_> = add.partition_values.clone().into_iter().collect();
         key.sort();
-        partitions.entry(key).or_default().push(add);
+        let partition = partitions.entry(key).or_insert((target_size, Vec::new()));
+        partition.1.push(add);
     }
     let mut bins = Vec::new();
-    for mut files in partitions.into_values() {
+    for (target_size, mut files) in partitions.into_values() {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let mut bin: Vec<Add> = Vec::new();
         let mut bin_size = 0u64;

@@ -4,6 +4,7 @@
 //! writer (so paths, escaping and statistics are Delta's own). Writing partitions on tasks
 //! of their own is what spreads encoding over the cores.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use delta_kernel::expressions::Scalar;
@@ -42,6 +43,9 @@ pub struct FileWriter {
     properties: WriterProperties,
     indexed_columns: DataSkippingNumIndexedCols,
     stats_columns: Option<Vec<String>>,
+    /// A partition's rows roll into a new file past about this size (`None`: one file
+    /// however big).
+    file_size: Option<NonZeroU64>,
 }
 
 impl FileWriter {
@@ -94,7 +98,14 @@ impl FileWriter {
                 .data_skipping_stats_columns
                 .as_ref()
                 .map(|columns| columns.iter().map(ToString::to_string).collect()),
+            file_size: None,
         })
+    }
+
+    /// The same, rolling a partition's rows into files of about `size` bytes.
+    pub fn with_file_size(mut self, size: NonZeroU64) -> FileWriter {
+        self.file_size = Some(size);
+        self
     }
 
     /// The partition of one of the table's files, from its `add`.
@@ -124,8 +135,8 @@ impl FileWriter {
         self.partitions.iter().any(|(_, is_date)| !is_date)
     }
 
-    /// Writes `batch` (rows of the table's schema, all of partition `key`) as one file;
-    /// returns its `add`.
+    /// Writes `batch` (rows of the table's schema, all of partition `key`) as one file, or
+    /// several past the file size; returns their `add`s.
     pub async fn write(&self, key: &PartitionKey, batch: RecordBatch) -> Result<Vec<Add>> {
         let batch = sorted(batch, self.sort)?.project(&self.file_columns)?;
         let values: IndexMap<String, Scalar> = self
@@ -144,7 +155,7 @@ impl FileWriter {
             self.file_schema.clone(),
             values,
             Some(self.properties.clone()),
-            None,
+            self.file_size,
             None,
             None,
             None,

@@ -32,7 +32,7 @@ pub fn describe(report: &CompactReport) -> String {
     });
     format!(
         "compacted: raw {consumed}..v{} read {} inserted {} updated {} discarded {} \
-         files scanned {} rewritten {} added {} index pages read {}/{} staging {staging} optimize {compacted} files vacuum {vacuumed} files{keys}",
+         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{} staging {staging} optimize {compacted} files vacuum {vacuumed} files{keys}",
         report.raw_version,
         t.source_rows,
         t.inserted,
@@ -40,6 +40,7 @@ pub fn describe(report: &CompactReport) -> String {
         t.discarded,
         t.files_scanned,
         t.files_rewritten,
+        t.bytes_rewritten as f64 / 1e6,
         t.files_added,
         t.index_pages_read,
         t.index_pages,

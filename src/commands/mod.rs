@@ -9,7 +9,9 @@ mod quarantine;
 mod query;
 mod status;
 
-use anyhow::Result;
+use std::num::NonZeroU64;
+
+use anyhow::{Context, Result};
 use lakehouse_ingest::IngestOptions;
 use lakehouse_lake::Lake;
 
@@ -46,6 +48,8 @@ pub async fn run(command: Command) -> Result<()> {
             lake,
             layout,
             horizon_days,
+            recent_days,
+            recent_file_mb,
             retention_hours,
             vacuum_full,
             no_maintenance,
@@ -53,6 +57,9 @@ pub async fn run(command: Command) -> Result<()> {
         } => {
             let options = lakehouse_compact::CompactOptions {
                 horizon_days,
+                recent_days,
+                recent_file_size: NonZeroU64::new(recent_file_mb << 20)
+                    .context("--recent-file-mb must be at least 1")?,
                 retention: chrono::Duration::hours(i64::from(retention_hours)),
                 vacuum_full,
                 skip_maintenance: no_maintenance,

@@ -4,7 +4,8 @@
 # index and through the 7-day horizon search. Per run: wall seconds and peak RSS
 # (/usr/bin/time -v), bytes read from disk (page cache dropped before each run when
 # allowed, less what a run with nothing to do reads: mostly table data, plus the code pages
-# only real work touches), staging files scanned and rewritten, and the index's bytes per
+# only real work touches), staging files scanned and rewritten, bytes rewritten per
+# replaced row, and the index's bytes per
 # key (its live files, from `status`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,7 +47,7 @@ measure() {
   local name=$1 lake=$2; shift 2
   drop_caches
   /usr/bin/time -v -o "$OUT/$name.time" "$BIN" compact --lake "$lake" --no-maintenance "$@" > "$OUT/$name.out"
-  local wall rss inputs scanned rewritten
+  local wall rss inputs scanned rewritten rewritten_mb updated per_row
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$OUT/$name.time")
   rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$OUT/$name.time")
   # The same command again, with nothing left to do, reads what every run reads (the
@@ -58,7 +59,10 @@ measure() {
   inputs=$(awk -F': ' -v idle="$idle" '/File system inputs/ {printf "%.1f", ($2*512-idle)/1048576}' "$OUT/$name.time")
   scanned=$(grep -o 'files scanned [0-9]*' "$OUT/$name.out" | awk '{print $3}')
   rewritten=$(grep -o 'rewritten [0-9]*' "$OUT/$name.out" | awk '{print $2}')
-  echo "$name wall_s=$wall rss_mb=$rss read_mb=$inputs scanned=$scanned rewritten=$rewritten" | tee -a "$RESULTS"
+  rewritten_mb=$(grep -o 'rewritten [0-9]* ([0-9.]* MB)' "$OUT/$name.out" | tr -d '(' | awk '{print $3}')
+  updated=$(grep -o 'updated [0-9]*' "$OUT/$name.out" | awk '{print $2}')
+  per_row=$(awk -v mb="$rewritten_mb" -v n="$updated" 'BEGIN {printf "%.0f", (n > 0 ? mb * 1000 / n : 0)}')
+  echo "$name wall_s=$wall rss_mb=$rss read_mb=$inputs scanned=$scanned rewritten=$rewritten rewritten_mb=$rewritten_mb kb_per_replaced_row=$per_row" | tee -a "$RESULTS"
 }
 
 have=0

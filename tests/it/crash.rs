@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lakehouse_lake::Table;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -121,33 +122,48 @@ fn run_ok(step: Step, lake: &str, files: &[PathBuf]) {
     );
 }
 
-/// (raw, quarantine, staging) row counts; zeros before any table exists.
-async fn counts(lake: &TestLake) -> (i64, i64, i64) {
+/// (raw, quarantine, staging) row counts, and the key index's commits; zeros before any
+/// table exists.
+type Counts = (i64, i64, i64, usize);
+
+async fn counts(lake: &TestLake) -> Counts {
     let first_commit = "_delta_log/00000000000000000000.json";
     let any_table = ["raw", "quarantine", "staging"]
         .iter()
         .any(|t| lake.dir.path().join(t).join(first_commit).exists());
     if !any_table {
-        return (0, 0, 0);
+        return (0, 0, 0, 0);
     }
+    let index_log = lake.dir.path().join(Table::Keys.name()).join("_delta_log");
+    let index_commits = std::fs::read_dir(index_log).map_or(0, |entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .count()
+    });
     (
         lake.count("raw").await,
         lake.count("quarantine").await,
         lake.count("staging").await,
+        index_commits,
     )
 }
 
 /// Where a kill landed, told by what the tables held right after it.
-fn landing(step: Step, before: (i64, i64, i64), after: (i64, i64, i64), exited: bool) -> String {
-    let changed = |b: i64, a: i64| if a == b { "no" } else { "yes" };
+fn landing(step: Step, before: Counts, after: Counts, exited: bool) -> String {
+    let changed = |same: bool| if same { "no" } else { "yes" };
     match step {
         _ if exited => "after the process had exited".to_string(),
         Step::Ingest(_) => format!(
             "ingest: raw committed {}, quarantine committed {}",
-            changed(before.0, after.0),
-            changed(before.1, after.1)
+            changed(before.0 == after.0),
+            changed(before.1 == after.1)
         ),
-        Step::Compact(_) => format!("compact: staging committed {}", changed(before.2, after.2)),
+        Step::Compact(_) => format!(
+            "compact: staging committed {}, key index committed {}",
+            changed(before.2 == after.2),
+            changed(before.3 == after.3)
+        ),
     }
 }
 
@@ -194,7 +210,7 @@ async fn trial(seed: u64, durations: &mut Durations) -> String {
             .expect("join");
     }
 
-    let (raw, quarantine, _) = counts(&lake).await;
+    let (raw, quarantine, _, _) = counts(&lake).await;
     assert_eq!(
         (raw, quarantine),
         (model.raw, model.quarantine),

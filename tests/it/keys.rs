@@ -2,9 +2,16 @@
 //! index that lags, is deleted, belongs to a recreated staging or is corrupt is found out
 //! and repaired, never trusted wrongly (issue 23).
 
+use std::collections::HashSet;
+
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::datatypes::Int64Type;
+use deltalake::kernel::Add;
 use lakehouse_compact::CompactOptions;
 use lakehouse_compact::keys::{KeysCheck, check_keys, update_keys};
-use lakehouse_lake::TypeRange;
+use lakehouse_lake::files::{live_files, read_file};
+use lakehouse_lake::schema::{KEY_BUCKET, KEY_HI};
+use lakehouse_lake::{Table, TypeRange};
 
 use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
 
@@ -229,4 +236,83 @@ async fn a_lookup_reads_only_pages_that_may_hold_a_key() {
     assert!(total.index_pages >= 40, "{total:?}");
     assert!((1..=4).contains(&total.index_pages_read), "{total:?}");
     exact(&lake).await;
+}
+
+/// Maintenance merges a bucket's runs (one per index update) into one sorted run with one
+/// entry per key and type; the index stays exact and lookups go on finding staged keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_merges_each_buckets_runs_into_one_sorted_run() {
+    let lake = TestLake::new();
+    let no_maintenance = CompactOptions {
+        skip_maintenance: true,
+        ..CompactOptions::default()
+    };
+    // Four rounds, four runs in most buckets; u0..u99 come back newer every round.
+    for round in 0..4 {
+        let lines: Vec<String> = (0..400)
+            .map(|i| event(&format!("r{round}-{i}"), "a:b", T0, ""))
+            .chain((0..100).map(|i| event(&format!("u{i}"), "a:b", T0 + round, "")))
+            .collect();
+        lake.ingest(&lines).await;
+        lake.compact_with(no_maintenance.clone()).await;
+    }
+    let before = exact(&lake).await;
+    assert_eq!((before.index_keys, before.index_entries), (1_700, 2_000));
+    let buckets = |files: &[Add]| {
+        let names: HashSet<_> = files
+            .iter()
+            .map(|a| a.partition_values.get(KEY_BUCKET).cloned())
+            .collect();
+        names.len()
+    };
+    let files = index_files(&lake).await;
+    assert!(files.len() > 3 * buckets(&files), "{} files", files.len());
+
+    let report = lake.compact().await;
+    let merged = report
+        .maintenance
+        .iter()
+        .find(|(table, _)| table == "staging_keys")
+        .map(|(_, m)| m.clone())
+        .expect("index maintained");
+    assert_eq!(merged.files_compacted as usize, files.len(), "{merged:?}");
+    let files = index_files(&lake).await;
+    assert_eq!(files.len(), buckets(&files));
+    let after = exact(&lake).await;
+    assert_eq!((after.index_keys, after.index_entries), (1_700, 1_700));
+    for add in &files {
+        let store = lake
+            .lake
+            .open(Table::Keys)
+            .await
+            .expect("keys")
+            .object_store();
+        let batches = read_file(store, Table::Keys, add, Some(&[KEY_HI]))
+            .await
+            .expect("read");
+        let his: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert!(his.is_sorted(), "{} is not one sorted run", add.path);
+    }
+
+    // Nothing left to merge; a staged key is still found and replaced.
+    let report = lake.compact().await;
+    assert!(
+        report
+            .maintenance
+            .iter()
+            .all(|(_, m)| m.files_compacted == 0),
+        "{report:?}"
+    );
+    lake.ingest(&[event("u7", "a:b", T0 + 10, "")]).await;
+    let total = lake.compact().await.total();
+    assert_eq!((total.updated, total.inserted), (1, 0), "{total:?}");
+    assert_eq!(exact(&lake).await.index_keys, 1_700);
+}
+
+async fn index_files(lake: &TestLake) -> Vec<Add> {
+    let keys = lake.lake.open(Table::Keys).await.expect("keys");
+    live_files(&keys).expect("files")
 }

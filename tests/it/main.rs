@@ -18,4 +18,5 @@ mod overlap;
 mod python_reader;
 mod query;
 mod redrive;
+mod rewrites;
 mod status;

@@ -3,9 +3,11 @@
 //! staging one row per event.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 
+use lakehouse_compact::maintain::{MaintenanceOptions, RawGuard, maintain};
 use lakehouse_compact::{CompactOptions, Compactor};
-use lakehouse_lake::TypeRange;
+use lakehouse_lake::{Table, TypeRange};
 
 use crate::helpers::{TestLake, event, lakehouse};
 
@@ -200,4 +202,63 @@ async fn ingest_lines(lake: &lakehouse_lake::Lake, lines: &[String]) -> anyhow::
     }
     ingestor.commit().await?;
     Ok(())
+}
+
+/// A maintainer planned from a snapshot whose files another maintainer has since rewritten
+/// and vacuumed (no retention) yields, for bin-packing and for the key index's run merge
+/// alike: the work is done, and failing would fail the whole run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_maintainer_whose_files_were_rewritten_and_vacuumed_yields() {
+    let lake = TestLake::new();
+    let mut model = Model::default();
+    let dedup_only = CompactOptions {
+        skip_maintenance: true,
+        ..CompactOptions::default()
+    };
+    // Five rounds: several small quarantine files, several index runs per touched bucket.
+    for round in 0..5 {
+        for input in model.round(round) {
+            lake.ingest(&input).await;
+        }
+        // And 400 new events: every one of the index's 64 buckets gets a run.
+        let fresh: Vec<String> = (0..400)
+            .map(|i| event(&format!("k{round}-{i}"), "t0:x", T0, ""))
+            .collect();
+        lake.ingest(&fresh).await;
+        model.raw += 400;
+        for i in 0..400 {
+            model.staging.insert(format!("k{round}-{i}"), T0);
+        }
+        lake.compact_with(dedup_only.clone()).await;
+    }
+    for table in [Table::Quarantine, Table::Keys] {
+        let stale = lake.lake.open(table).await.expect("open");
+        let options = MaintenanceOptions {
+            target_file_size: NonZeroU64::new(128 << 20).expect("size"),
+            recent: None,
+            writer_properties: table.writer_properties(),
+            retention: chrono::Duration::zero(),
+            vacuum_full: false,
+        };
+        let fresh = lake.lake.open(table).await.expect("open");
+        let (_, first) = maintain(fresh, table, &RawGuard::default(), &options)
+            .await
+            .expect("maintain");
+        assert!(
+            first.files_compacted > 1 && first.files_vacuumed > 1,
+            "{table:?}: {first:?}"
+        );
+        let (_, second) = maintain(stale, table, &RawGuard::default(), &options)
+            .await
+            .unwrap_or_else(|e| panic!("{table:?}: {e}"));
+        assert!(
+            second.optimize_yielded && second.files_compacted == 0,
+            "{table:?}: {second:?}"
+        );
+    }
+    model.check(&lake, "after the yields").await;
+    let check = lakehouse_compact::keys::check_keys(&lake.lake)
+        .await
+        .expect("check keys");
+    assert!(check.is_exact(), "{check:?}");
 }

@@ -2,6 +2,7 @@
 //! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease. Fanned out
 //! (`{"types": "I/N"}` in the event, one schedule per range), one run at a time per range.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +58,14 @@ async fn configure() -> Result<Config> {
             defaults.retention.num_hours(),
         )?),
         skip_maintenance: runtime::env_or("LAKEHOUSE_SKIP_MAINTENANCE", false)?,
+        recent_days: runtime::env_or("LAKEHOUSE_RECENT_DAYS", defaults.recent_days)?,
+        recent_file_size: runtime::env_or(
+            "LAKEHOUSE_RECENT_FILE_MB",
+            defaults.recent_file_size.get() >> 20,
+        )?
+        .checked_mul(1 << 20)
+        .and_then(NonZeroU64::new)
+        .context("LAKEHOUSE_RECENT_FILE_MB must be a size in MiB, at least 1")?,
         ..defaults
     };
     let sdk = lakehouse_aws::sdk_config().await;

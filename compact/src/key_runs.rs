@@ -1,0 +1,212 @@
+//! The key index's optimize: merging a bucket's sorted runs, size-tiered.
+//!
+//! Each index update writes one sorted file per bucket it touches: a run. A lookup checks
+//! a key against every run of its bucket (one row group's bloom filter, by the run's
+//! min/max), so runs must not pile up; bin-packing them would concatenate runs into files
+//! whose row groups span the whole key range, and each key would meet several filters and
+//! their false positives. Instead a bucket's runs are grouped in tiers by size (powers of
+//! [`FANOUT`] rows); when one tier holds [`FANOUT`] runs, they and every smaller run merge
+//! into one sorted run. So an entry is rewritten about once per tier, log₄ of the bucket's
+//! size over one update's share of it, and a bucket holds at most three runs per tier.
+//!
+//! A merge keeps one entry per key and type, the latest: a lookup wants the latest
+//! instant among the types it searches, and the check the latest instant with every
+//! type staged at it, and both read the same from the merged run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use deltalake::DeltaTable;
+use deltalake::kernel::{Action, Add};
+use deltalake::protocol::DeltaOperation;
+use lakehouse_lake::Table;
+use lakehouse_lake::files::{live_files, read_file, remove_of};
+use lakehouse_lake::keys::{KeyEntry, keys_batch};
+use lakehouse_lake::schema::KEY_BUCKET;
+use lakehouse_lake::write::{FileWriter, PartitionKey};
+
+use crate::error::Result;
+use crate::keys::{SCAN_COLUMNS, index_rows};
+use crate::optimize::{OptimizeMetrics, abandon_rewrite, commit_rewrite};
+
+/// Runs of one tier that merge; also the ratio between tiers.
+pub const FANOUT: u64 = 4;
+
+/// Runs smaller than this many entries are all of one tier: four of them merge, however
+/// small (a quiet lake's rounds write runs of a few entries).
+const SMALLEST_TIER: u64 = 4_096;
+
+/// Entries one bucket's merge holds at most (~40 bytes each): bigger runs wait.
+const MAX_MERGE_ENTRIES: u64 = 8_000_000;
+
+/// Merges the runs of every bucket of the key index `keys` that has a full tier, in one
+/// commit that changes no data. A concurrent rebuild (which removes every file) wins: this
+/// commit then fails on its removes, deletes what it wrote and yields.
+pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
+    let mut buckets: BTreeMap<String, Vec<Add>> = BTreeMap::new();
+    for add in live_files(keys)? {
+        if let Some(bucket) = add.partition_values.get(KEY_BUCKET).cloned().flatten() {
+            buckets.entry(bucket).or_default().push(add);
+        }
+    }
+    let writer = FileWriter::for_table(Table::Keys, keys)?;
+    let store = keys.object_store();
+    let mut actions = Vec::new();
+    let mut added: Vec<Add> = Vec::new();
+    let written = async {
+        for (bucket, mut runs) in buckets {
+            runs.sort_by(|a, b| a.path.cmp(&b.path));
+            let sizes: Vec<u64> = runs.iter().map(entries_of).collect();
+            let chosen = runs_to_merge(&sizes);
+            if chosen.is_empty() {
+                continue;
+            }
+            let mut types: HashMap<String, Arc<str>> = HashMap::new();
+            let mut entries = Vec::new();
+            for &i in &chosen {
+                let batches = read_file(store.clone(), Table::Keys, &runs[i], Some(SCAN_COLUMNS));
+                for batch in batches.await? {
+                    for (key, created_micros, name) in index_rows(&batch) {
+                        let event_type = match types.get(name) {
+                            Some(t) => t.clone(),
+                            None => types.entry(name.to_string()).or_insert(name.into()).clone(),
+                        };
+                        entries.push(KeyEntry {
+                            key,
+                            created_micros,
+                            event_type,
+                        });
+                    }
+                }
+                actions.push(Action::Remove(remove_of(&runs[i], false)));
+            }
+            latest_per_key_and_type(&mut entries);
+            let Ok(number) = u32::from_str_radix(&bucket, 16) else {
+                continue;
+            };
+            let key = PartitionKey {
+                date: 0,
+                name: bucket.as_str().into(),
+            };
+            let adds = writer.write(&key, keys_batch(number, &entries)?).await?;
+            added.extend(adds.into_iter().map(|mut add| {
+                add.data_change = false;
+                add
+            }));
+        }
+        Ok::<_, crate::CompactError>(())
+    }
+    .await;
+    if let Err(e) = written {
+        return abandon_rewrite(keys, &added, e).await;
+    }
+    if actions.is_empty() {
+        return Ok(OptimizeMetrics::default());
+    }
+    let operation = DeltaOperation::Optimize {
+        predicate: None,
+        target_size: 0,
+    };
+    commit_rewrite(keys, operation, actions, added, None).await
+}
+
+/// Rows of an index file, from its statistics (its size over ~24 bytes an entry without).
+fn entries_of(add: &Add) -> u64 {
+    match add.get_stats() {
+        Ok(Some(stats)) => stats.num_records.max(0) as u64,
+        _ => add.size.max(0) as u64 / 24,
+    }
+}
+
+/// A run's tier: ⌊log₄ entries⌋, the smallest runs all in the first.
+fn tier(entries: u64) -> u32 {
+    entries.max(SMALLEST_TIER).ilog(FANOUT)
+}
+
+/// Which of a bucket's runs (their entries) merge: those of the highest tier holding
+/// [`FANOUT`] runs and of every tier below, smallest first, within [`MAX_MERGE_ENTRIES`].
+/// Nothing when no tier is full or fewer than two runs fit.
+fn runs_to_merge(entries: &[u64]) -> Vec<usize> {
+    let mut per_tier: BTreeMap<u32, u64> = BTreeMap::new();
+    for &n in entries {
+        *per_tier.entry(tier(n)).or_default() += 1;
+    }
+    let Some(top) = per_tier
+        .iter()
+        .rev()
+        .find(|&(_, &runs)| runs >= FANOUT)
+        .map(|(&t, _)| t)
+    else {
+        return Vec::new();
+    };
+    let mut chosen: Vec<usize> = (0..entries.len())
+        .filter(|&i| tier(entries[i]) <= top)
+        .collect();
+    chosen.sort_by_key(|&i| (entries[i], i));
+    let mut total = 0;
+    chosen.retain(|&i| {
+        total += entries[i];
+        total <= MAX_MERGE_ENTRIES
+    });
+    if chosen.len() < 2 {
+        return Vec::new();
+    }
+    chosen
+}
+
+/// Keeps, of each key's entries of one type, the latest (a missing instant is the
+/// earliest).
+fn latest_per_key_and_type(entries: &mut Vec<KeyEntry>) {
+    entries.sort_unstable_by(|a, b| {
+        (a.key, &a.event_type)
+            .cmp(&(b.key, &b.event_type))
+            .then(b.created_micros.cmp(&a.created_micros))
+    });
+    entries.dedup_by(|later, kept| later.key == kept.key && later.event_type == kept.event_type);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lakehouse_lake::keys::Key;
+
+    #[test]
+    fn a_full_tier_merges_with_every_smaller_run() {
+        // Tiers: 15,600 → 6; 62,500 → 7; 250,000 → 8.
+        assert!(runs_to_merge(&[15_600; 3]).is_empty());
+        assert_eq!(runs_to_merge(&[3, 9, 17, 4_000]), vec![0, 1, 2, 3]);
+        assert_eq!(runs_to_merge(&[15_600; 4]), vec![0, 1, 2, 3]);
+        assert!(runs_to_merge(&[250_000, 62_500, 15_600, 15_600]).is_empty());
+        // Four of tier 7 take the tier-6 run along, not the tier-8 one.
+        let merged = runs_to_merge(&[250_000, 62_500, 62_500, 15_600, 62_500, 62_500]);
+        assert_eq!(merged, vec![3, 1, 2, 4, 5]);
+        // Within the memory bound, smallest first.
+        assert_eq!(runs_to_merge(&[5_000_000; 4]), Vec::<usize>::new());
+        assert_eq!(runs_to_merge(&[3_000_000; 4]), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_merge_keeps_the_latest_entry_of_each_key_and_type() {
+        let entry = |lo: i64, at: Option<i64>, t: &str| KeyEntry {
+            key: Key { hi: 1, lo },
+            created_micros: at,
+            event_type: t.into(),
+        };
+        let mut entries = vec![
+            entry(1, Some(5), "a"),
+            entry(1, Some(9), "a"),
+            entry(1, None, "a"),
+            entry(1, Some(7), "b"),
+            entry(2, None, "a"),
+        ];
+        latest_per_key_and_type(&mut entries);
+        assert_eq!(
+            entries,
+            vec![
+                entry(1, Some(9), "a"),
+                entry(1, Some(7), "b"),
+                entry(2, None, "a")
+            ]
+        );
+    }
+}
