@@ -316,6 +316,11 @@ pub enum KeysCommand {
     Update {
         #[command(flatten)]
         lake: LakeArg,
+        /// A rebuild commits the entries of about this many staging rows at a time (bounds
+        /// memory; an interrupted rebuild goes on from its last commit).
+        #[arg(long, default_value_t = lakehouse_compact::CompactOptions::default().max_rows_per_commit,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_rows_per_commit: u64,
     },
     /// Compare every key of the index with staging at the version the index holds (reads
     /// both tables whole); fails when they differ.

@@ -101,15 +101,7 @@ impl CompactReport {
     fn note_keys(&mut self, update: KeysUpdate) {
         self.keys = Some(match self.keys.take() {
             None => update,
-            Some(before) => KeysUpdate {
-                indexed_before: before.indexed_before,
-                rebuilt: before.rebuilt || update.rebuilt,
-                staging_files_read: before.staging_files_read + update.staging_files_read,
-                entries_added: before.entries_added + update.entries_added,
-                files_added: before.files_added + update.files_added,
-                files_removed: before.files_removed + update.files_removed,
-                ..update
-            },
+            Some(before) => before.then(update),
         });
     }
 
@@ -258,7 +250,7 @@ impl Compactor {
         }
         // Before maintenance, so that optimize repacks files the index already holds.
         self.before_commit().await?;
-        let update = update_keys(&self.lake).await?;
+        let update = update_keys(&self.lake, self.options.max_rows_per_commit).await?;
         report.note_keys(update);
         // One range maintains for all: the others would only race it to the same rewrites.
         let maintains = self.options.types.is_none_or(|r| r.index() == 0);
@@ -434,7 +426,7 @@ impl Compactor {
             None => {
                 // The index must hold at least the staging version merged into.
                 self.before_commit().await?;
-                report.note_keys(update_keys(&self.lake).await?);
+                report.note_keys(update_keys(&self.lake, self.options.max_rows_per_commit).await?);
                 Some(self.lake.open(Table::Keys).await?)
             }
         };

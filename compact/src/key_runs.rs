@@ -20,7 +20,7 @@ use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use lakehouse_lake::Table;
-use lakehouse_lake::files::{live_files, read_file, remove_of};
+use lakehouse_lake::files::{live_files, read_file, remove_of, rows_of};
 use lakehouse_lake::keys::{KeyEntry, keys_batch};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::write::{FileWriter, PartitionKey};
@@ -112,10 +112,7 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
 
 /// Rows of an index file, from its statistics (its size over ~24 bytes an entry without).
 fn entries_of(add: &Add) -> u64 {
-    match add.get_stats() {
-        Ok(Some(stats)) => stats.num_records.max(0) as u64,
-        _ => add.size.max(0) as u64 / 24,
-    }
+    rows_of(add).unwrap_or(add.size.max(0) as u64 / 24)
 }
 
 /// A run's tier: ⌊log₄ entries⌋, the smallest runs all in the first.

@@ -9,9 +9,9 @@
 //! tell, it indexes the file: an entry repeated is harmless (the latest instant per key
 //! decides), a key missed would not be. An index with no record for this staging
 //! (never built, deleted, or built for a staging since recreated) or whose record is past
-//! the log's retention is rebuilt from staging's live files in one commit that also removes
-//! whatever the table held. A crash anywhere leaves the record where it was: the next
-//! update redoes the work.
+//! the log's retention is rebuilt from staging's live files, a chunk per commit, resumably
+//! ([`crate::key_build`]). A crash anywhere leaves the records where they were: the next
+//! update redoes what did not land.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_lake::files::{live_files, read_file_on_task, remove_of};
+use lakehouse_lake::files::{live_files, read_file_on_task};
 use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, is_carried, keys_batch};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::point_read::{PointReadStats, read_keyed};
@@ -32,6 +32,7 @@ use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::key_build::{self, build_in_progress};
 
 /// The prefix of the index's `txn` app id; the staging table's id follows.
 pub const KEYS_APP_PREFIX: &str = "lakehouse-keys:staging:";
@@ -61,18 +62,43 @@ pub struct KeysUpdate {
     /// Built from all of staging's live files, replacing what the table held.
     pub rebuilt: bool,
     pub staging_files_read: u64,
+    /// A rebuild's files (staging's live files at the version it builds), the commits it
+    /// made in this update, and how many files an earlier, interrupted update had indexed.
+    pub build_files: u64,
+    pub build_commits: u64,
+    pub build_resumed_after: Option<u64>,
     pub entries_added: u64,
     pub files_added: u64,
     pub files_removed: u64,
 }
 
-/// Brings the index up to staging's latest version. Concurrent updates are safe: the loser
-/// of the race to record a version reads the tables again and finds less (or nothing) to do.
-pub async fn update_keys(lake: &Lake) -> Result<KeysUpdate> {
+impl KeysUpdate {
+    /// This update followed by `later`: one report of both.
+    pub fn then(self, later: KeysUpdate) -> KeysUpdate {
+        KeysUpdate {
+            indexed_before: self.indexed_before,
+            rebuilt: self.rebuilt || later.rebuilt,
+            staging_files_read: self.staging_files_read + later.staging_files_read,
+            build_files: self.build_files.max(later.build_files),
+            build_commits: self.build_commits + later.build_commits,
+            build_resumed_after: self.build_resumed_after.or(later.build_resumed_after),
+            entries_added: self.entries_added + later.entries_added,
+            files_added: self.files_added + later.files_added,
+            files_removed: self.files_removed + later.files_removed,
+            ..later
+        }
+    }
+}
+
+/// Brings the index up to staging's latest version; a rebuild commits about
+/// `rows_per_commit` staging rows' entries at a time ([`crate::key_build`]). Concurrent
+/// updates are safe: the loser of the race to record a version reads the tables again and
+/// finds less (or nothing) to do.
+pub async fn update_keys(lake: &Lake, rows_per_commit: u64) -> Result<KeysUpdate> {
     let mut tries = 0;
     loop {
         let (staging, keys) = tokio::try_join!(lake.open(Table::Staging), lake.open(Table::Keys))?;
-        match update_to(&staging, &keys).await {
+        match update_to(lake, &staging, &keys, rows_per_commit).await {
             Err(e) if tries + 1 < MAX_TRIES && lost_race(&e) => {
                 tries += 1;
                 tracing::info!(error = %e, tries, "key index update lost a race; again");
@@ -91,64 +117,93 @@ fn lost_race(e: &crate::CompactError) -> bool {
     )
 }
 
-/// The staging version `keys` holds every key of, for the staging table `staging_id`.
+/// The staging version `keys` holds every key of, for the staging table `staging_id`;
+/// none while a rebuild is under way (it removed what the index held).
 pub async fn indexed_version(keys: &DeltaTable, staging_id: &str) -> Result<Option<u64>> {
-    let version = txn_version(keys, &keys_app_id(staging_id)).await?;
-    Ok(version.and_then(|v| u64::try_from(v).ok()))
+    let version = txn_version(keys, &keys_app_id(staging_id))
+        .await?
+        .and_then(|v| u64::try_from(v).ok());
+    match build_in_progress(keys, staging_id, version).await? {
+        Some(_) => Ok(None),
+        None => Ok(version),
+    }
 }
 
-async fn update_to(staging: &DeltaTable, keys: &DeltaTable) -> Result<KeysUpdate> {
+async fn update_to(
+    lake: &Lake,
+    staging: &DeltaTable,
+    keys: &DeltaTable,
+    rows_per_commit: u64,
+) -> Result<KeysUpdate> {
     let staging_id = staging.snapshot()?.metadata().id().to_string();
     let head = staging.version().unwrap_or(0);
     let before = indexed_version(keys, &staging_id).await?;
     let mut update = KeysUpdate {
         indexed_before: before,
-        indexed: head,
+        indexed: before.unwrap_or(head),
         ..KeysUpdate::default()
     };
-    if before.is_some_and(|v| v >= head) {
-        update.indexed = before.unwrap_or(head);
+    let mut from = before;
+    let mut keys = keys.clone();
+    loop {
+        if from.is_some_and(|v| v >= head) {
+            return Ok(update);
+        }
+        let live = live_files(staging)?;
+        let added = match from {
+            Some(v) => added_since(staging, v + 1..=head, &live).await?,
+            None => None,
+        };
+        let Some(files) = added else {
+            if update.rebuilt {
+                // Built at an older version whose later commits the log no longer holds:
+                // the next update builds anew at the head.
+                return Ok(update);
+            }
+            update.rebuilt = true;
+            update.indexed =
+                key_build::build(lake, staging, &keys, rows_per_commit, &mut update).await?;
+            from = Some(update.indexed);
+            keys.update_incremental(None).await?;
+            continue;
+        };
+        append(staging, &keys, &files, &staging_id, head, &mut update).await?;
+        update.indexed = head;
         return Ok(update);
     }
-    let live = live_files(staging)?;
-    let added = match before {
-        Some(v) => added_since(staging, v + 1..=head, &live).await?,
-        None => None,
-    };
-    update.rebuilt = added.is_none();
-    let files = added.unwrap_or(live);
-    let mut actions = Vec::new();
-    if update.rebuilt {
-        actions.extend(
-            live_files(keys)?
-                .iter()
-                .map(|add| Action::Remove(remove_of(add, true))),
-        );
-        update.files_removed = actions.len() as u64;
-    }
-    update.staging_files_read = files.len() as u64;
-    let adds = index_files(staging, keys, &files, &mut update.entries_added).await?;
-    update.files_added = adds.len() as u64;
-    actions.extend(adds.iter().cloned().map(Action::Add));
+}
+
+/// Indexes `files` (what staging added since the index's version) in one commit that
+/// records `head`.
+async fn append(
+    staging: &DeltaTable,
+    keys: &DeltaTable,
+    files: &[Add],
+    staging_id: &str,
+    head: u64,
+    update: &mut KeysUpdate,
+) -> Result<()> {
+    update.staging_files_read += files.len() as u64;
+    let mut entries = 0;
+    let adds = index_files(staging, keys, files, &mut entries).await?;
+    update.entries_added += entries;
+    update.files_added += adds.len() as u64;
+    let actions = adds.iter().cloned().map(Action::Add).collect();
     let operation = DeltaOperation::Write {
-        mode: if update.rebuilt {
-            SaveMode::Overwrite
-        } else {
-            SaveMode::Append
-        },
+        mode: SaveMode::Append,
         partition_by: Some(vec![KEY_BUCKET.to_string()]),
         predicate: None,
     };
     let metadata = CommitMetadata {
-        source: Some(keys_app_id(&staging_id)),
-        records: Some(update.entries_added),
+        source: Some(keys_app_id(staging_id)),
+        records: Some(entries),
         ..CommitMetadata::default()
     };
     let commit = Commit::new(operation, actions)
-        .with_transaction(Transaction::new(keys_app_id(&staging_id), head as i64))
+        .with_transaction(Transaction::new(keys_app_id(staging_id), head as i64))
         .with_metadata(metadata);
     match commit.execute(keys).await {
-        Ok(_) => Ok(update),
+        Ok(_) => Ok(()),
         Err(e) => {
             if e.committed_nothing() {
                 discard_files(keys, &adds).await;
@@ -197,7 +252,7 @@ async fn added_since(
 
 /// Writes the entries of the rows of staging's `files` as index files, one per bucket per
 /// flush; returns their adds.
-async fn index_files(
+pub(crate) async fn index_files(
     staging: &DeltaTable,
     keys: &DeltaTable,
     files: &[Add],
@@ -513,6 +568,8 @@ pub struct KeysHealth {
     /// Staging commits after `indexed` that changed data (optimize's do not: the index
     /// need not follow them); every commit when `indexed` is `None`.
     pub lag_versions: u64,
+    /// A rebuild under way: the staging version it builds and the files of it indexed.
+    pub building: Option<(u64, u64)>,
 }
 
 /// Staging commits read at most to count the index's lag; past it each counts.
@@ -527,9 +584,14 @@ pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Res
         None => None,
     };
     let Some(from) = indexed.map(|v| v + 1) else {
+        let building = match keys {
+            Some(keys) => build_in_progress(keys, &staging_id, None).await?,
+            None => None,
+        };
         return Ok(KeysHealth {
             indexed,
             lag_versions: head + 1,
+            building,
         });
     };
     let read_to = head.min(from.saturating_add(LAG_COMMITS_READ - 1));
@@ -546,6 +608,7 @@ pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Res
     Ok(KeysHealth {
         indexed,
         lag_versions: lag,
+        building: None,
     })
 }
 

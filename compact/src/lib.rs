@@ -9,7 +9,8 @@
 //! - [`progress`]: what each kind of run (whole table, type ranges) consumed, where a run
 //!   starts, and what every kind has consumed (raw files behind it may be rewritten).
 //! - [`keys`]: the key index (`staging_keys`), kept up with staging exactly once, and
-//!   its check against staging.
+//!   its check against staging; [`key_build`]: building it from all of staging,
+//!   resumably.
 //! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs;
 //!   [`key_runs`]: the index's own, merging sorted runs.
 //! - [`maintain`]: optimize and vacuum.
@@ -20,6 +21,7 @@
 pub mod changes;
 mod compactor;
 pub mod error;
+pub mod key_build;
 pub mod key_runs;
 pub mod keys;
 pub mod lineage;

@@ -46,6 +46,12 @@ pub fn live_files(table: &DeltaTable) -> Result<Vec<Add>> {
         .collect())
 }
 
+/// A file's row count, from the statistics its `add` carries (`None` without them).
+pub fn rows_of(add: &Add) -> Option<u64> {
+    let stats = add.get_stats().ok()??;
+    u64::try_from(stats.num_records).ok()
+}
+
 /// The `remove` of a live file: a rewrite that keeps its rows says `data_change: false`,
 /// one that drops rows says `true`.
 pub fn remove_of(add: &Add, data_change: bool) -> Remove {

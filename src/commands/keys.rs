@@ -6,14 +6,28 @@ use crate::cli::{HistoryFormat, KeysCommand};
 
 pub async fn run(command: KeysCommand) -> Result<()> {
     match command {
-        KeysCommand::Update { lake } => {
-            let update = update_keys(&Lake::parse(&lake.lake)?).await?;
+        KeysCommand::Update {
+            lake,
+            max_rows_per_commit,
+        } => {
+            let update = update_keys(&Lake::parse(&lake.lake)?, max_rows_per_commit).await?;
             let before = update
                 .indexed_before
                 .map_or("none".to_string(), |v| format!("v{v}"));
-            let how = if update.rebuilt { "rebuilt" } else { "updated" };
+            let (how, build) = match (update.rebuilt, update.build_resumed_after) {
+                (false, _) => ("updated", String::new()),
+                (true, resumed) => (
+                    "rebuilt",
+                    format!(
+                        " (build: {} files in {} commits{})",
+                        update.build_files,
+                        update.build_commits,
+                        resumed.map_or(String::new(), |n| format!(", resumed after {n}"))
+                    ),
+                ),
+            };
             outln!(
-                "keys {how}: staging {before}..v{} files read {} entries added {} files added {} removed {}",
+                "keys {how}: staging {before}..v{} files read {} entries added {} files added {} removed {}{build}",
                 update.indexed,
                 update.staging_files_read,
                 update.entries_added,

@@ -138,6 +138,9 @@ fn render(status: &LakeStatus) -> String {
     }
     if let Some(keys) = &status.keys {
         match keys.indexed {
+            None if let Some((version, files)) = keys.building => out.push_str(&format!(
+                "key index   rebuilding: {files} files of staging v{version} indexed (the next compaction goes on)\n",
+            )),
             Some(v) if keys.lag_versions == 0 => {
                 out.push_str(&format!("key index   up to date: holds staging v{v}\n"))
             }

@@ -1,7 +1,8 @@
 //! The crash harness (issue 11 §4): ingest and compaction processes are SIGKILLed at seeded
 //! random moments, everything is rerun to completion, and the three tables are compared
 //! with an independent model. Compaction runs of different kinds take turns, each
-//! vacuuming with no retention (issue 22 §3, §4). `make crash` runs 200 trials; `make test` runs a few.
+//! vacuuming with no retention (issue 22 §3, §4), and the key index is rebuilt a few files a
+//! commit (issue 23). `make crash` runs 200 trials; `make test` runs a few.
 //! `LAKEHOUSE_CRASH_TRIALS` and `LAKEHOUSE_CRASH_SEED` set the number and the first seed.
 
 use std::collections::BTreeMap;
@@ -69,17 +70,21 @@ enum Step {
     /// A compaction with no retention and `--vacuum-full`: the whole table (`None`), or one
     /// of two type ranges.
     Compact(Option<&'static str>),
+    /// The key index removed, then rebuilt by `keys update`, a few staging files a commit
+    /// (a killed rebuild's rerun goes on from its last commit).
+    Rebuild,
 }
 
 /// The run a trial makes. Kinds of compaction take turns: both type ranges, then the
 /// whole-table run maintains while the ranges lag, then the ranges again; every
 /// compaction vacuums with no retention.
-const PLAN: [Step; 8] = [
+const PLAN: [Step; 9] = [
     Step::Ingest(0),
     Step::Compact(Some("0/2")),
     Step::Compact(Some("1/2")),
     Step::Ingest(1),
     Step::Compact(None),
+    Step::Rebuild,
     Step::Ingest(2),
     Step::Compact(Some("1/2")),
     Step::Compact(Some("0/2")),
@@ -103,6 +108,14 @@ fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
             }
             &mut command
         }
+        Step::Rebuild => command.args([
+            "keys",
+            "update",
+            "--lake",
+            lake,
+            "--max-rows-per-commit",
+            "20",
+        ]),
     };
     command
         .env_remove("LAKEHOUSE_LAKE")
@@ -164,6 +177,10 @@ fn landing(step: Step, before: Counts, after: Counts, exited: bool) -> String {
             changed(before.2 == after.2),
             changed(before.3 == after.3)
         ),
+        Step::Rebuild => format!(
+            "rebuild: {} index commits landed",
+            after.3.saturating_sub(before.3)
+        ),
     }
 }
 
@@ -179,6 +196,10 @@ async fn trial(seed: u64, durations: &mut Durations) -> String {
     let victim = rng.random_range(0..PLAN.len());
     let mut landed = String::new();
     for (i, &step) in PLAN.iter().enumerate() {
+        if step == Step::Rebuild {
+            let index = lake.dir.path().join(Table::Keys.name());
+            std::fs::remove_dir_all(index).expect("remove the key index");
+        }
         if i != victim {
             let started = Instant::now();
             let (p, f) = (path.clone(), files.clone());

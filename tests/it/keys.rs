@@ -69,7 +69,9 @@ async fn the_index_equals_staging_after_every_kind_of_compaction() {
 
     // Optimize repacks what the index holds: nothing is indexed again.
     let before = check.index_entries;
-    let update = update_keys(&lake.lake).await.expect("update");
+    let update = update_keys(&lake.lake, CompactOptions::default().max_rows_per_commit)
+        .await
+        .expect("update");
     assert_eq!(update.entries_added, 0, "{update:?}");
     assert_eq!(exact(&lake).await.index_entries, before);
     lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
@@ -119,7 +121,9 @@ async fn a_lagging_deleted_recreated_or_corrupt_index_is_found_and_repaired() {
     assert!(status.contains("staging commit behind"), "{status}");
     let lagging = exact(&lake).await; // compared at the version it holds
     assert_eq!(lagging.index_keys, 25);
-    let update = update_keys(&lake.lake).await.expect("update");
+    let update = update_keys(&lake.lake, CompactOptions::default().max_rows_per_commit)
+        .await
+        .expect("update");
     assert!(!update.rebuilt && update.entries_added == 25, "{update:?}");
     assert_eq!(exact(&lake).await.index_keys, 50);
 
@@ -175,7 +179,18 @@ fn concurrent_updates_index_each_key_once() {
     let runs: Vec<_> = (0..3)
         .map(|_| {
             let path = path.clone();
-            std::thread::spawn(move || lakehouse_ok(&["keys", "update", "--lake", &path], b""))
+            // One staging file per commit: the builders race on every chunk.
+            std::thread::spawn(move || {
+                let args = [
+                    "keys",
+                    "update",
+                    "--lake",
+                    &path,
+                    "--max-rows-per-commit",
+                    "40",
+                ];
+                lakehouse_ok(&args, b"")
+            })
         })
         .collect();
     for run in runs {

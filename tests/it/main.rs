@@ -10,6 +10,7 @@ mod fanout;
 mod grouped;
 mod helpers;
 mod ingest;
+mod key_build;
 mod keys;
 mod layout;
 mod loads;
