@@ -6,6 +6,7 @@
 use std::fmt;
 use std::ops::Range;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ use futures::stream::BoxStream;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct LatencyModel {
     pub put: Duration,
     pub get: Duration,
@@ -49,7 +50,14 @@ pub struct LatencyStore<T> {
     inner: T,
     model: LatencyModel,
     rng: Mutex<ChaCha8Rng>,
+    /// GET requests (as S3 would count them) and the bytes they returned.
+    gets: AtomicU64,
+    get_bytes: AtomicU64,
 }
+
+/// Ranges of one `get_ranges` within this gap are one GET, as object_store coalesces them
+/// for S3.
+const COALESCE_GAP: u64 = 1024 * 1024;
 
 impl<T> LatencyStore<T> {
     pub fn new(inner: T, model: LatencyModel, seed: u64) -> Self {
@@ -57,7 +65,23 @@ impl<T> LatencyStore<T> {
             inner,
             model,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            gets: AtomicU64::new(0),
+            get_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// GET requests served so far, and their bytes.
+    #[allow(dead_code)] // read by bench_dedup_scale, not by bench_scale
+    pub fn gets(&self) -> (u64, u64) {
+        (
+            self.gets.load(Ordering::Relaxed),
+            self.get_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count_get(&self, requests: u64, bytes: u64) {
+        self.gets.fetch_add(requests, Ordering::Relaxed);
+        self.get_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn delay(&self, base: Duration) -> Duration {
@@ -109,11 +133,33 @@ impl<T: ObjectStore> ObjectStore for LatencyStore<T> {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         self.wait(self.model.get).await;
-        self.inner.get_opts(location, options).await
+        let got = self.inner.get_opts(location, options).await?;
+        self.count_get(1, got.range.end - got.range.start);
+        Ok(got)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         self.wait(self.model.get).await;
+        let mut sorted: Vec<&Range<u64>> = ranges.iter().collect();
+        sorted.sort_by_key(|r| r.start);
+        let (mut requests, mut bytes) = (0, 0);
+        let mut open: Option<Range<u64>> = None;
+        for r in sorted {
+            open = match open {
+                Some(o) if r.start <= o.end + COALESCE_GAP => Some(o.start..o.end.max(r.end)),
+                Some(o) => {
+                    requests += 1;
+                    bytes += o.end - o.start;
+                    Some(r.clone())
+                }
+                None => Some(r.clone()),
+            };
+        }
+        if let Some(o) = open {
+            requests += 1;
+            bytes += o.end - o.start;
+        }
+        self.count_get(requests, bytes);
         self.inner.get_ranges(location, ranges).await
     }
 

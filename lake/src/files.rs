@@ -12,7 +12,6 @@ use deltalake::arrow::compute::cast;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::kernel::{Add, Remove};
 use deltalake::logstore::object_store::ObjectStoreExt;
-use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::{
     ArrowReaderBuilder, ParquetRecordBatchReaderBuilder,
@@ -22,6 +21,7 @@ use deltalake::{DeltaTable, ObjectStore, Path};
 use futures::TryStreamExt;
 
 use crate::error::{LakeError, Result};
+use crate::object_reader::ObjectReader;
 use crate::schema::Table;
 
 /// The object store path of a file named by an `Add`. delta-rs already undid the log's
@@ -132,7 +132,7 @@ async fn read_present(
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| read_err(&e))?
     } else {
-        let reader = ParquetObjectReader::new(store, path).with_file_size(add.size as u64);
+        let reader = ObjectReader::new(store, path, add.size as u64);
         let builder = ParquetRecordBatchStreamBuilder::new(reader)
             .await
             .map_err(|e| read_err(&e))?;

@@ -23,6 +23,7 @@ pub mod files;
 pub mod keys;
 pub mod lake;
 pub mod log;
+mod object_reader;
 pub mod point_read;
 pub mod read;
 pub mod redrive;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use deltalake::ObjectStore;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::Add;
-use deltalake::logstore::parquet_reader::ParquetObjectReader;
 use deltalake::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
 use deltalake::parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use deltalake::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
@@ -17,6 +16,7 @@ use futures::TryStreamExt;
 
 use crate::error::{LakeError, Result};
 use crate::files::{PartitionValues, object_path, projected, projected_schema, to_table_rows};
+use crate::object_reader::ObjectReader;
 use crate::schema::Table;
 
 /// What a point read skipped and read, for the caller's measures.
@@ -47,8 +47,7 @@ pub async fn read_keyed(
         error: e.to_string(),
     };
     let mut stats = PointReadStats::default();
-    let reader =
-        ParquetObjectReader::new(store, object_path(&add.path)).with_file_size(add.size as u64);
+    let reader = ObjectReader::new(store, object_path(&add.path), add.size as u64);
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
         .await

@@ -12,6 +12,10 @@ mod helpers;
 mod ingest;
 mod key_build;
 mod keys;
+// The benchmarks' object store wrapper, here to count requests (no latency).
+#[path = "../../examples/scale/latency.rs"]
+#[allow(dead_code)]
+mod latency;
 mod layout;
 mod loads;
 mod model;
