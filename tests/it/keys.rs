@@ -8,14 +8,16 @@ use std::sync::Arc;
 use deltalake::ObjectStore;
 use deltalake::arrow::array::AsArray;
 use deltalake::arrow::datatypes::Int64Type;
-use deltalake::kernel::Add;
+use deltalake::kernel::{Action, Add};
 use deltalake::logstore::object_store::local::LocalFileSystem;
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use lakehouse_compact::CompactOptions;
 use lakehouse_compact::keys::{KeysCheck, check_keys, lookup, update_keys};
 use lakehouse_lake::files::{live_files, read_file};
-use lakehouse_lake::keys::Key;
+use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, keys_batch};
 use lakehouse_lake::schema::{KEY_BUCKET, KEY_HI};
-use lakehouse_lake::{Lake, Table, TypeRange};
+use lakehouse_lake::write::{FileWriter, PartitionKey};
+use lakehouse_lake::{Commit, Lake, Table, TypeRange};
 use url::Url;
 
 use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
@@ -170,6 +172,91 @@ async fn a_lagging_deleted_recreated_or_corrupt_index_is_found_and_repaired() {
     let out = lakehouse_ok(&["keys", "update", "--lake", lake.path()], b"");
     assert!(out.starts_with("keys rebuilt:"), "{out}");
     lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+/// An index entry for a key staging does not hold (what a stale process of a recreated
+/// staging can append; docs/guarantees.md) costs a read of the partition it names, never a
+/// replacement: the merge compares the uuids themselves. `keys check` reports it, and a
+/// rebuild clears it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extra_index_entry_costs_a_read_never_a_wrong_replacement() {
+    let lake = TestLake::new();
+    let lines: Vec<String> = (0..40)
+        .map(|i| event(&format!("s{i}"), "a:b", T0 + i, ""))
+        .collect();
+    lake.ingest(&lines).await;
+    lake.compact().await;
+    let before = lake.staging_state().await;
+
+    // An entry for "ghost" naming s0's partition, appended as a blind run.
+    let keys = lake.lake.open(Table::Keys).await.expect("open index");
+    let s0: HashSet<Key> = [Key::of("s0")].into();
+    let (view, _) = lookup(&keys, &s0, None).await.expect("lookup");
+    let (created, types) = view.get(&Key::of("s0")).cloned().expect("s0 indexed");
+    let ghost = Key::of("ghost");
+    let entry = KeyEntry {
+        key: ghost,
+        created_micros: created,
+        event_type: Arc::from(types[0].as_str()),
+    };
+    let writer = FileWriter::for_table(Table::Keys, &keys).expect("writer");
+    let partition = PartitionKey {
+        date: 0,
+        name: bucket_name(ghost.bucket()).into(),
+    };
+    let batch = keys_batch(ghost.bucket(), &[entry]).expect("batch");
+    let actions = writer
+        .write(&partition, batch)
+        .await
+        .expect("write")
+        .into_iter()
+        .map(Action::Add)
+        .collect();
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(vec![KEY_BUCKET.to_string()]),
+        predicate: None,
+    };
+    Commit::new(operation, actions)
+        .execute(&keys)
+        .await
+        .expect("append the extra entry");
+    let check = check_keys(&lake.lake).await.expect("check");
+    assert_eq!(
+        (check.extra, check.missing, check.wrong),
+        (1, 0, 0),
+        "{check:?}"
+    );
+
+    // "ghost" arrives, newer than the instant its extra entry names: it is new, and the
+    // staged rows of the partition it named stay as they were.
+    lake.ingest(&[event("ghost", "a:b", T0 + 100, "")]).await;
+    let total = lake.compact().await.total();
+    assert_eq!(
+        (total.inserted, total.updated, total.discarded),
+        (1, 0, 0),
+        "{total:?}"
+    );
+    assert!(
+        total.files_scanned >= 1,
+        "the named partition was read: {total:?}"
+    );
+    assert_eq!(total.files_rewritten, 0, "{total:?}");
+    let after = lake.staging_state().await;
+    assert_eq!(after.len(), before.len() + 1);
+    assert!(
+        before
+            .iter()
+            .all(|(uuid, row)| after.get(uuid) == Some(row))
+    );
+    assert!(after.contains_key("ghost"));
+
+    // A rebuild clears what the extra entry left.
+    std::fs::remove_dir_all(lake.dir.path().join("staging_keys")).expect("remove index");
+    update_keys(&lake.lake, CompactOptions::default().max_rows_per_commit)
+        .await
+        .expect("rebuild");
+    assert_eq!(exact(&lake).await.index_keys, 41);
 }
 
 #[test]
