@@ -5,6 +5,7 @@
   Lambda, Kinesis, DynamoDB or Glue.
 - Every stage crate depends on `lakehouse-lake`; no stage depends on another stage.
 - No stage, and not the CLI, links the Lambda runtime or a Lambda package.
+- No Lambda package depends on another: what they share is in `lakehouse-lambda-shared`.
 
 Before checking the workspace, the checker is run on made-up graphs that break each rule,
 so a check that could no longer fail fails here. Exit status 1 with one line per problem.
@@ -57,6 +58,9 @@ def problems_of(graph):
     for crate in [CLI, *STAGES]:
         for dep in sorted(graph.closure(crate) & (LAMBDA_ONLY | lambda_packages)):
             problems.append(f"{crate} links {dep}: only the Lambda packages link Lambda code")
+    for package in sorted(lambda_packages):
+        for dep in sorted(graph.direct(package) & lambda_packages):
+            problems.append(f"{package} depends on {dep}: no Lambda package depends on another")
     return problems
 
 
@@ -79,6 +83,7 @@ def self_test():
         "lakehouse-query": [LAKE],
         "lakehouse-catalog": [LAKE],
         "lakehouse-ingest-lambda": ["lakehouse-ingest", "lambda_runtime"],
+        "lakehouse-commit-lambda": ["lakehouse-ingest", "lambda_runtime"],
         "lambda_runtime": [],
     }
     assert problems_of(FakeGraph(good)) == [], problems_of(FakeGraph(good))
@@ -89,6 +94,7 @@ def self_test():
         "lake on a stage": (LAKE, "lakehouse-query"),
         "CLI on the Lambda runtime": (CLI, "lambda_runtime"),
         "stage on a Lambda package": ("lakehouse-query", "lakehouse-ingest-lambda"),
+        "Lambda package on another": ("lakehouse-ingest-lambda", "lakehouse-commit-lambda"),
     }
     for what, (crate, dep) in breaks.items():
         broken = {k: list(v) for k, v in good.items()}
