@@ -5,7 +5,7 @@
   Lambda, Kinesis, DynamoDB or Glue.
 - Every stage crate depends on `lakehouse-lake`; no stage depends on another stage.
 - No stage, and not the CLI, links the Lambda runtime or a Lambda package.
-- No Lambda package depends on another: what they share is in `lakehouse-lambda-shared`.
+- No Lambda package depends on another: what they share is in a library under `lambdas/`.
 
 Before checking the workspace, the checker is run on made-up graphs that break each rule,
 so a check that could no longer fail fails here. Exit status 1 with one line per problem.

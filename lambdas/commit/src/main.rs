@@ -7,10 +7,10 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use lakehouse_dynamo_manifests::DynamoManifestLog;
 use lakehouse_ingest::committer::Committer;
 use lakehouse_ingest::manifest_log::ManifestKey;
 use lakehouse_lake::Table;
-use lakehouse_lambda_shared::manifests::DynamoManifestLog;
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;

@@ -1,9 +1,6 @@
-//! What the Lambdas share: configuration from the environment, JSON logs, CloudWatch
-//! embedded-metric-format (EMF) lines, and grouped mode's DynamoDB manifest log
-//! ([`manifests`]), which the ingest Lambda writes and the committer Lambda reads. The AWS
-//! SDK helpers they share are in `lakehouse-aws`, which the catalog uses too.
-
-pub mod manifests;
+//! What both Lambdas share: configuration from the environment, JSON logs and CloudWatch
+//! embedded-metric-format (EMF) lines. The AWS SDK helpers they share are in
+//! `lakehouse-aws`, which the catalog uses too.
 
 use std::str::FromStr;
 

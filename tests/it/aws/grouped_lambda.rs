@@ -388,9 +388,9 @@ async fn switching_from_direct_to_grouped_mode_resumes_each_shard_exactly() {
 /// it; a second attempt at the same version is refused with the stored one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_too_large_for_an_item_goes_to_s3_and_back() {
+    use lakehouse_dynamo_manifests::DynamoManifestLog;
     use lakehouse_ingest::manifest::Manifest;
     use lakehouse_ingest::manifest_log::{HandOver, ManifestKey, ManifestLog};
-    use lakehouse_lambda_shared::manifests::DynamoManifestLog;
 
     let Some(moto) = Moto::start().await else {
         return;
