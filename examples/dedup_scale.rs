@@ -15,6 +15,8 @@
 //! at 1B in the JSON: the whole index (what is built) and a hot window (planned). The last
 //! stdout line is one JSON object; `docs/scaling.md` explains the projection.
 
+#[path = "scale/cpu.rs"]
+mod cpu;
 #[path = "scale/latency.rs"]
 mod latency;
 
@@ -37,6 +39,7 @@ use lakehouse_lake::{Commit, Lake, Table};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use cpu::process_cpu_seconds;
 use latency::{LatencyModel, LatencyStore};
 
 #[derive(Parser, Debug)]
@@ -80,21 +83,6 @@ struct Round {
 
 fn copy_uuid(round: u64, i: u64) -> String {
     format!("copy-{round}-{i}")
-}
-
-/// Process CPU time (user + system), from /proc.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// A lookup's cost as a·K + b·N per cost kind (K indexed keys it reads, N keys it
@@ -246,12 +234,12 @@ async fn round(
         .collect();
     let wanted: HashSet<Key> = copies.iter().chain(&fresh).copied().collect();
     let (gets, bytes) = store.gets();
-    let (cpu, started) = (cpu_seconds(), Instant::now());
+    let (cpu, started) = (process_cpu_seconds()?, Instant::now());
     // Opening the table (its log) is part of a round, as in a merge.
     let keys = lake.open(Table::Keys).await?;
     let (found, _) = lookup(&keys, &wanted, None).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let cpu_seconds = cpu_seconds() - cpu;
+    let cpu_seconds = process_cpu_seconds()? - cpu;
     let (gets_after, bytes_after) = store.gets();
     Ok(Round {
         seconds,

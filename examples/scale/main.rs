@@ -20,6 +20,7 @@
 //! - [`latency`]: the S3-like store.
 
 mod committer;
+mod cpu;
 mod latency;
 mod measure;
 mod verify;

@@ -3,28 +3,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use deltalake::logstore::object_store::memory::InMemory;
 use lakehouse_ingest::manifest::Manifest;
 use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
 use lakehouse_lake::{Lake, Table};
 
+use crate::cpu::process_cpu_seconds;
 use crate::latency::LatencyStore;
 use crate::{Args, app_id, latency_model, raw_layout, sequence};
-
-/// CPU seconds this process has used (user + system), from /proc.
-pub(crate) fn process_cpu_seconds() -> Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let after = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).context("utime")?.parse::<f64>()?
-        + fields.get(12).context("stime")?.parse::<f64>()?;
-    Ok(ticks / 100.0)
-}
 
 /// One batch through the real path on one core: JSON parse, event rules, Arrow, Parquet,
 /// and the files' PUTs (with the latency model).
