@@ -322,6 +322,23 @@ pub enum KeysCommand {
               value_parser = clap::value_parser!(u64).range(1..))]
         max_rows_per_commit: u64,
     },
+    /// Resolve every event_uuid staged more than once to its winning copy, over all of
+    /// staging (reads staging's uuids whole): the copies rounds that searched less left
+    /// (--horizon-days, a fan-out's ranges). Records the version swept (`status`).
+    Sweep {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Staged rows one pass holds (~24 bytes each); a larger staging takes several
+        /// passes, each reading its uuids again.
+        #[arg(long, default_value_t = lakehouse_compact::sweep::ROWS_PER_PASS,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        rows_per_pass: u64,
+        /// The key index is brought up to staging afterwards; a rebuild commits the
+        /// entries of about this many staging rows at a time.
+        #[arg(long, default_value_t = lakehouse_compact::CompactOptions::default().max_rows_per_commit,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_rows_per_commit: u64,
+    },
     /// Compare every key of the index with staging at the version the index holds (reads
     /// both tables whole); fails when they differ.
     Check {

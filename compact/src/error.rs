@@ -21,6 +21,11 @@ pub enum CompactError {
         found: String,
         head: u64,
     },
+    #[error(
+        "the key index holds staging v{indexed}, and files of that version are gone \
+         (vacuumed since): run `lakehouse keys update` (or compact), then check again"
+    )]
+    IndexedVersionGone { indexed: u64 },
     #[error("stopped before committing: {0}")]
     Fenced(String),
     #[error("stopped before committing: cannot check the right to commit: {0}")]

@@ -108,7 +108,7 @@ pub async fn update_keys(lake: &Lake, rows_per_commit: u64) -> Result<KeysUpdate
     }
 }
 
-fn lost_race(e: &crate::CompactError) -> bool {
+pub(crate) fn lost_race(e: &crate::CompactError) -> bool {
     matches!(
         e,
         crate::CompactError::Lake(
@@ -447,10 +447,11 @@ pub async fn check_keys(lake: &Lake) -> Result<KeysCheck> {
     };
     // Staging's rows are the same at its head when no commit since changed data (only
     // optimize ran, whose removed files a vacuum may have deleted already).
-    let at = if keys_health(&staging, Some(&keys)).await?.lag_versions == 0 {
-        staging
-    } else {
+    let lagging = keys_health(&staging, Some(&keys)).await?.lag_versions > 0;
+    let at = if lagging {
         lake.open_version(Table::Staging, indexed).await?
+    } else {
+        staging
     };
     let index = read_index(&keys, &mut check.index_entries).await?;
     check.index_keys = index.len() as u64;
@@ -460,7 +461,12 @@ pub async fn check_keys(lake: &Lake) -> Result<KeysCheck> {
     let mut reads = futures::stream::iter(live_files(&at)?)
         .map(|add| read_entries(store.clone(), add))
         .buffer_unordered(READS_AT_ONCE);
-    while let Some(entries) = reads.try_next().await? {
+    while let Some(entries) = reads.try_next().await.map_err(|e| match e {
+        crate::CompactError::Lake(LakeError::Vanished { .. }) if lagging => {
+            crate::CompactError::IndexedVersionGone { indexed }
+        }
+        e => e,
+    })? {
         check.staging_rows += entries.len() as u64;
         for entry in entries {
             latest(
@@ -570,6 +576,8 @@ pub struct KeysHealth {
     pub lag_versions: u64,
     /// A rebuild under way: the staging version it builds and the files of it indexed.
     pub building: Option<(u64, u64)>,
+    /// The staging version the last sweep swept (`None`: never swept).
+    pub swept: Option<u64>,
 }
 
 /// Staging commits read at most to count the index's lag; past it each counts.
@@ -583,6 +591,7 @@ pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Res
         Some(keys) => indexed_version(keys, &staging_id).await?,
         None => None,
     };
+    let swept = crate::sweep::last_sweep(staging).await?;
     let Some(from) = indexed.map(|v| v + 1) else {
         let building = match keys {
             Some(keys) => build_in_progress(keys, &staging_id, None).await?,
@@ -592,6 +601,7 @@ pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Res
             indexed,
             lag_versions: head + 1,
             building,
+            swept,
         });
     };
     let read_to = head.min(from.saturating_add(LAG_COMMITS_READ - 1));
@@ -609,6 +619,7 @@ pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Res
         indexed,
         lag_versions: lag,
         building: None,
+        swept,
     })
 }
 

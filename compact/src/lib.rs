@@ -11,6 +11,7 @@
 //! - [`keys`]: the key index (`staging_keys`), kept up with staging exactly once, and
 //!   its check against staging; [`key_build`]: building it from all of staging,
 //!   resumably.
+//! - [`sweep`]: every uuid staged more than once, resolved over all of staging.
 //! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs;
 //!   [`key_runs`]: the index's own, merging sorted runs.
 //! - [`maintain`]: optimize and vacuum.
@@ -31,6 +32,7 @@ pub mod optimize;
 pub mod progress;
 pub mod resolve;
 pub mod status;
+pub mod sweep;
 pub mod write;
 
 pub use compactor::{CommitFence, CompactOptions, CompactReport, Compactor, FenceError};

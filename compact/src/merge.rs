@@ -204,7 +204,7 @@ const REWRITES_AT_ONCE: usize = 4;
 
 /// Writes the rows of staging file `add` but those at `dropped` as a new file of its
 /// partition (none when no row is left); returns the rows the file had and the new file.
-async fn rewrite_without(
+pub(crate) async fn rewrite_without(
     store: Arc<dyn ObjectStore>,
     writer: &FileWriter,
     add: &Add,

@@ -1,5 +1,6 @@
 use anyhow::{Result, bail};
 use lakehouse_compact::keys::{check_keys, update_keys};
+use lakehouse_compact::sweep::sweep;
 use lakehouse_lake::Lake;
 
 use crate::cli::{HistoryFormat, KeysCommand};
@@ -33,6 +34,34 @@ pub async fn run(command: KeysCommand) -> Result<()> {
                 update.entries_added,
                 update.files_added,
                 update.files_removed
+            );
+        }
+        KeysCommand::Sweep {
+            lake,
+            rows_per_pass,
+            max_rows_per_commit,
+        } => {
+            let report = sweep(
+                &Lake::parse(&lake.lake)?,
+                rows_per_pass,
+                max_rows_per_commit,
+            )
+            .await?;
+            let Some(committed) = report.committed else {
+                bail!("no staging table to sweep: run `lakehouse compact` first");
+            };
+            outln!(
+                "swept staging v{}: {} rows in {} files ({} pass{}); {} events staged more than once, {} rows removed, {} files rewritten ({:.1} MB); committed v{committed}; keys at staging v{}",
+                report.swept,
+                report.rows_read,
+                report.files_read,
+                report.passes,
+                if report.passes == 1 { "" } else { "es" },
+                report.duplicated_events,
+                report.rows_removed,
+                report.files_rewritten,
+                report.bytes_rewritten as f64 / 1e6,
+                report.keys.indexed
             );
         }
         KeysCommand::Check { lake, format } => {

@@ -153,6 +153,10 @@ fn render(status: &LakeStatus) -> String {
                 "key index   none for this staging yet (the next compaction builds it)\n",
             ),
         }
+        out.push_str(&match keys.swept {
+            Some(v) => format!("sweep       last swept staging v{v}\n"),
+            None => "sweep       never run (`lakehouse keys sweep`)\n".to_string(),
+        });
     }
     if let Some(q) = &status.quarantine {
         out.push_str(&format!(

@@ -81,6 +81,10 @@ for m in $SIZES; do
   keys_bytes=$("$BIN" status --lake "$LAKE" --format json \
     | python3 -c 'import json, sys; print(next(t["bytes"] for t in json.load(sys.stdin)["tables"] if t["table"] == "staging_keys"))')
   echo "staging ${m}x$STEP: index bytes per key $(awk -v b="$keys_bytes" -v k="$((m * STEP))" 'BEGIN {printf "%.1f", b/k}')" | tee -a "$RESULTS"
+  # The sweep over all of staging (nothing to remove here: the cost of finding copies).
+  drop_caches
+  /usr/bin/time -v -o "$OUT/${m}x-sweep.time" "$BIN" keys sweep --lake "$LAKE" > "$OUT/${m}x-sweep.out"
+  echo "${m}x-sweep wall_s=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$OUT/${m}x-sweep.time") rss_mb=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$OUT/${m}x-sweep.time") read_mb=$(awk -F': ' '/File system inputs/ {printf "%.1f", $2*512/1048576}' "$OUT/${m}x-sweep.time") $(cat "$OUT/${m}x-sweep.out")" | tee -a "$RESULTS"
   for variant in new updates; do
     for search in index horizon; do
       run="$OUT/run"

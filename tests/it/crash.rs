@@ -45,7 +45,10 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
                     // A uuid keeps its type: type ranges share no event (their one limit).
                     let u = rng.random_range(0..80);
                     let uuid = format!("u{u}");
-                    let second = T0 + rng.random_range(0..3 * 86_400);
+                    // The second input 400 days later: the horizon run that merges it
+                    // leaves the first input's copies, for the sweep.
+                    let later = if f == 1 { 400 * 86_400 } else { 0 };
+                    let second = T0 + later + rng.random_range(0..3 * 86_400);
                     let micros = second * 1_000_000 + n;
                     let best = model.staging.entry(uuid.clone()).or_insert((micros, n));
                     if micros > best.0 {
@@ -73,21 +76,28 @@ enum Step {
     /// The key index removed, then rebuilt by `keys update`, a few staging files a commit
     /// (a killed rebuild's rerun goes on from its last commit).
     Rebuild,
+    /// A whole-table compaction searching only one day around each new row's date: copies
+    /// further apart stay (inputs span three days) until the sweep.
+    Horizon,
+    /// `keys sweep`: every uuid staged twice resolved to its winner.
+    Sweep,
 }
 
 /// The run a trial makes. Kinds of compaction take turns: both type ranges, then the
 /// whole-table run maintains while the ranges lag, then the ranges again; every
 /// compaction vacuums with no retention.
-const PLAN: [Step; 9] = [
+const PLAN: [Step; 11] = [
     Step::Ingest(0),
     Step::Compact(Some("0/2")),
     Step::Compact(Some("1/2")),
     Step::Ingest(1),
+    Step::Horizon,
     Step::Compact(None),
     Step::Rebuild,
     Step::Ingest(2),
     Step::Compact(Some("1/2")),
     Step::Compact(Some("0/2")),
+    Step::Sweep,
 ];
 
 fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
@@ -116,6 +126,15 @@ fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
             "--max-rows-per-commit",
             "20",
         ]),
+        Step::Horizon => command.args([
+            "compact",
+            "--lake",
+            lake,
+            "--horizon-days",
+            "1",
+            "--no-maintenance",
+        ]),
+        Step::Sweep => command.args(["keys", "sweep", "--lake", lake, "--rows-per-pass", "200"]),
     };
     command
         .env_remove("LAKEHOUSE_LAKE")
@@ -172,8 +191,13 @@ fn landing(step: Step, before: Counts, after: Counts, exited: bool) -> String {
             changed(before.0 == after.0),
             changed(before.1 == after.1)
         ),
-        Step::Compact(_) => format!(
-            "compact: staging committed {}, key index committed {}",
+        Step::Compact(_) | Step::Horizon | Step::Sweep => format!(
+            "{}: staging committed {}, key index committed {}",
+            match step {
+                Step::Sweep => "sweep",
+                Step::Horizon => "compact --horizon-days",
+                _ => "compact",
+            },
             changed(before.2 == after.2),
             changed(before.3 == after.3)
         ),

@@ -25,3 +25,4 @@ mod query;
 mod redrive;
 mod rewrites;
 mod status;
+mod sweep;

@@ -1,0 +1,333 @@
+//! The sweep: every `event_uuid` staged more than once, resolved to its winning copy,
+//! over all of staging, whatever the rounds searched.
+//!
+//! Rounds keep staging at one row per uuid when they search the key index in full. A
+//! round that searched less leaves copies: the date search (`--horizon-days`), the two
+//! ranges of a fan-out that each staged a copy in their own types (the documented "one
+//! row per range"), and, once rounds probe a hot window only, copies older than it. The
+//! sweep finds them in staging itself, not in the index (whose run merges keep one entry
+//! per key and type), and removes every copy but the winner ([`crate::resolve`]'s rule:
+//! the greatest instant, then the later ingest) by rewriting the files that hold them.
+//!
+//! Its commit records the staging version it swept in the `txn`
+//! `lakehouse-sweep:<staging id>`, and removes files that must still be live: a concurrent
+//! rewrite of one of them fails it, and it plans again. A crash before the commit leaves
+//! staging as it was; a rerun finds the same copies, or none once one landed.
+//!
+//! Memory: a pass holds ~24 bytes per staged row of its share of the keys; a staging
+//! larger than [`ROWS_PER_PASS`] is swept in several passes, each reading staging's uuid
+//! column again.
+
+use std::collections::{HashMap, HashSet};
+
+use deltalake::DeltaTable;
+use deltalake::arrow::array::AsArray;
+use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use deltalake::kernel::{Action, Add, Transaction};
+use deltalake::protocol::DeltaOperation;
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::files::{live_files, read_file_on_task, remove_of, rows_of};
+use lakehouse_lake::keys::Key;
+use lakehouse_lake::log::{discard_files, txn_version};
+use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
+use lakehouse_lake::write::FileWriter;
+use lakehouse_lake::{Commit, CommitMetadata, Lake, Table};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::keys::{KeysUpdate, lost_race, update_keys};
+use crate::merge::rewrite_without;
+use crate::resolve::{Precedence, value_or_min};
+
+/// The prefix of the sweep's `txn` app id; the staging table's id follows.
+pub const SWEEP_APP_PREFIX: &str = "lakehouse-sweep:";
+
+/// The `txn` app id under which a sweep records the staging version it swept.
+pub fn sweep_app_id(staging_id: &str) -> String {
+    format!("{SWEEP_APP_PREFIX}{staging_id}")
+}
+
+/// Staged rows one pass holds (~24 bytes each: ~770 MB).
+pub const ROWS_PER_PASS: u64 = 32_000_000;
+
+/// Staging files read at once.
+const READS_AT_ONCE: usize = 8;
+
+/// Rewritten files read and written at once.
+const REWRITES_AT_ONCE: usize = 4;
+
+/// Sweeps that lose to a concurrent commit before one gives up.
+const MAX_TRIES: u32 = 10;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// The staging version swept: after the commit, no uuid of it is staged twice.
+    pub swept: u64,
+    /// The version the sweep committed (`None`: staging did not exist).
+    pub committed: Option<u64>,
+    pub passes: u64,
+    pub files_read: u64,
+    pub rows_read: u64,
+    /// Uuids staged more than once, and the rows removed to leave one each.
+    pub duplicated_events: u64,
+    pub rows_removed: u64,
+    pub files_rewritten: u64,
+    pub bytes_rewritten: u64,
+    /// Attempts lost to concurrent commits before this one landed.
+    pub retries: u64,
+    /// The key index brought up to staging after the commit, as a compaction does.
+    pub keys: KeysUpdate,
+}
+
+/// Sweeps staging to one row per `event_uuid`, then brings the key index up to it (a
+/// rebuild, if needed, commits `index_rows_per_commit` rows' entries at a time);
+/// `rows_per_pass` bounds memory.
+pub async fn sweep(
+    lake: &Lake,
+    rows_per_pass: u64,
+    index_rows_per_commit: u64,
+) -> Result<SweepReport> {
+    let mut tries = 0;
+    loop {
+        let Some(staging) = lake.open_existing(Table::Staging).await? else {
+            return Ok(SweepReport::default());
+        };
+        match sweep_once(&staging, rows_per_pass).await {
+            Err(e) if tries + 1 < MAX_TRIES && lost_race(&e) => {
+                tries += 1;
+                tracing::info!(error = %e, tries, "sweep lost a race; planning again");
+            }
+            Ok(report) => {
+                let keys = update_keys(lake, index_rows_per_commit).await?;
+                return Ok(SweepReport {
+                    retries: tries.into(),
+                    keys,
+                    ..report
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The staging version the last sweep of `staging` swept, if any.
+pub async fn last_sweep(staging: &DeltaTable) -> Result<Option<u64>> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    Ok(txn_version(staging, &sweep_app_id(&staging_id))
+        .await?
+        .and_then(|v| u64::try_from(v).ok()))
+}
+
+async fn sweep_once(staging: &DeltaTable, rows_per_pass: u64) -> Result<SweepReport> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let mut files = live_files(staging)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let rows: u64 = files
+        .iter()
+        .map(|a| rows_of(a).unwrap_or(a.size.max(0) as u64 / 16))
+        .sum();
+    let mut report = SweepReport {
+        swept: staging.version().unwrap_or(0),
+        passes: rows.div_ceil(rows_per_pass.max(1)).max(1),
+        ..SweepReport::default()
+    };
+    // Rows to remove, per file index.
+    let mut losers: HashMap<usize, Vec<usize>> = HashMap::new();
+    for pass in 0..report.passes {
+        let duplicated = duplicated_keys(staging, &files, pass, report.passes, &mut report).await?;
+        if duplicated.keys.is_empty() {
+            continue;
+        }
+        let copies = copies_of(staging, &files, &duplicated).await?;
+        report.duplicated_events += copies.len() as u64;
+        for mut rows in copies.into_values() {
+            // The winner last: the greatest precedence, then the first file and row.
+            rows.sort_by(|a, b| a.0.cmp(&b.0).then((b.1, b.2).cmp(&(a.1, a.2))));
+            rows.pop();
+            for (_, file, row) in rows {
+                losers.entry(file).or_default().push(row);
+            }
+        }
+    }
+    let writer = FileWriter::for_table(Table::Staging, staging)?;
+    let store = staging.object_store();
+    let mut rewritten: Vec<(usize, Vec<usize>)> = losers.into_iter().collect();
+    rewritten.sort_unstable();
+    report.files_rewritten = rewritten.len() as u64;
+    report.bytes_rewritten = rewritten
+        .iter()
+        .map(|(f, _)| files[*f].size.max(0) as u64)
+        .sum();
+    report.rows_removed = rewritten.iter().map(|(_, rows)| rows.len() as u64).sum();
+    let mut actions: Vec<Action> = rewritten
+        .iter()
+        .map(|(f, _)| Action::Remove(remove_of(&files[*f], true)))
+        .collect();
+    let mut written: Vec<Add> = Vec::new();
+    let rewrites = futures::stream::iter(&rewritten)
+        .map(|(file, rows)| rewrite_without(store.clone(), &writer, &files[*file], rows))
+        .buffered(REWRITES_AT_ONCE)
+        .try_for_each(|(_, adds)| {
+            written.extend(adds);
+            futures::future::ready(Ok(()))
+        })
+        .await;
+    if let Err(e) = rewrites {
+        discard_files(staging, &written).await;
+        return Err(e);
+    }
+    actions.extend(written.iter().cloned().map(Action::Add));
+    let metadata = CommitMetadata {
+        source: Some(sweep_app_id(&staging_id)),
+        rows_removed: Some(report.rows_removed),
+        ..CommitMetadata::default()
+    };
+    let operation = DeltaOperation::Delete {
+        predicate: Some("every copy of a duplicated event_uuid but the winner".into()),
+    };
+    // Plans on the rows of the files it removes only: those must still be live (the commit
+    // path's rule); another commit recording a sweep makes this plan stale.
+    let commit = Commit::new(operation, actions)
+        .with_transaction(Transaction::new(
+            sweep_app_id(&staging_id),
+            report.swept as i64,
+        ))
+        .with_metadata(metadata);
+    match commit.execute(staging).await {
+        Ok(committed) => {
+            report.committed = Some(committed.version);
+            Ok(report)
+        }
+        Err(e) => {
+            if e.committed_nothing() {
+                discard_files(staging, &written).await;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// The keys of this pass staged more than once, and the files holding them.
+struct Duplicated {
+    keys: HashSet<Key>,
+    files: Vec<usize>,
+}
+
+/// Reads staging's uuids and keeps the keys of pass `pass` (of `passes`) that occur more
+/// than once.
+async fn duplicated_keys(
+    staging: &DeltaTable,
+    files: &[Add],
+    pass: u64,
+    passes: u64,
+    report: &mut SweepReport,
+) -> Result<Duplicated> {
+    const COLUMNS: &[&str] = &[EVENT_UUID];
+    let store = staging.object_store();
+    let mut reads = futures::stream::iter(files.iter().cloned().enumerate())
+        .map(|(i, add)| {
+            let store = store.clone();
+            async move {
+                let batches = read_file_on_task(store, Table::Staging, add, Some(COLUMNS)).await?;
+                Ok::<_, lakehouse_lake::LakeError>((i, batches))
+            }
+        })
+        .buffer_unordered(READS_AT_ONCE);
+    let mut seen: Vec<(Key, u32)> = Vec::new();
+    while let Some((file, batches)) = reads.try_next().await? {
+        report.files_read += 1;
+        for batch in &batches {
+            report.rows_read += batch.num_rows() as u64;
+            let uuids = batch.column(0).as_string::<i32>();
+            for row in 0..batch.num_rows() {
+                let key = Key::of(uuids.value(row));
+                if (key.hi as u64) % passes == pass {
+                    seen.push((key, file as u32));
+                }
+            }
+        }
+    }
+    seen.sort_unstable();
+    let mut duplicated = Duplicated {
+        keys: HashSet::new(),
+        files: Vec::new(),
+    };
+    for same in seen.chunk_by(|a, b| a.0 == b.0).filter(|s| s.len() > 1) {
+        duplicated.keys.insert(same[0].0);
+        duplicated
+            .files
+            .extend(same.iter().map(|(_, f)| *f as usize));
+    }
+    duplicated.files.sort_unstable();
+    duplicated.files.dedup();
+    Ok(duplicated)
+}
+
+/// A staged copy: its precedence, file index and row.
+type Copy = (Precedence, usize, usize);
+
+/// Every staged copy of the uuids whose keys are `duplicated`, by uuid: the uuid strings
+/// decide, so two uuids sharing a key are two events.
+async fn copies_of(
+    staging: &DeltaTable,
+    files: &[Add],
+    duplicated: &Duplicated,
+) -> Result<HashMap<String, Vec<Copy>>> {
+    const COLUMNS: &[&str] = &[EVENT_UUID, CREATED_DATETIME, RAW_VERSION, INGEST_SEQ];
+    let store = staging.object_store();
+    let mut reads = futures::stream::iter(duplicated.files.iter().copied())
+        .map(|i| {
+            let (store, add) = (store.clone(), files[i].clone());
+            async move {
+                let batches = read_file_on_task(store, Table::Staging, add, Some(COLUMNS)).await?;
+                Ok::<_, lakehouse_lake::LakeError>((i, batches))
+            }
+        })
+        .buffer_unordered(READS_AT_ONCE);
+    let mut copies: HashMap<String, Vec<Copy>> = HashMap::new();
+    while let Some((file, batches)) = reads.try_next().await? {
+        let mut offset = 0;
+        for batch in &batches {
+            // Columns come in table order, whatever order they were asked in.
+            let column = |name: &str| {
+                batch.column_by_name(name).cloned().ok_or_else(|| {
+                    lakehouse_lake::LakeError::ReadFile {
+                        path: files[file].path.clone(),
+                        error: format!("no column {name}"),
+                    }
+                })
+            };
+            let (uuids, created, version, seq) = (
+                column(EVENT_UUID)?,
+                column(CREATED_DATETIME)?,
+                column(RAW_VERSION)?,
+                column(INGEST_SEQ)?,
+            );
+            let uuids = uuids.as_string::<i32>();
+            let created = created.as_primitive::<TimestampMicrosecondType>();
+            let (version, seq) = (
+                version.as_primitive::<Int64Type>(),
+                seq.as_primitive::<Int64Type>(),
+            );
+            for row in 0..batch.num_rows() {
+                let uuid = uuids.value(row);
+                if !duplicated.keys.contains(&Key::of(uuid)) {
+                    continue;
+                }
+                let precedence = Precedence {
+                    created_micros: value_or_min(created, row),
+                    raw_version: value_or_min(version, row),
+                    ingest_seq: value_or_min(seq, row),
+                };
+                copies
+                    .entry(uuid.to_string())
+                    .or_default()
+                    .push((precedence, file, offset + row));
+            }
+            offset += batch.num_rows();
+        }
+    }
+    copies.retain(|_, rows| rows.len() > 1);
+    Ok(copies)
+}

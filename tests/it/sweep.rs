@@ -1,0 +1,208 @@
+//! The sweep (`lakehouse keys sweep`): every uuid staged more than once, whatever left it
+//! there, resolved to its winning copy over all of staging, exactly once (issue 23).
+
+use lakehouse_compact::CompactOptions;
+use lakehouse_compact::keys::{check_keys, keys_health};
+use lakehouse_compact::sweep::{SweepReport, sweep};
+use lakehouse_lake::{Table, TypeRange};
+
+use crate::helpers::{TestLake, event, kill_after, lakehouse_ok};
+
+const T0: i64 = 1_700_000_000;
+const DAY: i64 = 86_400;
+
+/// Staging with copies the date search left: `h` and `k` twice each, 30 days apart (`k`'s
+/// later copy arrived first), `s` once.
+async fn lake_with_copies() -> TestLake {
+    let lake = TestLake::new();
+    let horizon = CompactOptions {
+        horizon_days: Some(7),
+        skip_maintenance: true,
+        ..CompactOptions::default()
+    };
+    lake.ingest(&[
+        event("h", "x:1", T0, r#","v":"old""#),
+        event("k", "y:1", T0 + 30 * DAY, r#","v":"new""#),
+        event("s", "x:1", T0, ""),
+    ])
+    .await;
+    lake.compact_with(horizon.clone()).await;
+    // One round each: a round searches around every date it brings.
+    lake.ingest(&[event("h", "x:1", T0 + 30 * DAY, r#","v":"new""#)])
+        .await;
+    lake.compact_with(horizon.clone()).await;
+    lake.ingest(&[event("k", "y:1", T0, r#","v":"old""#)]).await;
+    lake.compact_with(horizon).await;
+    assert_eq!(
+        lake.count("staging").await,
+        5,
+        "the date search kept copies"
+    );
+    lake
+}
+
+async fn swept(lake: &TestLake) -> SweepReport {
+    sweep(&lake.lake, 1_000, 1_000).await.expect("sweep")
+}
+
+#[tokio::test]
+async fn a_sweep_leaves_the_latest_copy_of_each_uuid_and_a_rerun_removes_nothing() {
+    let lake = lake_with_copies().await;
+    let report = swept(&lake).await;
+    assert_eq!(
+        (report.duplicated_events, report.rows_removed),
+        (2, 2),
+        "{report:?}"
+    );
+    assert_eq!(report.rows_read, 5);
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 3);
+    assert_eq!(state["h"].0, T0 + 30 * DAY);
+    assert_eq!(state["k"].0, T0 + 30 * DAY);
+    assert!(state["h"].1.contains("new") && state["k"].1.contains("new"));
+
+    let again = swept(&lake).await;
+    assert_eq!((again.duplicated_events, again.rows_removed), (0, 0));
+    assert!(again.committed > report.committed, "each sweep is recorded");
+    assert_eq!(lake.count("staging").await, 3);
+
+    // The sweep brings the index up to its commit: the rewritten files' rows are carried,
+    // not indexed again, and the removed copies were older than what the index holds.
+    assert_eq!(again.keys.indexed, again.committed.expect("committed"));
+    let check = check_keys(&lake.lake).await.expect("check");
+    assert!(check.is_exact(), "{check:?}");
+    // `status` shows the last sweep.
+    let staging = lake.lake.open(Table::Staging).await.expect("staging");
+    let health = keys_health(&staging, None).await.expect("health");
+    assert_eq!(health.swept, Some(again.swept));
+}
+
+#[tokio::test]
+async fn copies_in_two_type_ranges_become_one_row() {
+    let lake = TestLake::new();
+    let (first, second) = (
+        TypeRange::new(0, 2).expect("range"),
+        TypeRange::new(1, 2).expect("range"),
+    );
+    let types: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
+    let a = types
+        .iter()
+        .find(|t| first.contains(t))
+        .expect("a type of range 0");
+    let b = types
+        .iter()
+        .find(|t| second.contains(t))
+        .expect("a type of range 1");
+    // The producer changed the event's type: each range stages its own copy.
+    lake.ingest(&[
+        event("u", &format!("{a}:x"), T0, ""),
+        event("u", &format!("{b}:x"), T0 + 60, ""),
+    ])
+    .await;
+    for range in [first, second] {
+        lake.compact_with(CompactOptions {
+            types: Some(range),
+            ..CompactOptions::default()
+        })
+        .await;
+    }
+    assert_eq!(lake.count("staging").await, 2, "one row per range");
+    let report = swept(&lake).await;
+    assert_eq!(report.rows_removed, 1);
+    let rows = lake
+        .query("SELECT event_type, created_at FROM staging")
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["event_type"], b.as_str());
+    assert_eq!(rows[0]["created_at"], T0 + 60);
+}
+
+#[test]
+fn sweeps_at_once_and_sweeps_killed_anywhere_converge_to_one_row_per_uuid() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lake = runtime.block_on(lake_with_copies());
+    // Killed at any point, several times: a commit lands whole or not at all.
+    kill_after(
+        &["keys", "sweep", "--lake", lake.path()],
+        &[1, 5, 15, 40, 80, 150],
+    );
+    // Two at once: each removes the copies, or finds them gone, or loses the race for
+    // the rewritten files and plans again.
+    let reports: Vec<SweepReport> = runtime.block_on(async {
+        let (a, b) = tokio::join!(
+            sweep(&lake.lake, 1_000, 1_000),
+            sweep(&lake.lake, 1_000, 1_000)
+        );
+        vec![a.expect("sweep a"), b.expect("sweep b")]
+    });
+    assert!(
+        reports.iter().map(|r| r.rows_removed).sum::<u64>() <= 2,
+        "{reports:?}"
+    );
+    let state = runtime.block_on(lake.staging_state());
+    assert_eq!(state.len(), 3);
+    assert_eq!(runtime.block_on(lake.count("staging")), 3);
+    assert_eq!(state["h"].0, T0 + 30 * DAY);
+    assert_eq!(state["k"].0, T0 + 30 * DAY);
+    let out = lakehouse_ok(&["keys", "sweep", "--lake", lake.path()], b"");
+    assert!(
+        out.contains("0 events staged more than once, 0 rows removed"),
+        "{out}"
+    );
+    let status = lakehouse_ok(&["status", "--lake", lake.path()], b"");
+    assert!(
+        status.contains("sweep       last swept staging v"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn a_staging_larger_than_a_pass_is_swept_in_passes_with_the_same_result() {
+    let lake = lake_with_copies().await;
+    let report = sweep(&lake.lake, 2, 1_000).await.expect("sweep");
+    assert_eq!(report.passes, 3);
+    assert_eq!(report.rows_read, 15, "each pass reads the uuids again");
+    assert_eq!((report.duplicated_events, report.rows_removed), (2, 2));
+    assert_eq!(lake.count("staging").await, 3);
+}
+
+/// The newest commit file of a table's log.
+fn last_commit(table_dir: &std::path::Path) -> std::path::PathBuf {
+    let mut commits: Vec<_> = std::fs::read_dir(table_dir.join("_delta_log"))
+        .expect("log")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    commits.sort();
+    commits.pop().expect("a commit")
+}
+
+#[tokio::test]
+async fn a_check_of_an_index_whose_version_was_vacuumed_says_to_update_it() {
+    let lake = lake_with_copies().await;
+    swept(&lake).await;
+    // The index's update after the sweep lost, and the files the sweep removed vacuumed.
+    std::fs::remove_file(last_commit(&lake.dir.path().join("staging_keys"))).expect("remove");
+    let sweep_commit = std::fs::read_to_string(last_commit(&lake.dir.path().join("staging")))
+        .expect("read the sweep's commit");
+    let mut vacuumed = 0;
+    for line in sweep_commit.lines() {
+        let action: serde_json::Value = serde_json::from_str(line).expect("action");
+        if let Some(path) = action["remove"]["path"].as_str() {
+            let path = lake.dir.path().join("staging").join(path);
+            std::fs::remove_file(path).expect("vacuum");
+            vacuumed += 1;
+        }
+    }
+    assert_eq!(vacuumed, 2, "the sweep rewrote two files");
+    let out = crate::helpers::lakehouse(&["keys", "check", "--lake", lake.path()], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.starts_with("error: the key index holds staging v")
+            && stderr.contains("run `lakehouse keys update`"),
+        "{stderr}"
+    );
+    lakehouse_ok(&["keys", "update", "--lake", lake.path()], b"");
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
