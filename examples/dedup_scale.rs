@@ -31,7 +31,7 @@ use deltalake::kernel::Action;
 use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::object_store::local::LocalFileSystem;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use lakehouse_compact::keys::lookup;
+use lakehouse_compact::keys::{Runs, lookup};
 use lakehouse_lake::keys::{KEY_BUCKETS, Key, KeyEntry, bucket_name, keys_batch};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::write::{FileWriter, PartitionKey};
@@ -237,7 +237,7 @@ async fn round(
     let (cpu, started) = (process_cpu_seconds()?, Instant::now());
     // Opening the table (its log) is part of a round, as in a merge.
     let keys = lake.open(Table::Keys).await?;
-    let (found, _) = lookup(&keys, &wanted, None).await?;
+    let (found, _) = lookup(&keys, &wanted, None, Runs::All).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = process_cpu_seconds()? - cpu;
     let (gets_after, bytes_after) = store.gets();

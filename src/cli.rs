@@ -109,6 +109,11 @@ pub enum Command {
         /// (0: every file) instead of the key index, which finds copies of any age.
         #[arg(long)]
         horizon_days: Option<u32>,
+        /// A hot window: look up only the key index's runs indexed within the last H hours,
+        /// so a round costs what the window holds. A copy whose staged row is older stays
+        /// beside it until `lakehouse keys sweep`. Unset: every run, copies of any age.
+        #[arg(long, value_name = "H", conflicts_with = "horizon_days")]
+        hot_hours: Option<u32>,
         /// Staging partitions dated this many days before today (UTC) or later are recent:
         /// their files stay small, since a newer copy of a row rewrites its whole file.
         #[arg(long, default_value_t = CompactOptions::default().recent_days)]

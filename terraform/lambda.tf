@@ -42,6 +42,7 @@ locals {
         LAKEHOUSE_LEASE_TABLE      = aws_dynamodb_table.state["leases"].name
         LAKEHOUSE_LEASE_SECONDS    = tostring(var.compact_timeout_seconds + 60)
         LAKEHOUSE_HORIZON_DAYS     = var.horizon_days
+        LAKEHOUSE_HOT_HOURS        = var.hot_hours
         LAKEHOUSE_RECENT_DAYS      = tostring(var.recent_days)
         LAKEHOUSE_RECENT_FILE_MB   = tostring(var.recent_file_mb)
         LAKEHOUSE_RETENTION_HOURS  = tostring(var.retention_hours)

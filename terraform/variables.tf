@@ -140,6 +140,12 @@ variable "horizon_days" {
   default     = ""
 }
 
+variable "hot_hours" {
+  description = "Empty: compaction looks up every run of the key index, so a copy of any age is resolved by the round that merges it. A number of hours: only runs indexed within that window, so a round costs what the window holds; older copies stay until `lakehouse keys sweep`."
+  type        = string
+  default     = ""
+}
+
 variable "recent_days" {
   description = "Staging partitions dated this many days before today or later keep files under recent_file_mb: a newer copy of a row rewrites its whole file."
   type        = number

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
-use crate::keys::{KeysUpdate, update_keys};
+use crate::keys::{KeysUpdate, Runs, update_keys};
 use crate::lineage::{check_same_raw, last_merge};
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain};
 use crate::merge::{
@@ -38,6 +38,11 @@ pub struct CompactOptions {
     /// age. `Some(days)`: staging files within this many days of a new row's date are
     /// searched instead (0: every file), and copies further apart may both stay.
     pub horizon_days: Option<u32>,
+    /// With the key index: `None` (the default) reads every run, so a copy of any age is
+    /// resolved by the round that merges it. `Some(hours)`: a hot window, reading only runs
+    /// indexed within the last `hours`, so a round costs what the window holds; a copy
+    /// whose staged row is older lands beside it until `keys sweep`.
+    pub hot_hours: Option<u32>,
     /// Upper bound on rows read from `raw` for one staging commit; a run commits as many
     /// chunks as it needs. Bounds memory.
     pub max_rows_per_commit: u64,
@@ -61,6 +66,7 @@ impl Default for CompactOptions {
     fn default() -> Self {
         CompactOptions {
             horizon_days: None,
+            hot_hours: None,
             max_rows_per_commit: 1_000_000,
             target_file_size: NonZeroU64::new(128 << 20).unwrap_or(NonZeroU64::MIN),
             recent_days: 2,
@@ -431,7 +437,10 @@ impl Compactor {
             }
         };
         let search = match (&keys, self.options.horizon_days) {
-            (Some(keys), _) => Search::Index(keys),
+            (Some(keys), _) => Search::Index(
+                keys,
+                Runs::window(self.options.hot_hours, chrono::Utc::now().timestamp()),
+            ),
             (None, days) => Search::Horizon(days.unwrap_or(0)),
         };
         let mut prepared = prepare_merge(

@@ -12,6 +12,11 @@
 //! A merge keeps one entry per key and type, the latest: a lookup wants the latest
 //! instant among the types it searches, and the check the latest instant with every
 //! type staged at it, and both read the same from the merged run.
+//!
+//! Runs merge only within an age class ([`age_class`]: by when they were indexed, in
+//! classes that double in length), and a merged run takes the newest input's instant: so
+//! a round with a hot window never finds old keys dragged into a hot run, and keys stay
+//! hot at most about twice as long as they are young.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,7 +26,7 @@ use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use lakehouse_lake::Table;
 use lakehouse_lake::files::{live_files, read_file, remove_of, rows_of};
-use lakehouse_lake::keys::{KeyEntry, keys_batch};
+use lakehouse_lake::keys::{KeyEntry, indexed_at, keys_batch, tag_indexed_at};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::write::{FileWriter, PartitionKey};
 
@@ -43,10 +48,12 @@ const MAX_MERGE_ENTRIES: u64 = 8_000_000;
 /// commit that changes no data. A concurrent rebuild (which removes every file) wins: this
 /// commit then fails on its removes, deletes what it wrote and yields.
 pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
-    let mut buckets: BTreeMap<String, Vec<Add>> = BTreeMap::new();
+    let now = chrono::Utc::now().timestamp();
+    let mut buckets: BTreeMap<(String, u32), Vec<Add>> = BTreeMap::new();
     for add in live_files(keys)? {
         if let Some(bucket) = add.partition_values.get(KEY_BUCKET).cloned().flatten() {
-            buckets.entry(bucket).or_default().push(add);
+            let class = age_class(indexed_at(&add), now);
+            buckets.entry((bucket, class)).or_default().push(add);
         }
     }
     let writer = FileWriter::for_table(Table::Keys, keys)?;
@@ -54,7 +61,7 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
     let mut actions = Vec::new();
     let mut added: Vec<Add> = Vec::new();
     let written = async {
-        for (bucket, mut runs) in buckets {
+        for ((bucket, _), mut runs) in buckets {
             runs.sort_by(|a, b| a.path.cmp(&b.path));
             let sizes: Vec<u64> = runs.iter().map(entries_of).collect();
             let chosen = runs_to_merge(&sizes);
@@ -81,6 +88,7 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
                 actions.push(Action::Remove(remove_of(&runs[i], false)));
             }
             latest_per_key_and_type(&mut entries);
+            let newest = chosen.iter().filter_map(|&i| indexed_at(&runs[i])).max();
             let Ok(number) = u32::from_str_radix(&bucket, 16) else {
                 continue;
             };
@@ -91,6 +99,9 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
             let adds = writer.write(&key, keys_batch(number, &entries)?).await?;
             added.extend(adds.into_iter().map(|mut add| {
                 add.data_change = false;
+                if let Some(at) = newest {
+                    tag_indexed_at(&mut add, at);
+                }
                 add
             }));
         }
@@ -108,6 +119,16 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
         target_size: 0,
     };
     commit_rewrite(keys, operation, actions, added, None).await
+}
+
+/// A run's age class by when it was indexed (Unix seconds; `None`: before runs were
+/// tagged, the oldest class): ⌊log₂(hours + 1)⌋, so class c holds runs 2^c − 1 to
+/// 2^(c+1) − 1 hours old. Runs of one class are at most about twice as old as each other.
+fn age_class(indexed_at: Option<i64>, now: i64) -> u32 {
+    match indexed_at {
+        None => u32::MAX,
+        Some(at) => (now.saturating_sub(at).max(0) as u64 / 3_600 + 1).ilog2(),
+    }
 }
 
 /// Rows of an index file, from its statistics (its size over ~24 bytes an entry without).
@@ -180,6 +201,20 @@ mod tests {
         // Within the memory bound, smallest first.
         assert_eq!(runs_to_merge(&[5_000_000; 4]), Vec::<usize>::new());
         assert_eq!(runs_to_merge(&[3_000_000; 4]), vec![0, 1]);
+    }
+
+    #[test]
+    fn age_classes_double_and_untagged_runs_are_the_oldest() {
+        let now = 1_000_000_000;
+        let class = |hours: i64| age_class(Some(now - hours * 3_600), now);
+        assert_eq!(
+            [0, 1, 2, 3, 6, 7, 15, 24, 8_760].map(class),
+            [0, 1, 1, 2, 2, 3, 4, 4, 13]
+        );
+        // A clock behind the run's: the youngest class, never a panic.
+        assert_eq!(age_class(Some(now + 99), now), 0);
+        assert_eq!(age_class(Some(i64::MIN), now), 51);
+        assert_eq!(age_class(None, now), u32::MAX);
     }
 
     #[test]

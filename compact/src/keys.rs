@@ -23,7 +23,9 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{live_files, read_file_on_task};
-use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, is_carried, keys_batch};
+use lakehouse_lake::keys::{
+    Key, KeyEntry, bucket_name, indexed_at, is_carried, keys_batch, tag_indexed_at,
+};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::point_read::{PointReadStats, read_keyed};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET, KEY_HI};
@@ -290,6 +292,10 @@ async fn flush(writer: &FileWriter, buckets: BTreeMap<u32, Vec<KeyEntry>>) -> Re
         };
         adds.extend(writer.write(&key, keys_batch(bucket, &entries)?).await?);
     }
+    // After the staging commit that added these rows, so a run is hot at least as long
+    // after its rows were staged as the window.
+    let now = chrono::Utc::now().timestamp();
+    adds.iter_mut().for_each(|add| tag_indexed_at(add, now));
     Ok(adds)
 }
 
@@ -326,16 +332,46 @@ async fn read_entries(store: Arc<dyn ObjectStore>, add: Add) -> Result<Vec<KeyEn
 /// What the index says of each key it holds: the latest instant and the types staged at it.
 pub type IndexView = HashMap<Key, (Option<i64>, Vec<String>)>;
 
+/// Which of the index's runs a lookup reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// Every run: a key is found whenever staging holds it.
+    All,
+    /// Runs indexed after this instant (Unix seconds) only: a hot window. A key whose
+    /// entries are all older is not found, and its copy is left to the sweep.
+    IndexedAfter(i64),
+}
+
+impl Runs {
+    /// The runs of a window of `hours` before `now` (Unix seconds); `None`: every run.
+    pub fn window(hours: Option<u32>, now: i64) -> Runs {
+        match hours {
+            None => Runs::All,
+            Some(h) => Runs::IndexedAfter(now.saturating_sub(i64::from(h) * 3_600)),
+        }
+    }
+
+    pub fn includes(self, add: &Add) -> bool {
+        match self {
+            Runs::All => true,
+            Runs::IndexedAfter(at) => indexed_at(add).is_some_and(|t| t > at),
+        }
+    }
+}
+
 /// What the index holds of `keys`, among entries of `types` only (a fanned-out run keeps
-/// one row per key in its own types). Reads the files of the buckets the keys fall in.
+/// one row per key in its own types) and in `runs`. Reads the files of the buckets the
+/// keys fall in.
 ///
 /// Absent means staging holds no row of the key (the index is complete at the version it
-/// records); present is checked against staging's own uuids before anything is replaced,
-/// so even two uuids sharing a key cannot make a wrong replacement.
+/// records), or, with a hot window, none staged within it; present is checked against
+/// staging's own uuids before anything is replaced, so even two uuids sharing a key cannot
+/// make a wrong replacement.
 pub async fn lookup(
     keys: &DeltaTable,
     wanted: &HashSet<Key>,
     types: Option<TypeRange>,
+    runs: Runs,
 ) -> Result<(IndexView, PointReadStats)> {
     // Per bucket, the high halves sought, sorted: what a point read takes.
     let mut sought: HashMap<String, Vec<i64>> = HashMap::new();
@@ -352,7 +388,7 @@ pub async fn lookup(
     let sought = Arc::new(sought);
     let files: Vec<Add> = live_files(keys)?
         .into_iter()
-        .filter(|add| bucket_of(add).is_some_and(|b| sought.contains_key(&b)))
+        .filter(|add| runs.includes(add) && bucket_of(add).is_some_and(|b| sought.contains_key(&b)))
         .collect();
     let store = keys.object_store();
     let mut reads = futures::stream::iter(files)

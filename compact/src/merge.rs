@@ -36,15 +36,16 @@ use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::keys::lookup;
+use crate::keys::{Runs, lookup};
 use crate::resolve::{RowRef, Winners, latest_per_uuid, value_or_min};
 use crate::write::write_by_partition;
 
 /// How a merge finds the staging files that may hold older copies of its new rows.
 #[derive(Clone, Copy)]
 pub enum Search<'a> {
-    /// The key index, current at least up to the staging version merged into.
-    Index(&'a DeltaTable),
+    /// The key index, current at least up to the staging version merged into, and which
+    /// of its runs to read (all, or a hot window's).
+    Index(&'a DeltaTable, Runs),
     /// Files whose `event_date` lies within this many days of a new row's; 0: every file.
     Horizon(u32),
 }
@@ -123,9 +124,9 @@ pub async fn prepare_merge(
     };
     let candidates = latest_per_uuid(new_rows);
     let files = match search {
-        Search::Index(keys) => {
+        Search::Index(keys, runs) => {
             let (files, read) =
-                files_of_staged_copies(&staging, keys, &candidates, options).await?;
+                files_of_staged_copies(&staging, keys, runs, &candidates, options).await?;
             metrics.index_pages_read = read.pages_read;
             metrics.index_pages = read.pages;
             files
@@ -344,11 +345,12 @@ fn files_in_horizon(
 async fn files_of_staged_copies(
     staging: &DeltaTable,
     keys: &DeltaTable,
+    runs: Runs,
     candidates: &Winners<'_>,
     options: &MergeOptions,
 ) -> Result<(Vec<Add>, PointReadStats)> {
     let wanted: HashSet<Key> = candidates.iter().map(|(uuid, _)| Key::of(uuid)).collect();
-    let (staged, read) = lookup(keys, &wanted, options.types).await?;
+    let (staged, read) = lookup(keys, &wanted, options.types, runs).await?;
     // (date, type); a date of `None` (a row without an instant) stands for every date.
     let mut partitions: HashSet<(Option<i32>, &str)> = HashSet::new();
     for (created, types) in staged.values() {

@@ -74,6 +74,29 @@ pub fn is_carried(add: &deltalake::kernel::Add) -> bool {
             .is_some_and(|t| t.contains_key(CARRIED_TAG))
 }
 
+/// The tag an index file's `add` carries: when its newest entry was indexed, in Unix
+/// seconds. Rounds with a hot window probe only files indexed within it; readers ignore
+/// tags, so the table stays plain Delta.
+pub const INDEXED_AT_TAG: &str = "lakehouse.indexedAt";
+
+/// Records on `add` that its newest entry was indexed at `unix_seconds`.
+pub fn tag_indexed_at(add: &mut deltalake::kernel::Add, unix_seconds: i64) {
+    add.tags
+        .get_or_insert_with(Default::default)
+        .insert(INDEXED_AT_TAG.to_string(), Some(unix_seconds.to_string()));
+}
+
+/// When `add`'s newest entry was indexed; `None` for files written before the tag existed
+/// (or with an unreadable one): the oldest.
+pub fn indexed_at(add: &deltalake::kernel::Add) -> Option<i64> {
+    add.tags
+        .as_ref()?
+        .get(INDEXED_AT_TAG)?
+        .as_deref()?
+        .parse()
+        .ok()
+}
+
 /// One row of the key index: where a staged event is and which copy it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEntry {

@@ -48,6 +48,7 @@ pub async fn run(command: Command) -> Result<()> {
             lake,
             layout,
             horizon_days,
+            hot_hours,
             recent_days,
             recent_file_mb,
             retention_hours,
@@ -57,6 +58,7 @@ pub async fn run(command: Command) -> Result<()> {
         } => {
             let options = lakehouse_compact::CompactOptions {
                 horizon_days,
+                hot_hours,
                 recent_days,
                 recent_file_size: NonZeroU64::new(recent_file_mb << 20)
                     .context("--recent-file-mb must be at least 1")?,

@@ -79,6 +79,9 @@ enum Step {
     /// A whole-table compaction searching only one day around each new row's date: copies
     /// further apart stay (inputs span three days) until the sweep.
     Horizon,
+    /// A range's compaction with a hot window of 0 hours: it looks up no index run, so
+    /// every copy of a staged uuid lands beside it until the sweep.
+    Cold(&'static str),
     /// `keys sweep`: every uuid staged twice resolved to its winner.
     Sweep,
 }
@@ -96,7 +99,7 @@ const PLAN: [Step; 11] = [
     Step::Rebuild,
     Step::Ingest(2),
     Step::Compact(Some("1/2")),
-    Step::Compact(Some("0/2")),
+    Step::Cold("0/2"),
     Step::Sweep,
 ];
 
@@ -125,6 +128,18 @@ fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
             lake,
             "--max-rows-per-commit",
             "20",
+        ]),
+        Step::Cold(types) => command.args([
+            "compact",
+            "--lake",
+            lake,
+            "--retention-hours",
+            "0",
+            "--vacuum-full",
+            "--types",
+            types,
+            "--hot-hours",
+            "0",
         ]),
         Step::Horizon => command.args([
             "compact",
@@ -191,11 +206,12 @@ fn landing(step: Step, before: Counts, after: Counts, exited: bool) -> String {
             changed(before.0 == after.0),
             changed(before.1 == after.1)
         ),
-        Step::Compact(_) | Step::Horizon | Step::Sweep => format!(
+        Step::Compact(_) | Step::Horizon | Step::Cold(_) | Step::Sweep => format!(
             "{}: staging committed {}, key index committed {}",
             match step {
                 Step::Sweep => "sweep",
                 Step::Horizon => "compact --horizon-days",
+                Step::Cold(_) => "compact --hot-hours 0",
                 _ => "compact",
             },
             changed(before.2 == after.2),

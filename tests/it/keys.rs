@@ -12,7 +12,7 @@ use deltalake::kernel::{Action, Add};
 use deltalake::logstore::object_store::local::LocalFileSystem;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use lakehouse_compact::CompactOptions;
-use lakehouse_compact::keys::{KeysCheck, check_keys, lookup, update_keys};
+use lakehouse_compact::keys::{KeysCheck, Runs, check_keys, lookup, update_keys};
 use lakehouse_lake::files::{live_files, read_file};
 use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, keys_batch};
 use lakehouse_lake::schema::{KEY_BUCKET, KEY_HI};
@@ -191,7 +191,7 @@ async fn an_extra_index_entry_costs_a_read_never_a_wrong_replacement() {
     // An entry for "ghost" naming s0's partition, appended as a blind run.
     let keys = lake.lake.open(Table::Keys).await.expect("open index");
     let s0: HashSet<Key> = [Key::of("s0")].into();
-    let (view, _) = lookup(&keys, &s0, None).await.expect("lookup");
+    let (view, _) = lookup(&keys, &s0, None, Runs::All).await.expect("lookup");
     let (created, types) = view.get(&Key::of("s0")).cloned().expect("s0 indexed");
     let ghost = Key::of("ghost");
     let entry = KeyEntry {
@@ -359,7 +359,9 @@ async fn a_lookup_reads_only_pages_that_may_hold_a_key() {
     let files = index_files(&lake).await.len() as u64;
     let wanted: HashSet<Key> = (0..3_000).map(|i| Key::of(&format!("p{i}"))).collect();
     let (before, _) = store.gets();
-    let (found, read) = lookup(&keys, &wanted, None).await.expect("lookup");
+    let (found, read) = lookup(&keys, &wanted, None, Runs::All)
+        .await
+        .expect("lookup");
     let (after, _) = store.gets();
     assert_eq!(found.len(), wanted.len());
     // Pages fetched one GET each (4 columns a page) would pass the bound below.

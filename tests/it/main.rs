@@ -9,6 +9,7 @@ mod crash;
 mod fanout;
 mod grouped;
 mod helpers;
+mod hot_window;
 mod ingest;
 mod key_build;
 mod keys;

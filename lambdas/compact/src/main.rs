@@ -53,6 +53,13 @@ async fn configure() -> Result<Config> {
             }
             _ => None,
         },
+        // Unset or empty: every run of the index.
+        hot_hours: match std::env::var("LAKEHOUSE_HOT_HOURS") {
+            Ok(hours) if !hours.trim().is_empty() => {
+                Some(runtime::env_or("LAKEHOUSE_HOT_HOURS", 0)?)
+            }
+            _ => None,
+        },
         retention: chrono::Duration::hours(runtime::env_or(
             "LAKEHOUSE_RETENTION_HOURS",
             defaults.retention.num_hours(),
