@@ -12,8 +12,10 @@
 //! and no new key (`lost`: new keys taken for staged ones).
 //!
 //! From a and b it projects compaction at 1k, 1M and 1B events/hour (`sizing:` lines) and
-//! at 1B in the JSON: the whole index (what is built) and a hot window (planned). The last
-//! stdout line is one JSON object; `docs/scaling.md` explains the projection.
+//! at 1B in the JSON: the whole index and a hot window. A last round measures the hot
+//! window itself: `--hot-keys` fresh keys written as runs tagged now beside the cold index,
+//! looked up through `compact --hot-hours`' filter (then removed again). The last stdout
+//! line is one JSON object; `docs/scaling.md` explains the projection.
 
 #[path = "scale/cpu.rs"]
 mod cpu;
@@ -32,7 +34,8 @@ use deltalake::logstore::object_store::ObjectStore;
 use deltalake::logstore::object_store::local::LocalFileSystem;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use lakehouse_compact::keys::{Runs, lookup};
-use lakehouse_lake::keys::{KEY_BUCKETS, Key, KeyEntry, bucket_name, keys_batch};
+use lakehouse_lake::files::remove_of;
+use lakehouse_lake::keys::{KEY_BUCKETS, Key, KeyEntry, bucket_name, keys_batch, tag_indexed_at};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::write::{FileWriter, PartitionKey};
 use lakehouse_lake::{Commit, Lake, Table};
@@ -65,9 +68,14 @@ struct Args {
     /// Rows a merge takes per commit (compaction's `--max-rows-per-commit`).
     #[arg(long, default_value_t = 1_000_000.0)]
     rows_per_commit: f64,
-    /// The hot window of the planned design: rounds probe only this many hours of keys.
+    /// The hot window: rounds probe only this many hours of keys (projection).
     #[arg(long, default_value_t = 1.0)]
     hot_hours: f64,
+    /// Keys of the measured hot-window round's window: written as fresh runs (tagged as
+    /// indexed now) beside the cold index, looked up with `compact --hot-hours`' filter,
+    /// and removed again.
+    #[arg(long, default_value_t = 4_000_000)]
+    hot_keys: u64,
 }
 
 /// One measured round.
@@ -220,12 +228,76 @@ async fn build(args: &Args, copies: u64) -> Result<u64> {
     Ok(bytes)
 }
 
+/// Writes `keys` fresh entries (the hot round's copies among them) as one run per bucket,
+/// tagged as indexed now; returns their adds, committed.
+async fn write_hot(lake: &Lake, keys: u64, copies: u64) -> Result<Vec<Action>> {
+    let table = lake.open(Table::Keys).await?;
+    let writer = FileWriter::for_table(Table::Keys, &table)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let mut buckets: Vec<Vec<KeyEntry>> = vec![Vec::new(); KEY_BUCKETS as usize];
+    let entry = |key: Key| KeyEntry {
+        key,
+        created_micros: Some(1_765_152_000_000_000),
+        event_type: Arc::from("type0"),
+    };
+    for i in 0..copies {
+        let key = Key::of(&copy_uuid(HOT_ROUND, i));
+        buckets[key.bucket() as usize].push(entry(key));
+    }
+    for _ in copies..keys {
+        let key = Key::of(&format!("hot-{:032x}", rng.random::<u128>()));
+        buckets[key.bucket() as usize].push(entry(key));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let mut adds = Vec::new();
+    for (bucket, mut entries) in (0..KEY_BUCKETS).zip(buckets) {
+        entries.sort_unstable_by_key(|e| e.key);
+        let partition = PartitionKey {
+            date: 0,
+            name: bucket_name(bucket).into(),
+        };
+        for mut add in writer
+            .write(&partition, keys_batch(bucket, &entries)?)
+            .await?
+        {
+            tag_indexed_at(&mut add, now);
+            adds.push(Action::Add(add));
+        }
+    }
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: Some(vec![KEY_BUCKET.to_string()]),
+        predicate: None,
+    };
+    Commit::new(operation, adds.clone()).execute(&table).await?;
+    Ok(adds)
+}
+
+/// Removes the hot runs again, so the next run measures the same cold index.
+async fn remove_hot(lake: &Lake, adds: Vec<Action>) -> Result<()> {
+    let table = lake.open(Table::Keys).await?;
+    let removes = adds
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(add) => Some(Action::Remove(remove_of(add, true))),
+            _ => None,
+        })
+        .collect();
+    let operation = DeltaOperation::Delete { predicate: None };
+    Commit::new(operation, removes).execute(&table).await?;
+    Ok(())
+}
+
+/// The round whose copies the hot runs hold.
+const HOT_ROUND: u64 = 999;
+
 async fn round(
     lake: &Lake,
     store: &LatencyStore<LocalFileSystem>,
     round: u64,
     new_keys: u64,
     copies: u64,
+    runs: Runs,
 ) -> Result<Round> {
     let mut rng = ChaCha8Rng::seed_from_u64(1_000 + round);
     let copies: Vec<Key> = (0..copies).map(|i| Key::of(&copy_uuid(round, i))).collect();
@@ -237,7 +309,7 @@ async fn round(
     let (cpu, started) = (process_cpu_seconds()?, Instant::now());
     // Opening the table (its log) is part of a round, as in a merge.
     let keys = lake.open(Table::Keys).await?;
-    let (found, _) = lookup(&keys, &wanted, None, Runs::All).await?;
+    let (found, _) = lookup(&keys, &wanted, None, runs).await?;
     let seconds = started.elapsed().as_secs_f64();
     let cpu_seconds = process_cpu_seconds()? - cpu;
     let (gets_after, bytes_after) = store.gets();
@@ -288,13 +360,31 @@ async fn main() -> Result<()> {
 
     let mut full = Vec::new();
     for r in 0..args.rounds {
-        let measured = round(&lake, &store, r, args.round_keys, copies).await?;
+        let measured = round(&lake, &store, r, args.round_keys, copies, Runs::All).await?;
         println!("round {r}: {measured:?}");
         full.push(measured);
     }
     // A quarter-size round (its copies are the first round's, found again).
-    let quarter = round(&lake, &store, 0, args.round_keys / 4, copies / 4).await?;
+    let quarter = round(&lake, &store, 0, args.round_keys / 4, copies / 4, Runs::All).await?;
     println!("quarter round: {quarter:?}");
+    // A round with a hot window: the same lookup reading only runs indexed within it.
+    let since = chrono::Utc::now().timestamp() - 1;
+    let hot_adds = write_hot(&lake, args.hot_keys, copies).await?;
+    let hot_round = round(
+        &lake,
+        &store,
+        HOT_ROUND,
+        args.round_keys,
+        copies,
+        Runs::IndexedAfter(since),
+    )
+    .await;
+    remove_hot(&lake, hot_adds).await?;
+    let hot_round = hot_round?;
+    println!(
+        "hot-window round ({} keys in the window): {hot_round:?}",
+        args.hot_keys
+    );
 
     let mean = |f: fn(&Round) -> f64| full.iter().map(f).sum::<f64>() / full.len() as f64;
     let (n, k) = (args.round_keys as f64, keys_indexed as f64);
@@ -338,8 +428,14 @@ async fn main() -> Result<()> {
         "projected_1b_hot_window_round_s": hot.round_s_16,
         "projected_1b_hot_window_ranges": hot.ranges,
         "projected_1b_hot_window_usd_per_million": hot.usd / (n_1b / 1e6),
-        "duplicates": full.iter().map(|r| r.duplicates).sum::<u64>() + quarter.duplicates,
-        "lost": full.iter().map(|r| r.lost).sum::<u64>() + quarter.lost,
+        "hot_window_keys": args.hot_keys,
+        "hot_window_round_s": hot_round.seconds,
+        "hot_window_round_bytes": hot_round.bytes,
+        "hot_window_round_gets": hot_round.gets,
+        "duplicates": full.iter().map(|r| r.duplicates).sum::<u64>()
+            + quarter.duplicates
+            + hot_round.duplicates,
+        "lost": full.iter().map(|r| r.lost).sum::<u64>() + quarter.lost + hot_round.lost,
     });
     println!("{}", serde_json::to_string(&summary).context("summary")?);
     Ok(())
