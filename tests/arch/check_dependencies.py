@@ -5,7 +5,8 @@
   Lambda, Kinesis, DynamoDB or Glue.
 - Every stage crate depends on `lakehouse-lake`; no stage depends on another stage.
 - No stage, and not the CLI, links the Lambda runtime or a Lambda package.
-- No Lambda package depends on another: what they share is in a library under `lambdas/`.
+- No Lambda package depends on another: what they share is in `lambdas/shared` or in a
+  library beside `aws/`; `lambdas/` holds the Lambda packages and `lambdas/shared` only.
 
 Before checking the workspace, the checker is run on made-up graphs that break each rule,
 so a check that could no longer fail fails here. Exit status 1 with one line per problem.
@@ -31,7 +32,8 @@ NOT_IN_LAKE = {
     "aws-sdk-glue",
     "aws-sdk-kinesis",
 }
-LAMBDA_ONLY = {"lambda_runtime", "lakehouse-lambda-shared"}
+LAMBDA_SHARED = "lakehouse-lambda-shared"
+LAMBDA_ONLY = {"lambda_runtime", LAMBDA_SHARED}
 
 
 def problems_of(graph):
@@ -61,6 +63,14 @@ def problems_of(graph):
     for package in sorted(lambda_packages):
         for dep in sorted(graph.direct(package) & lambda_packages):
             problems.append(f"{package} depends on {dep}: no Lambda package depends on another")
+    # A library under lambdas/ reads as a Lambda package that others depend on.
+    for crate, package in sorted(graph.members.items()):
+        folder = pathlib.Path(package.get("manifest_path", "Cargo.toml")).parent
+        if folder.parent.name == "lambdas" and crate not in lambda_packages | {LAMBDA_SHARED}:
+            problems.append(
+                f"{crate} lives in lambdas/{folder.name}/ but is no Lambda package: lambdas/ holds "
+                "the Lambdas and lambdas/shared; a library two Lambdas share goes beside aws/"
+            )
     return problems
 
 
@@ -100,6 +110,12 @@ def self_test():
         broken = {k: list(v) for k, v in good.items()}
         broken[crate].append(dep)
         assert problems_of(FakeGraph(broken)), f"self-test: the check misses {what}"
+    misplaced = FakeGraph({**good, "lakehouse-dynamo-manifests": [LAKE]})
+    misplaced.members["lakehouse-dynamo-manifests"] = {"manifest_path": "/w/lambdas/manifests/Cargo.toml"}
+    assert problems_of(misplaced), "self-test: the check misses a library under lambdas/"
+    beside = FakeGraph({**good, "lakehouse-dynamo-manifests": [LAKE]})
+    beside.members["lakehouse-dynamo-manifests"] = {"manifest_path": "/w/manifests/Cargo.toml"}
+    assert problems_of(beside) == [], problems_of(beside)
     broken = {k: list(v) for k, v in good.items()}
     broken["lakehouse-compact"] = []
     assert problems_of(FakeGraph(broken)), "self-test: the check misses a stage without lake"
