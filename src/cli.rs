@@ -338,6 +338,20 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = lakehouse_compact::sweep::ROWS_PER_PASS,
               value_parser = clap::value_parser!(u64).range(1..))]
         rows_per_pass: u64,
+        /// Sweep only the copies an engine found: the CSV result (with its header) of
+        /// sql/queries/duplicated_events.sql, as Athena writes it to S3 or `lakehouse query
+        /// --format csv` prints it; `-` reads standard input. Only the partitions it names
+        /// are read.
+        #[arg(long, value_name = "CSV", requires = "as_of", conflicts_with = "sql")]
+        candidates: Option<String>,
+        /// With --candidates: a staging version the query read at least (the version
+        /// `lakehouse status` showed before it started); recorded as swept.
+        #[arg(long, value_name = "VERSION", requires = "candidates")]
+        as_of: Option<u64>,
+        /// Find the copies with DataFusion, running sql/queries/duplicated_events.sql on
+        /// staging's latest version (the query Athena runs at scale), then sweep those.
+        #[arg(long)]
+        sql: bool,
         /// The key index is brought up to staging afterwards; a rebuild commits the
         /// entries of about this many staging rows at a time.
         #[arg(long, default_value_t = lakehouse_compact::CompactOptions::default().max_rows_per_commit,

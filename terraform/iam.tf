@@ -116,6 +116,11 @@ data "aws_iam_policy_document" "compact" {
     resources = [local.table_arns["leases"]]
   }
   statement {
+    sid       = "ReadSweepResults" # the sweep's candidates: Athena's result (sweep.tf)
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.athena_results.arn}/${local.sweep_results}/*"]
+  }
+  statement {
     sid = "SyncGlue"
     actions = [
       "glue:CreateDatabase",

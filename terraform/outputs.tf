@@ -27,3 +27,7 @@ output "dashboard_url" {
   description = "The environment's CloudWatch dashboard"
   value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.lake.dashboard_name}"
 }
+
+output "sweep_state_machine" {
+  value = aws_sfn_state_machine.sweep.arn
+}

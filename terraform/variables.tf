@@ -146,6 +146,12 @@ variable "hot_hours" {
   default     = ""
 }
 
+variable "sweep_schedule" {
+  description = "When the sweep state machine runs (an EventBridge schedule expression; empty: never on its own). Each run resolves every copy staged before it started, so this bounds how long a copy left by --hot-hours, --horizon-days or type ranges stays."
+  type        = string
+  default     = "rate(1 day)"
+}
+
 variable "recent_days" {
   description = "Staging partitions dated this many days before today or later keep files under recent_file_mb: a newer copy of a row rewrites its whole file."
   type        = number

@@ -26,6 +26,10 @@ pub enum CompactError {
          (vacuumed since): run `lakehouse keys update` (or compact), then check again"
     )]
     IndexedVersionGone { indexed: u64 },
+    #[error("the sweep's candidates (rows of sql/queries/duplicated_events.sql): {0}")]
+    Candidates(String),
+    #[error("the sweep's candidates were found as of staging v{as_of}, but staging is at v{head}")]
+    CandidatesAhead { as_of: u64, head: u64 },
     #[error("stopped before committing: {0}")]
     Fenced(String),
     #[error("stopped before committing: cannot check the right to commit: {0}")]

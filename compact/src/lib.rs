@@ -11,7 +11,8 @@
 //! - [`keys`]: the key index (`staging_keys`), kept up with staging exactly once, and
 //!   its check against staging; [`key_build`]: building it from all of staging,
 //!   resumably.
-//! - [`sweep`]: every uuid staged more than once, resolved over all of staging.
+//! - [`sweep`]: every uuid staged more than once, resolved over all of staging, or over
+//!   the [`candidates`] an engine found.
 //! - [`optimize`]: bin-packing small files, conflict-checked against concurrent runs;
 //!   [`key_runs`]: the index's own, merging sorted runs.
 //! - [`maintain`]: optimize and vacuum.
@@ -19,6 +20,7 @@
 //! A [`CommitFence`] lets the caller veto each commit (the compaction Lambda renews its
 //! lease there).
 
+pub mod candidates;
 pub mod changes;
 mod compactor;
 pub mod error;

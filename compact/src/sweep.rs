@@ -17,6 +17,11 @@
 //! Memory: a pass holds ~24 bytes per staged row of its share of the keys; a staging
 //! larger than [`ROWS_PER_PASS`] is swept in several passes, each reading staging's uuid
 //! column again.
+//!
+//! At scale the search is an engine's ([`Scope::Found`]): Athena (or DataFusion, through
+//! the query stage) runs `sql/queries/duplicated_events.sql`, and the sweep reads only the
+//! files of the partitions it names, holding only the keys it names. What it records as
+//! swept is the version the query read at least ([`Candidates::as_of`]).
 
 use std::collections::{HashMap, HashSet};
 
@@ -28,13 +33,14 @@ use deltalake::protocol::DeltaOperation;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{live_files, read_file_on_task, remove_of, rows_of};
 use lakehouse_lake::keys::Key;
-use lakehouse_lake::log::{discard_files, txn_version};
+use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
 use lakehouse_lake::write::FileWriter;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, Table};
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::candidates::Candidates;
+use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, lost_race, update_keys};
 use crate::merge::rewrite_without;
 use crate::resolve::{Precedence, value_or_min};
@@ -80,20 +86,26 @@ pub struct SweepReport {
     pub keys: KeysUpdate,
 }
 
-/// Sweeps staging to one row per `event_uuid`, then brings the key index up to it (a
-/// rebuild, if needed, commits `index_rows_per_commit` rows' entries at a time);
-/// `rows_per_pass` bounds memory.
-pub async fn sweep(
-    lake: &Lake,
-    rows_per_pass: u64,
-    index_rows_per_commit: u64,
-) -> Result<SweepReport> {
+/// What a sweep searches.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every staged row, `rows_per_pass` of them at a time (memory).
+    All { rows_per_pass: u64 },
+    /// Only the files of the partitions where an engine found copies (Athena, or DataFusion
+    /// through the query stage, running `sql/queries/duplicated_events.sql`).
+    Found(Candidates),
+}
+
+/// Sweeps staging to one row per `event_uuid` (all of it, or the copies found), then
+/// brings the key index up to it (a rebuild, if needed, commits `index_rows_per_commit`
+/// rows' entries at a time).
+pub async fn sweep(lake: &Lake, scope: &Scope, index_rows_per_commit: u64) -> Result<SweepReport> {
     let mut tries = 0;
     loop {
         let Some(staging) = lake.open_existing(Table::Staging).await? else {
             return Ok(SweepReport::default());
         };
-        match sweep_once(&staging, rows_per_pass).await {
+        match sweep_once(&staging, scope).await {
             Err(e) if tries + 1 < MAX_TRIES && lost_race(&e) => {
                 tries += 1;
                 tracing::info!(error = %e, tries, "sweep lost a race; planning again");
@@ -119,23 +131,52 @@ pub async fn last_sweep(staging: &DeltaTable) -> Result<Option<u64>> {
         .and_then(|v| u64::try_from(v).ok()))
 }
 
-async fn sweep_once(staging: &DeltaTable, rows_per_pass: u64) -> Result<SweepReport> {
+async fn sweep_once(staging: &DeltaTable, scope: &Scope) -> Result<SweepReport> {
     let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let head = staging.version().unwrap_or(0);
+    let (swept, found, rows_per_pass) = match scope {
+        Scope::All { rows_per_pass } => (head, None, *rows_per_pass),
+        Scope::Found(found) if found.as_of > head => {
+            return Err(CompactError::CandidatesAhead {
+                as_of: found.as_of,
+                head,
+            });
+        }
+        // A list found on an older staging proves nothing past an earlier full sweep.
+        Scope::Found(found) => {
+            let before = last_sweep(staging).await?.unwrap_or(0);
+            (found.as_of.max(before), Some(found), u64::MAX)
+        }
+    };
     let mut files = live_files(staging)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let rows: u64 = files
+    let added_since = match found {
+        Some(found) => files_added_after(staging, found.as_of, head).await?,
+        None => HashSet::new(),
+    };
+    let selected: Vec<usize> = (0..files.len())
+        .filter(|&i| {
+            found.is_none_or(|c| {
+                c.names_partition_of(&files[i]) || added_since.contains(files[i].path.as_str())
+            })
+        })
+        .collect();
+    let rows: u64 = selected
         .iter()
-        .map(|a| rows_of(a).unwrap_or(a.size.max(0) as u64 / 16))
+        .map(|&i| rows_of(&files[i]).unwrap_or(files[i].size.max(0) as u64 / 16))
         .sum();
     let mut report = SweepReport {
-        swept: staging.version().unwrap_or(0),
+        swept,
         passes: rows.div_ceil(rows_per_pass.max(1)).max(1),
         ..SweepReport::default()
     };
     // Rows to remove, per file index.
     let mut losers: HashMap<usize, Vec<usize>> = HashMap::new();
-    for pass in 0..report.passes {
-        let duplicated = duplicated_keys(staging, &files, pass, report.passes, &mut report).await?;
+    let passes = report.passes;
+    for pass in 0..passes {
+        let wanted =
+            |key: &Key| (key.hi as u64) % passes == pass && found.is_none_or(|c| c.holds(key));
+        let duplicated = duplicated_keys(staging, &files, &selected, wanted, &mut report).await?;
         if duplicated.keys.is_empty() {
             continue;
         }
@@ -189,10 +230,7 @@ async fn sweep_once(staging: &DeltaTable, rows_per_pass: u64) -> Result<SweepRep
     // Plans on the rows of the files it removes only: those must still be live (the commit
     // path's rule); another commit recording a sweep makes this plan stale.
     let commit = Commit::new(operation, actions)
-        .with_transaction(Transaction::new(
-            sweep_app_id(&staging_id),
-            report.swept as i64,
-        ))
+        .with_transaction(Transaction::new(sweep_app_id(&staging_id), swept as i64))
         .with_metadata(metadata);
     match commit.execute(staging).await {
         Ok(committed) => {
@@ -208,26 +246,46 @@ async fn sweep_once(staging: &DeltaTable, rows_per_pass: u64) -> Result<SweepRep
     }
 }
 
+/// The paths of the files commits `after + 1 ..= head` added: a copy staged after the
+/// engine's search (a later round moving a found event to another date) lies in one.
+async fn files_added_after(staging: &DeltaTable, after: u64, head: u64) -> Result<HashSet<String>> {
+    let mut commits = std::pin::pin!(commits_in(staging.log_store(), after + 1..=head, 16));
+    let mut added = HashSet::new();
+    while let Some((version, actions)) = commits.try_next().await? {
+        let Some(actions) = actions else {
+            return Err(CompactError::Candidates(format!(
+                "staging's commit {version}, after the version they were found at (v{after}), \
+                 is gone from the Delta log: run the query again"
+            )));
+        };
+        added.extend(actions.into_iter().filter_map(|action| match action {
+            Action::Add(add) => Some(add.path),
+            _ => None,
+        }));
+    }
+    Ok(added)
+}
+
 /// The keys of this pass staged more than once, and the files holding them.
 struct Duplicated {
     keys: HashSet<Key>,
     files: Vec<usize>,
 }
 
-/// Reads staging's uuids and keeps the keys of pass `pass` (of `passes`) that occur more
-/// than once.
+/// Reads the uuids of the `selected` staging files and keeps the `wanted` keys that occur
+/// more than once.
 async fn duplicated_keys(
     staging: &DeltaTable,
     files: &[Add],
-    pass: u64,
-    passes: u64,
+    selected: &[usize],
+    wanted: impl Fn(&Key) -> bool,
     report: &mut SweepReport,
 ) -> Result<Duplicated> {
     const COLUMNS: &[&str] = &[EVENT_UUID];
     let store = staging.object_store();
-    let mut reads = futures::stream::iter(files.iter().cloned().enumerate())
-        .map(|(i, add)| {
-            let store = store.clone();
+    let mut reads = futures::stream::iter(selected.iter().copied())
+        .map(|i| {
+            let (store, add) = (store.clone(), files[i].clone());
             async move {
                 let batches = read_file_on_task(store, Table::Staging, add, Some(COLUMNS)).await?;
                 Ok::<_, lakehouse_lake::LakeError>((i, batches))
@@ -242,7 +300,7 @@ async fn duplicated_keys(
             let uuids = batch.column(0).as_string::<i32>();
             for row in 0..batch.num_rows() {
                 let key = Key::of(uuids.value(row));
-                if (key.hi as u64) % passes == pass {
+                if wanted(&key) {
                     seen.push((key, file as u32));
                 }
             }

@@ -1,9 +1,11 @@
 //! The query stage: the lake's tables in DataFusion, at their latest version or as of a
 //! version or instant (Delta time travel), their history, quarantine for its operators,
-//! and result formatting.
+//! result formatting, and the search for events staged more than once (the sweep's
+//! candidates).
 //!
 //! The SQL files themselves (Athena DDL, views, analyst queries) live in `sql/`.
 
+pub mod duplicates;
 pub mod error;
 pub mod history;
 pub mod output;

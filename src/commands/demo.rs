@@ -60,7 +60,9 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
     // searched the whole key index, so none is.
     let swept = lakehouse_compact::sweep::sweep(
         &lake,
-        lakehouse_compact::sweep::ROWS_PER_PASS,
+        &lakehouse_compact::sweep::Scope::All {
+            rows_per_pass: lakehouse_compact::sweep::ROWS_PER_PASS,
+        },
         CompactOptions::default().max_rows_per_commit,
     )
     .await?;

@@ -1,7 +1,11 @@
-use anyhow::{Result, bail};
+use std::io::Read;
+
+use anyhow::{Context, Result, bail};
+use lakehouse_compact::candidates::Candidates;
 use lakehouse_compact::keys::{check_keys, update_keys};
-use lakehouse_compact::sweep::sweep;
+use lakehouse_compact::sweep::{Scope, sweep};
 use lakehouse_lake::Lake;
+use lakehouse_query::duplicates::duplicated_events;
 
 use crate::cli::{HistoryFormat, KeysCommand};
 
@@ -39,14 +43,34 @@ pub async fn run(command: KeysCommand) -> Result<()> {
         KeysCommand::Sweep {
             lake,
             rows_per_pass,
+            candidates,
+            as_of,
+            sql,
             max_rows_per_commit,
         } => {
-            let report = sweep(
-                &Lake::parse(&lake.lake)?,
-                rows_per_pass,
-                max_rows_per_commit,
-            )
-            .await?;
+            let lake = Lake::parse(&lake.lake)?;
+            let scope = match (candidates, as_of, sql) {
+                (Some(spec), Some(as_of), _) => Scope::Found(load(&lake, &spec, as_of).await?),
+                (None, _, true) => {
+                    let Some(found) = duplicated_events(&lake).await? else {
+                        bail!("no staging table to sweep: run `lakehouse compact` first");
+                    };
+                    Scope::Found(Candidates::from_batches(
+                        &found.batches,
+                        found.staging_version,
+                    )?)
+                }
+                _ => Scope::All { rows_per_pass },
+            };
+            if let Scope::Found(found) = &scope {
+                outln!(
+                    "candidates: {} copies of {} events, found as of staging v{}",
+                    found.rows,
+                    found.events(),
+                    found.as_of
+                );
+            }
+            let report = sweep(&lake, &scope, max_rows_per_commit).await?;
             let Some(committed) = report.committed else {
                 bail!("no staging table to sweep: run `lakehouse compact` first");
             };
@@ -97,4 +121,20 @@ pub async fn run(command: KeysCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The candidates CSV: standard input for `-`, an S3 object, or a file (a named pipe too).
+async fn load(lake: &Lake, spec: &str, as_of: u64) -> Result<Candidates> {
+    if spec.starts_with("s3://") {
+        return Ok(Candidates::from_s3(lake, spec, as_of).await?);
+    }
+    let mut bytes = Vec::new();
+    if spec == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading the candidates from standard input")?;
+    } else {
+        bytes = std::fs::read(spec).with_context(|| format!("reading the candidates {spec}"))?;
+    }
+    Ok(Candidates::from_csv(&bytes, as_of)?)
 }

@@ -6,7 +6,8 @@
 # allowed, less what a run with nothing to do reads: mostly table data, plus the code pages
 # only real work touches), staging files scanned and rewritten, bytes rewritten per
 # replaced row, and the index's bytes per
-# key (its live files, from `status`). Then `keys sweep` over each staging. Disk: at 16M the
+# key (its live files, from `status`). Then `keys sweep` over each staging, and `keys sweep
+# --sql` (the search Athena runs at scale, on DataFusion). Disk: at 16M the
 # lake (with its time-travel history) is ~10 GB and each measured run copies it: ~14 GB free.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -86,6 +87,11 @@ for m in $SIZES; do
   drop_caches
   /usr/bin/time -v -o "$OUT/${m}x-sweep.time" "$BIN" keys sweep --lake "$LAKE" > "$OUT/${m}x-sweep.out"
   echo "${m}x-sweep wall_s=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$OUT/${m}x-sweep.time") rss_mb=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$OUT/${m}x-sweep.time") read_mb=$(awk -F': ' '/File system inputs/ {printf "%.1f", $2*512/1048576}' "$OUT/${m}x-sweep.time") $(cat "$OUT/${m}x-sweep.out")" | tee -a "$RESULTS"
+  # The same search as the SQL Athena runs at scale, here on DataFusion, then the sweep of
+  # the partitions it names (none here).
+  drop_caches
+  /usr/bin/time -v -o "$OUT/${m}x-sweep-sql.time" "$BIN" keys sweep --lake "$LAKE" --sql > "$OUT/${m}x-sweep-sql.out"
+  echo "${m}x-sweep-sql wall_s=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$OUT/${m}x-sweep-sql.time") rss_mb=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$OUT/${m}x-sweep-sql.time") read_mb=$(awk -F': ' '/File system inputs/ {printf "%.1f", $2*512/1048576}' "$OUT/${m}x-sweep-sql.time") $(tr '\n' ' ' < "$OUT/${m}x-sweep-sql.out")" | tee -a "$RESULTS"
   for variant in new updates; do
     for search in index horizon; do
       run="$OUT/run"

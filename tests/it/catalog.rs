@@ -69,11 +69,17 @@ async fn every_analyst_query_runs_locally_and_adds_up() {
     };
     for file in &files {
         let rows = query_file(&lake, file);
-        assert!(!rows.is_empty(), "{} returned no rows", file.display());
         let name = file
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or_default();
+        // Compaction searched the whole key index: no uuid is staged twice. The sweep's
+        // tests give this query copies to find.
+        if name == "duplicated_events" {
+            assert!(rows.is_empty(), "{rows:?}");
+            continue;
+        }
+        assert!(!rows.is_empty(), "{} returned no rows", file.display());
         match name {
             "events_per_day_and_type" => {
                 assert_eq!(sum(&rows, "raw_rows"), raw);

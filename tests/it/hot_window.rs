@@ -4,7 +4,7 @@
 
 use lakehouse_compact::CompactOptions;
 use lakehouse_compact::keys::check_keys;
-use lakehouse_compact::sweep::sweep;
+use lakehouse_compact::sweep::{Scope, sweep};
 use lakehouse_lake::Table;
 use lakehouse_lake::keys::indexed_at;
 
@@ -54,7 +54,15 @@ async fn a_copy_within_the_window_is_resolved_by_its_round_an_older_one_by_the_s
     // The index still holds every staged key exactly.
     assert!(check_keys(&lake.lake).await.expect("check").is_exact());
 
-    let swept = sweep(&lake.lake, 1_000, 1_000).await.expect("sweep");
+    let swept = sweep(
+        &lake.lake,
+        &Scope::All {
+            rows_per_pass: 1_000,
+        },
+        1_000,
+    )
+    .await
+    .expect("sweep");
     assert_eq!(swept.rows_removed, 1);
     let state = lake.staging_state().await;
     assert_eq!(state.len(), 2);

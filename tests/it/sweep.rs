@@ -2,11 +2,14 @@
 //! there, resolved to its winning copy over all of staging, exactly once (issue 23).
 
 use lakehouse_compact::CompactOptions;
+use lakehouse_compact::candidates::Candidates;
 use lakehouse_compact::keys::{check_keys, keys_health};
-use lakehouse_compact::sweep::{SweepReport, sweep};
+use lakehouse_compact::sweep::{Scope, SweepReport, sweep};
+use lakehouse_lake::files::live_files;
 use lakehouse_lake::{Table, TypeRange};
+use lakehouse_query::duplicates::duplicated_events;
 
-use crate::helpers::{TestLake, event, kill_after, lakehouse_ok};
+use crate::helpers::{TestLake, event, kill_after, lakehouse, lakehouse_ok};
 
 const T0: i64 = 1_700_000_000;
 const DAY: i64 = 86_400;
@@ -41,8 +44,25 @@ async fn lake_with_copies() -> TestLake {
     lake
 }
 
+/// The copies DataFusion finds with `sql/queries/duplicated_events.sql`.
+async fn found_by_sql(lake: &TestLake) -> Candidates {
+    let found = duplicated_events(&lake.lake)
+        .await
+        .expect("query")
+        .expect("staging");
+    Candidates::from_batches(&found.batches, found.staging_version).expect("candidates")
+}
+
 async fn swept(lake: &TestLake) -> SweepReport {
-    sweep(&lake.lake, 1_000, 1_000).await.expect("sweep")
+    sweep(
+        &lake.lake,
+        &Scope::All {
+            rows_per_pass: 1_000,
+        },
+        1_000,
+    )
+    .await
+    .expect("sweep")
 }
 
 #[tokio::test]
@@ -123,17 +143,40 @@ fn sweeps_at_once_and_sweeps_killed_anywhere_converge_to_one_row_per_uuid() {
     let lake = runtime.block_on(lake_with_copies());
     // Killed at any point, several times: a commit lands whole or not at all.
     kill_after(
+        &["keys", "sweep", "--lake", lake.path(), "--sql"],
+        &[1, 10, 40, 100],
+    );
+    kill_after(
         &["keys", "sweep", "--lake", lake.path()],
         &[1, 5, 15, 40, 80, 150],
     );
     // Two at once: each removes the copies, or finds them gone, or loses the race for
     // the rewritten files and plans again.
     let reports: Vec<SweepReport> = runtime.block_on(async {
-        let (a, b) = tokio::join!(
-            sweep(&lake.lake, 1_000, 1_000),
-            sweep(&lake.lake, 1_000, 1_000)
+        // And one sweeping the copies the query found, on a list that may be stale.
+        let found = Scope::Found(found_by_sql(&lake).await);
+        let (a, b, c) = tokio::join!(
+            sweep(
+                &lake.lake,
+                &Scope::All {
+                    rows_per_pass: 1_000
+                },
+                1_000
+            ),
+            sweep(
+                &lake.lake,
+                &Scope::All {
+                    rows_per_pass: 1_000
+                },
+                1_000
+            ),
+            sweep(&lake.lake, &found, 1_000)
         );
-        vec![a.expect("sweep a"), b.expect("sweep b")]
+        vec![
+            a.expect("sweep a"),
+            b.expect("sweep b"),
+            c.expect("sweep c"),
+        ]
     });
     assert!(
         reports.iter().map(|r| r.rows_removed).sum::<u64>() <= 2,
@@ -159,7 +202,9 @@ fn sweeps_at_once_and_sweeps_killed_anywhere_converge_to_one_row_per_uuid() {
 #[tokio::test]
 async fn a_staging_larger_than_a_pass_is_swept_in_passes_with_the_same_result() {
     let lake = lake_with_copies().await;
-    let report = sweep(&lake.lake, 2, 1_000).await.expect("sweep");
+    let report = sweep(&lake.lake, &Scope::All { rows_per_pass: 2 }, 1_000)
+        .await
+        .expect("sweep");
     assert_eq!(report.passes, 3);
     assert_eq!(report.rows_read, 15, "each pass reads the uuids again");
     assert_eq!((report.duplicated_events, report.rows_removed), (2, 2));
@@ -205,4 +250,140 @@ async fn a_check_of_an_index_whose_version_was_vacuumed_says_to_update_it() {
     );
     lakehouse_ok(&["keys", "update", "--lake", lake.path()], b"");
     lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+#[tokio::test]
+async fn copies_the_query_found_are_swept_reading_only_their_partitions() {
+    let lake = lake_with_copies().await;
+    // An event in a partition no copy is in.
+    lake.ingest(&[event("z", "z:1", T0 + 90 * DAY, "")]).await;
+    lake.compact().await;
+    let staging = lake.lake.open(Table::Staging).await.expect("staging");
+    let files = live_files(&staging).expect("files").len() as u64;
+    let found = found_by_sql(&lake).await;
+    assert_eq!((found.rows, found.events()), (4, 2), "h and k, twice each");
+    assert_eq!(found.as_of, staging.version().expect("version"));
+
+    let report = sweep(&lake.lake, &Scope::Found(found.clone()), 1_000)
+        .await
+        .expect("sweep");
+    assert_eq!(
+        (report.duplicated_events, report.rows_removed),
+        (2, 2),
+        "{report:?}"
+    );
+    assert_eq!(report.rows_read, 5, "not z's partition: {report:?}");
+    assert!(report.files_read < files, "{report:?} of {files} files");
+    assert_eq!(report.swept, found.as_of);
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 4);
+    assert!(state["h"].1.contains("new") && state["k"].1.contains("new"));
+
+    // The same list again (a retry after a lost response): the copies are gone.
+    let again = sweep(&lake.lake, &Scope::Found(found), 1_000)
+        .await
+        .expect("sweep");
+    assert_eq!((again.duplicated_events, again.rows_removed), (0, 0));
+    assert_eq!(again.swept, report.swept);
+    assert_eq!(lake.count("staging").await, 4);
+    assert_eq!(found_by_sql(&lake).await.rows, 0);
+    let check = check_keys(&lake.lake).await.expect("check");
+    assert!(check.is_exact(), "{check:?}");
+}
+
+fn sweep_args<'a>(lake: &'a str, candidates: &'a str, as_of: &'a str) -> Vec<&'a str> {
+    let lake = ["keys", "sweep", "--lake", lake];
+    [&lake[..], &["--candidates", candidates, "--as-of", as_of]].concat()
+}
+
+#[test]
+fn a_sweep_reads_the_query_result_as_csv_from_stdin_or_a_file_and_refuses_a_wrong_one() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lake = runtime.block_on(lake_with_copies());
+    let sql = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sql/queries/duplicated_events.sql"
+    );
+    let csv = lakehouse_ok(
+        &[
+            "query",
+            "--lake",
+            lake.path(),
+            "--format",
+            "csv",
+            "--file",
+            sql,
+        ],
+        b"",
+    );
+    let version = runtime
+        .block_on(lake.lake.open(Table::Staging))
+        .expect("staging")
+        .version()
+        .expect("version")
+        .to_string();
+    let refused = |args: &[&str], stdin: &[u8], says: &str| {
+        let out = lakehouse(args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(says),
+            "{stderr}"
+        );
+    };
+    refused(
+        &sweep_args(lake.path(), "-", "999"),
+        csv.as_bytes(),
+        "found as of staging v999, but staging is at v",
+    );
+    refused(
+        &sweep_args(lake.path(), "-", "0"),
+        b"uuid,date,type\nh,2023-11-14,x\n",
+        "expected event_uuid,event_date,event_type",
+    );
+    refused(
+        &["keys", "sweep", "--lake", lake.path(), "--candidates", "-"],
+        b"",
+        "--as-of",
+    );
+    assert_eq!(runtime.block_on(lake.count("staging")), 5, "nothing swept");
+
+    let out = lakehouse_ok(&sweep_args(lake.path(), "-", &version), csv.as_bytes());
+    assert!(out.contains("candidates: 4 copies of 2 events"), "{out}");
+    assert!(
+        out.contains("2 events staged more than once, 2 rows removed"),
+        "{out}"
+    );
+    // The same result from a file, after it was swept: nothing left to remove.
+    let file = lake.dir.path().join("duplicates.csv");
+    std::fs::write(&file, &csv).expect("write");
+    let file = file.to_str().expect("utf-8");
+    let out = lakehouse_ok(&sweep_args(lake.path(), file, &version), b"");
+    assert!(
+        out.contains("0 events staged more than once, 0 rows removed"),
+        "{out}"
+    );
+    let out = lakehouse_ok(&["keys", "sweep", "--lake", lake.path(), "--sql"], b"");
+    assert!(out.contains("candidates: 0 copies of 0 events"), "{out}");
+    assert_eq!(runtime.block_on(lake.count("staging")), 3);
+}
+
+#[tokio::test]
+async fn a_copy_a_round_moved_after_the_query_ran_is_still_swept() {
+    let lake = lake_with_copies().await;
+    let found = found_by_sql(&lake).await;
+    // A newer copy of `h` arrives: its round replaces one of `h`'s copies with a row in a
+    // partition the list does not name.
+    lake.ingest(&[event("h", "x:1", T0 + 60 * DAY, r#","v":"newest""#)])
+        .await;
+    lake.compact().await;
+    assert_eq!(lake.count("staging").await, 5, "h is still staged twice");
+    let report = sweep(&lake.lake, &Scope::Found(found), 1_000)
+        .await
+        .expect("sweep");
+    assert_eq!(report.rows_removed, 2, "{report:?}");
+    let state = lake.staging_state().await;
+    assert_eq!(state.len(), 3);
+    assert_eq!(state["h"].0, T0 + 60 * DAY);
+    assert!(state["h"].1.contains("newest"));
 }

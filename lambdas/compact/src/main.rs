@@ -1,6 +1,7 @@
 //! The compaction Lambda, run on a schedule: the same incremental dedup + optimize + vacuum
 //! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease. Fanned out
 //! (`{"types": "I/N"}` in the event, one schedule per range), one run at a time per range.
+//! A `{"sweep": …}` event runs a step of the sweep instead ([`lakehouse_compact_lambda::sweep`]).
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
 use lakehouse_compact_lambda::lease::Lease;
+use lakehouse_compact_lambda::sweep::{SweepEvent, handle_sweep};
 use lakehouse_lake::{Lake, TypeRange};
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -102,6 +104,10 @@ async fn handle(
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
     let started = Instant::now();
+    if let Some(field) = event.payload.get("sweep") {
+        let sweep = SweepEvent::parse(field)?;
+        return Ok(handle_sweep(&config.lake, sweep, config.options.max_rows_per_commit).await?);
+    }
     // Fan-out: a schedule per range sends `{"types": "I/N"}`; each range has its own lease.
     let types = match event.payload.get("types").and_then(Value::as_str) {
         None => None,

@@ -12,4 +12,5 @@ mod lambda_bench;
 mod moto;
 mod proxy;
 mod stack;
+mod sweep_lambda;
 mod workload;
