@@ -136,9 +136,15 @@ pub enum Command {
         #[arg(long)]
         no_maintenance: bool,
         /// Fan-out: merge only event-type range I of N (e.g. 2/4), one of N runs that may go
-        /// at once; range 0 also maintains the tables.
-        #[arg(long, value_name = "I/N", value_parser = parse_types)]
-        types: Option<lakehouse_lake::TypeRange>,
+        /// at once; range 0 also maintains the tables. An event staged under two types
+        /// keeps a row in each range: prefer --keys.
+        #[arg(long, value_name = "I/N", value_parser = parse_types, conflicts_with = "keys")]
+        types: Option<lakehouse_lake::RunRange>,
+        /// Fan-out: merge only key range I of N (N a power of two up to 64, e.g. 2/4): every
+        /// copy of an event falls in one range, and each reads 1/N of the key index. Range 0
+        /// also maintains the tables.
+        #[arg(long, value_name = "I/N", value_parser = parse_keys)]
+        keys: Option<lakehouse_lake::RunRange>,
     },
     /// Run SQL over raw, staging and quarantine with DataFusion.
     Query {
@@ -233,9 +239,12 @@ pub enum Command {
     },
 }
 
-fn parse_types(text: &str) -> Result<lakehouse_lake::TypeRange, String> {
-    lakehouse_lake::TypeRange::parse(text)
-        .ok_or_else(|| format!("{text:?}: expected I/N with 0 <= I < N, e.g. 2/4"))
+fn parse_types(text: &str) -> Result<lakehouse_lake::RunRange, String> {
+    lakehouse_lake::RunRange::parse(lakehouse_lake::SplitBy::Types, text)
+}
+
+fn parse_keys(text: &str) -> Result<lakehouse_lake::RunRange, String> {
+    lakehouse_lake::RunRange::parse(lakehouse_lake::SplitBy::Keys, text)
 }
 
 /// A duration as `<n><unit>`, the unit one of s, m, h, d.

@@ -170,10 +170,11 @@ resource "aws_sqs_queue" "failed" {
 }
 
 # The compaction schedule: one run over the whole table, or (compact_ranges > 1) one
-# schedule per range of event types, each run under its own lease (docs/scaling.md).
+# schedule per range of keys (or of event types: compact_split), each run under its own
+# lease (docs/scaling.md).
 locals {
   compact_runs = var.compact_ranges == 1 ? { all = null } : {
-    for i in range(var.compact_ranges) : "types-${i}" => jsonencode({ types = "${i}/${var.compact_ranges}" })
+    for i in range(var.compact_ranges) : "${var.compact_split}-${i}" => jsonencode({ (var.compact_split) = "${i}/${var.compact_ranges}" })
   }
 }
 

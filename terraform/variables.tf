@@ -114,12 +114,22 @@ variable "compact_schedule" {
 }
 
 variable "compact_ranges" {
-  description = "Compaction runs per schedule, each over its own range of event types and under its own lease (1: one run over the whole table). Range 0 also maintains the tables and syncs Glue."
+  description = "Compaction runs per schedule, each over its own range (compact_split) and under its own lease (1: one run over the whole table). Range 0 also maintains the tables and syncs Glue."
   type        = number
   default     = 1
   validation {
-    condition     = var.compact_ranges >= 1 && var.compact_ranges <= 64 && floor(var.compact_ranges) == var.compact_ranges
-    error_message = "compact_ranges must be a whole number from 1 to 64."
+    condition     = contains([1, 2, 4, 8, 16, 32, 64], var.compact_ranges) || (var.compact_split == "types" && var.compact_ranges >= 1 && var.compact_ranges <= 64 && floor(var.compact_ranges) == var.compact_ranges)
+    error_message = "compact_ranges must be a power of two from 1 to 64 (key ranges hold whole buckets of the key index), or, with compact_split = \"types\", a whole number from 1 to 64."
+  }
+}
+
+variable "compact_split" {
+  description = "What compaction ranges split: \"keys\" (every copy of an event in one range, each reading 1/N of the key index; each reads all new raw rows) or \"types\" (ranges read only their types' raw files, but an event staged under two types keeps a row in each until the sweep)."
+  type        = string
+  default     = "keys"
+  validation {
+    condition     = contains(["keys", "types"], var.compact_split)
+    error_message = "compact_split must be \"keys\" or \"types\"."
   }
 }
 

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use deltalake::DeltaTable;
 use deltalake::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, StringArray};
 use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::error::ArrowError;
 use deltalake::kernel::Transaction;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::read_file_on_task;
-use lakehouse_lake::schema::{EVENT_TYPE, RAW_VERSION};
-use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, Table, TypeRange};
+use lakehouse_lake::schema::{EVENT_TYPE, EVENT_UUID, RAW_VERSION};
+use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, RunRange, SplitBy, Table};
 use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
@@ -56,10 +57,10 @@ pub struct CompactOptions {
     pub vacuum_full: bool,
     /// Skip optimize and vacuum (dedup only).
     pub skip_maintenance: bool,
-    /// Fan-out: merge only this range of event types, as one of `count` runs (each with
-    /// its own `txn` and lease) that do not fail each other's commits. Only range 0
-    /// maintains the tables. `None`: the whole table in one run.
-    pub types: Option<TypeRange>,
+    /// Fan-out: merge only this range of event types or of keys, as one of `count` runs
+    /// (each with its own `txn` and lease) that do not fail each other's commits. Only
+    /// range 0 maintains the tables. `None`: the whole table in one run.
+    pub range: Option<RunRange>,
 }
 
 impl Default for CompactOptions {
@@ -74,7 +75,7 @@ impl Default for CompactOptions {
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             vacuum_full: false,
             skip_maintenance: false,
-            types: None,
+            range: None,
         }
     }
 }
@@ -180,7 +181,7 @@ impl Compactor {
         MergeOptions {
             writer_properties: Table::Staging.writer_properties(),
             read_concurrency: 8,
-            types: self.options.types,
+            range: self.options.range,
             // New rows are mostly recent: files the size of a recent partition's.
             file_size: self.options.recent_file_size,
         }
@@ -198,7 +199,7 @@ impl Compactor {
 
     /// The `txn` app id under which staging records what this run's range consumed.
     pub fn app_id(&self) -> String {
-        staging_app_id(self.options.types)
+        staging_app_id(self.options.range)
     }
 
     /// Dedups everything `raw` gained into `staging`, then maintains the tables.
@@ -227,7 +228,7 @@ impl Compactor {
             let consumed_all =
                 prepared.raw_files_consumed.is_none() && until.is_some_and(|until| raw_to >= until);
             self.before_commit().await?;
-            let version = match commit_merge(prepared, &self.app_id(), self.options.types).await {
+            let version = match commit_merge(prepared, &self.app_id(), self.options.range).await {
                 Ok(version) => version,
                 Err(e) if stale_plan(&e) && replans < MAX_REPLANS => {
                     replans += 1;
@@ -259,7 +260,7 @@ impl Compactor {
         let update = update_keys(&self.lake, self.options.max_rows_per_commit).await?;
         report.note_keys(update);
         // One range maintains for all: the others would only race it to the same rewrites.
-        let maintains = self.options.types.is_none_or(|r| r.index() == 0);
+        let maintains = self.options.range.is_none_or(|r| r.index() == 0);
         if !self.options.skip_maintenance && maintains {
             for table in Table::ALL {
                 let options = MaintenanceOptions {
@@ -292,7 +293,7 @@ impl Compactor {
     /// file is protected).
     async fn raw_guard(&self, raw: &DeltaTable) -> Result<Option<RawGuard>> {
         let staging = self.lake.open(Table::Staging).await?;
-        let Some(consumed) = consumed_everywhere(raw, &staging, self.options.types).await? else {
+        let Some(consumed) = consumed_everywhere(raw, &staging, self.options.range).await? else {
             return Ok(None);
         };
         let staging_id = staging.snapshot()?.metadata().id().to_string();
@@ -324,7 +325,7 @@ impl Compactor {
     ) -> Result<Option<(PreparedMerge, u64)>> {
         let (raw, staging) =
             tokio::try_join!(self.lake.open(Table::Raw), self.lake.open(Table::Staging))?;
-        let progress = start(&raw, &staging, self.options.types).await?;
+        let progress = start(&raw, &staging, self.options.range).await?;
         let consumed = progress.as_ref().map(|p| p.version);
         let head = raw.version().unwrap_or(0);
         let raw_table_id = raw.snapshot()?.metadata().id().to_string();
@@ -343,7 +344,7 @@ impl Compactor {
             return Ok(None);
         }
         // How far into `from` (a commit too big for one merge) the record's run got; only a
-        // record that covers this run's types says anything of them.
+        // record that covers this run's events says anything of them.
         let done_in_from = match &progress {
             Some(p) if p.partial_applies => last_merge(&staging, Some(&p.app_id))
                 .await?
@@ -359,9 +360,9 @@ impl Compactor {
         let mut rows = 0u64;
         let mut to = from;
         let mut partial = None;
-        // Raw gained data, if none of this range's types.
+        // Raw gained data, even if none for this range.
         let mut gained = false;
-        let types = self.options.types;
+        let range = self.options.range;
         for (version, mut added) in
             (from..=latest).zip(raw_files_between(&raw, from, latest).await?)
         {
@@ -375,7 +376,7 @@ impl Compactor {
                 .into_iter()
                 .enumerate()
                 .skip(skip)
-                .filter(|(_, f)| may_hold(types, f))
+                .filter(|(_, f)| may_hold(range, f))
                 .collect();
             let commit_rows: u64 = added.iter().map(|(_, f)| file_rows(f)).sum();
             if rows + commit_rows <= budget {
@@ -406,9 +407,9 @@ impl Compactor {
             // Only maintenance commits since last time: no new rows, nothing to commit.
             return Ok(None);
         }
-        // A range whose types raw gained nothing of still records that it has read to
-        // `latest` (a merge of no rows): otherwise its kind would never count as having
-        // consumed anything, and its lag would grow for ever.
+        // A range that raw gained nothing for still records that it has read to `latest`
+        // (a merge of no rows): otherwise its kind would never count as having consumed
+        // anything, and its lag would grow for ever.
         let store = raw.object_store();
         let new_rows: Vec<RecordBatch> = futures::stream::iter(files.iter())
             .map(|f| {
@@ -417,7 +418,7 @@ impl Compactor {
                     let batches = read_file_on_task(store, Table::Raw, f.add.clone(), None).await?;
                     batches
                         .into_iter()
-                        .map(|b| as_staging_rows(of_types(b, types)?, f.version))
+                        .map(|b| as_staging_rows(of_range(b, range)?, f.version))
                         .collect::<Result<Vec<_>>>()
                 }
             })
@@ -467,30 +468,32 @@ fn stale_plan(error: &CompactError) -> bool {
     )
 }
 
-/// Whether a raw file may hold rows of `types`: by its type partition, or, in raw laid out
-/// by date only, always (its rows are filtered once read).
-fn may_hold(types: Option<TypeRange>, file: &RawFile) -> bool {
-    match (types, file.add.partition_values.get(EVENT_TYPE)) {
-        (Some(range), Some(Some(t))) => range.contains(t),
+/// Whether a raw file may hold rows of `range`: by its type partition, or, in raw laid
+/// out by date only or with ranges of keys, always (its rows are filtered once read).
+fn may_hold(range: Option<RunRange>, file: &RawFile) -> bool {
+    match (range, file.add.partition_values.get(EVENT_TYPE)) {
+        (Some(range), Some(Some(t))) => range.holds_type(t),
         _ => true,
     }
 }
 
-/// The rows of `batch` whose event type is in `types`.
-fn of_types(batch: RecordBatch, types: Option<TypeRange>) -> Result<RecordBatch> {
-    let Some(range) = types else {
+/// The rows of `batch` in `range`: by their event type or by their uuid's key.
+fn of_range(batch: RecordBatch, range: Option<RunRange>) -> Result<RecordBatch> {
+    let Some(range) = range else {
         return Ok(batch);
     };
-    let Some(column) = batch.column_by_name(EVENT_TYPE) else {
-        return Ok(batch);
+    let (column, holds): (&str, &dyn Fn(&str) -> bool) = match range.by() {
+        SplitBy::Types => (EVENT_TYPE, &|t| range.holds_type(t)),
+        SplitBy::Keys => (EVENT_UUID, &|u| range.holds_uuid(u)),
     };
-    let Some(values) = column.as_any().downcast_ref::<StringArray>() else {
-        return Ok(batch);
-    };
-    let keep: BooleanArray = values
-        .iter()
-        .map(|t| Some(t.is_some_and(|t| range.contains(t))))
-        .collect();
+    // Both are non-null strings in raw's schema; anything else must not pass unfiltered.
+    let values = batch
+        .column_by_name(column)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| {
+            ArrowError::SchemaError(format!("raw rows without a string column {column}"))
+        })?;
+    let keep: BooleanArray = values.iter().map(|v| Some(v.is_some_and(holds))).collect();
     Ok(filter_record_batch(&batch, &keep)?)
 }
 

@@ -30,7 +30,7 @@ use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::point_read::{PointReadStats, read_keyed};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_TYPE, EVENT_UUID, KEY_BUCKET, KEY_HI};
 use lakehouse_lake::write::{FileWriter, PartitionKey};
-use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table, TypeRange};
+use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, RunRange, Table};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -359,9 +359,9 @@ impl Runs {
     }
 }
 
-/// What the index holds of `keys`, among entries of `types` only (a fanned-out run keeps
-/// one row per key in its own types) and in `runs`. Reads the files of the buckets the
-/// keys fall in.
+/// What the index holds of `keys`, among entries of `range`'s types only (a run over a
+/// range of types keeps one row per key in its own types) and in `runs`. Reads the files
+/// of the buckets the keys fall in: a key range's own.
 ///
 /// Absent means staging holds no row of the key (the index is complete at the version it
 /// records), or, with a hot window, none staged within it; present is checked against
@@ -370,7 +370,7 @@ impl Runs {
 pub async fn lookup(
     keys: &DeltaTable,
     wanted: &HashSet<Key>,
-    types: Option<TypeRange>,
+    range: Option<RunRange>,
     runs: Runs,
 ) -> Result<(IndexView, PointReadStats)> {
     // Per bucket, the high halves sought, sorted: what a point read takes.
@@ -418,7 +418,7 @@ pub async fn lookup(
         stats.pages += read.pages;
         stats.pages_read += read.pages_read;
         absorb(&mut view, &batches, |key, event_type| {
-            wanted.contains(key) && types.is_none_or(|range| range.contains(event_type))
+            wanted.contains(key) && range.is_none_or(|range| range.holds_type(event_type))
         });
     }
     Ok((view, stats))

@@ -20,6 +20,14 @@ pub async fn last_merge(
     staging: &DeltaTable,
     app_id: Option<&str>,
 ) -> Result<Option<CommitMetadata>> {
+    last_merge_by(staging, |source| app_id.is_none_or(|id| source == id)).await
+}
+
+/// Staging's most recent merge by a run whose app id `by` accepts.
+pub async fn last_merge_by(
+    staging: &DeltaTable,
+    by: impl Fn(&str) -> bool,
+) -> Result<Option<CommitMetadata>> {
     let log_store = staging.log_store();
     let head = staging.version().unwrap_or(0);
     for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
@@ -28,7 +36,7 @@ pub async fn last_merge(
         };
         if let Some(merge) = CommitMetadata::from_actions(&actions)
             && merge.raw_version.is_some()
-            && app_id.is_none_or(|id| merge.source.as_deref().unwrap_or(STAGING_APP_ID) == id)
+            && by(merge.source.as_deref().unwrap_or(STAGING_APP_ID))
         {
             return Ok(Some(merge));
         }

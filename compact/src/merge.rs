@@ -28,11 +28,12 @@ use lakehouse_lake::files::{
 use lakehouse_lake::keys::{Key, mark_carried};
 use lakehouse_lake::log::discard_files;
 use lakehouse_lake::point_read::PointReadStats;
+use lakehouse_lake::ranges::{file_key_range, tag_file_key_range};
 use lakehouse_lake::schema::{
     CREATED_DATETIME, EVENT_DATE, EVENT_TYPE, EVENT_UUID, INGEST_SEQ, PAYLOAD, RAW_VERSION,
 };
 use lakehouse_lake::write::FileWriter;
-use lakehouse_lake::{Commit, CommitMetadata, Table, TypeRange};
+use lakehouse_lake::{Commit, CommitMetadata, RunRange, Table};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -55,9 +56,9 @@ pub struct MergeOptions {
     pub writer_properties: WriterProperties,
     /// Files read at once.
     pub read_concurrency: usize,
-    /// A fanned-out run's range of event types: only staging's partitions of those types
-    /// are searched and rewritten.
-    pub types: Option<TypeRange>,
+    /// A fanned-out run's range: of event types, whose staging partitions only are searched
+    /// and rewritten, or of keys.
+    pub range: Option<RunRange>,
     /// New rows roll into another file of their partition past about this size.
     pub file_size: NonZeroU64,
 }
@@ -220,8 +221,14 @@ pub(crate) async fn rewrite_without(
     }
     let key = writer.key_of(add)?;
     let mut adds = writer.write(&key, kept).await?;
-    // Kept rows: the key index holds them already.
-    adds.iter_mut().for_each(mark_carried);
+    // Kept rows: the key index holds them already, and they are a key range's if the
+    // file's were.
+    for new in &mut adds {
+        mark_carried(new);
+        if let Some(range) = file_key_range(add) {
+            tag_file_key_range(new, range);
+        }
+    }
     Ok((rows, adds))
 }
 
@@ -230,7 +237,7 @@ pub(crate) async fn rewrite_without(
 pub async fn commit_merge(
     prepared: PreparedMerge,
     app_id: &str,
-    types: Option<TypeRange>,
+    range: Option<RunRange>,
 ) -> Result<u64> {
     let metadata = CommitMetadata {
         source: Some(app_id.to_string()),
@@ -277,8 +284,8 @@ pub async fn commit_merge(
     if let Some(version) = consumed_whole {
         commit = commit.with_transaction(Transaction::new(app_id, version));
     }
-    let commit = match types {
-        Some(range) => commit.reading_types(range),
+    let commit = match range {
+        Some(range) => commit.reading_range(range),
         None => commit.reading_table(),
     };
     let committed = commit.execute(&prepared.staging).await;
@@ -321,9 +328,11 @@ fn files_in_horizon(
     };
     let mut files = Vec::new();
     for add in live_files(staging)? {
-        if let Some(range) = options.types {
+        if let Some(range) = options.range {
             let event_type = add.partition_values.get(EVENT_TYPE).cloned().flatten();
-            if event_type.is_some_and(|t| !range.contains(&t)) {
+            if event_type.is_some_and(|t| !range.holds_type(&t))
+                || !range.may_be_in_file(add.tags.as_ref())
+            {
                 continue;
             }
         }
@@ -340,7 +349,7 @@ fn files_in_horizon(
 }
 
 /// Staging files of the partitions where the key index holds a candidate's latest row:
-/// the date of the row's instant and its type (of this run's types). A candidate the index
+/// the date of the row's instant and its type (of this run's range). A candidate the index
 /// lacks has no staged row, and no file is read for it.
 async fn files_of_staged_copies(
     staging: &DeltaTable,
@@ -350,7 +359,7 @@ async fn files_of_staged_copies(
     options: &MergeOptions,
 ) -> Result<(Vec<Add>, PointReadStats)> {
     let wanted: HashSet<Key> = candidates.iter().map(|(uuid, _)| Key::of(uuid)).collect();
-    let (staged, read) = lookup(keys, &wanted, options.types, runs).await?;
+    let (staged, read) = lookup(keys, &wanted, options.range, runs).await?;
     // (date, type); a date of `None` (a row without an instant) stands for every date.
     let mut partitions: HashSet<(Option<i32>, &str)> = HashSet::new();
     for (created, types) in staged.values() {
@@ -365,6 +374,13 @@ async fn files_of_staged_copies(
         let Some(event_type) = add.partition_values.get(EVENT_TYPE).cloned().flatten() else {
             continue;
         };
+        // Another key range's file holds none of this range's events.
+        if options
+            .range
+            .is_some_and(|r| !r.may_be_in_file(add.tags.as_ref()))
+        {
+            continue;
+        }
         let date = parse_partition_date(&add, EVENT_DATE)?;
         if partitions.contains(&(date, event_type.as_str()))
             || partitions.contains(&(None, event_type.as_str()))

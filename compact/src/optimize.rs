@@ -1,4 +1,5 @@
-//! Bin-packing: rewrites each partition's small files into fewer, larger ones. The rewrite
+//! Bin-packing: rewrites each partition's small files into fewer, larger ones (a key
+//! range's files apart from the others, so that ranges keep to their own files). The rewrite
 //! carries `dataChange=false` (incremental readers, compaction's own included, skip it) and
 //! commits through the lake's commit path, whose conflict rules make two overlapping runs
 //! unable to both rewrite one file: the later commit fails, deletes the files it wrote and
@@ -13,8 +14,9 @@ use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use lakehouse_lake::files::{live_files, parse_partition_date, read_file, remove_of};
 use lakehouse_lake::log::discard_files;
+use lakehouse_lake::ranges::{file_key_range, tag_file_key_range};
 use lakehouse_lake::schema::EVENT_DATE;
-use lakehouse_lake::{Commit, LakeError, Table};
+use lakehouse_lake::{Commit, KEY_RANGE_TAG, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::{CompactError, Result};
@@ -78,8 +80,12 @@ pub async fn optimize(
                 }
                 actions.push(Action::Remove(remove_of(add, false)));
             }
+            let range = bin.first().and_then(file_key_range).map(String::from);
             added.extend(writer.flush().await?.into_iter().map(|mut add| {
                 add.data_change = false;
+                if let Some(range) = &range {
+                    tag_file_key_range(&mut add, range);
+                }
                 add
             }));
         }
@@ -177,6 +183,13 @@ fn plan(
         }
         let mut key: Vec<_> = add.partition_values.clone().into_iter().collect();
         key.sort();
+        // A key range's files are packed only with its own: packed with another range's
+        // rows, a late copy of either range's would make both rewrite one file (and one
+        // of them plan again).
+        key.push((
+            KEY_RANGE_TAG.to_string(),
+            file_key_range(&add).map(String::from),
+        ));
         let partition = partitions.entry(key).or_insert((target_size, Vec::new()));
         partition.1.push(add);
     }

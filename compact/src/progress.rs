@@ -1,12 +1,14 @@
 //! How far compaction has consumed raw, as Delta `txn`s. Each kind of run records what it
 //! consumed in staging under its own app id: the whole-table run, or each of N ranges of
-//! event types. Kinds may take turns (N changes, ranges give way to one run and back), so
-//! no kind's own record is the whole truth; two facts make them safe together:
+//! event types or of keys. Kinds (a split and its N) may take turns (N changes, types give
+//! way to keys, ranges give way to one run and back), so no kind's own record is the whole
+//! truth; two facts make them safe together:
 //!
-//! - **A run starts from the most any record says of its types** ([`start`]): its own, the
-//!   whole-table run's, the least of the ranges that merged last, or what every kind has
-//!   consumed ([`everywhere_app_id`]). Each is a version up to which its types are in
-//!   staging, so a run never re-reads what another kind merged and never skips anything.
+//! - **A run starts from the most any record says of its events** ([`start`]): its own,
+//!   the whole-table run's, the least of the last other kind of ranges that merged, or what
+//!   every kind has consumed ([`everywhere_app_id`]). Each is a version up to which its
+//!   events are in staging, so a run never re-reads what another kind merged and never
+//!   skips anything.
 //! - **Raw files are removed only behind what every kind has consumed.** Maintenance
 //!   rewrites only raw files of versions at or below [`consumed_everywhere`], and records
 //!   that version in raw, in the same commit that removes them. A kind that lagged, or was
@@ -14,32 +16,28 @@
 //!   No kind has to be retired by hand.
 
 use deltalake::DeltaTable;
-use lakehouse_lake::TypeRange;
+use lakehouse_lake::RunRange;
 use lakehouse_lake::log::txn_version;
 
 use crate::error::Result;
-use crate::lineage::last_merge;
+use crate::lineage::{last_merge, last_merge_by};
 
 /// The Delta `txn` application id under which `staging` records the last `raw` version
 /// the whole-table run consumed.
 pub const STAGING_APP_ID: &str = "lakehouse-compact:raw";
 
 /// The `txn` app id of a run over `range` (`None`: the whole table).
-pub fn staging_app_id(range: Option<TypeRange>) -> String {
+pub fn staging_app_id(range: Option<RunRange>) -> String {
     match range {
         None => STAGING_APP_ID.to_string(),
-        Some(r) => format!("{STAGING_APP_ID}:types-{}-of-{}", r.index(), r.count()),
+        Some(r) => format!("{STAGING_APP_ID}:{}", r.name()),
     }
 }
 
 /// The range a run's app id names: the inverse of [`staging_app_id`]; `None` for the
 /// whole-table run's and for app ids that are not a run's.
-pub fn range_of_app_id(app_id: &str) -> Option<TypeRange> {
-    let rest = app_id
-        .strip_prefix(STAGING_APP_ID)?
-        .strip_prefix(":types-")?;
-    let (index, count) = rest.split_once("-of-")?;
-    TypeRange::parse(&format!("{index}/{count}"))
+pub fn range_of_app_id(app_id: &str) -> Option<RunRange> {
+    RunRange::of_name(app_id.strip_prefix(STAGING_APP_ID)?.strip_prefix(':')?)
 }
 
 /// The `txn` app id under which **raw** records the version up to which every kind of run
@@ -65,7 +63,7 @@ pub struct Progress {
 pub async fn start(
     raw: &DeltaTable,
     staging: &DeltaTable,
-    range: Option<TypeRange>,
+    range: Option<RunRange>,
 ) -> Result<Option<Progress>> {
     let own = staging_app_id(range);
     let mut best: Option<Progress> = None;
@@ -89,11 +87,9 @@ pub async fn start(
             true,
         );
     }
-    // The ranges that merged last, when they are another kind (their least is below this
-    // range's own progress otherwise).
-    if let Some(kind) = last_kind(staging).await?
-        && range.is_none_or(|r| r.count() != kind.count())
-    {
+    // The last other kind of ranges that merged (its least may be past this range's own
+    // progress, or this range may have none: a new kind's first runs).
+    if let Some(kind) = last_other_kind(staging, range).await? {
         offer(
             least_of(staging, kind).await?,
             staging_app_id(Some(kind)),
@@ -112,7 +108,7 @@ pub async fn start(
 pub async fn consumed_everywhere(
     raw: &DeltaTable,
     staging: &DeltaTable,
-    also: Option<TypeRange>,
+    also: Option<RunRange>,
 ) -> Result<Option<u64>> {
     let recorded = own_version(raw, &everywhere_app_id(&table_id(staging)?)).await?;
     let whole = own_version(staging, STAGING_APP_ID).await?;
@@ -125,8 +121,24 @@ pub async fn consumed_everywhere(
 
 /// The kind of ranges staging's last merge came from; `None` when it was the whole-table
 /// run's (or no merge is near the head).
-async fn last_kind(staging: &DeltaTable) -> Result<Option<TypeRange>> {
+async fn last_kind(staging: &DeltaTable) -> Result<Option<RunRange>> {
     Ok(last_merge(staging, None)
+        .await?
+        .and_then(|m| m.source)
+        .and_then(|app_id| range_of_app_id(&app_id)))
+}
+
+/// The kind of ranges of staging's last merge by another kind than `range`'s; `None` when
+/// that merge was the whole-table run's (whose own record says more), or none is near.
+async fn last_other_kind(
+    staging: &DeltaTable,
+    range: Option<RunRange>,
+) -> Result<Option<RunRange>> {
+    let other = |app_id: &str| match (range_of_app_id(app_id), range) {
+        (Some(kind), Some(ours)) => !kind.same_kind(ours),
+        (found, ours) => found.is_some() != ours.is_some(),
+    };
+    Ok(last_merge_by(staging, other)
         .await?
         .and_then(|m| m.source)
         .and_then(|app_id| range_of_app_id(&app_id)))
@@ -134,7 +146,7 @@ async fn last_kind(staging: &DeltaTable) -> Result<Option<TypeRange>> {
 
 /// What every range of `kind`'s count has consumed: the least of them; `None` while one of
 /// them has merged nothing.
-pub async fn least_of(staging: &DeltaTable, kind: TypeRange) -> Result<Option<u64>> {
+pub async fn least_of(staging: &DeltaTable, kind: RunRange) -> Result<Option<u64>> {
     let mut least = u64::MAX;
     for range in kind.siblings() {
         match own_version(staging, &staging_app_id(Some(range))).await? {
@@ -161,8 +173,13 @@ mod tests {
 
     #[test]
     fn a_run_app_id_gives_its_range_back() {
-        let range = TypeRange::parse("2/4");
-        assert_eq!(range_of_app_id(&staging_app_id(range)), range);
+        for range in [RunRange::types(2, 4), RunRange::keys(2, 4)] {
+            assert_eq!(range_of_app_id(&staging_app_id(range)), range);
+        }
+        assert_eq!(
+            staging_app_id(RunRange::keys(2, 4)),
+            "lakehouse-compact:raw:keys-2-of-4"
+        );
         assert_eq!(range_of_app_id(STAGING_APP_ID), None);
         assert_eq!(range_of_app_id("someone-else:types-1-of-3"), None);
         assert_eq!(range_of_app_id(&everywhere_app_id("abc")), None);

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::conflict::{Claims, Reads};
 use crate::error::{LakeError, Result};
 use crate::files::object_path;
+use crate::keys::is_carried;
 use crate::log::commits_in;
-use crate::schema::TypeRange;
+use crate::ranges::{KEY_RANGE_TAG, RunRange, SplitBy};
 
 /// The key of our metadata in a commit's `commitInfo`.
 pub const METADATA_KEY: &str = "lakehouse";
@@ -201,10 +202,26 @@ impl Commit {
         self
     }
 
-    /// The commit was planned on the partitions of one range of event types only (a
-    /// fanned-out merge): concurrent data changes in other types' partitions let it land.
-    pub fn reading_types(mut self, range: TypeRange) -> Commit {
-        self.reads = Reads::Types(range);
+    /// The commit was planned on one range of the events only (a fanned-out merge):
+    /// concurrent data changes outside it let it land. A key range's new files and its
+    /// removes are tagged with it here, so that its siblings let this commit land too (and
+    /// read only their own files): the tag is the commit's own doing, not a convention its
+    /// callers keep. Carried files (rows staged before) keep the tag of the file they came
+    /// from, if any: they may hold any range's events.
+    pub fn reading_range(mut self, range: RunRange) -> Commit {
+        self.reads = Reads::Range(range);
+        if range.by() == SplitBy::Keys {
+            let tag = (KEY_RANGE_TAG.to_string(), Some(range.name()));
+            for action in &mut self.actions {
+                let tags = match action {
+                    Action::Add(a) if !is_carried(a) => &mut a.tags,
+                    Action::Remove(r) => &mut r.tags,
+                    _ => continue,
+                };
+                tags.get_or_insert_with(Default::default)
+                    .insert(tag.0.clone(), tag.1.clone());
+            }
+        }
         self
     }
 

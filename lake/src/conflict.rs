@@ -10,7 +10,9 @@ use std::collections::HashSet;
 
 use deltalake::kernel::{Action, Transaction};
 
-use crate::schema::{EVENT_TYPE, TypeRange};
+use crate::keys::CARRIED_TAG;
+use crate::ranges::{RunRange, SplitBy};
+use crate::schema::EVENT_TYPE;
 
 /// The data a commit was planned on.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
@@ -20,24 +22,35 @@ pub(crate) enum Reads {
     Nothing,
     /// The whole table (a merge).
     Table,
-    /// The partitions of one range of event types (a fanned-out merge): data changes in
-    /// other types' partitions leave its plan true.
-    Types(TypeRange),
+    /// One range of a fanned-out merge. By type: data changes in other types' partitions
+    /// leave its plan true. By key: so do the new files and removes of a merge of keys
+    /// disjoint from its own (a sibling's, tagged), and anyone's carried files (rows
+    /// staged before, unchanged: the removes beside them decide); a remove of a file this
+    /// plan rewrites conflicts as a remove.
+    Range(RunRange),
 }
 
+type Tags = std::collections::HashMap<String, Option<String>>;
+
 impl Reads {
-    /// Whether a data change in a file with these partition values touches what was read.
-    fn touched_by(
-        self,
-        partition_values: &std::collections::HashMap<String, Option<String>>,
-    ) -> bool {
+    /// Whether a data change in a file with these partition values and tags touches what
+    /// was read (`add`: the file was added, not removed).
+    fn touched_by(self, partition_values: &Tags, tags: Option<&Tags>, add: bool) -> bool {
         match self {
             Reads::Nothing => false,
             Reads::Table => true,
-            // A file without a type partition (raw by date) may hold any type.
-            Reads::Types(range) => match partition_values.get(EVENT_TYPE) {
-                Some(Some(t)) => range.contains(t),
-                _ => true,
+            Reads::Range(range) => match range.by() {
+                // A file without a type partition (raw by date) may hold any type.
+                SplitBy::Types => match partition_values.get(EVENT_TYPE) {
+                    Some(Some(t)) => range.holds_type(t),
+                    _ => true,
+                },
+                // A file tagged with a key range holds only its events; a remove tagged with
+                // one is that range's merge's, whose rows of ours it carried.
+                SplitBy::Keys => {
+                    let carried = add && tags.is_some_and(|t| t.contains_key(CARRIED_TAG));
+                    !carried && range.may_be_in_file(tags)
+                }
             },
         }
     }
@@ -84,13 +97,20 @@ impl Claims {
                 }
                 Action::Metadata(_) => "changed the table's metadata".to_string(),
                 Action::Protocol(_) => "changed the table's protocol".to_string(),
-                Action::Add(a) if a.data_change && self.reads.touched_by(&a.partition_values) => {
+                Action::Add(a)
+                    if a.data_change
+                        && self
+                            .reads
+                            .touched_by(&a.partition_values, a.tags.as_ref(), true) =>
+                {
                     format!("added {}, to data this commit was planned on", a.path)
                 }
                 Action::Remove(r)
                     if r.data_change
                         && self.reads.touched_by(
                             r.partition_values.as_ref().unwrap_or(&Default::default()),
+                            r.tags.as_ref(),
+                            false,
                         ) =>
                 {
                     format!("removed {}, from data this commit was planned on", r.path)
@@ -106,6 +126,7 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ranges::KEY_RANGE_TAG;
     use deltalake::kernel::{Add, Remove};
 
     fn add(path: &str, data_change: bool) -> Action {
@@ -173,19 +194,19 @@ mod tests {
 
     #[test]
     fn a_merge_of_one_type_range_conflicts_only_with_data_in_its_types() {
-        let range = TypeRange::new(0, 4).expect("range");
+        let range = RunRange::types(0, 4).expect("range");
         let (ours, theirs) =
             (0..100)
                 .map(|i| format!("type{i}"))
                 .fold((None, None), |(o, t), name| {
-                    if range.contains(&name) {
+                    if range.holds_type(&name) {
                         (o.or(Some(name)), t)
                     } else {
                         (o, t.or(Some(name)))
                     }
                 });
         let (ours, theirs) = (ours.expect("a type in range"), theirs.expect("one outside"));
-        let merge = Claims::new(&[add("t", true)], &[], Reads::Types(range));
+        let merge = Claims::new(&[add("t", true)], &[], Reads::Range(range));
         assert!(
             merge
                 .conflict_with(&[add_of_type("a", Some(&ours))])
@@ -197,6 +218,82 @@ mod tests {
         );
         // No type partition (raw by date): it may hold the range's types.
         assert!(merge.conflict_with(&[add_of_type("c", None)]).is_some());
+    }
+
+    fn tagged(mut action: Action, range: Option<RunRange>) -> Action {
+        let tags = range.map(|r| {
+            std::collections::HashMap::from([(KEY_RANGE_TAG.to_string(), Some(r.name()))])
+        });
+        match &mut action {
+            Action::Add(a) => a.tags = tags,
+            Action::Remove(r) => r.tags = tags,
+            _ => {}
+        }
+        action
+    }
+
+    #[test]
+    fn a_merge_of_one_key_range_lets_only_its_siblings_merges_land_first() {
+        let ours = RunRange::keys(1, 4).expect("range");
+        let merge = Claims::new(
+            &[remove("s", true), add("t", true)],
+            &[],
+            Reads::Range(ours),
+        );
+        let sibling = RunRange::keys(3, 4);
+        // A sibling's new events and the rows it carried out of a file it rewrote.
+        let theirs = [
+            tagged(add("new", true), sibling),
+            tagged(remove("old", true), sibling),
+        ];
+        assert_eq!(merge.conflict_with(&theirs), None);
+        // A file both rewrite: the removes conflict, tagged or not.
+        assert!(
+            merge
+                .conflict_with(&[tagged(remove("s", true), sibling)])
+                .is_some()
+        );
+        // So does a merge of disjoint keys under another N.
+        let disjoint = RunRange::keys(0, 8);
+        assert_eq!(
+            merge.conflict_with(&[tagged(add("n", true), disjoint)]),
+            None
+        );
+        // Anything else that changed data: untagged (a whole-table merge, a sweep), our own
+        // range (another run of it), overlapping keys under another N, or a type range.
+        for other in [
+            None,
+            Some(ours),
+            RunRange::keys(3, 8),
+            RunRange::keys(0, 2),
+            RunRange::types(3, 4),
+        ] {
+            assert!(
+                merge
+                    .conflict_with(&[tagged(add("x", true), other)])
+                    .is_some(),
+                "{other:?}"
+            );
+            assert!(
+                merge
+                    .conflict_with(&[tagged(remove("y", true), other)])
+                    .is_some(),
+                "{other:?}"
+            );
+        }
+        // Rewrites that keep data (optimize) never touch a plan, nor carried rows from
+        // anyone: the removes beside them decide.
+        assert_eq!(merge.conflict_with(&[add("packed", false)]), None);
+        let mut carried = add("kept", true);
+        if let Action::Add(a) = &mut carried {
+            crate::keys::mark_carried(a);
+        }
+        assert_eq!(merge.conflict_with(&[carried.clone()]), None);
+        assert!(
+            merge
+                .conflict_with(&[carried, remove("old", true)])
+                .is_some()
+        );
     }
 
     #[test]

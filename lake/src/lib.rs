@@ -9,6 +9,7 @@
 //! - [`commit`]: the one path by which every writer commits: actions, application
 //!   transactions and typed commit metadata in a single Delta commit, checked against
 //!   concurrent commits by the lake's own conflict rules.
+//! - [`ranges`]: the ranges of fanned-out compaction, by type or by key.
 //! - [`point_read`]: reading only the pages of a key-sorted file that may hold given keys.
 //! - [`log`]: reading a table's log one commit at a time.
 //! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
@@ -25,6 +26,7 @@ pub mod lake;
 pub mod log;
 mod object_reader;
 pub mod point_read;
+pub mod ranges;
 pub mod read;
 pub mod redrive;
 pub mod schema;
@@ -33,4 +35,5 @@ pub mod write;
 pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};
 pub use error::{LakeError, Result};
 pub use lake::{DEFAULT_RETENTION_DAYS, Lake};
-pub use schema::{RawLayout, Table, TypeRange};
+pub use ranges::{KEY_RANGE_TAG, RunRange, SplitBy};
+pub use schema::{RawLayout, Table};

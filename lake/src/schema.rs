@@ -185,63 +185,6 @@ impl RawLayout {
     }
 }
 
-/// A range of event types for fanned-out compaction: the types whose stable hash falls in
-/// slice `index` of `count`. The `count` ranges of one count are disjoint and cover every
-/// type, and since `staging` is partitioned by type, merges of different ranges touch
-/// different files.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TypeRange {
-    index: u32,
-    count: u32,
-}
-
-impl TypeRange {
-    /// Range `index` of `count` (`index < count`).
-    pub fn new(index: u32, count: u32) -> Option<TypeRange> {
-        (index < count).then_some(TypeRange { index, count })
-    }
-
-    /// `"i/n"`, as the CLI and the Lambda's event take it.
-    pub fn parse(text: &str) -> Option<TypeRange> {
-        let (index, count) = text.split_once('/')?;
-        TypeRange::new(index.trim().parse().ok()?, count.trim().parse().ok()?)
-    }
-
-    pub fn index(self) -> u32 {
-        self.index
-    }
-
-    pub fn count(self) -> u32 {
-        self.count
-    }
-
-    /// Every range of this one's count.
-    pub fn siblings(self) -> impl Iterator<Item = TypeRange> {
-        (0..self.count).map(move |index| TypeRange {
-            index,
-            count: self.count,
-        })
-    }
-
-    pub fn contains(self, event_type: &str) -> bool {
-        fnv1a(event_type.as_bytes()) % u64::from(self.count) == u64::from(self.index)
-    }
-}
-
-impl std::fmt::Display for TypeRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-/// FNV-1a, 64 bits: fixed by its definition, so a type's range never changes between
-/// builds or machines (std's hasher promises no such thing).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
-        (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// One of the lake's tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Table {
@@ -417,45 +360,6 @@ fn build_arrow(table: Table) -> SchemaRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn type_ranges_split_every_type_into_exactly_one_range() {
-        for count in [1, 2, 4, 7] {
-            let ranges: Vec<_> = (0..count)
-                .filter_map(|i| TypeRange::new(i, count))
-                .collect();
-            for t in [
-                "payment",
-                "user",
-                "cart",
-                "",
-                "ünï",
-                "a/b",
-                "x".repeat(300).as_str(),
-            ] {
-                assert_eq!(
-                    ranges.iter().filter(|r| r.contains(t)).count(),
-                    1,
-                    "{t} {count}"
-                );
-            }
-        }
-        let four: Vec<_> = (0..4).filter_map(|i| TypeRange::new(i, 4)).collect();
-        let spread: Vec<usize> = four
-            .iter()
-            .map(|r| {
-                (0..1000)
-                    .filter(|i| r.contains(&format!("type{i}")))
-                    .count()
-            })
-            .collect();
-        assert!(spread.iter().all(|n| (150..350).contains(n)), "{spread:?}");
-        assert_eq!(TypeRange::parse("2/4"), TypeRange::new(2, 4));
-        assert_eq!(TypeRange::parse("4/4"), None);
-        assert_eq!(TypeRange::parse("x"), None);
-        // The hash is FNV-1a's: a type stays in its range across builds.
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-    }
 
     #[test]
     fn partition_columns_exist_in_every_schema() {

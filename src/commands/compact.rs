@@ -30,9 +30,15 @@ pub fn describe(report: &CompactReport) -> String {
             k.indexed, k.entries_added
         )
     });
+    // Merges planned again after a concurrent commit (another kind of run, or a sibling
+    // key range replacing rows in the same file): each read its raw rows again.
+    let replans = match report.replans {
+        0 => String::new(),
+        n => format!(" planned again {n}"),
+    };
     format!(
         "compacted: raw {consumed}..v{} read {} inserted {} updated {} discarded {} \
-         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{} staging {staging} optimize {compacted} files vacuum {vacuumed} files{keys}",
+         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{} staging {staging}{replans} optimize {compacted} files vacuum {vacuumed} files{keys}",
         report.raw_version,
         t.source_rows,
         t.inserted,

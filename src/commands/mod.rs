@@ -55,6 +55,7 @@ pub async fn run(command: Command) -> Result<()> {
             vacuum_full,
             no_maintenance,
             types,
+            keys,
         } => {
             let options = lakehouse_compact::CompactOptions {
                 horizon_days,
@@ -65,7 +66,7 @@ pub async fn run(command: Command) -> Result<()> {
                 retention: chrono::Duration::hours(i64::from(retention_hours)),
                 vacuum_full,
                 skip_maintenance: no_maintenance,
-                types,
+                range: types.or(keys),
                 ..Default::default()
             };
             let lake = Lake::parse(&lake.lake)?.with_raw_layout(layout.raw_layout.into());

@@ -70,9 +70,9 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
     Ingest(usize),
-    /// A compaction with no retention and `--vacuum-full`: the whole table (`None`), or one
-    /// of two type ranges.
-    Compact(Option<&'static str>),
+    /// A compaction with no retention and `--vacuum-full`: the whole table (no flag), or
+    /// one of two type ranges or key ranges (`--types I/2`, `--keys I/2`).
+    Compact(&'static [&'static str]),
     /// The key index removed, then rebuilt by `keys update`, a few staging files a commit
     /// (a killed rebuild's rerun goes on from its last commit).
     Rebuild,
@@ -87,18 +87,19 @@ enum Step {
 }
 
 /// The run a trial makes. Kinds of compaction take turns: both type ranges, then the
-/// whole-table run maintains while the ranges lag, then the ranges again; every
-/// compaction vacuums with no retention.
-const PLAN: [Step; 11] = [
+/// whole-table run maintains while the ranges lag, then a key range (its sibling never
+/// runs) and the type ranges again; every compaction vacuums with no retention.
+const PLAN: [Step; 12] = [
     Step::Ingest(0),
-    Step::Compact(Some("0/2")),
-    Step::Compact(Some("1/2")),
+    Step::Compact(&["--types", "0/2"]),
+    Step::Compact(&["--types", "1/2"]),
     Step::Ingest(1),
     Step::Horizon,
-    Step::Compact(None),
+    Step::Compact(&[]),
     Step::Rebuild,
     Step::Ingest(2),
-    Step::Compact(Some("1/2")),
+    Step::Compact(&["--keys", "1/2"]),
+    Step::Compact(&["--types", "1/2"]),
     Step::Cold("0/2"),
     Step::Sweep,
 ];
@@ -107,20 +108,16 @@ fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lakehouse"));
     match step {
         Step::Ingest(f) => command.args(["ingest", "--lake", lake]).arg(&files[f]),
-        Step::Compact(types) => {
-            command.args([
+        Step::Compact(range) => command
+            .args([
                 "compact",
                 "--lake",
                 lake,
                 "--retention-hours",
                 "0",
                 "--vacuum-full",
-            ]);
-            if let Some(types) = types {
-                command.args(["--types", types]);
-            }
-            &mut command
-        }
+            ])
+            .args(range),
         Step::Rebuild => command.args([
             "keys",
             "update",

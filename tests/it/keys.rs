@@ -17,7 +17,7 @@ use lakehouse_lake::files::{live_files, read_file};
 use lakehouse_lake::keys::{Key, KeyEntry, bucket_name, keys_batch};
 use lakehouse_lake::schema::{KEY_BUCKET, KEY_HI};
 use lakehouse_lake::write::{FileWriter, PartitionKey};
-use lakehouse_lake::{Commit, Lake, Table, TypeRange};
+use lakehouse_lake::{Commit, Lake, RunRange, Table};
 use url::Url;
 
 use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
@@ -61,9 +61,9 @@ async fn the_index_equals_staging_after_every_kind_of_compaction() {
         event("u1", "t1:x", T0 + YEAR, ""),
     ])
     .await;
-    for range in TypeRange::new(0, 2).expect("range").siblings() {
+    for range in RunRange::types(0, 2).expect("range").siblings() {
         lake.compact_with(CompactOptions {
-            types: Some(range),
+            range: Some(range),
             ..CompactOptions::default()
         })
         .await;

@@ -7,7 +7,7 @@ use std::num::NonZeroU64;
 
 use lakehouse_compact::maintain::{MaintenanceOptions, RawGuard, maintain};
 use lakehouse_compact::{CompactOptions, Compactor};
-use lakehouse_lake::{Table, TypeRange};
+use lakehouse_lake::{RunRange, Table};
 
 use crate::helpers::{TestLake, event, lakehouse};
 
@@ -136,16 +136,16 @@ fn overlapping_cli_runs_never_double_a_row() {
 }
 
 /// Every kind of compaction and `--vacuum-full` with no retention at once, beside ingests
-/// (issue 22 §3, §4): the whole-table run and two type ranges (range 0 maintains too) race
-/// the writers. No vacuum deletes a file a writer is about to commit, no run needs a file
+/// (issue 22 §3, §4): the whole-table run, two type ranges and two key ranges (each range
+/// 0 maintains too) race the writers. No vacuum deletes a file a writer is about to commit, no run needs a file
 /// another kind's maintenance removed, and every row lands once.
 #[test]
 fn every_kind_vacuuming_beside_ingests_never_loses_or_doubles_a_row() {
     let lake = TestLake::new();
     let mut model = Model::default();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let vacuuming = |types| CompactOptions {
-        types,
+    let vacuuming = |range| CompactOptions {
+        range,
         retention: chrono::Duration::zero(),
         vacuum_full: true,
         ..CompactOptions::default()
@@ -163,7 +163,13 @@ fn every_kind_vacuuming_beside_ingests_never_loses_or_doubles_a_row() {
                 }
             })
         };
-        let kinds = [None, TypeRange::new(0, 2), TypeRange::new(1, 2)];
+        let kinds = [
+            None,
+            RunRange::types(0, 2),
+            RunRange::types(1, 2),
+            RunRange::keys(0, 2),
+            RunRange::keys(1, 2),
+        ];
         let runs: Vec<_> = kinds
             .into_iter()
             .map(|kind| {

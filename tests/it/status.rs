@@ -1,7 +1,7 @@
 //! `lakehouse status` (issue 14): the lake's health from its logs, as a cron check runs it.
 
 use lakehouse_compact::CompactOptions;
-use lakehouse_lake::{Table, TypeRange};
+use lakehouse_lake::{RunRange, Table};
 use serde_json::Value;
 
 use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
@@ -124,14 +124,14 @@ async fn fan_out_lag_is_the_slowest_range_and_a_recreated_raw_is_a_problem() {
     // Only range 0 of 2 runs: the lag is range 1's, which consumed nothing of its own and
     // has no whole-table run to start from.
     lake.compact_with(CompactOptions {
-        types: TypeRange::parse("0/2"),
+        range: RunRange::types(0, 2),
         ..CompactOptions::default()
     })
     .await;
     let (s, _) = status(&lake, &[]);
     assert_eq!(s["compaction"]["consumed"], Value::Null, "{s}");
     lake.compact_with(CompactOptions {
-        types: TypeRange::parse("1/2"),
+        range: RunRange::types(1, 2),
         ..CompactOptions::default()
     })
     .await;

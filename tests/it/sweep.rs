@@ -6,7 +6,7 @@ use lakehouse_compact::candidates::Candidates;
 use lakehouse_compact::keys::{check_keys, keys_health};
 use lakehouse_compact::sweep::{Scope, SweepReport, sweep};
 use lakehouse_lake::files::live_files;
-use lakehouse_lake::{Table, TypeRange};
+use lakehouse_lake::{RunRange, Table};
 use lakehouse_query::duplicates::duplicated_events;
 
 use crate::helpers::{TestLake, event, kill_after, lakehouse, lakehouse_ok};
@@ -101,17 +101,17 @@ async fn a_sweep_leaves_the_latest_copy_of_each_uuid_and_a_rerun_removes_nothing
 async fn copies_in_two_type_ranges_become_one_row() {
     let lake = TestLake::new();
     let (first, second) = (
-        TypeRange::new(0, 2).expect("range"),
-        TypeRange::new(1, 2).expect("range"),
+        RunRange::types(0, 2).expect("range"),
+        RunRange::types(1, 2).expect("range"),
     );
     let types: Vec<String> = (0..50).map(|i| format!("t{i}")).collect();
     let a = types
         .iter()
-        .find(|t| first.contains(t))
+        .find(|t| first.holds_type(t))
         .expect("a type of range 0");
     let b = types
         .iter()
-        .find(|t| second.contains(t))
+        .find(|t| second.holds_type(t))
         .expect("a type of range 1");
     // The producer changed the event's type: each range stages its own copy.
     lake.ingest(&[
@@ -121,7 +121,7 @@ async fn copies_in_two_type_ranges_become_one_row() {
     .await;
     for range in [first, second] {
         lake.compact_with(CompactOptions {
-            types: Some(range),
+            range: Some(range),
             ..CompactOptions::default()
         })
         .await;

@@ -1,6 +1,7 @@
 //! The compaction Lambda's coordination, over the compaction stage: [`lease`] keeps one
-//! compaction at a time per lake and fences each of its commits; [`sweep`] answers the
-//! sweep state machine's events.
+//! compaction at a time per lake (or per range) and fences each of its commits; [`range`]
+//! reads which range an event asks for; [`sweep`] answers the sweep state machine's events.
 
 pub mod lease;
+pub mod range;
 pub mod sweep;

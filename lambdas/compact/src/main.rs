@@ -1,6 +1,7 @@
 //! The compaction Lambda, run on a schedule: the same incremental dedup + optimize + vacuum
 //! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease. Fanned out
-//! (`{"types": "I/N"}` in the event, one schedule per range), one run at a time per range.
+//! (`{"keys": "I/N"}` or `{"types": "I/N"}` in the event, one schedule per range), one run
+//! at a time per range.
 //! A `{"sweep": …}` event runs a step of the sweep instead ([`lakehouse_compact_lambda::sweep`]).
 
 use std::num::NonZeroU64;
@@ -11,8 +12,9 @@ use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
 use lakehouse_compact_lambda::lease::Lease;
+use lakehouse_compact_lambda::range::{lease_key, range_of_event};
 use lakehouse_compact_lambda::sweep::{SweepEvent, handle_sweep};
-use lakehouse_lake::{Lake, TypeRange};
+use lakehouse_lake::Lake;
 use lakehouse_lambda_shared::{self as runtime, Metric};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -108,22 +110,9 @@ async fn handle(
         let sweep = SweepEvent::parse(field)?;
         return Ok(handle_sweep(&config.lake, sweep, config.options.max_rows_per_commit).await?);
     }
-    // Fan-out: a schedule per range sends `{"types": "I/N"}`; each range has its own lease.
-    let types = match event.payload.get("types").and_then(Value::as_str) {
-        None => None,
-        Some(text) => Some(TypeRange::parse(text).ok_or_else(|| {
-            anyhow::anyhow!("event field types={text:?}: expected I/N with 0 <= I < N, e.g. 2/4")
-        })?),
-    };
-    let key = match types {
-        None => format!("compact|{}", config.lake.root()),
-        Some(r) => format!(
-            "compact|{}|types-{}-of-{}",
-            config.lake.root(),
-            r.index(),
-            r.count()
-        ),
-    };
+    // Fan-out: a schedule per range sends its range; each range has its own lease.
+    let range = range_of_event(&event.payload)?;
+    let key = lease_key(config.lake.root().as_str(), range);
     let owner = event.context.request_id.clone();
     let lease = Lease::acquire(
         config.dynamodb.clone(),
@@ -148,7 +137,7 @@ async fn handle(
         }
     };
     let options = CompactOptions {
-        types,
+        range,
         ..config.options.clone()
     };
     let compactor = Compactor::new(config.lake.clone(), options).with_fence(lease.clone());
@@ -156,7 +145,7 @@ async fn handle(
     // Under the lease, so two runs never sync at once (of fanned-out runs, range 0 syncs).
     // A sync compares first and writes only what differs, so running it every time is how
     // Glue never lags a schema change (a table's first commit included).
-    let syncs = types.is_none_or(|r| r.index() == 0);
+    let syncs = range.is_none_or(|r| r.index() == 0);
     let synced = match (&result, &config.catalog) {
         (Ok(_), Some(catalog)) if syncs => Some(catalog.sync_tables(&config.lake).await),
         _ => None,

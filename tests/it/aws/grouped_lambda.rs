@@ -269,18 +269,20 @@ async fn grouped_mode_lands_every_batch_once_through_a_killed_committer() {
         commits * 4 < handed,
         "{commits} raw commits for {handed} batches"
     );
-    // Compaction fanned out: one invocation per range of event types, all at once.
+    // Compaction fanned out as Terraform's default split: one invocation per range of keys,
+    // all at once.
     let port = stack.emulator.port;
     let runs: Vec<_> = (0..RANGES)
         .map(|i| {
-            let event = json!({ "source": "aws.events", "types": format!("{i}/{RANGES}") });
+            let event = json!({ "source": "aws.events", "keys": format!("{i}/{RANGES}") });
             std::thread::spawn(move || invoke(port, COMPACT, &event, Duration::from_secs(300)))
         })
         .collect();
     for (i, run) in runs.into_iter().enumerate() {
         let compacted = run.join().expect("join").expect("a range's compaction");
-        // Range 0 also maintains the tables meanwhile: a merge may plan again after its
-        // bin-packing (never after another range: fanout.rs checks that), but lands.
+        // Range 0 also maintains the tables meanwhile, and ranges may replace rows in one
+        // file: a merge may plan again (never for another range's new events: fanout.rs
+        // checks that), but lands.
         assert_eq!(compacted["status"], "compacted", "range {i}: {compacted}");
     }
     assert_lake_holds(&stack, &w);
