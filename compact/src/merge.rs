@@ -123,7 +123,7 @@ pub async fn prepare_merge(
         source_rows: new_rows.iter().map(|b| b.num_rows() as u64).sum(),
         ..Default::default()
     };
-    let candidates = latest_per_uuid(new_rows);
+    let candidates = latest_per_uuid(new_rows)?;
     let files = match search {
         Search::Index(keys, runs) => {
             let (files, read) =
@@ -478,8 +478,14 @@ async fn find_older_copies<'a>(
             else {
                 continue;
             };
+            // The file read twice must agree: left out, the tie would stage a second row.
             let Some((staged_order, staged_payload)) = at(row) else {
-                continue;
+                return Err(lakehouse_lake::LakeError::BadRows(format!(
+                    "staging file {} has no row {row} with {RAW_VERSION}, {INGEST_SEQ} and \
+                     {PAYLOAD} on a second read",
+                    files[file].path
+                ))
+                .into());
             };
             let c = found.entry(uuid).or_default();
             let new_payload = new_rows[b]

@@ -7,6 +7,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use deltalake::arrow::array::{Array, AsArray, PrimitiveArray, RecordBatch, StringArray};
 use deltalake::arrow::datatypes::{ArrowPrimitiveType, Int64Type, TimestampMicrosecondType};
+use lakehouse_lake::LakeError;
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
 
 /// The ordering of copies of one event; the greatest wins.
@@ -68,39 +69,51 @@ struct KeyColumns<'a> {
     seq: &'a PrimitiveArray<Int64Type>,
 }
 
-/// The winning copy of each `event_uuid` among `batches` (rows of the `staging` schema).
-pub fn latest_per_uuid(batches: &[RecordBatch]) -> Winners<'_> {
+/// The winning copy of each `event_uuid` among `batches` (rows of the `staging` schema);
+/// an error when a batch lacks one of the columns that decide, rather than its rows left
+/// out of the contest.
+pub fn latest_per_uuid(batches: &[RecordBatch]) -> Result<Winners<'_>, LakeError> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let shards = if rows < 100_000 {
         1
     } else {
         std::thread::available_parallelism().map_or(1, usize::from)
     };
-    sharded(batches, shards.clamp(1, 16))
+    let keys = key_columns(batches)?;
+    Ok(sharded(batches, keys, shards.clamp(1, 16)))
 }
 
-/// The key columns of each batch (by index) that has them all.
-fn key_columns(batches: &[RecordBatch]) -> Vec<(usize, KeyColumns<'_>)> {
+/// The key columns of each batch, by index.
+fn key_columns(batches: &[RecordBatch]) -> Result<Vec<(usize, KeyColumns<'_>)>, LakeError> {
     batches
         .iter()
         .enumerate()
-        .filter_map(|(b, batch)| {
+        .map(|(b, batch)| {
             let column = |name| batch.column_by_name(name);
-            Some((
-                b,
-                KeyColumns {
+            let columns = || {
+                Some(KeyColumns {
                     uuid: column(EVENT_UUID)?.as_string_opt::<i32>()?,
                     created: column(CREATED_DATETIME)?.as_primitive_opt()?,
                     version: column(RAW_VERSION)?.as_primitive_opt()?,
                     seq: column(INGEST_SEQ)?.as_primitive_opt()?,
-                },
-            ))
+                })
+            };
+            let columns = columns().ok_or_else(|| {
+                LakeError::BadRows(format!(
+                    "rows to merge lack {EVENT_UUID}, {CREATED_DATETIME}, {RAW_VERSION} or \
+                     {INGEST_SEQ} of the staging schema"
+                ))
+            })?;
+            Ok((b, columns))
         })
         .collect()
 }
 
-fn sharded(batches: &[RecordBatch], shards: usize) -> Winners<'_> {
-    let keys = key_columns(batches);
+fn sharded<'a>(
+    batches: &'a [RecordBatch],
+    keys: Vec<(usize, KeyColumns<'a>)>,
+    shards: usize,
+) -> Winners<'a> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let build = |shard: usize| shard_winners(&keys, shard, shards, rows / shards);
     let maps = if shards == 1 {
@@ -212,7 +225,8 @@ mod tests {
             ("a", 1_700_000_000_900_000, 1, 0),
             ("a", 1_700_000_000_100_000, 2, 0),
         ])];
-        assert_eq!(latest_per_uuid(&batches).get("a").unwrap().1, (0, 0));
+        let w = latest_per_uuid(&batches).expect("winners");
+        assert_eq!(w.get("a").unwrap().1, (0, 0));
     }
 
     #[test]
@@ -221,7 +235,7 @@ mod tests {
             batch(&[("a", 10, 1, 0), ("b", 5, 1, 1), ("a", 9, 1, 2)]),
             batch(&[("b", 5, 2, 0), ("c", 1, 2, 1), ("c", 1, 2, 2)]),
         ];
-        let w = latest_per_uuid(&batches);
+        let w = latest_per_uuid(&batches).expect("winners");
         assert_eq!(w.len(), 3);
         assert_eq!(w.get("a").unwrap().1, (0, 0)); // greater created_at, though ingested earlier
         assert_eq!(w.get("b").unwrap().1, (1, 0)); // tie: later raw version
@@ -236,6 +250,16 @@ mod sharding {
     use super::tests::batch;
     use super::*;
 
+    #[test]
+    fn rows_without_a_column_that_decides_are_an_error_not_left_out() {
+        let full = batch(&[("a", 10, 1, 0)]);
+        let without = full.project(&[0, 1, 2]).expect("project");
+        let error = latest_per_uuid(&[full, without])
+            .err()
+            .map(|e| e.to_string());
+        assert!(error.as_ref().is_some_and(|e| e.contains("lack")), "{error:?}");
+    }
+
     proptest! {
         /// However many shards build it, the winners are the same.
         #[test]
@@ -248,8 +272,9 @@ mod sharding {
                 rows.iter().zip(&names).map(|(r, n)| (n.as_str(), r.1, r.2, r.3)).collect();
             let half = rows.len() / 2;
             let batches = [batch(&rows[..half]), batch(&rows[half..])];
-            let one = sharded(&batches, 1);
-            let many = sharded(&batches, shards);
+            let keys = || key_columns(&batches).expect("key columns");
+            let one = sharded(&batches, keys(), 1);
+            let many = sharded(&batches, keys(), shards);
             prop_assert_eq!(one.len(), many.len());
             for (uuid, winner) in one.iter() {
                 prop_assert_eq!(many.get(uuid), Some(winner));

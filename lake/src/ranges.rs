@@ -300,6 +300,29 @@ mod tests {
         assert_eq!(RunRange::of_name("other-1-of-2"), None);
     }
 
+    proptest::proptest! {
+        /// Any text, as the CLI or an event gives it: a range or the reason, never a
+        /// panic, and a range's name gives it back.
+        #[test]
+        fn parsing_any_text_gives_a_range_or_a_reason(text in ".{0,12}", keys: bool) {
+            let by = if keys { SplitBy::Keys } else { SplitBy::Types };
+            if let Ok(range) = RunRange::parse(by, &text) {
+                proptest::prop_assert!(range.index() < range.count());
+                proptest::prop_assert_eq!(RunRange::of_name(&range.name()), Some(range));
+            }
+            let _ = RunRange::of_name(&text);
+        }
+
+        /// Two key ranges of any counts overlap exactly when some bucket is in both.
+        #[test]
+        fn key_ranges_overlap_as_their_buckets_do(a in 0u32..64, m in 0u32..7, b in 0u32..64, n in 0u32..7) {
+            let (m, n) = (1 << m, 1 << n);
+            let (a, b) = (RunRange::keys(a % m, m).unwrap(), RunRange::keys(b % n, n).unwrap());
+            let common = (0..KEY_BUCKETS).any(|x| a.holds_bucket(x) && b.holds_bucket(x));
+            proptest::prop_assert_eq!(a.overlaps(b), common);
+        }
+    }
+
     #[test]
     fn key_ranges_of_any_count_overlap_only_on_common_buckets() {
         let k = |i, n| RunRange::keys(i, n).expect("range");
