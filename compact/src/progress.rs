@@ -144,6 +144,23 @@ async fn last_other_kind(
         .and_then(|app_id| range_of_app_id(&app_id)))
 }
 
+/// Each range of the kind staging's last merge came from, with the raw version it has
+/// consumed (`None`: nothing yet); empty when the whole-table run merged last. Which of N
+/// ranges holds the lag back.
+pub async fn ranges_consumed(staging: &DeltaTable) -> Result<Vec<(RunRange, Option<u64>)>> {
+    let Some(kind) = last_kind(staging).await? else {
+        return Ok(Vec::new());
+    };
+    let mut ranges = Vec::new();
+    for range in kind.siblings() {
+        ranges.push((
+            range,
+            own_version(staging, &staging_app_id(Some(range))).await?,
+        ));
+    }
+    Ok(ranges)
+}
+
 /// What every range of `kind`'s count has consumed: the least of them; `None` while one of
 /// them has merged nothing.
 pub async fn least_of(staging: &DeltaTable, kind: RunRange) -> Result<Option<u64>> {

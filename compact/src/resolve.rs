@@ -257,7 +257,10 @@ mod sharding {
         let error = latest_per_uuid(&[full, without])
             .err()
             .map(|e| e.to_string());
-        assert!(error.as_ref().is_some_and(|e| e.contains("lack")), "{error:?}");
+        assert!(
+            error.as_ref().is_some_and(|e| e.contains("lack")),
+            "{error:?}"
+        );
     }
 
     proptest! {

@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::keys::{KeysHealth, keys_health};
 use crate::lineage::last_merge;
 use crate::maintain::{VACUUMED_BEFORE_APP_ID, deleted_file_retention};
-use crate::progress::consumed_everywhere;
+use crate::progress::{consumed_everywhere, ranges_consumed};
 
 /// Raw commits read at most to count the rows staging has not taken yet; past it the count
 /// is extrapolated from those read.
@@ -102,6 +102,15 @@ pub struct CompactionLag {
     pub lag_seconds: i64,
     /// Set when the raw under staging is not the raw staging consumed (recreated).
     pub problem: Option<String>,
+    /// With fan-out: each range of the kind that merged last (`keys 2/4`) and the raw
+    /// version it consumed, so the one that lags is named.
+    pub ranges: Vec<RangeConsumed>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RangeConsumed {
+    pub range: String,
+    pub consumed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,6 +266,14 @@ async fn compaction_lag(
     // What every kind of run has consumed: a range that lags, or a kind given up, shows.
     let consumed = consumed_everywhere(raw, staging, None).await?;
     let mut lag = lag_after(raw, consumed, now).await?;
+    lag.ranges = ranges_consumed(staging)
+        .await?
+        .into_iter()
+        .map(|(range, consumed)| RangeConsumed {
+            range: range.to_string(),
+            consumed,
+        })
+        .collect();
     let raw_id = raw.snapshot()?.metadata().id().to_string();
     let recorded = last_merge(staging, None)
         .await?
@@ -288,6 +305,7 @@ async fn lag_after(
         oldest_unconsumed_at: None,
         lag_seconds: 0,
         problem: None,
+        ranges: Vec::new(),
     };
     if from > head {
         return Ok(lag);

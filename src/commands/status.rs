@@ -132,6 +132,17 @@ fn render(status: &LakeStatus) -> String {
                 time(lag.oldest_unconsumed_at)
             ));
         }
+        if !lag.ranges.is_empty() {
+            let ranges: Vec<String> = lag
+                .ranges
+                .iter()
+                .map(|r| match r.consumed {
+                    Some(v) => format!("{} v{v}", r.range),
+                    None => format!("{} nothing yet", r.range),
+                })
+                .collect();
+            out.push_str(&format!("            ranges: {}\n", ranges.join(", ")));
+        }
         if let Some(problem) = &lag.problem {
             out.push_str(&format!("            problem: {problem}\n"));
         }

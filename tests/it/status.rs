@@ -122,16 +122,27 @@ async fn fan_out_lag_is_the_slowest_range_and_a_recreated_raw_is_a_problem() {
         .collect();
     lake.ingest(&lines).await;
     // Only range 0 of 2 runs: the lag is range 1's, which consumed nothing of its own and
-    // has no whole-table run to start from.
+    // has no whole-table run to start from; status names it.
     lake.compact_with(CompactOptions {
-        range: RunRange::types(0, 2),
+        range: RunRange::keys(0, 2),
         ..CompactOptions::default()
     })
     .await;
     let (s, _) = status(&lake, &[]);
     assert_eq!(s["compaction"]["consumed"], Value::Null, "{s}");
+    let ranges = &s["compaction"]["ranges"];
+    assert_eq!(ranges[0]["range"], "keys 0/2", "{s}");
+    assert_eq!(ranges[0]["consumed"], 1, "{s}");
+    assert_eq!(ranges[1]["range"], "keys 1/2", "{s}");
+    assert_eq!(ranges[1]["consumed"], Value::Null, "{s}");
+    let text = lakehouse(&["status", "--lake", lake.path()], b"");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("ranges: keys 0/2 v1, keys 1/2 nothing yet"),
+        "{text}"
+    );
     lake.compact_with(CompactOptions {
-        range: RunRange::types(1, 2),
+        range: RunRange::keys(1, 2),
         ..CompactOptions::default()
     })
     .await;
