@@ -1,7 +1,12 @@
 //! Other engines read our tables: Python `deltalake` (delta-rs's Python binding, which
-//! checks the protocol like Spark and Athena do) opens all three tables.
+//! checks the protocol like Spark and Athena do) opens all three tables, and so does
+//! delta-kernel-rs (DuckDB's `delta_scan`), past a checkpoint and over the tags compaction
+//! leaves on `add` and `remove` actions.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+use lakehouse_compact::CompactOptions;
+use lakehouse_lake::{RunRange, Table};
 
 use crate::helpers::{TestLake, event, in_ci};
 
@@ -27,6 +32,115 @@ print(json.dumps(out), flush=True)
 os._exit(0)
 "#;
 
+/// Python deltalake and DuckDB's delta_scan count each table's rows (and staging's uuids).
+const ENGINES: &str = r#"
+import glob, json, os, sys
+import duckdb, duckdb_extension_delta
+from deltalake import DeltaTable
+[extension] = glob.glob(os.path.join(
+    os.path.dirname(duckdb_extension_delta.__file__), "extensions", "*", "delta.duckdb_extension"))
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{extension}'")
+out = {}
+for name in sys.argv[2:]:
+    path = f"{sys.argv[1]}/{name}"
+    rows = DeltaTable(path).to_pyarrow_table().num_rows
+    [kernel] = con.execute(f"SELECT count(*) FROM delta_scan('{path}')").fetchall()
+    out[name] = {"deltalake": rows, "kernel": kernel[0]}
+[uuids] = con.execute(
+    f"SELECT count(DISTINCT event_uuid) FROM delta_scan('{sys.argv[1]}/staging')").fetchall()
+out["staging_uuids"] = uuids[0]
+print(json.dumps(out), flush=True)
+os._exit(0)
+"#;
+
+/// Runs `script` with `args` under python3; `None` (outside CI only) when python3 or its
+/// modules are missing.
+fn python(script: &str, args: &[&str]) -> Option<Output> {
+    let output = match Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if !in_ci() => {
+            eprintln!("skipped: python3 not runnable: {e}");
+            return None;
+        }
+        Err(e) => panic!("python3 is required in CI: {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && stderr.contains("No module named") && !in_ci() {
+        eprintln!("skipped: pip install -r tests/requirements.txt");
+        return None;
+    }
+    assert!(output.status.success(), "python3 failed: {stderr}");
+    Some(output)
+}
+
+/// Key ranges leave tags on staging's adds and removes (and carried rows), maintenance
+/// rewrites, and a checkpoint folds it all; commits follow it. Both engines read every
+/// table as DataFusion does: the same rows, one per uuid in staging.
+#[tokio::test]
+async fn other_engines_read_every_table_past_a_checkpoint_after_key_ranges() {
+    let lake = TestLake::new();
+    let keys = |round: i64| -> Vec<String> {
+        let mut lines: Vec<String> = (0..120)
+            .map(|i| {
+                // Newer copies of earlier rounds' events under other types, and new ones.
+                let uuid = format!("u{}", (round * 60 + i) % 200);
+                let kind = format!("t{}:x", (round + i) % 5);
+                event(&uuid, &kind, 1_700_000_000 + round * 10 + i % 7, "")
+            })
+            .collect();
+        lines.push("not json".into());
+        lines
+    };
+    for round in 0..4 {
+        lake.ingest(&keys(round)).await;
+        for range in RunRange::keys(0, 2).expect("range").siblings() {
+            lake.compact_with(CompactOptions {
+                range: Some(range),
+                retention: chrono::Duration::zero(),
+                ..CompactOptions::default()
+            })
+            .await;
+        }
+        if round == 2 {
+            for table in [Table::Raw, Table::Staging, Table::Quarantine, Table::Keys] {
+                let delta = lake.lake.open(table).await.expect("table");
+                deltalake::checkpoints::create_checkpoint(&delta, None)
+                    .await
+                    .expect("checkpoint");
+            }
+        }
+    }
+    let log = lake.dir.path().join("staging").join("_delta_log");
+    let checkpoints = std::fs::read_dir(&log)
+        .expect("log")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().contains(".checkpoint."))
+        })
+        .count();
+    assert_eq!(checkpoints, 1);
+    let tables = ["raw", "staging", "quarantine", "staging_keys"];
+    let mut args = vec![lake.path()];
+    args.extend(tables);
+    let Some(output) = python(ENGINES, &args) else {
+        return;
+    };
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    for name in tables {
+        let ours = lake.count(name).await;
+        assert!(ours > 0, "{name}");
+        assert_eq!(read[name]["deltalake"], ours, "{name}: {read}");
+        assert_eq!(read[name]["kernel"], ours, "{name}: {read}");
+    }
+    assert_eq!(read["staging_uuids"], lake.count("staging").await);
+}
+
 #[tokio::test]
 async fn python_deltalake_reads_all_three_tables() {
     let lake = TestLake::new();
@@ -39,21 +153,9 @@ async fn python_deltalake_reads_all_three_tables() {
     .await;
     lake.compact().await;
 
-    let output = match Command::new("python3")
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg(lake.path())
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) if !in_ci() => return eprintln!("skipped: python3 not runnable: {e}"),
-        Err(e) => panic!("python3 is required in CI: {e}"),
+    let Some(output) = python(SCRIPT, &[lake.path()]) else {
+        return;
     };
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() && stderr.contains("No module named 'deltalake'") && !in_ci() {
-        return eprintln!("skipped: pip install -r tests/requirements.txt");
-    }
-    assert!(output.status.success(), "python deltalake failed: {stderr}");
     let tables: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     for (name, rows) in [("raw", 3), ("staging", 2), ("quarantine", 1)] {
         let t = &tables[name];
