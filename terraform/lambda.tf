@@ -183,6 +183,14 @@ resource "aws_cloudwatch_event_rule" "compact" {
   name                = each.value == null ? "${local.prefix}-compact" : "${local.prefix}-compact-${each.key}"
   description         = "Runs the compaction Lambda"
   schedule_expression = var.compact_schedule
+  lifecycle {
+    # Key ranges hold whole buckets of the key index (a variable's validation may not
+    # read another variable before Terraform 1.9).
+    precondition {
+      condition     = var.compact_split == "types" || contains([1, 2, 4, 8, 16, 32, 64], var.compact_ranges)
+      error_message = "compact_ranges must be a power of two from 1 to 64 with compact_split = \"keys\"."
+    }
+  }
 }
 
 resource "aws_cloudwatch_event_target" "compact" {

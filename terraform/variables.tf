@@ -118,8 +118,8 @@ variable "compact_ranges" {
   type        = number
   default     = 1
   validation {
-    condition     = contains([1, 2, 4, 8, 16, 32, 64], var.compact_ranges) || (var.compact_split == "types" && var.compact_ranges >= 1 && var.compact_ranges <= 64 && floor(var.compact_ranges) == var.compact_ranges)
-    error_message = "compact_ranges must be a power of two from 1 to 64 (key ranges hold whole buckets of the key index), or, with compact_split = \"types\", a whole number from 1 to 64."
+    condition     = var.compact_ranges >= 1 && var.compact_ranges <= 64 && floor(var.compact_ranges) == var.compact_ranges
+    error_message = "compact_ranges must be a whole number from 1 to 64 (a power of two with compact_split = \"keys\")."
   }
 }
 
