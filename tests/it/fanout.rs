@@ -320,3 +320,36 @@ async fn kinds_taking_turns_under_a_zero_retention_never_need_a_vacuumed_file() 
     let lag = status.compaction.expect("compaction lag");
     assert_eq!(lag.commits_behind, 0, "{lag:?}");
 }
+
+/// `tests/bench/key_ranges.sh` (`make bench_key_ranges`) at a small size, through the CLI:
+/// it keeps running, and every staging it builds holds one row per event.
+#[test]
+fn the_key_ranges_benchmark_runs_small_and_keeps_one_row_per_event() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/key_ranges.sh");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .env("LAKEHOUSE_BIN", env!("CARGO_BIN_EXE_lakehouse"))
+        .env("BENCH_BASE", "3000")
+        .env("BENCH_NEW", "400")
+        .env("BENCH_OUT", out_dir.path().join("run"))
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counts: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("staging rows, distinct: "))
+        .collect();
+    // Two stagings, fresh events and late copies, one run and ranges.
+    assert_eq!(counts.len(), 8, "{stdout}");
+    for count in counts {
+        let (rows, distinct) = count.split_once(',').expect("rows,distinct");
+        assert_eq!(rows, distinct, "{stdout}");
+    }
+    assert!(stdout.contains("keys 3/4: compacted:"), "{stdout}");
+}
