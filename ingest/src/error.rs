@@ -22,8 +22,6 @@ pub enum IngestError {
     Encoder(String),
     #[error("delta: {0}")]
     Delta(#[from] DeltaTableError),
-    #[error("manifest log: {0}")]
-    Manifest(String),
     #[error("arrow: {0}")]
     Arrow(#[from] ArrowError),
     /// A bug, not an input: reported rather than a record skipped.

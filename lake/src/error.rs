@@ -48,6 +48,8 @@ pub enum LakeError {
     },
     #[error("rows to write: {0}")]
     BadRows(String),
+    #[error("manifest log: {0}")]
+    Manifest(String),
     #[error("delta: {0}")]
     Delta(#[from] DeltaTableError),
     #[error("arrow: {0}")]

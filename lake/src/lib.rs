@@ -12,6 +12,8 @@
 //! - [`ranges`]: the ranges of fanned-out compaction, by type or by key.
 //! - [`point_read`]: reading only the pages of a key-sorted file that may hold given keys.
 //! - [`log`]: reading a table's log one commit at a time.
+//! - [`manifest`], [`manifest_log`]: grouped commits: the manifests writers hand over, where
+//!   they wait, and the one commit that lands many of them.
 //! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
 //! - [`redrive`]: how a quarantined record re-driven into raw names its origin.
 //!
@@ -24,6 +26,8 @@ pub mod files;
 pub mod keys;
 pub mod lake;
 pub mod log;
+pub mod manifest;
+pub mod manifest_log;
 mod object_reader;
 pub mod point_read;
 pub mod ranges;

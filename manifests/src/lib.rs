@@ -3,7 +3,7 @@
 //!
 //! An item is one manifest: key (`writer` = `<table url>|<app id>`, `version`), the manifest
 //! as JSON, and a TTL. The hand-over is a put conditional on the key being new, so it is
-//! also the writer's checkpoint (see [`lakehouse_ingest::manifest_log`]). A manifest larger
+//! also the writer's checkpoint (see [`lakehouse_lake::manifest_log`]). A manifest larger
 //! than fits an item (a batch spanning thousands of partitions) is stored in the table's
 //! `_manifests/bodies/` under a name unique to the attempt, and the item points to it.
 
@@ -18,10 +18,9 @@ use deltalake::logstore::object_store::{
     ObjectStore, ObjectStoreExt, PutMode, PutOptions, path::Path,
 };
 use lakehouse_aws::{describe_sdk_error, is_condition_failure};
-use lakehouse_ingest::IngestError;
-use lakehouse_ingest::manifest::Manifest;
-use lakehouse_ingest::manifest_log::{HandOver, ManifestKey, ManifestLog};
 use lakehouse_lake::files::object_path;
+use lakehouse_lake::manifest::Manifest;
+use lakehouse_lake::manifest_log::{HandOver, ManifestKey, ManifestLog};
 use lakehouse_lake::{Lake, LakeError, Table};
 
 const WRITER: &str = "writer";
@@ -46,7 +45,7 @@ pub struct DynamoManifestLog {
     store: Arc<dyn ObjectStore>,
 }
 
-type Result<T> = std::result::Result<T, IngestError>;
+type Result<T> = std::result::Result<T, LakeError>;
 
 impl DynamoManifestLog {
     /// The manifest log of the lake's `table`, opened (and created if missing) for its
@@ -90,12 +89,12 @@ impl DynamoManifestLog {
         Some(ManifestKey { app_id, version })
     }
 
-    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> IngestError
+    fn error<E, R>(&self, operation: &str, error: SdkError<E, R>) -> LakeError
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        IngestError::Manifest(format!(
+        LakeError::Manifest(format!(
             "DynamoDB {operation} on {}: {}",
             self.table_name,
             describe_sdk_error(&error)
@@ -106,7 +105,7 @@ impl DynamoManifestLog {
     async fn taken(&self, manifest: &Manifest) -> Result<HandOver> {
         match self.get(&manifest.key()).await? {
             Some(stored) => Ok(HandOver::Taken(Box::new(stored))),
-            None => Err(IngestError::Manifest(format!(
+            None => Err(LakeError::Manifest(format!(
                 "{}: {} version {} was refused as existing but cannot be read",
                 self.table_name, manifest.app_id, manifest.version
             ))),
@@ -118,7 +117,7 @@ impl DynamoManifestLog {
         item: &std::collections::HashMap<String, AttributeValue>,
     ) -> Result<Manifest> {
         let corrupt =
-            |reason: String| IngestError::Manifest(format!("{}: {reason}", self.table_name));
+            |reason: String| LakeError::Manifest(format!("{}: {reason}", self.table_name));
         let json = match (item.get(BODY), item.get(BODY_PATH)) {
             (Some(AttributeValue::S(json)), _) => json.clone().into_bytes(),
             (_, Some(AttributeValue::S(path))) => {
@@ -139,7 +138,7 @@ impl DynamoManifestLog {
 impl ManifestLog for DynamoManifestLog {
     async fn hand_over(&self, manifest: &Manifest) -> Result<HandOver> {
         let json =
-            serde_json::to_string(manifest).map_err(|e| IngestError::Manifest(e.to_string()))?;
+            serde_json::to_string(manifest).map_err(|e| LakeError::Manifest(e.to_string()))?;
         let expires = chrono::Utc::now().timestamp() + EXPIRY_DAYS * 86_400;
         let mut request = self
             .client
@@ -169,7 +168,7 @@ impl ManifestLog for DynamoManifestLog {
             self.store
                 .put_opts(&object_path(&path), json.into_bytes().into(), create)
                 .await
-                .map_err(|e| IngestError::Manifest(format!("manifest body {path}: {e}")))?;
+                .map_err(|e| LakeError::Manifest(format!("manifest body {path}: {e}")))?;
             request = request.item(BODY_PATH, AttributeValue::S(path.clone()));
             body = Some(path);
         }
@@ -274,7 +273,7 @@ impl ManifestLog for DynamoManifestLog {
                 let delete = DeleteRequest::builder()
                     .set_key(Some(key))
                     .build()
-                    .map_err(|e| IngestError::Manifest(e.to_string()))?;
+                    .map_err(|e| LakeError::Manifest(e.to_string()))?;
                 requests.push(WriteRequest::builder().delete_request(delete).build());
             }
             let mut pending = Some(requests);

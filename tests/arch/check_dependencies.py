@@ -7,6 +7,7 @@
 - No stage, and not the CLI, links the Lambda runtime or a Lambda package.
 - No Lambda package depends on another: what they share is in `lambdas/shared` or in a
   library beside `aws/`; `lambdas/` holds the Lambda packages and `lambdas/shared` only.
+- A library beside `aws/` (`aws/`, `manifests/`) depends on no stage.
 
 Before checking the workspace, the checker is run on made-up graphs that break each rule,
 so a check that could no longer fail fails here. Exit status 1 with one line per problem.
@@ -63,6 +64,14 @@ def problems_of(graph):
     for package in sorted(lambda_packages):
         for dep in sorted(graph.direct(package) & lambda_packages):
             problems.append(f"{package} depends on {dep}: no Lambda package depends on another")
+    # Libraries beside aws/ (aws/, manifests/) stand on the bottom floor with the lake: one
+    # on a stage would make a floor between the Lambdas and the stages.
+    floors = {LAKE, CLI, LAMBDA_SHARED, *STAGES} | lambda_packages
+    for crate in sorted(n for n in graph.members if n not in floors):
+        for dep in sorted(graph.direct(crate) & set(STAGES)):
+            problems.append(
+                f"{crate} depends on {dep}: a library beside aws/ stands on {LAKE}, not on a stage"
+            )
     # A library under lambdas/ reads as a Lambda package that others depend on.
     for crate, package in sorted(graph.members.items()):
         folder = pathlib.Path(package.get("manifest_path", "Cargo.toml")).parent
@@ -116,6 +125,9 @@ def self_test():
     beside = FakeGraph({**good, "lakehouse-dynamo-manifests": [LAKE]})
     beside.members["lakehouse-dynamo-manifests"] = {"manifest_path": "/w/manifests/Cargo.toml"}
     assert problems_of(beside) == [], problems_of(beside)
+    on_a_stage = FakeGraph({**good, "lakehouse-dynamo-manifests": [LAKE, "lakehouse-ingest"]})
+    on_a_stage.members["lakehouse-dynamo-manifests"] = {"manifest_path": "/w/manifests/Cargo.toml"}
+    assert problems_of(on_a_stage), "self-test: the check misses a library beside aws/ on a stage"
     broken = {k: list(v) for k, v in good.items()}
     broken["lakehouse-compact"] = []
     assert problems_of(FakeGraph(broken)), "self-test: the check misses a stage without lake"

@@ -38,6 +38,9 @@ use crate::sequence::SequenceNumber;
 pub enum StreamError {
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    /// The manifest log (grouped mode).
+    #[error(transparent)]
+    Lake(#[from] lakehouse_lake::LakeError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("record {event_id}: {reason}")]

@@ -26,7 +26,7 @@ use deltalake::logstore::object_store::{
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::percent_decode_str;
 
-use crate::error::{IngestError, Result};
+use crate::error::{LakeError, Result};
 use crate::manifest::Manifest;
 
 /// One stored manifest's identity.
@@ -129,8 +129,7 @@ impl StoreManifestLog {
 impl ManifestLog for StoreManifestLog {
     async fn hand_over(&self, manifest: &Manifest) -> Result<HandOver> {
         let path = Self::path(&manifest.key());
-        let body =
-            serde_json::to_vec(manifest).map_err(|e| IngestError::Manifest(e.to_string()))?;
+        let body = serde_json::to_vec(manifest).map_err(|e| LakeError::Manifest(e.to_string()))?;
         let create = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -140,7 +139,7 @@ impl ManifestLog for StoreManifestLog {
             Err(object_store::Error::AlreadyExists { .. }) => {
                 match self.get(&manifest.key()).await? {
                     Some(stored) => Ok(HandOver::Taken(Box::new(stored))),
-                    None => Err(IngestError::Manifest(format!(
+                    None => Err(LakeError::Manifest(format!(
                         "{path} exists but cannot be read back"
                     ))),
                 }
@@ -167,7 +166,7 @@ impl ManifestLog for StoreManifestLog {
             Err(e) => return Err(store_error(e)),
         };
         let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| IngestError::Manifest(format!("{}: {e}", Self::path(key))))?;
+            .map_err(|e| LakeError::Manifest(format!("{}: {e}", Self::path(key))))?;
         Ok(Some(manifest))
     }
 
@@ -201,13 +200,13 @@ pub async fn hand_over_files(
 ) -> Result<HandOver> {
     let handed = log.hand_over(manifest).await?;
     if let HandOver::Taken(_) = &handed {
-        lakehouse_lake::log::discard_files(table, &manifest.adds).await;
+        crate::log::discard_files(table, &manifest.adds).await;
     }
     Ok(handed)
 }
 
-fn store_error(e: object_store::Error) -> IngestError {
-    IngestError::Manifest(e.to_string())
+fn store_error(e: object_store::Error) -> LakeError {
+    LakeError::Manifest(e.to_string())
 }
 
 #[cfg(test)]

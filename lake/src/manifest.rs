@@ -3,7 +3,7 @@
 //! Delta commit, carrying every writer's `txn`. This is that commit: which manifests are
 //! new, which are already in the table, and which must wait for an earlier one. Where the
 //! manifests come from is [`crate::manifest_log`]; the committer's loop is
-//! [`crate::committer`].
+//! `lakehouse_ingest::committer`.
 //!
 //! Per writer (app id), versions run 1, 2, 3, …: a manifest commits only when every lower
 //! version of its writer is in the table, so a late or reordered manifest waits rather than
@@ -12,9 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::commit::{BatchLineage, Commit, CommitMetadata, Committed};
 use deltalake::DeltaTable;
 use deltalake::kernel::{Add, Transaction};
-use lakehouse_lake::{BatchLineage, Commit, CommitMetadata, Committed};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
