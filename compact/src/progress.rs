@@ -136,7 +136,8 @@ async fn last_other_kind(
 ) -> Result<Option<RunRange>> {
     let other = |app_id: &str| match (range_of_app_id(app_id), range) {
         (Some(kind), Some(ours)) => !kind.same_kind(ours),
-        (found, ours) => found.is_some() != ours.is_some(),
+        (Some(_), None) | (None, Some(_)) => true,
+        (None, None) => false,
     };
     Ok(last_merge_by(staging, other)
         .await?
