@@ -66,8 +66,11 @@ pub struct MergeOptions {
 /// What one merge did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MergeMetrics {
-    /// New rows read from `raw`.
+    /// New rows read from `raw`: this run's (or range's).
     pub source_rows: u64,
+    /// Rows decoded from `raw`'s files: a range's and other ranges' (a key range decodes
+    /// only its buckets' pages of a clustered file).
+    pub raw_rows_scanned: u64,
     /// Events seen for the first time.
     pub inserted: u64,
     /// Events whose staging row was replaced by a newer copy.

@@ -5,6 +5,7 @@
 //! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
 //! - [`files`]: reading a table's data files back with their partition values.
 //! - [`keys`]: the key index's keys and buckets.
+//! - [`clustered`]: raw's files in key-bucket order, and reading one range of buckets.
 //! - [`write`]: writing a partition's rows as a data file, the same way for every stage.
 //! - [`commit`]: the one path by which every writer commits: actions, application
 //!   transactions and typed commit metadata in a single Delta commit, checked against
@@ -19,6 +20,7 @@
 //!
 //! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
 
+pub mod clustered;
 pub mod commit;
 mod conflict;
 mod error;

@@ -7,7 +7,7 @@
 //! ranges and fetches the rest concurrently.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use deltalake::logstore::parquet_reader::ParquetObjectReader;
@@ -24,6 +24,34 @@ pub struct ObjectReader {
     inner: ParquetObjectReader,
     store: Arc<dyn ObjectStore>,
     path: Path,
+    prefetched: Prefetched,
+}
+
+/// One span of a file's bytes fetched ahead, from which the reader serves the ranges it
+/// holds: Parquet's reader fetches a row group at a time, a GET each, where the caller
+/// knows every row group it will read.
+#[derive(Clone, Default)]
+pub struct Prefetched(Arc<Mutex<Option<Span>>>);
+
+/// Bytes of a file and where in it they lie.
+type Span = (Range<u64>, Bytes);
+
+impl Prefetched {
+    /// Serves `span` from `bytes` from now on.
+    pub fn hold(&self, span: Range<u64>, bytes: Bytes) {
+        if let Ok(mut held) = self.0.lock() {
+            *held = Some((span, bytes));
+        }
+    }
+
+    fn slice(&self, range: &Range<u64>) -> Option<Bytes> {
+        let held = self.0.lock().ok()?;
+        let (span, bytes) = held.as_ref()?;
+        let whole = span.end - span.start == bytes.len() as u64;
+        (whole && span.start <= range.start && range.end <= span.end).then(|| {
+            bytes.slice((range.start - span.start) as usize..(range.end - span.start) as usize)
+        })
+    }
 }
 
 impl ObjectReader {
@@ -32,16 +60,36 @@ impl ObjectReader {
             inner: ParquetObjectReader::new(store.clone(), path.clone()).with_file_size(size),
             store,
             path,
+            prefetched: Prefetched::default(),
         }
+    }
+
+    /// A handle by which bytes fetched later are served to this reader.
+    pub fn prefetched(&self) -> Prefetched {
+        self.prefetched.clone()
+    }
+
+    /// Fetches the last `bytes` of the file first: a footer and page index within them
+    /// come in one GET instead of three (length, footer, index).
+    pub fn with_footer_size_hint(mut self, bytes: usize) -> Self {
+        self.inner = self.inner.with_footer_size_hint(bytes);
+        self
     }
 }
 
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, Result<Bytes>> {
-        self.inner.get_bytes(range)
+        match self.prefetched.slice(&range) {
+            Some(bytes) => futures::future::ready(Ok(bytes)).boxed(),
+            None => self.inner.get_bytes(range),
+        }
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, Result<Vec<Bytes>>> {
+        let held: Option<Vec<Bytes>> = ranges.iter().map(|r| self.prefetched.slice(r)).collect();
+        if let Some(bytes) = held {
+            return futures::future::ready(Ok(bytes)).boxed();
+        }
         async move {
             self.store
                 .get_ranges(&self.path, &ranges)

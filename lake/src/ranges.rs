@@ -12,6 +12,7 @@
 //!   planned on, and by which a range reads only files that may hold its events.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use deltalake::kernel::Add;
 
@@ -135,18 +136,17 @@ impl RunRange {
         }
     }
 
+    /// The buckets of the key index a key range holds (`None` for a type range).
+    pub fn buckets(self) -> Option<Range<u32>> {
+        let width = KEY_BUCKETS / self.count;
+        (self.by == SplitBy::Keys).then(|| self.index * width..(self.index + 1) * width)
+    }
+
     /// Whether this range and `other` may hold a common event: always, unless both are
     /// key ranges over disjoint buckets (of any N).
     pub fn overlaps(self, other: RunRange) -> bool {
-        let buckets = |r: RunRange| {
-            let width = KEY_BUCKETS / r.count;
-            (r.index * width, (r.index + 1) * width)
-        };
-        match (self.by, other.by) {
-            (SplitBy::Keys, SplitBy::Keys) => {
-                let ((a, b), (c, d)) = (buckets(self), buckets(other));
-                a < d && c < b
-            }
+        match (self.buckets(), other.buckets()) {
+            (Some(a), Some(b)) => a.start < b.end && b.start < a.end,
             _ => true,
         }
     }

@@ -240,6 +240,13 @@ impl Table {
         }
     }
 
+    /// Whether a writer puts the table's rows in key-bucket order, with where each bucket
+    /// starts in the footer ([`crate::clustered`]): raw's, which every compaction range of
+    /// keys reads, for its buckets only.
+    pub fn clustered_by_key(self) -> bool {
+        self == Table::Raw
+    }
+
     /// Columns rows are sorted by inside each file a writer writes to a table partitioned by
     /// `partitions`: raw without `event_type` among them sorts by it, so a reader of one
     /// type skips the rest of a file by its row groups' statistics.

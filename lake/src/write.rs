@@ -1,5 +1,6 @@
 //! How a table's data files are written, by every stage: a partition's rows as one file,
-//! in the order the table wants them ([`Table::sort_columns`]), with its writer
+//! in the order the table wants them ([`Table::clustered_by_key`],
+//! [`Table::sort_columns`]), with its writer
 //! properties and the statistics its configuration asks for, by delta-rs's partition
 //! writer (so paths, escaping and statistics are Delta's own). Writing partitions on tasks
 //! of their own is what spreads encoding over the cores.
@@ -19,6 +20,7 @@ use deltalake::logstore::ObjectStoreRef;
 use deltalake::parquet::file::properties::WriterProperties;
 use indexmap::IndexMap;
 
+use crate::clustered::{cluster, row_group_rows};
 use crate::error::{LakeError, Result};
 use crate::files::parse_partition_date;
 use crate::schema::Table;
@@ -37,6 +39,8 @@ pub struct FileWriter {
     /// The partition columns in order, each with whether it is a date (else a string).
     partitions: Vec<(String, bool)>,
     sort: &'static [&'static str],
+    /// Rows in key-bucket order first (see [`Table::clustered_by_key`]).
+    clustered: bool,
     /// The table's columns a file holds (all but the partition columns), and their schema.
     file_columns: Vec<usize>,
     file_schema: SchemaRef,
@@ -87,6 +91,7 @@ impl FileWriter {
         Ok(FileWriter {
             store: table.object_store(),
             sort: kind.sort_columns(&name_refs),
+            clustered: kind.clustered_by_key(),
             partitions,
             file_columns,
             file_schema,
@@ -138,7 +143,27 @@ impl FileWriter {
     /// Writes `batch` (rows of the table's schema, all of partition `key`) as one file, or
     /// several past the file size; returns their `add`s.
     pub async fn write(&self, key: &PartitionKey, batch: RecordBatch) -> Result<Vec<Add>> {
-        let batch = sorted(batch, self.sort)?.project(&self.file_columns)?;
+        // A clustered file's footer names row numbers, so it must be the one file the
+        // rows become: clustering is left out where the writer rolls files by size.
+        let (batch, properties) = if self.clustered && self.file_size.is_none() {
+            let (batch, starts) = cluster(&batch, self.sort)?;
+            let mut metadata = self
+                .properties
+                .key_value_metadata()
+                .cloned()
+                .unwrap_or_default();
+            metadata.push(starts);
+            let properties = self
+                .properties
+                .clone()
+                .into_builder()
+                .set_max_row_group_row_count(Some(row_group_rows(&batch)))
+                .set_key_value_metadata(Some(metadata));
+            (batch, properties.build())
+        } else {
+            (sorted(batch, self.sort)?, self.properties.clone())
+        };
+        let batch = batch.project(&self.file_columns)?;
         let values: IndexMap<String, Scalar> = self
             .partitions
             .iter()
@@ -154,7 +179,7 @@ impl FileWriter {
         let config = PartitionWriterConfig::try_new(
             self.file_schema.clone(),
             values,
-            Some(self.properties.clone()),
+            Some(properties),
             self.file_size,
             None,
             None,

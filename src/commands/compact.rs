@@ -32,12 +32,17 @@ pub fn describe(report: &CompactReport) -> String {
     });
     // Merges planned again after a concurrent commit (another kind of run, or a sibling
     // key range replacing rows in the same file): each read its raw rows again.
+    // A range decodes other ranges' rows too, where raw files are not clustered by key.
+    let scanned = match t.raw_rows_scanned {
+        n if n == t.source_rows => String::new(),
+        n => format!(" of {n} scanned"),
+    };
     let replans = match report.replans {
         0 => String::new(),
         n => format!(" planned again {n}"),
     };
     format!(
-        "compacted: raw {consumed}..v{} read {} inserted {} updated {} discarded {} \
+        "compacted: raw {consumed}..v{} read {}{scanned} inserted {} updated {} discarded {} \
          files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{} staging {staging}{replans} optimize {compacted} files vacuum {vacuumed} files{keys}",
         report.raw_version,
         t.source_rows,

@@ -1,12 +1,22 @@
-//! raw partitioned by `event_date` only (`RawLayout::Date`, for volume): one file per batch
-//! and day with rows sorted by `event_type`; compaction, queries and the CLI give the same
-//! answers as with the default layout.
+//! Raw's layouts. Partitioned by `event_date` only (`RawLayout::Date`, for volume): one
+//! file per batch and day; compaction, queries and the CLI give the same answers as with
+//! the default layout. In every layout a file's rows are in key-bucket order (then by
+//! type), so a key range of compaction reads its share of each file.
 
+use std::sync::Arc;
+
+use deltalake::ObjectStore;
 use deltalake::arrow::array::{Array, StringArray};
+use deltalake::logstore::object_store::local::LocalFileSystem;
+use lakehouse_compact::CompactOptions;
+use lakehouse_lake::clustered::read_buckets;
 use lakehouse_lake::files::{live_files, read_file};
-use lakehouse_lake::{RawLayout, Table};
+use lakehouse_lake::keys::{KEY_BUCKETS, Key};
+use lakehouse_lake::{Lake, RawLayout, RunRange, Table};
+use url::Url;
 
 use crate::helpers::{TestLake, event, lakehouse_ok};
+use crate::latency::{LatencyModel, LatencyStore};
 
 const DAY: i64 = 86_400;
 const T0: i64 = 1_764_000_000;
@@ -66,18 +76,23 @@ async fn raw_by_date_writes_a_file_per_day_sorted_by_type_and_compacts_the_same(
         let rows = read_file(raw.object_store(), Table::Raw, add, None)
             .await
             .expect("read");
-        let mut types = Vec::new();
+        // In key-bucket order first (see the test below), then by type.
+        let mut order = Vec::new();
         for batch in &rows {
-            let column = batch.column_by_name("event_type").expect("event_type");
-            let column = column
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .expect("strings");
-            types.extend((0..column.len()).map(|i| column.value(i).to_string()));
+            let text = |name| {
+                let column = batch.column_by_name(name).expect(name);
+                let column = column.as_any().downcast_ref::<StringArray>();
+                column.expect("strings").clone()
+            };
+            let (types, uuids) = (text("event_type"), text("event_uuid"));
+            order.extend((0..types.len()).map(|i| {
+                let bucket = Key::of(uuids.value(i)).bucket();
+                (bucket, types.value(i).to_string())
+            }));
         }
         assert!(
-            types.windows(2).all(|w| w[0] <= w[1]),
-            "{}: {types:?}",
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "{}: {order:?}",
             add.path
         );
         let dates: std::collections::BTreeSet<_> = rows
@@ -118,7 +133,7 @@ async fn raw_by_date_writes_a_file_per_day_sorted_by_type_and_compacts_the_same(
 
     // A lake opened with the default layout keeps writing raw by date: the table decides.
     let again = TestLake {
-        lake: lakehouse_lake::Lake::parse(by_date.path()).expect("lake"),
+        lake: Lake::parse(by_date.path()).expect("lake"),
         dir: tempfile::tempdir().expect("unused"),
     };
     again.ingest(&batches()[0]).await;
@@ -185,4 +200,96 @@ fn the_cli_creates_raw_by_date_when_asked() {
         b"",
     );
     assert!(out.contains("\"n\":80"), "{out}");
+}
+
+/// Raw's rows are in key-bucket order, each file's footer naming where each bucket starts
+/// (`lakehouse_lake::clustered`): a key range of compaction decodes its buckets' rows
+/// (and one either side) of every raw file, and on an object store fetches about its
+/// share of the bytes, while staging comes out exactly as one run makes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn key_ranges_read_only_their_buckets_of_raw_and_stage_what_one_run_stages() {
+    const EVENTS: usize = 24_000;
+    const RANGES: u32 = 16;
+    // ~150 bytes of payload that compresses poorly, as real payloads do.
+    let pad =
+        |i: usize| format!("{:016x}", (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).repeat(9);
+    let lines: Vec<String> = (0..EVENTS)
+        .map(|i| {
+            event(
+                &format!("k{i}"),
+                "pay:x",
+                T0 + i as i64,
+                &format!(r#","pad":"{}""#, pad(i)),
+            )
+        })
+        .collect();
+    let (fanned, whole) = (TestLake::new(), TestLake::new());
+    fanned.ingest(&lines).await;
+    whole.ingest(&lines).await;
+    let raw = fanned.lake.open(Table::Raw).await.expect("raw");
+    let files = live_files(&raw).expect("files");
+    assert_eq!(files.len(), 1, "one partition, one file");
+    let file = &files[0];
+
+    let mut scanned = 0;
+    for index in 0..RANGES {
+        let range = RunRange::keys(index, RANGES).expect("range");
+        let report = fanned
+            .compact_with(CompactOptions {
+                range: Some(range),
+                skip_maintenance: true,
+                ..CompactOptions::default()
+            })
+            .await;
+        let total = report.total();
+        let mine = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| range.holds_uuid(&format!("k{i}")))
+            .count() as u64;
+        assert_eq!(total.source_rows, mine, "{range:?}");
+        assert!(total.raw_rows_scanned <= mine + 2, "{range:?}: {total:?}");
+        scanned += total.raw_rows_scanned;
+    }
+    // Unclustered, each range would decode all 24,000 rows: 384,000 in all.
+    assert!(
+        scanned <= EVENTS as u64 + 2 * u64::from(RANGES),
+        "{scanned}"
+    );
+    whole.compact().await;
+    assert_eq!(fanned.staging_state().await, whole.staging_state().await);
+
+    // Bytes and GETs, counted as S3 serves them: each range fetches the file's footer
+    // (one GET) and the row groups its rows are in (one GET), about 1/8 of the file, where
+    // reading it whole in every range fetches it 16 times.
+    let store = Arc::new(LatencyStore::new(
+        LocalFileSystem::new(),
+        LatencyModel::default(),
+        1,
+    ));
+    let root = Url::from_directory_path(fanned.dir.path()).expect("root url");
+    let counted = Lake::in_store(root, store.clone() as Arc<dyn ObjectStore>);
+    let raw = counted.open(Table::Raw).await.expect("raw");
+    assert!(file.size > 1 << 20, "a file read in parts: {}", file.size);
+    let (gets_before, bytes_before) = store.gets();
+    for index in 0..RANGES {
+        let width = KEY_BUCKETS / RANGES;
+        let buckets = index * width..(index + 1) * width;
+        let read = read_buckets(raw.object_store(), Table::Raw, file, buckets)
+            .await
+            .expect("read");
+        assert!(read.clustered);
+    }
+    let (gets, bytes) = store.gets();
+    let (gets, bytes) = (gets - gets_before, bytes - bytes_before);
+    println!(
+        "{RANGES} key ranges fetched {bytes} bytes of a {} byte raw file in {gets} GETs",
+        file.size
+    );
+    assert!(gets <= 2 * u64::from(RANGES), "{gets} GETs");
+    assert!(
+        bytes < 5 * file.size as u64 / 2,
+        "{bytes} bytes of {} in {gets} GETs",
+        file.size
+    );
 }
