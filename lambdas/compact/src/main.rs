@@ -191,6 +191,8 @@ async fn handle(
                 .saturating_sub(report.raw_consumed_before.map_or(0, |v| v + 1)),
         ),
         Metric::count("RowsRead", total.source_rows),
+        // Beside RowsRead: what a key range decoded of raw for them (other ranges' rows).
+        Metric::count("RawRowsScanned", total.raw_rows_scanned),
         Metric::count("Inserted", total.inserted),
         Metric::count("Updated", total.updated),
         Metric::count("Discarded", total.discarded),
