@@ -80,7 +80,7 @@ variable "commit_mode" {
 }
 
 variable "raw_layout" {
-  description = "How raw is partitioned when first created: date-type (event_date, event_type) or date (event_date only, rows sorted by event_type: one file per batch and day, for volume). An existing raw keeps its own; staging keeps date and type."
+  description = "How raw is partitioned when first created: date-type (event_date, event_type) or date (event_date only: one file per batch and day, for volume). An existing raw keeps its own; staging keeps date and type."
   type        = string
   default     = "date-type"
   validation {

@@ -109,13 +109,19 @@ pub fn bucket_starts(metadata: &ParquetMetaData) -> Option<Vec<usize>> {
         .find(|kv| kv.key == BUCKET_STARTS)?
         .value
         .as_deref()?;
+    parse_starts(value, usize::try_from(file.num_rows()).ok()?)
+}
+
+/// The bucket starts a footer value names, if they describe a file of `rows` rows: one
+/// more than there are buckets, from 0 to `rows`, never decreasing.
+fn parse_starts(value: &str, rows: usize) -> Option<Vec<usize>> {
     let starts = value
         .split(',')
         .map(|n| n.parse().ok())
         .collect::<Option<Vec<usize>>>()?;
     let well_formed = starts.len() == KEY_BUCKETS as usize + 1
         && starts.first() == Some(&0)
-        && starts.last() == usize::try_from(file.num_rows()).ok().as_ref()
+        && starts.last() == Some(&rows)
         && starts.windows(2).all(|w| w[0] <= w[1]);
     well_formed.then_some(starts)
 }

@@ -151,8 +151,8 @@ pub enum RawLayout {
     /// `event_date`, `event_type`: the design's layout; a batch writes a file per type.
     #[default]
     DateType,
-    /// `event_date` only, rows sorted by `event_type` inside each file: a batch writes one
-    /// file per day it spans. For volume (docs/scaling.md); `staging` keeps date and type.
+    /// `event_date` only, rows sorted by key bucket, then `event_type`, inside each file: a
+    /// batch writes one file per day it spans. For volume (docs/scaling.md); `staging` keeps date and type.
     Date,
 }
 
@@ -248,8 +248,9 @@ impl Table {
     }
 
     /// Columns rows are sorted by inside each file a writer writes to a table partitioned by
-    /// `partitions`: raw without `event_type` among them sorts by it, so a reader of one
-    /// type skips the rest of a file by its row groups' statistics.
+    /// `partitions` (raw's within each key bucket, see [`Table::clustered_by_key`]): raw
+    /// without `event_type` among them sorts by it, so a bucket's rows of one type lie
+    /// together.
     pub fn sort_columns(self, partitions: &[&str]) -> &'static [&'static str] {
         match self {
             Table::Raw if !partitions.contains(&EVENT_TYPE) => &[EVENT_TYPE],

@@ -180,6 +180,40 @@ async fn a_footer_the_rows_belie_is_read_whole() {
 }
 
 proptest::proptest! {
+    /// Any footer text: bucket starts that describe the file, or none; and a window over
+    /// them, for any range, lies within the file.
+    #[test]
+    fn any_footer_value_gives_starts_that_fit_the_file_or_none(
+        value in "[0-9,]{0,300}|\\PC{0,40}",
+        rows in 0usize..5_000,
+        steps in proptest::collection::vec(0usize..100, 64),
+        start in 0u32..=64,
+        width in 0u32..=64,
+    ) {
+        let buckets = start..(start + width).min(KEY_BUCKETS);
+        for (text, rows) in [(value, rows), (plausible(&steps), steps.iter().sum())] {
+            if let Some(starts) = parse_starts(&text, rows) {
+                proptest::prop_assert_eq!(starts.len(), KEY_BUCKETS as usize + 1);
+                let window = Window::of(&starts, &buckets);
+                proptest::prop_assert!(window.rows.start <= window.rows.end);
+                proptest::prop_assert!(window.rows.end <= rows);
+            }
+        }
+    }
+}
+
+/// Well-formed starts whose buckets hold `steps` rows each.
+fn plausible(steps: &[usize]) -> String {
+    let mut at = 0;
+    let mut starts = vec!["0".to_string()];
+    for step in steps {
+        at += step;
+        starts.push(at.to_string());
+    }
+    starts.join(",")
+}
+
+proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
 
     /// Any uuids (odd Unicode, repeats, none at all) and any range: the rows read hold
