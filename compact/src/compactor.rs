@@ -470,7 +470,8 @@ impl Compactor {
 const RAW_READS_IN_FLIGHT: usize = 32;
 
 /// The rows of a raw file a run takes, a superset filtered by [`of_range`], and how many
-/// it decoded: a key range reads only its buckets' pages of a clustered file.
+/// it decoded: a key range reads only the row groups holding its buckets of a clustered
+/// file.
 async fn read_raw_file(
     store: Arc<dyn ObjectStore>,
     add: Add,

@@ -69,7 +69,7 @@ pub struct MergeMetrics {
     /// New rows read from `raw`: this run's (or range's).
     pub source_rows: u64,
     /// Rows decoded from `raw`'s files: a range's and other ranges' (a key range decodes
-    /// only its buckets' pages of a clustered file).
+    /// its buckets' rows of a clustered file, and one either side).
     pub raw_rows_scanned: u64,
     /// Events seen for the first time.
     pub inserted: u64,

@@ -69,8 +69,8 @@ impl ObjectReader {
         self.prefetched.clone()
     }
 
-    /// Fetches the last `bytes` of the file first: a footer and page index within them
-    /// come in one GET instead of three (length, footer, index).
+    /// Fetches the last `bytes` of the file first: a footer within them comes in one GET
+    /// instead of two (its length, then itself).
     pub fn with_footer_size_hint(mut self, bytes: usize) -> Self {
         self.inner = self.inner.with_footer_size_hint(bytes);
         self
