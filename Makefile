@@ -16,7 +16,9 @@ help: ## List the targets
 
 demo: ## The whole path on a local folder, offline: generate, ingest, compact, query
 	@test -x $(CARGO_TARGET_DIR)/debug/lakehouse || echo "First build: cargo compiles deltalake, DataFusion and the AWS SDK from nothing, about 30 minutes on 2 cores. Later runs take seconds."
-	$(CARGO) build --bin lakehouse
+	@# The same targets as `make test` builds: `--bin lakehouse` alone resolves the
+	@# dependencies' features without the tests' and rebuilds DataFusion and deltalake.
+	$(CARGO) build --workspace --all-targets
 	rm -rf $(LAKE)
 	$(CARGO_TARGET_DIR)/debug/lakehouse demo --lake $(LAKE) --events $(EVENTS)
 
