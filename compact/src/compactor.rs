@@ -509,10 +509,7 @@ fn stale_plan(error: &CompactError) -> bool {
 /// Whether a raw file may hold rows of `range`: by its type partition, or, in raw laid
 /// out by date only or with ranges of keys, always (its rows are filtered once read).
 fn may_hold(range: Option<RunRange>, file: &RawFile) -> bool {
-    match (range, file.add.partition_values.get(EVENT_TYPE)) {
-        (Some(range), Some(Some(t))) => range.holds_type(t),
-        _ => true,
-    }
+    range.is_none_or(|r| r.may_hold_file(&file.add))
 }
 
 /// The rows of `batch` in `range`: by their event type or by their uuid's key.

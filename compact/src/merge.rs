@@ -331,13 +331,8 @@ fn files_in_horizon(
     };
     let mut files = Vec::new();
     for add in live_files(staging)? {
-        if let Some(range) = options.range {
-            let event_type = add.partition_values.get(EVENT_TYPE).cloned().flatten();
-            if event_type.is_some_and(|t| !range.holds_type(&t))
-                || !range.may_be_in_file(add.tags.as_ref())
-            {
-                continue;
-            }
+        if options.range.is_some_and(|r| !r.may_hold_file(&add)) {
+            continue;
         }
         let date = parse_partition_date(&add, EVENT_DATE)?.map(i64::from);
         let within = match date {
@@ -378,10 +373,7 @@ async fn files_of_staged_copies(
             continue;
         };
         // Another key range's file holds none of this range's events.
-        if options
-            .range
-            .is_some_and(|r| !r.may_be_in_file(add.tags.as_ref()))
-        {
+        if options.range.is_some_and(|r| !r.may_hold_file(&add)) {
             continue;
         }
         let date = parse_partition_date(&add, EVENT_DATE)?;

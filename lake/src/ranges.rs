@@ -17,6 +17,7 @@ use std::ops::Range;
 use deltalake::kernel::Add;
 
 use crate::keys::{KEY_BUCKETS, Key};
+use crate::schema::EVENT_TYPE;
 
 /// What the events are split by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -158,6 +159,16 @@ impl RunRange {
             Some(Some(name)) => RunRange::of_name(name).is_none_or(|r| self.overlaps(r)),
             _ => true,
         }
+    }
+
+    /// Whether a data file may hold events of this range: by its `event_type` partition
+    /// (a file without one, raw by date, may hold any type) and by its key-range tag.
+    pub fn may_hold_file(self, add: &Add) -> bool {
+        let of_type = match add.partition_values.get(EVENT_TYPE) {
+            Some(Some(t)) => self.holds_type(t),
+            _ => true,
+        };
+        of_type && self.may_be_in_file(add.tags.as_ref())
     }
 
     /// `types-I-of-N` or `keys-I-of-N`: the range in app ids, lease keys and tags.
