@@ -367,6 +367,33 @@ pub enum KeysCommand {
               value_parser = clap::value_parser!(u64).range(1..))]
         max_rows_per_commit: u64,
     },
+    /// Build the index in chunks that may run at once, anywhere (`update` builds them one
+    /// after another): `--plan` starts a build when the index needs one and lists pending
+    /// chunks; `--as-of V --files A..B` indexes one chunk, exactly once. The next `update`
+    /// (or compaction) records the finished build. The keys-build state machine's steps.
+    Build {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Start a build if the index needs one, and list the chunks still to index.
+        #[arg(long, conflicts_with_all = ["as_of", "files"])]
+        plan: bool,
+        /// The staging version being built, as the plan said.
+        #[arg(long, value_name = "VERSION", requires = "files")]
+        as_of: Option<u64>,
+        /// The chunk to index: files FROM..TO of that version's live files in path order.
+        #[arg(long, value_name = "FROM..TO", requires = "as_of", value_parser = parse_chunk)]
+        files: Option<lakehouse_compact::key_build::Chunk>,
+        /// A chunk holds the files of about this many staging rows.
+        #[arg(long, default_value_t = lakehouse_compact::key_build::ROWS_PER_CHUNK,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        rows_per_chunk: u64,
+        /// Chunks listed at most; plan again once they are done.
+        #[arg(long, default_value_t = lakehouse_compact::key_build::CHUNKS_PER_PLAN,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_chunks: u64,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
     /// Compare every key of the index with staging at the version the index holds (reads
     /// both tables whole); fails when they differ.
     Check {
@@ -375,6 +402,19 @@ pub enum KeysCommand {
         #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
         format: HistoryFormat,
     },
+}
+
+fn parse_chunk(text: &str) -> Result<lakehouse_compact::key_build::Chunk, String> {
+    let bad = || format!("{text:?}: expected FROM..TO, file numbers with FROM < TO");
+    let (from, to) = text.split_once("..").ok_or_else(bad)?;
+    let (from, to) = (
+        from.parse().map_err(|_| bad())?,
+        to.parse().map_err(|_| bad())?,
+    );
+    if from >= to {
+        return Err(bad());
+    }
+    Ok(lakehouse_compact::key_build::Chunk { from, to })
 }
 
 fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {

@@ -31,3 +31,7 @@ output "dashboard_url" {
 output "sweep_state_machine" {
   value = aws_sfn_state_machine.sweep.arn
 }
+
+output "keys_build_state_machine" {
+  value = aws_sfn_state_machine.keys_build.arn
+}

@@ -162,6 +162,24 @@ variable "sweep_schedule" {
   default     = "rate(1 day)"
 }
 
+variable "keys_build_rows_per_chunk" {
+  description = "The keys-build state machine: a chunk indexes the staging files of about this many rows, in one compaction Lambda invocation (~1 minute per 20M rows; docs/benchmarks.md)."
+  type        = number
+  default     = 20000000
+}
+
+variable "keys_build_chunks_per_plan" {
+  description = "The keys-build state machine: chunks one plan lists (its map's items); it plans again until none is left."
+  type        = number
+  default     = 500
+}
+
+variable "keys_build_concurrency" {
+  description = "The keys-build state machine: chunks indexed at once (compaction Lambda invocations)."
+  type        = number
+  default     = 64
+}
+
 variable "recent_days" {
   description = "Staging partitions dated this many days before today or later keep files under recent_file_mb: a newer copy of a row rewrites its whole file."
   type        = number

@@ -1,58 +1,77 @@
-//! Building the key index from all of staging, resumably: a build indexes staging's live
-//! files at one version, a chunk of files per commit, so a crash or a timeout (a Lambda's
-//! 15 minutes) loses one chunk, and the next update goes on from the last chunk that
-//! landed instead of starting over (issue 23).
+//! Building the key index from all of staging, resumably and in parallel (issue 23): a
+//! build indexes staging's live files at one version (in path order) a chunk of files per
+//! commit, so a crash or a timeout (a Lambda's 15 minutes) loses one chunk, and chunks may
+//! run at once: on AWS a Step Functions map fans them out over Lambdas
+//! (`terraform/keys_build.tf`); locally `keys update` runs them one after another.
 //!
 //! Its progress is the index's own, in `txn`s the commit path checks like any other:
 //! - `lakehouse-keys-build:<staging id>` = the staging version being built, recorded by the
-//!   first chunk, whose commit also removes every file the index held;
-//! - `lakehouse-keys-build:<staging id>:v<version>` = how many of that version's live
-//!   files, in path order, are indexed;
-//! - the last chunk records the index's version (`lakehouse-keys:staging:<staging id>`).
+//!   build's first commit, which also removes every file the index held;
+//! - `lakehouse-keys-build:<staging id>:v<version>:f<from>` = `to`: the chunk of files
+//!   `from..to` is indexed. One app id per chunk, so chunks commit side by side, and the
+//!   same chunk twice at once fails all but one;
+//! - the commit that completes the files records the index's version
+//!   (`lakehouse-keys:staging:<staging id>`).
 //!
-//! Until then the index is not trusted ([`crate::keys::indexed_version`] says none): a
-//! build in progress is a version being built later than the one the index holds. Two
-//! builders at once race on the chunk's record; the loser deletes what it wrote and reads
-//! the progress again. A build whose version's files are gone (vacuumed with a short
-//! retention, or the version past the log's retention) starts over at staging's head.
+//! Which chunks are done is read from the index's log back to the build's first commit
+//! (a cost that follows the build's own commits). Until the last one the index is not
+//! trusted ([`crate::keys::indexed_version`] says none). A build whose version's files are
+//! gone (vacuumed with a short retention, or the version past the log's retention) starts
+//! over at staging's head. A chunk of an abandoned build that lands late adds entries the
+//! index did not need: extra entries cost a read, never a wrong answer.
+
+use std::ops::Range;
 
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use futures::TryStreamExt;
 use lakehouse_lake::files::{live_files, remove_of, rows_of};
-use lakehouse_lake::log::{discard_files, txn_version};
+use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, index_files, keys_app_id};
 
+mod plan;
+pub use plan::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};
+
 /// The prefix of a build's `txn` app ids; the staging table's id follows.
 pub const KEYS_BUILD_PREFIX: &str = "lakehouse-keys-build:";
+
+/// Staging rows a chunk of a parallel build indexes, by default: ~1 minute of one process
+/// (`docs/benchmarks.md`), well inside a Lambda's 15.
+pub const ROWS_PER_CHUNK: u64 = 20_000_000;
+
+/// Chunks one plan lists, by default: a Step Functions state's input stays far below its
+/// 256 KB limit.
+pub const CHUNKS_PER_PLAN: u64 = 500;
 
 fn build_app_id(staging_id: &str) -> String {
     format!("{KEYS_BUILD_PREFIX}{staging_id}")
 }
 
+/// The app id of a version's progress; `:f<from>` follows for each chunk. (Builds before
+/// chunks ran in parallel recorded here alone how many files, from the first, were done.)
 fn progress_app_id(staging_id: &str, version: u64) -> String {
     format!("{KEYS_BUILD_PREFIX}{staging_id}:v{version}")
 }
 
-/// A build under way: the staging version being built and how many of its files are
-/// indexed. `None` when none is, or the last one finished.
-pub async fn build_in_progress(
+fn chunk_app_id(staging_id: &str, version: u64, from: u64) -> String {
+    format!("{}:f{from}", progress_app_id(staging_id, version))
+}
+
+/// The staging version a build under way builds: `None` when none is, or the last one
+/// finished (`indexed`, the index's record, reached it).
+pub async fn build_version(
     keys: &DeltaTable,
     staging_id: &str,
     indexed: Option<u64>,
-) -> Result<Option<(u64, u64)>> {
-    let Some(version) = txn_u64(keys, &build_app_id(staging_id)).await? else {
-        return Ok(None);
-    };
-    if indexed.is_some_and(|v| v >= version) {
-        return Ok(None);
-    }
-    let done = txn_u64(keys, &progress_app_id(staging_id, version)).await?;
-    Ok(Some((version, done.unwrap_or(0))))
+) -> Result<Option<u64>> {
+    let version = txn_u64(keys, &build_app_id(staging_id)).await?;
+    Ok(version.filter(|&v| indexed.is_none_or(|i| i < v)))
 }
 
 async fn txn_u64(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
@@ -61,9 +80,245 @@ async fn txn_u64(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
         .and_then(|v| u64::try_from(v).ok()))
 }
 
+/// A chunk of a build: files `from..to` of the version's live files in path order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// What of a build is done: the staging version it builds and the chunks of files indexed
+/// (sorted, disjoint, adjacent ones joined).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BuildProgress {
+    pub version: u64,
+    pub done: Vec<Range<u64>>,
+}
+
+impl BuildProgress {
+    pub fn files_done(&self) -> u64 {
+        self.done.iter().map(|r| r.end - r.start).sum()
+    }
+
+    fn add(&mut self, files: Range<u64>) {
+        if files.is_empty() {
+            return;
+        }
+        self.done.push(files);
+        self.done.sort_unstable_by_key(|r| r.start);
+        let mut joined: Vec<Range<u64>> = Vec::with_capacity(self.done.len());
+        for r in self.done.drain(..) {
+            match joined.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => joined.push(r),
+            }
+        }
+        self.done = joined;
+    }
+
+    fn covers(&self, files: &Range<u64>) -> bool {
+        self.done
+            .iter()
+            .any(|r| r.start <= files.start && files.end <= r.end)
+    }
+
+    /// The files of `0..total` not done, as ranges.
+    fn pending(&self, total: u64) -> Vec<Range<u64>> {
+        let mut pending = Vec::new();
+        let mut at = 0;
+        for r in &self.done {
+            if r.start > at {
+                pending.push(at..r.start.min(total));
+            }
+            at = at.max(r.end);
+        }
+        if at < total {
+            pending.push(at..total);
+        }
+        pending.retain(|r| !r.is_empty());
+        pending
+    }
+}
+
+/// The progress of the build under way, read from the index's log back to the build's
+/// first commit; `None` when no build is under way.
+pub async fn build_progress(
+    keys: &DeltaTable,
+    staging_id: &str,
+    indexed: Option<u64>,
+) -> Result<Option<BuildProgress>> {
+    let Some(version) = build_version(keys, staging_id, indexed).await? else {
+        return Ok(None);
+    };
+    let build = build_app_id(staging_id);
+    let legacy = progress_app_id(staging_id, version);
+    let chunk_prefix = format!("{legacy}:f");
+    let head = keys.version().unwrap_or(0);
+    let mut progress = BuildProgress {
+        version,
+        done: Vec::new(),
+    };
+    let mut commits = std::pin::pin!(commits_in(keys.log_store(), (0..=head).rev(), 16));
+    while let Some((at, actions)) = commits.try_next().await? {
+        let Some(actions) = actions else {
+            return Err(LakeError::NoSuchVersion {
+                table: Table::Keys.name(),
+                what: format!("version {at}, a commit of the build of staging v{version}"),
+            }
+            .into());
+        };
+        let mut began = false;
+        for action in actions {
+            let Action::Txn(txn) = action else { continue };
+            let to = u64::try_from(txn.version).unwrap_or(0);
+            if txn.app_id == build {
+                began = true;
+            } else if txn.app_id == legacy {
+                progress.add(0..to);
+            } else if let Some(Ok(from)) = txn
+                .app_id
+                .strip_prefix(&chunk_prefix)
+                .map(str::parse::<u64>)
+            {
+                progress.add(from..to);
+            }
+        }
+        if began {
+            return Ok(Some(progress));
+        }
+    }
+    Err(LakeError::NoSuchVersion {
+        table: Table::Keys.name(),
+        what: format!("the first commit of the build of staging v{version}"),
+    }
+    .into())
+}
+
+/// A build under way, at its version: staging there, its live files in path order, and
+/// what of them is indexed.
+struct Build {
+    staging_id: String,
+    at: DeltaTable,
+    files: Vec<Add>,
+    progress: BuildProgress,
+}
+
+impl Build {
+    fn total(&self) -> u64 {
+        self.files.len() as u64
+    }
+
+    /// The pending files in chunks of about `rows` rows each.
+    fn chunks(&self, rows: u64) -> Vec<Chunk> {
+        let mut chunks = Vec::new();
+        for pending in self.progress.pending(self.total()) {
+            let mut from = pending.start;
+            while from < pending.end {
+                let files = &self.files[index(from)..index(pending.end)];
+                let to = from + chunk_of(files, rows).len() as u64;
+                chunks.push(Chunk { from, to });
+                from = to;
+            }
+        }
+        chunks
+    }
+}
+
+fn index(file: u64) -> usize {
+    usize::try_from(file).unwrap_or(usize::MAX)
+}
+
+/// The build under way, opened at its version; `None` when none is, or when its version's
+/// files or its log are gone (then a build starts over at the head).
+async fn under_way(
+    lake: &Lake,
+    staging: &DeltaTable,
+    keys: &DeltaTable,
+    indexed: Option<u64>,
+) -> Result<Option<Build>> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let opened = async {
+        let Some(progress) = build_progress(keys, &staging_id, indexed).await? else {
+            return Ok(None);
+        };
+        let at = if Some(progress.version) == staging.version() {
+            staging.clone()
+        } else {
+            lake.open_version(Table::Staging, progress.version).await?
+        };
+        let mut files = live_files(&at)?;
+        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        Ok(Some(Build {
+            staging_id: staging_id.clone(),
+            at,
+            files,
+            progress,
+        }))
+    };
+    match opened.await {
+        Err(e) if gone(&e) => {
+            tracing::warn!(error = %e, "the build's version is gone; building anew");
+            Ok(None)
+        }
+        done => done,
+    }
+}
+
+/// Whether `error` says a version's files or log entries are no longer there.
+pub(crate) fn gone(error: &CompactError) -> bool {
+    matches!(
+        error,
+        CompactError::Lake(LakeError::Vanished { .. } | LakeError::NoSuchVersion { .. })
+    )
+}
+
+/// Starts a build of `staging` at its head: one commit removes whatever the index held and
+/// records the version being built. It records `indexed` (the old record) again, so that it
+/// conflicts with an update planned on the old index, which would otherwise append to the
+/// new one and record it complete.
+async fn begin(
+    staging: &DeltaTable,
+    keys: &mut DeltaTable,
+    indexed: Option<u64>,
+    update: &mut KeysUpdate,
+) -> Result<Build> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let version = staging.version().unwrap_or(0);
+    let removes: Vec<Action> = live_files(keys)?
+        .iter()
+        .map(|add| Action::Remove(remove_of(add, true)))
+        .collect();
+    update.files_removed += removes.len() as u64;
+    let mut commit = Commit::new(write_operation(SaveMode::Overwrite), removes)
+        .with_transaction(Transaction::new(build_app_id(&staging_id), version as i64))
+        .with_metadata(CommitMetadata {
+            source: Some(build_app_id(&staging_id)),
+            records: Some(0),
+            ..CommitMetadata::default()
+        });
+    if let Some(indexed) = indexed {
+        commit =
+            commit.with_transaction(Transaction::new(keys_app_id(&staging_id), indexed as i64));
+    }
+    commit.execute(keys).await?;
+    keys.update_incremental(None).await?;
+    update.build_commits += 1;
+    let mut files = live_files(staging)?;
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(Build {
+        staging_id,
+        at: staging.clone(),
+        files,
+        progress: BuildProgress {
+            version,
+            done: Vec::new(),
+        },
+    })
+}
+
 /// Builds the index of `staging` (opened at its head) from scratch, or goes on with the
-/// build under way, committing about `rows_per_commit` rows' entries at a time. Returns
-/// the staging version the index then holds every key of.
+/// build under way, one chunk of about `rows_per_commit` rows' entries after another.
+/// Returns the staging version the index then holds every key of.
 pub(crate) async fn build(
     lake: &Lake,
     staging: &DeltaTable,
@@ -72,112 +327,92 @@ pub(crate) async fn build(
     update: &mut KeysUpdate,
 ) -> Result<u64> {
     let staging_id = staging.snapshot()?.metadata().id().to_string();
-    let head = staging.version().unwrap_or(0);
     let indexed = txn_u64(keys, &keys_app_id(&staging_id)).await?;
     let mut keys = keys.clone();
-    if let Some((version, done)) = build_in_progress(&keys, &staging_id, indexed).await? {
-        let resumed = async {
-            let at = if version == head {
-                staging.clone()
-            } else {
-                lake.open_version(Table::Staging, version).await?
-            };
-            update.build_resumed_after = Some(done);
-            build_from(&at, &mut keys, (done, indexed), rows_per_commit, update).await
-        };
-        match resumed.await {
-            Err(e) if version < head && gone(&e) => {
-                tracing::warn!(version, error = %e, "the build's version is gone; building anew");
+    if let Some(mut build) = under_way(lake, staging, &keys, indexed).await? {
+        update.build_resumed_after = Some(build.progress.files_done());
+        match build_all(&mut build, &mut keys, rows_per_commit, update).await {
+            Err(e) if gone(&e) && Some(build.progress.version) < staging.version() => {
+                tracing::warn!(error = %e, "the build's version is gone; building anew");
                 update.build_resumed_after = None;
             }
-            done => return done.map(|()| version),
+            done => return done.map(|()| build.progress.version),
         }
     }
-    build_from(staging, &mut keys, (0, indexed), rows_per_commit, update).await?;
-    Ok(head)
+    let mut build = begin(staging, &mut keys, indexed, update).await?;
+    build_all(&mut build, &mut keys, rows_per_commit, update).await?;
+    Ok(build.progress.version)
 }
 
-/// Whether `error` says a version's files or log entries are no longer there.
-fn gone(error: &CompactError) -> bool {
-    matches!(
-        error,
-        CompactError::Lake(LakeError::Vanished { .. } | LakeError::NoSuchVersion { .. })
-    )
-}
-
-/// Indexes `at`'s live files from the `done`-th on (in path order), a chunk per commit.
-/// `indexed` is the version the index's record says (not trusted while a build is under
-/// way): the first chunk records it again, so that it conflicts with an update planned on
-/// the old index, which would otherwise append to the new one and record it complete.
-async fn build_from(
-    at: &DeltaTable,
+/// Indexes every pending chunk of `build`, one after another; the last records the index.
+async fn build_all(
+    build: &mut Build,
     keys: &mut DeltaTable,
-    (mut done, indexed): (u64, Option<u64>),
     rows_per_commit: u64,
     update: &mut KeysUpdate,
 ) -> Result<()> {
-    let staging_id = at.snapshot()?.metadata().id().to_string();
-    let version = at.version().unwrap_or(0);
-    let mut files = live_files(at)?;
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    let total = files.len() as u64;
-    update.build_files = total;
-    loop {
-        let start = usize::try_from(done).unwrap_or(usize::MAX).min(files.len());
-        let chunk = chunk_of(&files[start..], rows_per_commit);
-        let first = done == 0;
-        done += chunk.len() as u64;
-        let mut actions = Vec::new();
-        if first {
-            // The build starts from nothing: whatever the index held goes.
-            actions.extend(
-                live_files(keys)?
-                    .iter()
-                    .map(|add| Action::Remove(remove_of(add, true))),
-            );
-            update.files_removed += actions.len() as u64;
-        }
-        let mut entries = 0;
-        let adds = index_files(at, keys, chunk, &mut entries).await?;
-        actions.extend(adds.iter().cloned().map(Action::Add));
-        let mut commit = Commit::new(chunk_operation(first), actions)
-            .with_transaction(Transaction::new(
-                progress_app_id(&staging_id, version),
-                done as i64,
-            ))
-            .with_metadata(CommitMetadata {
-                source: Some(build_app_id(&staging_id)),
-                records: Some(entries),
-                ..CommitMetadata::default()
-            });
-        if first {
-            commit = commit
-                .with_transaction(Transaction::new(build_app_id(&staging_id), version as i64));
-        }
-        let record = match (done >= total, first) {
-            (true, _) => Some(version),
-            (false, true) => indexed,
-            (false, false) => None,
-        };
-        if let Some(record) = record {
-            commit =
-                commit.with_transaction(Transaction::new(keys_app_id(&staging_id), record as i64));
-        }
-        if let Err(e) = commit.execute(keys).await {
-            if e.committed_nothing() {
-                discard_files(keys, &adds).await;
-            }
-            return Err(e.into());
-        }
-        keys.update_incremental(None).await?;
-        update.staging_files_read += chunk.len() as u64;
-        update.entries_added += entries;
-        update.files_added += adds.len() as u64;
-        update.build_commits += 1;
-        if done >= total {
-            return Ok(());
-        }
+    update.build_files = build.total();
+    let chunks = build.chunks(rows_per_commit);
+    if chunks.is_empty() {
+        // Every chunk landed, but not the record (chunks that ran at once each left it to
+        // another): record it now.
+        return index_chunk(build, keys, None, update).await;
     }
+    for chunk in chunks {
+        index_chunk(build, keys, Some(chunk), update).await?;
+    }
+    Ok(())
+}
+
+/// Indexes `chunk` of `build`'s files in one commit (none: records a complete build). The
+/// commit that leaves no file pending records the index's version too.
+async fn index_chunk(
+    build: &mut Build,
+    keys: &mut DeltaTable,
+    chunk: Option<Chunk>,
+    update: &mut KeysUpdate,
+) -> Result<()> {
+    let version = build.progress.version;
+    let files = chunk.map_or(0..0, |c| c.from..c.to);
+    let staged = &build.files[index(files.start)..index(files.end)];
+    let mut entries = 0;
+    let adds = index_files(&build.at, keys, staged, &mut entries).await?;
+    let mut commit = Commit::new(
+        write_operation(SaveMode::Append),
+        adds.iter().cloned().map(Action::Add).collect(),
+    )
+    .with_metadata(CommitMetadata {
+        source: Some(build_app_id(&build.staging_id)),
+        records: Some(entries),
+        ..CommitMetadata::default()
+    });
+    if let Some(c) = chunk {
+        commit = commit.with_transaction(Transaction::new(
+            chunk_app_id(&build.staging_id, version, c.from),
+            c.to as i64,
+        ));
+    }
+    let mut after = build.progress.clone();
+    after.add(files.clone());
+    if after.pending(build.total()).is_empty() {
+        commit = commit.with_transaction(Transaction::new(
+            keys_app_id(&build.staging_id),
+            version as i64,
+        ));
+    }
+    if let Err(e) = commit.execute(keys).await {
+        if e.committed_nothing() {
+            discard_files(keys, &adds).await;
+        }
+        return Err(e.into());
+    }
+    keys.update_incremental(None).await?;
+    build.progress = after;
+    update.staging_files_read += staged.len() as u64;
+    update.entries_added += entries;
+    update.files_added += adds.len() as u64;
+    update.build_commits += 1;
+    Ok(())
 }
 
 /// The files from the start of `files` holding about `rows` rows: at least one.
@@ -193,13 +428,9 @@ fn chunk_of(files: &[Add], rows: u64) -> &[Add] {
     &files[..end]
 }
 
-fn chunk_operation(first: bool) -> DeltaOperation {
+fn write_operation(mode: SaveMode) -> DeltaOperation {
     DeltaOperation::Write {
-        mode: if first {
-            SaveMode::Overwrite
-        } else {
-            SaveMode::Append
-        },
+        mode,
         partition_by: Some(vec![KEY_BUCKET.to_string()]),
         predicate: None,
     }
@@ -224,5 +455,25 @@ mod tests {
         assert_eq!(chunk_of(&files, 1).len(), 1);
         assert_eq!(chunk_of(&files[3..], 1_000).len(), 2);
         assert!(chunk_of(&[], 5).is_empty());
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn progress_joins_chunks_and_says_what_is_pending() {
+        let mut p = BuildProgress::default();
+        assert_eq!(p.pending(10), [0..10]);
+        p.add(4..6);
+        p.add(0..2);
+        p.add(6..8);
+        assert_eq!(p.done, vec![0..2, 4..8]);
+        assert_eq!(p.pending(10), vec![2..4, 8..10]);
+        assert!(p.covers(&(5..8)) && !p.covers(&(1..3)));
+        // Overlaps (two builders chunking differently) count once.
+        p.add(1..5);
+        assert_eq!((p.done.as_slice(), p.files_done()), (&[0..8][..], 8));
+        p.add(8..10);
+        assert!(p.pending(10).is_empty());
+        p.add(3..3);
+        assert_eq!(p.done, [0..10]);
     }
 }

@@ -34,7 +34,7 @@ use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, RunRange, Table};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::key_build::{self, build_in_progress};
+use crate::key_build::{self, build_progress, build_version};
 
 /// The prefix of the index's `txn` app id; the staging table's id follows.
 pub const KEYS_APP_PREFIX: &str = "lakehouse-keys:staging:";
@@ -52,7 +52,7 @@ const ENTRIES_PER_FLUSH: usize = 2_000_000;
 const READS_AT_ONCE: usize = 8;
 
 /// Updates that lose to a concurrent one before one gives up.
-const MAX_TRIES: u32 = 10;
+pub(crate) const MAX_TRIES: u32 = 10;
 
 /// What one update of the index did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -125,7 +125,7 @@ pub async fn indexed_version(keys: &DeltaTable, staging_id: &str) -> Result<Opti
     let version = txn_version(keys, &keys_app_id(staging_id))
         .await?
         .and_then(|v| u64::try_from(v).ok());
-    match build_in_progress(keys, staging_id, version).await? {
+    match build_version(keys, staging_id, version).await? {
         Some(_) => Ok(None),
         None => Ok(version),
     }
@@ -630,7 +630,14 @@ pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Res
     let swept = crate::sweep::last_sweep(staging).await?;
     let Some(from) = indexed.map(|v| v + 1) else {
         let building = match keys {
-            Some(keys) => build_in_progress(keys, &staging_id, None).await?,
+            Some(keys) => match build_progress(keys, &staging_id, None).await {
+                Ok(progress) => progress.map(|p| (p.version, p.files_done())),
+                // The build's log is gone: the next update starts it over.
+                Err(e) if key_build::gone(&e) => build_version(keys, &staging_id, None)
+                    .await?
+                    .map(|v| (v, 0)),
+                Err(e) => return Err(e),
+            },
             None => None,
         };
         return Ok(KeysHealth {

@@ -2,6 +2,7 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use lakehouse_compact::candidates::Candidates;
+use lakehouse_compact::key_build::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};
 use lakehouse_compact::keys::{check_keys, update_keys};
 use lakehouse_compact::sweep::{Scope, sweep};
 use lakehouse_lake::Lake;
@@ -88,6 +89,39 @@ pub async fn run(command: KeysCommand) -> Result<()> {
                 report.keys.indexed
             );
         }
+        KeysCommand::Build {
+            lake,
+            plan,
+            as_of,
+            files,
+            rows_per_chunk,
+            max_chunks,
+            format,
+        } => {
+            let lake = Lake::parse(&lake.lake)?;
+            match (plan, as_of, files) {
+                (true, _, _) => {
+                    let plan = plan_build(&lake, rows_per_chunk, max_chunks).await?;
+                    match format {
+                        HistoryFormat::Json => outln!("{}", serde_json::to_string(&plan)?),
+                        HistoryFormat::Table => outln!("{}", describe_plan(&plan)),
+                    }
+                }
+                (false, Some(as_of), Some(chunk)) => {
+                    let outcome = index_build_chunk(&lake, as_of, chunk).await?;
+                    match format {
+                        HistoryFormat::Json => outln!("{}", serde_json::to_string(&outcome)?),
+                        HistoryFormat::Table => outln!(
+                            "chunk {}..{} of the build of staging v{as_of}: {}",
+                            chunk.from,
+                            chunk.to,
+                            describe_outcome(&outcome)
+                        ),
+                    }
+                }
+                _ => bail!("keys build: give --plan, or --as-of VERSION --files FROM..TO"),
+            }
+        }
         KeysCommand::Check { lake, format } => {
             let check = check_keys(&Lake::parse(&lake.lake)?).await?;
             match format {
@@ -121,6 +155,59 @@ pub async fn run(command: KeysCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn describe_plan(plan: &BuildPlan) -> String {
+    let Some(as_of) = plan.as_of else {
+        return "no build needed: the key index is trusted (`lakehouse keys update` follows \
+                staging)"
+            .to_string();
+    };
+    let chunks: Vec<String> = plan
+        .chunks
+        .iter()
+        .map(|c| format!("{}..{}", c.from, c.to))
+        .collect();
+    format!(
+        "build of staging v{as_of}{}: {} files, {} indexed; {} chunks to index{}{}{}",
+        if plan.begun { " (begun now)" } else { "" },
+        plan.files,
+        plan.files_done,
+        chunks.len(),
+        if plan.more { " (more after them)" } else { "" },
+        if chunks.is_empty() { "" } else { ": " },
+        chunks.join(" ")
+    )
+}
+
+fn describe_outcome(outcome: &ChunkOutcome) -> String {
+    match outcome {
+        ChunkOutcome::Indexed {
+            files,
+            entries,
+            completed,
+        } => format!(
+            "indexed {files} files, {entries} entries{}",
+            if *completed {
+                "; the build is complete"
+            } else {
+                ""
+            }
+        ),
+        ChunkOutcome::AlreadyDone => "already indexed; nothing to do".to_string(),
+        ChunkOutcome::Lost => {
+            "another run committed it (or the build's end) first; nothing to do".to_string()
+        }
+        ChunkOutcome::NotUnderWay { building: None } => {
+            "no build of that version is under way (it finished); nothing to do".to_string()
+        }
+        ChunkOutcome::NotUnderWay {
+            building: Some(other),
+        } => format!(
+            "no build of that version is under way (staging v{other} is being built: plan \
+             again); nothing to do"
+        ),
+    }
 }
 
 /// The candidates CSV: standard input for `-`, an S3 object, or a file (a named pipe too).

@@ -83,10 +83,10 @@ async fn an_interrupted_rebuild_goes_on_from_its_last_commit_and_indexes_each_ke
     lake.ingest(&events("a")).await;
     lake.compact().await;
 
-    // 100 rows a commit: 4 files (120 rows) each, 5 commits.
+    // 100 rows a commit: 4 files (120 rows) each, 5 commits after the one that begins.
     remove_index(&lake);
     let out = rebuild(&lake);
-    assert!(out.contains("(build: 20 files in 5 commits)"), "{out}");
+    assert!(out.contains("(build: 20 files in 6 commits)"), "{out}");
     assert_indexed_once(&lake, 600).await;
 
     // Died before its last two commits: not trusted, then finished from file 12.
@@ -130,7 +130,7 @@ async fn a_rebuild_whose_version_was_vacuumed_starts_over_at_the_head() {
     lake.compact_with(dedup_only).await;
     remove_index(&lake);
     let out = rebuild(&lake);
-    assert!(out.contains("(build: 40 files in 10 commits)"), "{out}");
+    assert!(out.contains("(build: 40 files in 11 commits)"), "{out}");
     lose_last_commits(&lake, 2);
 
     // Staging's files of that version bin-packed and deleted at once.
@@ -148,6 +148,160 @@ async fn a_rebuild_whose_version_was_vacuumed_starts_over_at_the_head() {
     assert_eq!((packed.files_compacted, packed.files_written), (40, 20));
 
     let out = rebuild(&lake);
-    assert!(out.contains("(build: 20 files in 10 commits)"), "{out}");
+    assert!(out.contains("(build: 20 files in 11 commits)"), "{out}");
+    assert_indexed_once(&lake, 1_200).await;
+}
+
+fn plan(lake: &TestLake) -> serde_json::Value {
+    let args = [
+        "keys",
+        "build",
+        "--plan",
+        "--lake",
+        lake.path(),
+        "--rows-per-chunk",
+        "100",
+        "--format",
+        "json",
+    ];
+    serde_json::from_str(&lakehouse_ok(&args, b"")).expect("plan json")
+}
+
+fn chunk_args(lake: &TestLake, as_of: u64, chunk: &serde_json::Value) -> Vec<String> {
+    let files = format!("{}..{}", chunk["from"], chunk["to"]);
+    ["keys", "build", "--lake", lake.path(), "--as-of"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([as_of.to_string(), "--files".into(), files])
+        .chain(["--format".into(), "json".into()])
+        .collect()
+}
+
+/// Runs each chunk in its own process, all at once; returns their outcomes.
+fn run_at_once(runs: Vec<Vec<String>>) -> Vec<String> {
+    let runs: Vec<_> = runs
+        .into_iter()
+        .map(|args| {
+            std::thread::spawn(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out: serde_json::Value =
+                    serde_json::from_str(&lakehouse_ok(&args, b"")).expect("outcome json");
+                out["outcome"].as_str().expect("outcome").to_string()
+            })
+        })
+        .collect();
+    runs.into_iter()
+        .map(|run| run.join().expect("chunk"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_in_chunks_run_at_once_indexes_each_key_once() {
+    let lake = TestLake::new();
+    lake.ingest(&events("a")).await;
+    lake.compact().await;
+    let trusted = plan(&lake);
+    assert_eq!(trusted["as_of"], serde_json::Value::Null, "{trusted}");
+
+    // The plan starts the build: 20 files of 30 rows in chunks of 4 files.
+    remove_index(&lake);
+    let first = plan(&lake);
+    assert_eq!(
+        (&first["begun"], &first["files"], &first["files_done"]),
+        (&true.into(), &20.into(), &0.into()),
+        "{first}"
+    );
+    let as_of = first["as_of"].as_u64().expect("as_of");
+    let chunks = first["chunks"].as_array().expect("chunks").clone();
+    assert_eq!(chunks.len(), 5, "{first}");
+    no_index_yet(lake.dir.path());
+
+    // Planned again (a retry after a lost response): the same build, the same chunks.
+    let again = plan(&lake);
+    assert_eq!(
+        (&again["begun"], &again["chunks"]),
+        (&false.into(), &first["chunks"])
+    );
+
+    // Every chunk at once, the first one twice: each commits once.
+    let mut runs: Vec<Vec<String>> = chunks.iter().map(|c| chunk_args(&lake, as_of, c)).collect();
+    runs.push(chunk_args(&lake, as_of, &chunks[0]));
+    let outcomes = run_at_once(runs);
+    let indexed = outcomes.iter().filter(|o| *o == "indexed").count();
+    assert_eq!(indexed, 5, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| ["indexed", "already_done", "lost"].contains(&o.as_str())),
+        "{outcomes:?}"
+    );
+
+    // Nothing pending; the next update records the build if no chunk could, and a chunk
+    // run again after it commits nothing.
+    let done = plan(&lake);
+    assert!(
+        done["as_of"].is_null()
+            || (done["files_done"] == 20 && done["chunks"] == serde_json::json!([])),
+        "{done}"
+    );
+    rebuild(&lake);
+    assert_indexed_once(&lake, 600).await;
+    let late = run_at_once(vec![chunk_args(&lake, as_of, &chunks[2])]);
+    assert_eq!(late, ["not_under_way"]);
+    assert_indexed_once(&lake, 600).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_in_chunks_left_half_done_is_finished_by_compaction() {
+    let lake = TestLake::new();
+    lake.ingest(&events("a")).await;
+    lake.compact().await;
+    remove_index(&lake);
+    let first = plan(&lake);
+    let as_of = first["as_of"].as_u64().expect("as_of");
+    let chunks = first["chunks"].as_array().expect("chunks").clone();
+
+    // Two chunks land; a third dies before its commit (its files are left unreferenced).
+    let outcomes = run_at_once(vec![
+        chunk_args(&lake, as_of, &chunks[1]),
+        chunk_args(&lake, as_of, &chunks[3]),
+        chunk_args(&lake, as_of, &chunks[4]),
+    ]);
+    assert_eq!(outcomes, ["indexed"; 3]);
+    lose_last_commits(&lake, 1);
+    let left = plan(&lake);
+    assert_eq!(left["files_done"], 8, "{left}");
+    assert_eq!(left["chunks"].as_array().map(Vec::len), Some(3), "{left}");
+
+    // A chunk outside the build's files is refused.
+    let out = lakehouse(
+        &[
+            "keys",
+            "build",
+            "--lake",
+            lake.path(),
+            "--as-of",
+            &as_of.to_string(),
+            "--files",
+            "18..21",
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.starts_with(
+                "error: a chunk of the key index's build: files 18..21 of a build of 20 files"
+            ),
+        "{stderr}"
+    );
+
+    // Staging moves on; compaction goes on with the build at its version, then indexes
+    // what came since.
+    lake.ingest(&events("b")).await;
+    let report = lake.compact().await;
+    let keys = report.keys.expect("keys");
+    assert_eq!(keys.build_resumed_after, Some(8), "{keys:?}");
+    assert_eq!(keys.entries_added, 360 + 600, "{keys:?}");
     assert_indexed_once(&lake, 1_200).await;
 }

@@ -2,7 +2,8 @@
 //! as `lakehouse compact`, one run at a time per lake through a DynamoDB lease. Fanned out
 //! (`{"keys": "I/N"}` or `{"types": "I/N"}` in the event, one schedule per range), one run
 //! at a time per range.
-//! A `{"sweep": …}` event runs a step of the sweep instead ([`lakehouse_compact_lambda::sweep`]).
+//! A `{"sweep": …}` event runs a step of the sweep instead ([`lakehouse_compact_lambda::sweep`]),
+//! a `{"keys_build": …}` event one of the key index's build ([`lakehouse_compact_lambda::keys_build`]).
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
+use lakehouse_compact_lambda::keys_build::{KeysBuildStep, handle_keys_build};
 use lakehouse_compact_lambda::lease::Lease;
 use lakehouse_compact_lambda::range::{lease_key, range_of_event};
 use lakehouse_compact_lambda::sweep::{SweepEvent, handle_sweep};
@@ -109,6 +111,11 @@ async fn handle(
     if let Some(field) = event.payload.get("sweep") {
         let sweep = SweepEvent::parse(field)?;
         return Ok(handle_sweep(&config.lake, sweep, config.options.max_rows_per_commit).await?);
+    }
+    if let Some(field) = event.payload.get("keys_build") {
+        let step = KeysBuildStep::parse(field)?;
+        let rows = config.options.max_rows_per_commit;
+        return Ok(handle_keys_build(&config.lake, step, rows).await?);
     }
     // Fan-out: a schedule per range sends its range; each range has its own lease.
     let range = range_of_event(&event.payload)?;

@@ -6,6 +6,7 @@ mod decoder;
 mod glue;
 mod grouped_lambda;
 mod ingest_lambda;
+mod keys_build_lambda;
 mod kinesis;
 mod lambda;
 mod lambda_bench;

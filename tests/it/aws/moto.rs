@@ -118,6 +118,27 @@ impl Moto {
             .expect("put object");
     }
 
+    /// Deletes every object of `bucket` under `prefix`.
+    pub async fn delete_prefix(&self, bucket: &str, prefix: &str) {
+        let s3 = self.s3();
+        let mut pages = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for object in page.expect("list objects").contents() {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(object.key().expect("key"))
+                    .send()
+                    .await
+                    .expect("delete object");
+            }
+        }
+    }
+
     /// A DynamoDB table keyed by the string attribute `id`, as Terraform creates them.
     pub async fn create_key_table(&self, name: &str) {
         let dynamodb = aws_sdk_dynamodb::Client::new(&self.sdk);
