@@ -58,7 +58,7 @@ bench_key_ranges: ## Release build; compaction by 4 key ranges against one run: 
 	$(CARGO) build --release --quiet
 	tests/bench/key_ranges.sh
 
-bench_key_build: ## Release build; the key index built in one process against its chunks run at once, on 1M and 4M staged rows (~5 min)
+bench_key_build: ## Release build; the key index built in one process against its chunks run at once, on 1M, 4M and 16M staged rows (~10 min)
 	$(CARGO) build --release --quiet
 	tests/bench/key_build.sh
 

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
-use crate::keys::{KeysUpdate, Runs, update_keys};
+use crate::keys::{KeysUpdate, Runs, index_trusted, update_keys};
 use crate::lineage::{check_same_raw, last_merge};
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain};
 use crate::merge::{
@@ -129,6 +129,9 @@ impl CompactReport {
             t.bytes_rewritten += c.merge.bytes_rewritten;
             t.files_added += c.merge.files_added;
             t.rows_removed += c.merge.rows_removed;
+            t.searched_while_building = t
+                .searched_while_building
+                .max(c.merge.searched_while_building);
         }
         t
     }
@@ -436,7 +439,16 @@ impl Compactor {
             .await?;
         let raw_rows_scanned = read.iter().map(|(_, scanned)| scanned).sum();
         let new_rows: Vec<RecordBatch> = read.into_iter().flat_map(|(rows, _)| rows).collect();
-        let keys = match self.options.horizon_days {
+        // With a hot window, copies outside it already wait for the sweep: while the index
+        // is (re)built, merges go on, searching the window by date (whole days, at least
+        // one), and the update after them goes on with the build.
+        let building_days = match (self.options.horizon_days, self.options.hot_hours) {
+            (None, Some(hours)) if !index_trusted(&self.lake).await? => {
+                Some(hours.div_ceil(24).max(1))
+            }
+            _ => None,
+        };
+        let keys = match self.options.horizon_days.or(building_days) {
             Some(_) => None,
             None => {
                 // The index must hold at least the staging version merged into.
@@ -445,7 +457,7 @@ impl Compactor {
                 Some(self.lake.open(Table::Keys).await?)
             }
         };
-        let search = match (&keys, self.options.horizon_days) {
+        let search = match (&keys, self.options.horizon_days.or(building_days)) {
             (Some(keys), _) => Search::Index(
                 keys,
                 Runs::window(self.options.hot_hours, chrono::Utc::now().timestamp()),
@@ -462,6 +474,7 @@ impl Compactor {
         .await?;
         prepared.raw_files_consumed = partial;
         prepared.metrics.raw_rows_scanned = raw_rows_scanned;
+        prepared.metrics.searched_while_building = building_days;
         Ok(Some((prepared, from)))
     }
 }

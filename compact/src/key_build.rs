@@ -41,9 +41,11 @@ pub use plan::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};
 /// The prefix of a build's `txn` app ids; the staging table's id follows.
 pub const KEYS_BUILD_PREFIX: &str = "lakehouse-keys-build:";
 
-/// Staging rows a chunk of a parallel build indexes, by default: ~1 minute of one process
-/// (`docs/benchmarks.md`), well inside a Lambda's 15.
-pub const ROWS_PER_CHUNK: u64 = 20_000_000;
+/// Staging rows a chunk of a parallel build indexes, by default: ~26 s of one process at
+/// the 3.8M rows a second measured here (`docs/benchmarks.md`), well inside a Lambda's 15
+/// minutes with S3's reads added; and few enough chunks (each adds one index file per
+/// bucket) that a year of 1B events an hour is ~88k of them.
+pub const ROWS_PER_CHUNK: u64 = 100_000_000;
 
 /// Chunks one plan lists, by default: a Step Functions state's input stays far below its
 /// 256 KB limit.
@@ -61,6 +63,10 @@ fn progress_app_id(staging_id: &str, version: u64) -> String {
 
 fn chunk_app_id(staging_id: &str, version: u64, from: u64) -> String {
     format!("{}:f{from}", progress_app_id(staging_id, version))
+}
+
+fn rows_app_id(staging_id: &str, version: u64) -> String {
+    format!("{}:rows", progress_app_id(staging_id, version))
 }
 
 /// The staging version a build under way builds: `None` when none is, or the last one
@@ -93,6 +99,9 @@ pub struct Chunk {
 pub struct BuildProgress {
     pub version: u64,
     pub done: Vec<Range<u64>>,
+    /// The rows a chunk holds, as the build's first commit recorded them (builds before
+    /// chunks ran at once recorded none).
+    pub rows_per_chunk: Option<u64>,
 }
 
 impl BuildProgress {
@@ -153,10 +162,11 @@ pub async fn build_progress(
     let build = build_app_id(staging_id);
     let legacy = progress_app_id(staging_id, version);
     let chunk_prefix = format!("{legacy}:f");
+    let rows = rows_app_id(staging_id, version);
     let head = keys.version().unwrap_or(0);
     let mut progress = BuildProgress {
         version,
-        done: Vec::new(),
+        ..BuildProgress::default()
     };
     let mut commits = std::pin::pin!(commits_in(keys.log_store(), (0..=head).rev(), 16));
     while let Some((at, actions)) = commits.try_next().await? {
@@ -175,6 +185,8 @@ pub async fn build_progress(
                 began = true;
             } else if txn.app_id == legacy {
                 progress.add(0..to);
+            } else if txn.app_id == rows {
+                progress.rows_per_chunk = Some(to);
             } else if let Some(Ok(from)) = txn
                 .app_id
                 .strip_prefix(&chunk_prefix)
@@ -208,17 +220,21 @@ impl Build {
         self.files.len() as u64
     }
 
-    /// The pending files in chunks of about `rows` rows each.
+    /// The chunks not yet indexed. Chunks hold about the rows the build's first commit
+    /// recorded (`rows` for a build that recorded none), counted from the first file, so
+    /// every builder cuts the same chunks and two that take the same one race on its
+    /// `txn` instead of indexing its files twice.
     fn chunks(&self, rows: u64) -> Vec<Chunk> {
+        let rows = self.progress.rows_per_chunk.unwrap_or(rows);
         let mut chunks = Vec::new();
-        for pending in self.progress.pending(self.total()) {
-            let mut from = pending.start;
-            while from < pending.end {
-                let files = &self.files[index(from)..index(pending.end)];
-                let to = from + chunk_of(files, rows).len() as u64;
-                chunks.push(Chunk { from, to });
-                from = to;
+        let mut from = 0;
+        while from < self.total() {
+            let to = from + chunk_of(&self.files[index(from)..], rows).len() as u64;
+            let chunk = Chunk { from, to };
+            if !self.progress.covers(&(from..to)) {
+                chunks.push(chunk);
             }
+            from = to;
         }
         chunks
     }
@@ -280,6 +296,7 @@ async fn begin(
     staging: &DeltaTable,
     keys: &mut DeltaTable,
     indexed: Option<u64>,
+    rows_per_chunk: u64,
     update: &mut KeysUpdate,
 ) -> Result<Build> {
     let staging_id = staging.snapshot()?.metadata().id().to_string();
@@ -291,6 +308,10 @@ async fn begin(
     update.files_removed += removes.len() as u64;
     let mut commit = Commit::new(write_operation(SaveMode::Overwrite), removes)
         .with_transaction(Transaction::new(build_app_id(&staging_id), version as i64))
+        .with_transaction(Transaction::new(
+            rows_app_id(&staging_id, version),
+            i64::try_from(rows_per_chunk).unwrap_or(i64::MAX),
+        ))
         .with_metadata(CommitMetadata {
             source: Some(build_app_id(&staging_id)),
             records: Some(0),
@@ -312,6 +333,7 @@ async fn begin(
         progress: BuildProgress {
             version,
             done: Vec::new(),
+            rows_per_chunk: Some(rows_per_chunk),
         },
     })
 }
@@ -339,7 +361,7 @@ pub(crate) async fn build(
             done => return done.map(|()| build.progress.version),
         }
     }
-    let mut build = begin(staging, &mut keys, indexed, update).await?;
+    let mut build = begin(staging, &mut keys, indexed, rows_per_commit, update).await?;
     build_all(&mut build, &mut keys, rows_per_commit, update).await?;
     Ok(build.progress.version)
 }
@@ -352,16 +374,36 @@ async fn build_all(
     update: &mut KeysUpdate,
 ) -> Result<()> {
     update.build_files = build.total();
-    let chunks = build.chunks(rows_per_commit);
-    if chunks.is_empty() {
-        // Every chunk landed, but not the record (chunks that ran at once each left it to
-        // another): record it now.
-        return index_chunk(build, keys, None, update).await;
+    loop {
+        let chunks = build.chunks(rows_per_commit);
+        let Some(&chunk) = chunks.last() else {
+            // Every chunk landed, but not the record (chunks that ran at once each left
+            // it to another): record it now.
+            return index_chunk(build, keys, None, update).await;
+        };
+        // From the last chunk back: a map running the same build takes them from the
+        // first, so the two meet once, at the end.
+        match index_chunk(build, keys, Some(chunk), update).await {
+            Ok(()) if chunks.len() == 1 => return Ok(()),
+            Ok(()) => {}
+            // Another builder committed this chunk (or the last) first: read what is
+            // done again and go on with what is left.
+            Err(CompactError::Lake(e)) if e.committed_nothing() => {
+                tracing::info!(error = %e, "another builder indexed this chunk first");
+                keys.update_incremental(None).await?;
+                let staging_id = build.staging_id.clone();
+                let indexed = txn_u64(keys, &keys_app_id(&staging_id)).await?;
+                match build_progress(keys, &staging_id, indexed).await? {
+                    Some(progress) if progress.version == build.progress.version => {
+                        build.progress = progress;
+                    }
+                    // Finished (or replaced) by another builder.
+                    _ => return Ok(()),
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
-    for chunk in chunks {
-        index_chunk(build, keys, Some(chunk), update).await?;
-    }
-    Ok(())
 }
 
 /// Indexes `chunk` of `build`'s files in one commit (none: records a complete build). The

@@ -131,6 +131,21 @@ pub async fn indexed_version(keys: &DeltaTable, staging_id: &str) -> Result<Opti
     }
 }
 
+/// Whether the index holds every key of some staging version (it may lag, which an
+/// update completes); false while it is missing, being built, or built for another
+/// staging. Reads the two logs' `txn`s only.
+pub async fn index_trusted(lake: &Lake) -> Result<bool> {
+    let (staging, keys) = tokio::try_join!(
+        lake.open_existing(Table::Staging),
+        lake.open_existing(Table::Keys)
+    )?;
+    let (Some(staging), Some(keys)) = (staging, keys) else {
+        return Ok(false);
+    };
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    Ok(indexed_version(&keys, &staging_id).await?.is_some())
+}
+
 async fn update_to(
     lake: &Lake,
     staging: &DeltaTable,

@@ -88,6 +88,9 @@ pub struct MergeMetrics {
     /// Rows in the files this merge removed: the replaced rows plus those carried over
     /// into new files.
     pub rows_removed: u64,
+    /// The key index was being built: this merge searched staging by date instead, this
+    /// many days either side of each new row (a hot window's hours, in whole days).
+    pub searched_while_building: Option<u32>,
 }
 
 /// A merge whose files are written but not yet committed.

@@ -37,13 +37,16 @@ pub fn describe(report: &CompactReport) -> String {
         n if n == t.source_rows => String::new(),
         n => format!(" of {n} scanned"),
     };
+    let by_date = t.searched_while_building.map_or(String::new(), |days| {
+        format!(" (the key index is being built: searched by date, {days} d)")
+    });
     let replans = match report.replans {
         0 => String::new(),
         n => format!(" planned again {n}"),
     };
     format!(
         "compacted: raw {consumed}..v{} read {}{scanned} inserted {} updated {} discarded {} \
-         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{} staging {staging}{replans} optimize {compacted} files vacuum {vacuumed} files{keys}",
+         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{}{by_date} staging {staging}{replans} optimize {compacted} files vacuum {vacuumed} files{keys}",
         report.raw_version,
         t.source_rows,
         t.inserted,

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark (issue 23): building the key index from an existing staging, in one process
 # (`keys update`) against its chunks run at once (`keys build --plan`, then `keys build
-# --as-of V --files A..B` in PARALLEL processes, then `keys update` to record it), at 1× and
-# 4× the staging. Per build: wall seconds, peak RSS, and each chunk's rows per second (what
+# --as-of V --files A..B` in PARALLEL processes, then `keys update` to record it), at 1×, 4×
+# and 16× the staging. Per build: wall seconds, peak RSS, and each chunk's rows per second (what
 # sizes a chunk against a Lambda's 15 minutes). Every build is checked exact (`keys check`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${LAKEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/lakehouse}"
-SIZES="${BENCH_SIZES:-1 4}"     # staged events, in steps
+SIZES="${BENCH_SIZES:-1 4 16}"  # staged events, in steps
 STEP="${BENCH_STEP:-1000000}"   # events per step
 PARALLEL="${BENCH_PARALLEL:-2}" # chunk processes at once (the machine's cores)
-CHUNK_ROWS="${BENCH_CHUNK_ROWS:-250000}"
+CHUNK_ROWS="${BENCH_CHUNK_ROWS:-1000000}"
 OUT="${BENCH_OUT:-bench-out/key_build}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 LAKE="$OUT/lake"
@@ -41,7 +41,6 @@ for m in $SIZES; do
   rm -f "$OUT/input.jsonl"
   "$BIN" compact --lake "$LAKE" > /dev/null # optimized, as a scheduled compaction leaves it
   rows=$("$BIN" query --lake "$LAKE" --format csv "SELECT count(*) AS n FROM staging" | tail -1)
-  files=$(find "$LAKE/staging" -name '*.parquet' | wc -l)
 
   # One process.
   rm -rf "$LAKE/staging_keys"
@@ -54,16 +53,17 @@ for m in $SIZES; do
   start=$(date +%s.%N)
   "$BIN" keys build --plan --lake "$LAKE" --rows-per-chunk "$CHUNK_ROWS" --format json > "$OUT/plan.json"
   as_of=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["as_of"])' "$OUT/plan.json")
-  python3 -c 'import json,sys; [print(f"{c[\"from\"]}..{c[\"to\"]}") for c in json.load(open(sys.argv[1]))["chunks"]]' \
+  python3 -c 'import json,sys; [print("%d..%d" % (c["from"], c["to"])) for c in json.load(open(sys.argv[1]))["chunks"]]' \
     "$OUT/plan.json" > "$OUT/chunks.txt"
   export BIN LAKE OUT as_of
   xargs -P "$PARALLEL" -I{} sh -c '/usr/bin/time -v -o "$OUT/chunks/{}.time" "$BIN" keys build --lake "$LAKE" --as-of "$as_of" --files {} --format json > "$OUT/chunks/{}.json"' < "$OUT/chunks.txt"
   "$BIN" keys update --lake "$LAKE" > "$OUT/finish.out"
   end=$(date +%s.%N)
   check "$rows"
-  python3 - "$OUT" "$rows" "$files" "$start" "$end" "$PARALLEL" <<'PY' | tee -a "$RESULTS"
+  python3 - "$OUT" "$rows" "$start" "$end" "$PARALLEL" <<'PY' | tee -a "$RESULTS"
 import json, pathlib, re, sys
-out, rows, files, start, end, parallel = sys.argv[1:]
+out, rows, start, end, parallel = sys.argv[1:]
+files = json.loads(pathlib.Path(out, "plan.json").read_text())["files"]
 rates, rss = [], []
 for t in sorted(pathlib.Path(out, "chunks").glob("*.time")):
     text = t.read_text()

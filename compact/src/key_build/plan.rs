@@ -5,7 +5,12 @@
 use lakehouse_lake::{Lake, Table};
 use serde::Serialize;
 
-use super::{Chunk, begin, build_version, index_chunk, txn_u64, under_way};
+use lakehouse_lake::files::live_files;
+
+use super::{
+    Build, BuildProgress, Chunk, begin, build_version, chunk_app_id, index_chunk, txn_u64,
+    under_way,
+};
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, keys_app_id};
 
@@ -70,7 +75,7 @@ async fn plan_once(lake: &Lake, rows_per_chunk: u64, max_chunks: u64) -> Result<
         None => {
             let mut update = KeysUpdate::default();
             (
-                begin(&staging, &mut keys, indexed, &mut update).await?,
+                begin(&staging, &mut keys, indexed, rows_per_chunk, &mut update).await?,
                 true,
             )
         }
@@ -93,7 +98,8 @@ async fn plan_once(lake: &Lake, rows_per_chunk: u64, max_chunks: u64) -> Result<
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum ChunkOutcome {
-    /// Committed: `entries` from `files` staging files; `completed`: it was the last.
+    /// Committed: `entries` from `files` staging files; `completed`: it recorded the
+    /// build (it was the whole of it).
     Indexed {
         files: u64,
         entries: u64,
@@ -110,29 +116,44 @@ pub enum ChunkOutcome {
 }
 
 /// Indexes files `chunk` of the build of staging `as_of` in one commit, exactly once
-/// (its `txn`): a chunk run twice, at once or after a lost response, commits once.
+/// (its `txn`): a chunk run twice, at once or after a lost response, commits once. It
+/// reads two `txn`s of the index and staging's files at `as_of`, never the build's log:
+/// a chunk costs the same however many ran before it. The build's record is left to the
+/// finish (`keys update`), unless this chunk is the whole build.
 pub async fn index_build_chunk(lake: &Lake, as_of: u64, chunk: Chunk) -> Result<ChunkOutcome> {
-    let (staging, mut keys) = tokio::try_join!(lake.open(Table::Staging), lake.open(Table::Keys))?;
-    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let (at, mut keys) = tokio::try_join!(
+        lake.open_version(Table::Staging, as_of),
+        lake.open(Table::Keys)
+    )?;
+    let staging_id = at.snapshot()?.metadata().id().to_string();
     let indexed = txn_u64(&keys, &keys_app_id(&staging_id)).await?;
     let building = build_version(&keys, &staging_id, indexed).await?;
     if building != Some(as_of) {
         return Ok(ChunkOutcome::NotUnderWay { building });
     }
-    let Some(mut build) = under_way(lake, &staging, &keys, indexed).await? else {
-        return Ok(ChunkOutcome::NotUnderWay { building: None });
-    };
-    if chunk.from >= chunk.to || chunk.to > build.total() {
+    let done = txn_u64(&keys, &chunk_app_id(&staging_id, as_of, chunk.from)).await?;
+    if done.is_some_and(|to| to >= chunk.to) {
+        return Ok(ChunkOutcome::AlreadyDone);
+    }
+    let mut files = live_files(&at)?;
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    if chunk.from >= chunk.to || chunk.to > files.len() as u64 {
         return Err(CompactError::BuildChunk(format!(
             "files {}..{} of a build of {} files (staging v{as_of})",
             chunk.from,
             chunk.to,
-            build.total()
+            files.len()
         )));
     }
-    if build.progress.covers(&(chunk.from..chunk.to)) {
-        return Ok(ChunkOutcome::AlreadyDone);
-    }
+    let mut build = Build {
+        staging_id,
+        at,
+        files,
+        progress: BuildProgress {
+            version: as_of,
+            ..BuildProgress::default()
+        },
+    };
     let mut update = KeysUpdate::default();
     match index_chunk(&mut build, &mut keys, Some(chunk), &mut update).await {
         Ok(()) => Ok(ChunkOutcome::Indexed {
