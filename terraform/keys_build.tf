@@ -118,6 +118,7 @@ resource "aws_iam_role" "keys_build" {
 # What the state machine needs: invoke the compaction Lambda, and run its distributed map's
 # child executions.
 data "aws_iam_policy_document" "keys_build" {
+  source_policy_documents = [data.aws_iam_policy_document.states_logs_and_tracing.json]
   statement {
     sid       = "InvokeCompaction"
     actions   = ["lambda:InvokeFunction"]
@@ -133,19 +134,6 @@ data "aws_iam_policy_document" "keys_build" {
     sid       = "FollowTheMapsChildren"
     actions   = ["states:DescribeExecution", "states:StopExecution"]
     resources = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.prefix}-keys-build/*"]
-  }
-  statement {
-    sid = "Logs"
-    actions = [
-      "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-      "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
-    ]
-    resources = ["*"] # CloudWatch Logs delivery actions have no resource-level permissions
-  }
-  statement {
-    sid       = "Tracing"
-    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
-    resources = ["*"] # X-Ray has no resource-level permissions
   }
 }
 

@@ -134,6 +134,7 @@ resource "aws_iam_role" "sweep" {
 # What the state machine and Athena (which runs with the caller's rights) need: invoke the
 # compaction Lambda, run the query, read staging through Glue, write the result.
 data "aws_iam_policy_document" "sweep" {
+  source_policy_documents = [data.aws_iam_policy_document.states_logs_and_tracing.json]
   statement {
     sid       = "InvokeCompaction"
     actions   = ["lambda:InvokeFunction"]
@@ -175,6 +176,10 @@ data "aws_iam_policy_document" "sweep" {
     actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
     resources = [aws_s3_bucket.athena_results.arn]
   }
+}
+
+# What every state machine needs to log its executions and trace them.
+data "aws_iam_policy_document" "states_logs_and_tracing" {
   statement {
     sid = "Logs"
     actions = [

@@ -2,10 +2,10 @@
 //! and lists its pending chunks; [`index_build_chunk`] indexes one, exactly once. The
 //! keys-build state machine (`terraform/keys_build.tf`) and `lakehouse keys build` run them.
 
+use lakehouse_lake::files::live_files;
+use lakehouse_lake::log::commit_actions;
 use lakehouse_lake::{Lake, Table};
 use serde::Serialize;
-
-use lakehouse_lake::files::live_files;
 
 use super::{
     Build, BuildProgress, Chunk, begin, build_version, chunk_app_id, index_chunk, txn_u64,
@@ -58,11 +58,11 @@ async fn plan_once(lake: &Lake, rows_per_chunk: u64, max_chunks: u64) -> Result<
     if building.is_none()
         && let Some(indexed) = indexed
     {
-        let next = staging.log_store();
+        // An update follows staging's log from the record on: it must still hold the
+        // commit after it (logs expire from the oldest).
+        let log = staging.log_store();
         let followable = Some(indexed) >= staging.version()
-            || lakehouse_lake::log::commit_actions(next.as_ref(), indexed + 1)
-                .await?
-                .is_some();
+            || commit_actions(log.as_ref(), indexed + 1).await?.is_some();
         if followable {
             return Ok(BuildPlan {
                 as_of: None,

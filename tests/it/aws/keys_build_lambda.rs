@@ -2,29 +2,12 @@
 //! events in the order the keys-build state machine sends them, its map's chunks all at
 //! once and one of them twice (a retry after a lost response), on moto.
 
-use std::process::{Command, Output};
-
 use serde_json::{Value, json};
 
 use super::lambda::COMPACT;
 use super::stack::{BUCKET, LAKE, Stack, StackOptions};
 
 const T0: i64 = 1_700_000_000;
-
-fn lakehouse(stack: &Stack, args: &[&str]) -> String {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args(args)
-        .envs(stack.moto.env())
-        .env_remove("LAKEHOUSE_LAKE")
-        .output()
-        .expect("run lakehouse");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lambda_builds_the_index_in_chunks_at_once_and_each_commits_once() {
@@ -49,11 +32,8 @@ async fn the_lambda_builds_the_index_in_chunks_at_once_and_each_commits_once() {
         .collect();
     let file = dir.path().join("input.jsonl");
     std::fs::write(&file, lines.join("\n")).expect("write input");
-    lakehouse(
-        &stack,
-        &["ingest", "--lake", LAKE, file.to_str().expect("utf-8")],
-    );
-    lakehouse(&stack, &["compact", "--lake", LAKE, "--no-maintenance"]);
+    stack.lakehouse(&["ingest", "--lake", LAKE, file.to_str().expect("utf-8")]);
+    stack.lakehouse(&["compact", "--lake", LAKE, "--no-maintenance"]);
     stack
         .moto
         .delete_prefix(BUCKET, "events/staging_keys/")
@@ -111,10 +91,9 @@ async fn the_lambda_builds_the_index_in_chunks_at_once_and_each_commits_once() {
         .invoke(COMPACT, &json!({ "keys_build": { "finish": true } }))
         .expect("finish");
     assert_eq!(finished["update"]["indexed"], as_of, "{finished}");
-    let check: Value = serde_json::from_str(&lakehouse(
-        &stack,
-        &["keys", "check", "--lake", LAKE, "--format", "json"],
-    ))
+    let check: Value = serde_json::from_str(
+        &stack.lakehouse(&["keys", "check", "--lake", LAKE, "--format", "json"]),
+    )
     .expect("check json");
     assert_eq!(
         (&check["index_entries"], &check["missing"], &check["extra"]),

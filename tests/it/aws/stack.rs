@@ -111,19 +111,26 @@ impl Stack {
             .unwrap_or_else(|e| panic!("compaction Lambda failed: {e}"))
     }
 
-    /// `lakehouse query --lake s3://… --format json`, run as a user would against S3.
-    pub fn query(&self, sql: &str) -> Vec<Value> {
+    /// `lakehouse ARGS…` against moto's S3, as a user would run it; its stdout. Panics
+    /// with its stderr when it fails.
+    pub fn lakehouse(&self, args: &[&str]) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-            .args(["query", "--lake", LAKE, "--format", "json", sql])
+            .args(args)
             .envs(self.moto.env())
+            .env_remove("LAKEHOUSE_LAKE")
             .output()
-            .expect("run lakehouse query");
+            .expect("run lakehouse");
         assert!(
             out.status.success(),
-            "lakehouse query failed: {}",
+            "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout)
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `lakehouse query --lake s3://… --format json`, run as a user would against S3.
+    pub fn query(&self, sql: &str) -> Vec<Value> {
+        self.lakehouse(&["query", "--lake", LAKE, "--format", "json", sql])
             .lines()
             .map(|l| serde_json::from_str(l).expect("JSON row"))
             .collect()

@@ -3,8 +3,6 @@
 //! query's CSV result is made by the same SQL file on DataFusion (`lakehouse query`) and put
 //! where Athena writes its results.
 
-use std::process::{Command, Output};
-
 use serde_json::json;
 
 use super::lambda::COMPACT;
@@ -13,31 +11,13 @@ use super::stack::{BUCKET, LAKE, Stack, StackOptions};
 const T0: i64 = 1_700_000_000;
 const DAY: i64 = 86_400;
 
-fn lakehouse(stack: &Stack, args: &[&str]) -> String {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args(args)
-        .envs(stack.moto.env())
-        .env_remove("LAKEHOUSE_LAKE")
-        .output()
-        .expect("run lakehouse");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Ingests `lines` and compacts with a one-day date search, so copies further apart stay.
 fn ingest_and_compact(stack: &Stack, dir: &std::path::Path, lines: &[String]) {
     let file = dir.join(format!("input-{}.jsonl", lines.len()));
     std::fs::write(&file, lines.join("\n")).expect("write input");
-    lakehouse(
-        stack,
-        &["ingest", "--lake", LAKE, file.to_str().expect("utf-8")],
-    );
+    stack.lakehouse(&["ingest", "--lake", LAKE, file.to_str().expect("utf-8")]);
     let compact = ["compact", "--lake", LAKE, "--horizon-days", "1"];
-    lakehouse(stack, &[&compact[..], &["--no-maintenance"]].concat());
+    stack.lakehouse(&[&compact[..], &["--no-maintenance"]].concat());
 }
 
 fn event(uuid: &str, at: i64, version: &str) -> String {
@@ -73,10 +53,7 @@ async fn the_lambda_sweeps_the_copies_a_query_result_names_and_a_retry_converges
         env!("CARGO_MANIFEST_DIR"),
         "/sql/queries/duplicated_events.sql"
     );
-    let csv = lakehouse(
-        &stack,
-        &["query", "--lake", LAKE, "--format", "csv", "--file", sql],
-    );
+    let csv = stack.lakehouse(&["query", "--lake", LAKE, "--format", "csv", "--file", sql]);
     assert_eq!(csv.lines().count(), 3, "a header and h's two copies: {csv}");
     stack
         .moto
@@ -102,7 +79,7 @@ async fn the_lambda_sweeps_the_copies_a_query_result_names_and_a_retry_converges
     let rows = stack.query("SELECT event_uuid, created_at FROM staging ORDER BY event_uuid");
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["created_at"], T0 + 400 * DAY);
-    let status = lakehouse(&stack, &["status", "--lake", LAKE]);
+    let status = stack.lakehouse(&["status", "--lake", LAKE]);
     assert!(
         status.contains("sweep       last swept staging v"),
         "{status}"
