@@ -379,13 +379,13 @@ async fn build_all(
         let Some(&chunk) = chunks.last() else {
             // Every chunk landed, but not the record (chunks that ran at once each left
             // it to another): record it now.
-            return index_chunk(build, keys, None, update).await;
+            return index_chunk(build, keys, None, update).await.map(|_| ());
         };
         // From the last chunk back: a map running the same build takes them from the
         // first, so the two meet once, at the end.
         match index_chunk(build, keys, Some(chunk), update).await {
-            Ok(()) if chunks.len() == 1 => return Ok(()),
-            Ok(()) => {}
+            Ok(true) if chunks.len() == 1 => return Ok(()),
+            Ok(_) => {}
             // Another builder committed this chunk (or the last) first: read what is
             // done again and go on with what is left.
             Err(CompactError::Lake(e)) if e.committed_nothing() => {
@@ -397,8 +397,20 @@ async fn build_all(
                     Some(progress) if progress.version == build.progress.version => {
                         build.progress = progress;
                     }
-                    // Finished (or replaced) by another builder.
-                    _ => return Ok(()),
+                    // Finished by another builder.
+                    None if indexed == Some(build.progress.version) => return Ok(()),
+                    // Replaced by a build of another version (this one's was gone): the
+                    // caller must start again from the tables, never record this one.
+                    _ => {
+                        return Err(LakeError::Conflict {
+                            version: keys.version().unwrap_or(0),
+                            reason: format!(
+                                "replaced the key index's build of staging v{}",
+                                build.progress.version
+                            ),
+                        }
+                        .into());
+                    }
                 }
             }
             Err(e) => return Err(e),
@@ -407,15 +419,24 @@ async fn build_all(
 }
 
 /// Indexes `chunk` of `build`'s files in one commit (none: records a complete build). The
-/// commit that leaves no file pending records the index's version too.
+/// commit that leaves no file pending records the index's version too. False when a commit
+/// in `keys`' snapshot holds the chunk already: nothing is done (checked on the snapshot
+/// the commit is checked against, so a commit of it landing meanwhile is a conflict).
 async fn index_chunk(
     build: &mut Build,
     keys: &mut DeltaTable,
     chunk: Option<Chunk>,
     update: &mut KeysUpdate,
-) -> Result<()> {
+) -> Result<bool> {
     let version = build.progress.version;
     let files = chunk.map_or(0..0, |c| c.from..c.to);
+    if let Some(c) = chunk {
+        let done = txn_u64(keys, &chunk_app_id(&build.staging_id, version, c.from)).await?;
+        if done.is_some_and(|to| to >= c.to) {
+            build.progress.add(files);
+            return Ok(false);
+        }
+    }
     let staged = &build.files[index(files.start)..index(files.end)];
     let mut entries = 0;
     let adds = index_files(&build.at, keys, staged, &mut entries).await?;
@@ -454,7 +475,7 @@ async fn index_chunk(
     update.entries_added += entries;
     update.files_added += adds.len() as u64;
     update.build_commits += 1;
-    Ok(())
+    Ok(true)
 }
 
 /// The files from the start of `files` holding about `rows` rows: at least one.

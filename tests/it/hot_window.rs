@@ -205,3 +205,48 @@ async fn runs_merge_only_within_their_age_class_and_keep_the_newest_instant() {
     assert_eq!(aged_after, aged_runs, "old runs stay as they were");
     assert!(check_keys(&lake.lake).await.expect("check").is_exact());
 }
+
+/// `tests/bench/dedup_curve.sh` (`make bench_dedup_curve`) at a small size, on the example
+/// `cargo test --all-targets` builds: it keeps running, finds every copy, and a hot-window
+/// round reads the same at 1×, 4× and 16× the index.
+#[test]
+fn the_dedup_curve_benchmark_runs_small_and_the_hot_round_reads_the_same_at_every_size() {
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .parent()
+        .expect("target dir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/dedup_curve.sh");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .env("DEDUP_SCALE_BIN", bin_dir.join("examples/dedup_scale"))
+        .env("BENCH_DIR", work.path())
+        .env("CURVE_BASE", "20000")
+        .env("ROUND_KEYS", "2000")
+        .env("HOT_KEYS", "2000")
+        .env("GET_MS", "1")
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let hot_read = |line: &str| {
+        // "T s, R MB, G GETs | …": what it read, not how long it took.
+        let hot = line.split("hot window: ").nth(1).expect("hot window");
+        hot.split(" | ")
+            .next()
+            .expect("hot figures")
+            .split(", ")
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for line in &lines {
+        assert!(line.ends_with("copies missed 0"), "{stdout}");
+        assert_eq!(hot_read(line), hot_read(lines[0]), "{stdout}");
+    }
+}

@@ -7,10 +7,7 @@ use lakehouse_lake::log::commit_actions;
 use lakehouse_lake::{Lake, Table};
 use serde::Serialize;
 
-use super::{
-    Build, BuildProgress, Chunk, begin, build_version, chunk_app_id, index_chunk, txn_u64,
-    under_way,
-};
+use super::{Build, BuildProgress, Chunk, begin, build_version, index_chunk, txn_u64, under_way};
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, keys_app_id};
 
@@ -131,10 +128,6 @@ pub async fn index_build_chunk(lake: &Lake, as_of: u64, chunk: Chunk) -> Result<
     if building != Some(as_of) {
         return Ok(ChunkOutcome::NotUnderWay { building });
     }
-    let done = txn_u64(&keys, &chunk_app_id(&staging_id, as_of, chunk.from)).await?;
-    if done.is_some_and(|to| to >= chunk.to) {
-        return Ok(ChunkOutcome::AlreadyDone);
-    }
     let mut files = live_files(&at)?;
     files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     if chunk.from >= chunk.to || chunk.to > files.len() as u64 {
@@ -156,7 +149,8 @@ pub async fn index_build_chunk(lake: &Lake, as_of: u64, chunk: Chunk) -> Result<
     };
     let mut update = KeysUpdate::default();
     match index_chunk(&mut build, &mut keys, Some(chunk), &mut update).await {
-        Ok(()) => Ok(ChunkOutcome::Indexed {
+        Ok(false) => Ok(ChunkOutcome::AlreadyDone),
+        Ok(true) => Ok(ChunkOutcome::Indexed {
             files: update.staging_files_read,
             entries: update.entries_added,
             completed: build.progress.pending(build.total()).is_empty(),
