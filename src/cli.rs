@@ -359,8 +359,13 @@ pub enum KeysCommand {
         as_of: Option<u64>,
         /// Find the copies with DataFusion, running sql/queries/duplicated_events.sql on
         /// staging's latest version (the query Athena runs at scale), then sweep those.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "by_index")]
         sql: bool,
+        /// Find the copies through the key index: the rows staged since the last sweep, the
+        /// partitions the index names for their keys, and their own (reads what arrived,
+        /// not all of staging). Needs one earlier sweep.
+        #[arg(long, conflicts_with = "candidates")]
+        by_index: bool,
         /// The key index is brought up to staging afterwards; a rebuild commits the
         /// entries of about this many staging rows at a time.
         #[arg(long, default_value_t = lakehouse_compact::CompactOptions::default().max_rows_per_commit,

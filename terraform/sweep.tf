@@ -212,8 +212,14 @@ data "aws_iam_policy_document" "events_assume" {
   }
 }
 
+locals {
+  # Which target the sweep's schedule starts: the state machine, or the Lambda directly.
+  sweep_by_athena = var.sweep_schedule != "" && var.sweep_search == "athena" ? 1 : 0
+  sweep_by_index  = var.sweep_schedule != "" && var.sweep_search == "index" ? 1 : 0
+}
+
 resource "aws_iam_role" "sweep_schedule" {
-  count              = var.sweep_schedule == "" ? 0 : 1
+  count              = local.sweep_by_athena
   name               = "${local.prefix}-sweep-schedule"
   assume_role_policy = data.aws_iam_policy_document.events_assume.json
 }
@@ -226,7 +232,7 @@ data "aws_iam_policy_document" "sweep_schedule" {
 }
 
 resource "aws_iam_role_policy" "sweep_schedule" {
-  count  = var.sweep_schedule == "" ? 0 : 1
+  count  = local.sweep_by_athena
   name   = "start-sweep"
   role   = aws_iam_role.sweep_schedule[0].id
   policy = data.aws_iam_policy_document.sweep_schedule.json
@@ -235,15 +241,33 @@ resource "aws_iam_role_policy" "sweep_schedule" {
 resource "aws_cloudwatch_event_rule" "sweep" {
   count               = var.sweep_schedule == "" ? 0 : 1
   name                = "${local.prefix}-sweep"
-  description         = "Starts the sweep state machine"
+  description         = "Starts the sweep (the state machine, or the compaction Lambda by the index)"
   schedule_expression = var.sweep_schedule
 }
 
 resource "aws_cloudwatch_event_target" "sweep" {
-  count    = var.sweep_schedule == "" ? 0 : 1
+  count    = local.sweep_by_athena
   rule     = aws_cloudwatch_event_rule.sweep[0].name
   arn      = aws_sfn_state_machine.sweep.arn
   role_arn = aws_iam_role.sweep_schedule[0].arn
+}
+
+# sweep_search = "index": the compaction Lambda sweeps what arrived since the last sweep,
+# found through the key index; its errors alarm as the Lambda's (…-compact-errors).
+resource "aws_cloudwatch_event_target" "sweep_by_index" {
+  count = local.sweep_by_index
+  rule  = aws_cloudwatch_event_rule.sweep[0].name
+  arn   = aws_lambda_function.this["compact"].arn
+  input = jsonencode({ sweep = { by_index = true } })
+}
+
+resource "aws_lambda_permission" "sweep_by_index" {
+  count         = local.sweep_by_index
+  statement_id  = "AllowEventBridgeSweepByIndex"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["compact"].function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.sweep[0].arn
 }
 
 # A sweep that failed (after its retries) or timed out: copies wait for the next one.

@@ -180,6 +180,16 @@ variable "keys_build_concurrency" {
   default     = 64
 }
 
+variable "sweep_search" {
+  description = "How the scheduled sweep finds copies: \"athena\" (the sweep state machine: Athena scans staging's event_uuid column, a cost that grows with staging) or \"index\" (the compaction Lambda with {\"sweep\": {\"by_index\": true}}: the rows staged since the last sweep, looked up in the key index; needs one earlier sweep and an index written since entries are kept per date, docs/dedup.md)."
+  type        = string
+  default     = "athena"
+  validation {
+    condition     = contains(["athena", "index"], var.sweep_search)
+    error_message = "sweep_search must be \"athena\" or \"index\"."
+  }
+}
+
 variable "recent_days" {
   description = "Staging partitions dated this many days before today or later keep files under recent_file_mb: a newer copy of a row rewrites its whole file."
   type        = number

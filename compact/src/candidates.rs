@@ -45,6 +45,22 @@ impl Candidates {
         }
     }
 
+    /// Copies found another way (the key index): `rows` rows staged since the last sweep,
+    /// their keys, and every partition a row of theirs may be in.
+    pub(crate) fn of(
+        as_of: u64,
+        rows: u64,
+        keys: HashSet<Key>,
+        partitions: HashSet<(String, String)>,
+    ) -> Candidates {
+        Candidates {
+            as_of,
+            rows,
+            keys,
+            partitions,
+        }
+    }
+
     /// The query's result as batches (DataFusion's): columns by name, `event_date` as a
     /// date or as text.
     pub fn from_batches(batches: &[RecordBatch], as_of: u64) -> Result<Candidates> {

@@ -30,6 +30,8 @@ pub enum CompactError {
     Candidates(String),
     #[error("the sweep's candidates were found as of staging v{as_of}, but staging is at v{head}")]
     CandidatesAhead { as_of: u64, head: u64 },
+    #[error("a sweep by the key index: {0}")]
+    SweepByIndex(String),
     #[error("a chunk of the key index's build: {0}")]
     BuildChunk(String),
     #[error("stopped before committing: {0}")]

@@ -9,9 +9,11 @@
 //! into one sorted run. So an entry is rewritten about once per tier, log₄ of the bucket's
 //! size over one update's share of it, and a bucket holds at most three runs per tier.
 //!
-//! A merge keeps one entry per key and type, the latest: a lookup wants the latest
+//! A merge keeps one entry per key, type and date, the latest: a lookup wants the latest
 //! instant among the types it searches, and the check the latest instant with every
-//! type staged at it, and both read the same from the merged run.
+//! type staged at it, and both read the same from the merged run; a sweep by the index
+//! wants every partition a key's rows may be in, so an older copy's entry in another date
+//! is kept (rows replaced by late copies keep a stale entry, which costs a read).
 //!
 //! Runs merge only within an age class ([`age_class`]: by when they were indexed, in
 //! classes that double in length), and a merged run takes the newest input's instant: so
@@ -26,7 +28,9 @@ use deltalake::kernel::{Action, Add};
 use deltalake::protocol::DeltaOperation;
 use lakehouse_lake::Table;
 use lakehouse_lake::files::{live_files, read_file, remove_of, rows_of};
-use lakehouse_lake::keys::{KeyEntry, indexed_at, keys_batch, tag_indexed_at};
+use lakehouse_lake::keys::{
+    KeyEntry, has_entries_per_date, indexed_at, keys_batch, tag_entries_per_date, tag_indexed_at,
+};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::write::{FileWriter, PartitionKey};
 
@@ -87,8 +91,10 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
                 }
                 actions.push(Action::Remove(remove_of(&runs[i], false)));
             }
-            latest_per_key_and_type(&mut entries);
+            latest_per_key_type_and_date(&mut entries);
             let newest = chosen.iter().filter_map(|&i| indexed_at(&runs[i])).max();
+            // A run merged by an older rule may lack an older copy's entry: so does this.
+            let per_date = chosen.iter().all(|&i| has_entries_per_date(&runs[i]));
             let Ok(number) = u32::from_str_radix(&bucket, 16) else {
                 continue;
             };
@@ -101,6 +107,9 @@ pub async fn merge_key_runs(keys: &DeltaTable) -> Result<OptimizeMetrics> {
                 add.data_change = false;
                 if let Some(at) = newest {
                     tag_indexed_at(&mut add, at);
+                }
+                if per_date {
+                    tag_entries_per_date(&mut add);
                 }
                 add
             }));
@@ -172,16 +181,21 @@ fn runs_to_merge(entries: &[u64]) -> Vec<usize> {
     chosen
 }
 
-/// Keeps, of each key's entries of one type, the latest (a missing instant is the
-/// earliest).
-fn latest_per_key_and_type(entries: &mut Vec<KeyEntry>) {
+/// Keeps, of each key's entries of one type and UTC date (one staging partition), the
+/// latest (a missing instant is the earliest).
+fn latest_per_key_type_and_date(entries: &mut Vec<KeyEntry>) {
+    let day = |e: &KeyEntry| e.created_micros.map(|us| us.div_euclid(MICROS_PER_DAY));
     entries.sort_unstable_by(|a, b| {
-        (a.key, &a.event_type)
-            .cmp(&(b.key, &b.event_type))
+        (a.key, &a.event_type, day(a))
+            .cmp(&(b.key, &b.event_type, day(b)))
             .then(b.created_micros.cmp(&a.created_micros))
     });
-    entries.dedup_by(|later, kept| later.key == kept.key && later.event_type == kept.event_type);
+    entries.dedup_by(|later, kept| {
+        later.key == kept.key && later.event_type == kept.event_type && day(later) == day(kept)
+    });
 }
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -218,7 +232,8 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_keeps_the_latest_entry_of_each_key_and_type() {
+    fn a_merge_keeps_the_latest_entry_of_each_key_type_and_date() {
+        const DAY: i64 = 86_400_000_000;
         let entry = |lo: i64, at: Option<i64>, t: &str| KeyEntry {
             key: Key { hi: 1, lo },
             created_micros: at,
@@ -229,16 +244,22 @@ mod tests {
             entry(1, Some(9), "a"),
             entry(1, None, "a"),
             entry(1, Some(7), "b"),
+            // An older copy of one type on another date keeps its entry.
+            entry(1, Some(9 - 400 * DAY), "a"),
+            entry(1, Some(8 - 400 * DAY), "a"),
             entry(2, None, "a"),
         ];
-        latest_per_key_and_type(&mut entries);
-        assert_eq!(
-            entries,
-            vec![
-                entry(1, Some(9), "a"),
-                entry(1, Some(7), "b"),
-                entry(2, None, "a")
-            ]
-        );
+        latest_per_key_type_and_date(&mut entries);
+        let mut expected = vec![
+            entry(1, Some(9), "a"),
+            entry(1, Some(9 - 400 * DAY), "a"),
+            entry(1, None, "a"),
+            entry(1, Some(7), "b"),
+            entry(2, None, "a"),
+        ];
+        let order = |e: &KeyEntry| (e.key, e.event_type.clone(), e.created_micros);
+        entries.sort_by_key(order);
+        expected.sort_by_key(order);
+        assert_eq!(entries, expected);
     }
 }

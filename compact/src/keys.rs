@@ -24,7 +24,8 @@ use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::files::{live_files, read_file_on_task};
 use lakehouse_lake::keys::{
-    Key, KeyEntry, bucket_name, indexed_at, is_carried, keys_batch, tag_indexed_at,
+    Key, KeyEntry, bucket_name, indexed_at, is_carried, keys_batch, tag_entries_per_date,
+    tag_indexed_at,
 };
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::point_read::{PointReadStats, read_keyed};
@@ -232,7 +233,7 @@ async fn append(
 
 /// The files added to staging in `versions` that are still live; `None` when the log no
 /// longer holds one of those commits (then only a rebuild is exact).
-async fn added_since(
+pub(crate) async fn added_since(
     staging: &DeltaTable,
     versions: std::ops::RangeInclusive<u64>,
     live: &[Add],
@@ -310,12 +311,15 @@ async fn flush(writer: &FileWriter, buckets: BTreeMap<u32, Vec<KeyEntry>>) -> Re
     // After the staging commit that added these rows, so a run is hot at least as long
     // after its rows were staged as the window.
     let now = chrono::Utc::now().timestamp();
-    adds.iter_mut().for_each(|add| tag_indexed_at(add, now));
+    adds.iter_mut().for_each(|add| {
+        tag_indexed_at(add, now);
+        tag_entries_per_date(add);
+    });
     Ok(adds)
 }
 
 /// The index entries of one staging file's rows.
-async fn read_entries(store: Arc<dyn ObjectStore>, add: Add) -> Result<Vec<KeyEntry>> {
+pub(crate) async fn read_entries(store: Arc<dyn ObjectStore>, add: Add) -> Result<Vec<KeyEntry>> {
     const COLUMNS: &[&str] = &[EVENT_UUID, CREATED_DATETIME];
     let event_type: Arc<str> = add
         .partition_values
@@ -388,6 +392,47 @@ pub async fn lookup(
     range: Option<RunRange>,
     runs: Runs,
 ) -> Result<(IndexView, PointReadStats)> {
+    let mut view: IndexView = HashMap::new();
+    let stats = point_reads(keys, wanted, runs, |batches| {
+        absorb(&mut view, batches, |key, event_type| {
+            wanted.contains(key) && range.is_none_or(|range| range.holds_type(event_type))
+        });
+    })
+    .await?;
+    Ok((view, stats))
+}
+
+/// Every entry the index holds of `keys`: instant and type (a sweep by the index wants
+/// all, not the latest).
+pub(crate) async fn all_entries(
+    keys: &DeltaTable,
+    wanted: &HashSet<Key>,
+) -> Result<HashMap<Key, Vec<(Option<i64>, String)>>> {
+    let mut found: HashMap<Key, Vec<(Option<i64>, String)>> = HashMap::new();
+    point_reads(keys, wanted, Runs::All, |batches| {
+        for batch in batches {
+            for (key, at, event_type) in index_rows(batch) {
+                if wanted.contains(&key) {
+                    found
+                        .entry(key)
+                        .or_default()
+                        .push((at, event_type.to_string()));
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Point reads of `wanted` in the index files of `runs` whose buckets they fall in, each
+/// file's matching rows handed to `each`.
+async fn point_reads(
+    keys: &DeltaTable,
+    wanted: &HashSet<Key>,
+    runs: Runs,
+    mut each: impl FnMut(&[RecordBatch]),
+) -> Result<PointReadStats> {
     // Per bucket, the high halves sought, sorted: what a point read takes.
     let mut sought: HashMap<String, Vec<i64>> = HashMap::new();
     for key in wanted {
@@ -425,18 +470,15 @@ pub async fn lookup(
             }
         })
         .buffer_unordered(READS_AT_ONCE);
-    let mut view: IndexView = HashMap::new();
     let mut stats = PointReadStats::default();
     while let Some((batches, read)) = reads.try_next().await? {
         stats.row_groups += read.row_groups;
         stats.row_groups_read += read.row_groups_read;
         stats.pages += read.pages;
         stats.pages_read += read.pages_read;
-        absorb(&mut view, &batches, |key, event_type| {
-            wanted.contains(key) && range.is_none_or(|range| range.holds_type(event_type))
-        });
+        each(&batches);
     }
-    Ok((view, stats))
+    Ok(stats)
 }
 
 fn bucket_of(add: &Add) -> Option<String> {

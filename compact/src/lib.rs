@@ -20,6 +20,7 @@
 //! A [`CommitFence`] lets the caller veto each commit (the compaction Lambda renews its
 //! lease there).
 
+mod arrived;
 pub mod candidates;
 pub mod changes;
 mod compactor;

@@ -4,9 +4,10 @@
 //! Rounds keep staging at one row per uuid when they search the key index in full. A
 //! round that searched less leaves copies: the date search (`--horizon-days`), the two
 //! ranges of a fan-out that each staged a copy in their own types (the documented "one
-//! row per range"), and, once rounds probe a hot window only, copies older than it. The
-//! sweep finds them in staging itself, not in the index (whose run merges keep one entry
-//! per key and type), and removes every copy but the winner ([`crate::resolve`]'s rule:
+//! row per range"), and, once rounds probe a hot window only, copies older than it. A
+//! whole sweep finds them in staging itself; [`Scope::ByIndex`] in the rows staged since
+//! the last sweep and the partitions the key index names for their keys
+//! ([`crate::arrived`]). It removes every copy but the winner ([`crate::resolve`]'s rule:
 //! the greatest instant, then the later ingest) by rewriting the files that hold them.
 //!
 //! Its commit records the staging version it swept in the `txn`
@@ -94,18 +95,33 @@ pub enum Scope {
     /// Only the files of the partitions where an engine found copies (Athena, or DataFusion
     /// through the query stage, running `sql/queries/duplicated_events.sql`).
     Found(Candidates),
+    /// The rows staged since the last sweep, and the partitions the key index names for
+    /// their keys (plus their own): a cost that follows what arrived ([`crate::arrived`]).
+    ByIndex,
 }
 
 /// Sweeps staging to one row per `event_uuid` (all of it, or the copies found), then
 /// brings the key index up to it (a rebuild, if needed, commits `index_rows_per_commit`
 /// rows' entries at a time).
 pub async fn sweep(lake: &Lake, scope: &Scope, index_rows_per_commit: u64) -> Result<SweepReport> {
+    if lake.open_existing(Table::Staging).await?.is_none() {
+        return Ok(SweepReport::default());
+    }
+    let by_index;
+    let (found, rows_per_pass) = match scope {
+        Scope::All { rows_per_pass } => (None, *rows_per_pass),
+        Scope::Found(found) => (Some(found), u64::MAX),
+        Scope::ByIndex => {
+            by_index = crate::arrived::arrived(lake, index_rows_per_commit).await?;
+            (Some(&by_index), u64::MAX)
+        }
+    };
     let mut tries = 0;
     loop {
         let Some(staging) = lake.open_existing(Table::Staging).await? else {
             return Ok(SweepReport::default());
         };
-        match sweep_once(&staging, scope).await {
+        match sweep_once(&staging, found, rows_per_pass).await {
             Err(e) if tries + 1 < MAX_TRIES && lost_race(&e) => {
                 tries += 1;
                 tracing::info!(error = %e, tries, "sweep lost a race; planning again");
@@ -131,22 +147,24 @@ pub async fn last_sweep(staging: &DeltaTable) -> Result<Option<u64>> {
         .and_then(|v| u64::try_from(v).ok()))
 }
 
-async fn sweep_once(staging: &DeltaTable, scope: &Scope) -> Result<SweepReport> {
+/// Sweeps the copies `found` names (`None`: every staged row, `rows_per_pass` at a time).
+async fn sweep_once(
+    staging: &DeltaTable,
+    found: Option<&Candidates>,
+    rows_per_pass: u64,
+) -> Result<SweepReport> {
     let staging_id = staging.snapshot()?.metadata().id().to_string();
     let head = staging.version().unwrap_or(0);
-    let (swept, found, rows_per_pass) = match scope {
-        Scope::All { rows_per_pass } => (head, None, *rows_per_pass),
-        Scope::Found(found) if found.as_of > head => {
+    let swept = match found {
+        None => head,
+        Some(found) if found.as_of > head => {
             return Err(CompactError::CandidatesAhead {
                 as_of: found.as_of,
                 head,
             });
         }
         // A list found on an older staging proves nothing past an earlier full sweep.
-        Scope::Found(found) => {
-            let before = last_sweep(staging).await?.unwrap_or(0);
-            (found.as_of.max(before), Some(found), u64::MAX)
-        }
+        Some(found) => found.as_of.max(last_sweep(staging).await?.unwrap_or(0)),
     };
     let mut files = live_files(staging)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -97,6 +97,27 @@ pub fn indexed_at(add: &deltalake::kernel::Add) -> Option<i64> {
         .ok()
 }
 
+/// The tag every index file's `add` carries once the index keeps an entry per key, type
+/// and date (a run merge keeps the latest of each): no older copy's entry in another date
+/// partition was dropped from it, which a sweep by the index relies on.
+pub const ENTRIES_TAG: &str = "lakehouse.entries";
+const ENTRIES_PER_DATE: &str = "perDate";
+
+/// Records on `add` that its entries are kept per key, type and date.
+pub fn tag_entries_per_date(add: &mut deltalake::kernel::Add) {
+    add.tags
+        .get_or_insert_with(Default::default)
+        .insert(ENTRIES_TAG.to_string(), Some(ENTRIES_PER_DATE.to_string()));
+}
+
+/// Whether `add` keeps its entries per key, type and date (written since the tag existed).
+pub fn has_entries_per_date(add: &deltalake::kernel::Add) -> bool {
+    add.tags
+        .as_ref()
+        .and_then(|t| t.get(ENTRIES_TAG))
+        .is_some_and(|v| v.as_deref() == Some(ENTRIES_PER_DATE))
+}
+
 /// One row of the key index: where a staged event is and which copy it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyEntry {

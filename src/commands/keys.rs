@@ -47,10 +47,12 @@ pub async fn run(command: KeysCommand) -> Result<()> {
             candidates,
             as_of,
             sql,
+            by_index,
             max_rows_per_commit,
         } => {
             let lake = Lake::parse(&lake.lake)?;
             let scope = match (candidates, as_of, sql) {
+                _ if by_index => Scope::ByIndex,
                 (Some(spec), Some(as_of), _) => Scope::Found(load(&lake, &spec, as_of).await?),
                 (None, _, true) => {
                     let Some(found) = duplicated_events(&lake).await? else {

@@ -27,3 +27,4 @@ mod redrive;
 mod rewrites;
 mod status;
 mod sweep;
+mod sweep_index;

@@ -8,7 +8,8 @@
 //!    reading only their partitions (and the files staged since V).
 //!
 //! `{"sweep": {}}` sweeps all of staging in the function (a staging small enough for one
-//! invocation). No lease: sweeps and compactions that race for the same files are ordered
+//! invocation); `{"sweep": {"by_index": true}}` sweeps what arrived since the last sweep,
+//! found through the key index (no Athena: its cost follows what arrived). No lease: sweeps and compactions that race for the same files are ordered
 //! by the commit rules, and the loser plans again.
 
 use anyhow::{Context, Result, bail};
@@ -29,16 +30,22 @@ pub struct SweepEvent {
     pub candidates: Option<String>,
     /// The version `begin` answered before the query ran.
     pub as_of: Option<u64>,
+    /// Find the copies through the key index (what arrived since the last sweep).
+    #[serde(default)]
+    pub by_index: bool,
 }
 
 impl SweepEvent {
     pub fn parse(field: &Value) -> Result<SweepEvent> {
         let event: SweepEvent = serde_json::from_value(field.clone()).with_context(|| {
             format!(
-                "event field sweep={field}: expected {{}}, {{\"begin\": true}} or \
-                 {{\"candidates\": \"s3://…\", \"as_of\": N}}"
+                "event field sweep={field}: expected {{}}, {{\"begin\": true}}, \
+                 {{\"by_index\": true}} or {{\"candidates\": \"s3://…\", \"as_of\": N}}"
             )
         })?;
+        if event.by_index && (event.begin || event.candidates.is_some() || event.as_of.is_some()) {
+            bail!("event field sweep={field}: by_index takes no other field")
+        }
         match (&event.candidates, event.as_of, event.begin) {
             (_, _, true) if event.candidates.is_some() || event.as_of.is_some() => {
                 bail!("event field sweep={field}: begin takes no other field")
@@ -65,6 +72,7 @@ pub async fn handle_sweep(
     }
     let scope = match (event.candidates, event.as_of) {
         (Some(spec), Some(as_of)) => Scope::Found(Candidates::from_s3(lake, &spec, as_of).await?),
+        _ if event.by_index => Scope::ByIndex,
         _ => Scope::All {
             rows_per_pass: ROWS_PER_PASS,
         },
@@ -73,7 +81,7 @@ pub async fn handle_sweep(
         Scope::Found(found) => {
             json!({ "rows": found.rows, "events": found.events(), "as_of": found.as_of })
         }
-        Scope::All { .. } => Value::Null,
+        Scope::All { .. } | Scope::ByIndex => Value::Null,
     };
     let report = sweep(lake, &scope, index_rows_per_commit).await?;
     if report.committed.is_none() {
@@ -94,6 +102,7 @@ mod tests {
     fn sweep_events_parse_or_say_what_is_expected() {
         let ok = |v: Value| SweepEvent::parse(&v).expect("parses");
         assert!(ok(json!({ "begin": true })).begin);
+        assert!(ok(json!({ "by_index": true })).by_index);
         let all = ok(json!({}));
         assert!(!all.begin && all.candidates.is_none());
         let found = ok(json!({ "candidates": "s3://b/k.csv", "as_of": 4 }));
@@ -107,6 +116,8 @@ mod tests {
             json!({ "begin": true, "as_of": 3 }),
             json!({ "as_of": -1, "candidates": "s3://b/k" }),
             json!({ "canddates": "s3://b/k" }),
+            json!({ "by_index": true, "begin": true }),
+            json!({ "by_index": true, "as_of": 3, "candidates": "s3://b/k" }),
             json!("all"),
         ] {
             let e = SweepEvent::parse(&bad).expect_err("refused");

@@ -76,6 +76,19 @@ async fn the_lambda_sweeps_the_copies_a_query_result_names_and_a_retry_converges
         .expect("whole sweep");
     assert_eq!(whole["report"]["rows_removed"], 0, "{whole}");
     assert_eq!(whole["report"]["rows_read"], 2, "{whole}");
+    // The sweep by the index, after it: nothing arrived, nothing read or removed.
+    let indexed = stack
+        .emulator
+        .invoke(COMPACT, &json!({ "sweep": { "by_index": true } }))
+        .expect("sweep by the index");
+    assert_eq!(
+        (
+            &indexed["report"]["rows_read"],
+            &indexed["report"]["rows_removed"]
+        ),
+        (&json!(0), &json!(0)),
+        "{indexed}"
+    );
     let rows = stack.query("SELECT event_uuid, created_at FROM staging ORDER BY event_uuid");
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["created_at"], T0 + 400 * DAY);
