@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Benchmark (issue 23): the sweep by the key index against a whole sweep, on staging of
-# 1×, 4× and 16× STEP (1M) events swept once, after the same new work: NEW (50k) fresh
-# events and COPIES (2,500) newer copies of staged events a year later, merged by rounds
-# with a window of 0 hours (so every copy lands beside its row). Per sweep: wall seconds,
-# peak RSS, rows read, rows removed. Both must remove every copy.
+# 1×, 4× and 16× STEP (1M) events over DAYS (56) days, swept once, after the same new work
+# as a day brings: NEW (50k) fresh events of the last day and COPIES (100) newer copies of
+# staged events a year later, merged by a round with a window of 0 hours (so every copy
+# lands beside its row). Per sweep: wall seconds, peak RSS, rows read, rows removed. Both
+# must remove every copy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${LAKEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/lakehouse}"
 SIZES="${BENCH_SIZES:-1 4 16}"
 STEP="${BENCH_STEP:-1000000}"
 NEW="${BENCH_NEW:-50000}"
-COPIES="${BENCH_COPIES:-2500}"
+COPIES="${BENCH_COPIES:-100}"
+DAYS="${BENCH_DAYS:-56}"
 OUT="${BENCH_OUT:-bench-out/sweep}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 LAKE="$OUT/lake"
@@ -32,7 +34,7 @@ have=0
 for m in $SIZES; do
   while [ "$have" -lt "$m" ]; do
     have=$((have + 1))
-    "$BIN" generate --events "$STEP" --seed $((300 + have)) --days 7 --duplicate-rate 0 \
+    "$BIN" generate --events "$STEP" --seed $((300 + have)) --days "$DAYS" --duplicate-rate 0 \
       --invalid-rate 0 > "$OUT/input.jsonl"
     "$BIN" ingest --lake "$LAKE" "$OUT/input.jsonl" > /dev/null
     "$BIN" compact --lake "$LAKE" > /dev/null
@@ -43,7 +45,7 @@ import json, sys
 path, n = sys.argv[1], int(sys.argv[2])
 with open(path) as f:
     for i, line in enumerate(f):
-        if i % 97 == 0 and n > 0:
+        if i % 997 == 0 and n > 0:
             event = json.loads(line)
             event["created_at"] += 365 * 86400
             event["revision"] = "bench"
@@ -57,7 +59,7 @@ PY
   rows=$("$BIN" query --lake "$LAKE" --format csv "SELECT count(*) AS n FROM staging" | tail -1)
   # The new work: fresh events and the copies, in rounds that leave every copy.
   # (New uuids and newer copies at each size: what the last size staged is not new again.)
-  "$BIN" generate --events "$NEW" --seed $((900 + m)) --days 7 --duplicate-rate 0 \
+  "$BIN" generate --events "$NEW" --seed $((900 + m)) --days 1 --duplicate-rate 0 \
     --invalid-rate 0 > "$OUT/new.jsonl"
   python3 -c 'import json,sys
 for line in open(sys.argv[1]):

@@ -105,3 +105,47 @@ async fn a_sweep_by_the_index_needs_an_earlier_sweep() {
     let out = lakehouse_ok(&["keys", "sweep", "--by-index", "--lake", lake.path()], b"");
     assert!(out.contains("0 rows removed"), "{out}");
 }
+
+/// `tests/bench/sweep.sh` (`make bench_sweep`) at a small size, through the CLI: both
+/// sweeps remove every copy (the script fails otherwise), and the sweep by the index
+/// reads less than the whole one.
+#[test]
+fn the_sweep_benchmark_runs_small_and_both_sweeps_remove_every_copy() {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/sweep.sh");
+    let output = std::process::Command::new("bash")
+        .arg(script)
+        .env("LAKEHOUSE_BIN", env!("CARGO_BIN_EXE_lakehouse"))
+        .env("BENCH_SIZES", "1 2")
+        .env("BENCH_STEP", "3000")
+        .env("BENCH_NEW", "200")
+        .env("BENCH_COPIES", "3")
+        .env("BENCH_OUT", out_dir.path().join("run"))
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |name: &str| -> u64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"));
+        let field = line.split("rows_read=").nth(1).expect("rows_read");
+        field
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("a number")
+    };
+    for size in [1, 2] {
+        let (by_index, whole) = (
+            read(&format!("by_index-{size} ")),
+            read(&format!("whole-{size} ")),
+        );
+        assert!(by_index < whole, "{stdout}");
+    }
+}
