@@ -9,7 +9,7 @@ use lakehouse_lake::files::{live_files, read_file};
 use lakehouse_lake::log::txn_version;
 use lakehouse_lake::{KEY_RANGE_TAG, RunRange, Table};
 
-use crate::helpers::{TestLake, event};
+use crate::helpers::{TestLake, event, run_bench_script};
 
 const T0: i64 = 1_764_000_000;
 const RANGES: u32 = 4;
@@ -325,21 +325,9 @@ async fn kinds_taking_turns_under_a_zero_retention_never_need_a_vacuumed_file() 
 /// it keeps running, and every staging it builds holds one row per event.
 #[test]
 fn the_key_ranges_benchmark_runs_small_and_keeps_one_row_per_event() {
-    let out_dir = tempfile::tempdir().expect("tempdir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/key_ranges.sh");
-    let output = std::process::Command::new("bash")
-        .arg(script)
-        .env("LAKEHOUSE_BIN", env!("CARGO_BIN_EXE_lakehouse"))
-        .env("BENCH_BASE", "3000")
-        .env("BENCH_NEW", "400")
-        .env("BENCH_OUT", out_dir.path().join("run"))
-        .output()
-        .expect("bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_bench_script(
+        "key_ranges.sh",
+        &[("BENCH_BASE", "3000"), ("BENCH_NEW", "400")],
     );
     let counts: Vec<&str> = stdout
         .lines()

@@ -146,6 +146,28 @@ pub fn kill_after(args: &[&str], delays_ms: &[u64]) {
     }
 }
 
+/// Runs `tests/bench/<script>` small, as `make` runs it big: on the binary under test, its
+/// output in a folder of its own, `envs` setting its sizes. Returns its stdout; fails with
+/// its output when it fails.
+pub fn run_bench_script(script: &str, envs: &[(&str, &str)]) -> String {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let path = format!("{}/tests/bench/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new("bash")
+        .arg(path)
+        .env("LAKEHOUSE_BIN", env!("CARGO_BIN_EXE_lakehouse"))
+        .env("BENCH_OUT", out_dir.path().join("run"))
+        .envs(envs.iter().copied())
+        .output()
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 /// Runs a command that must succeed and returns its stdout.
 pub fn lakehouse_ok(args: &[&str], stdin: &[u8]) -> String {
     let out = lakehouse(args, stdin);

@@ -8,7 +8,7 @@ use lakehouse_compact::sweep::{Scope, sweep};
 use lakehouse_lake::Table;
 use lakehouse_lake::keys::indexed_at;
 
-use crate::helpers::{TestLake, event, lakehouse_ok};
+use crate::helpers::{TestLake, event, lakehouse_ok, run_bench_script};
 
 const T0: i64 = 1_700_000_000;
 const DAY: i64 = 86_400;
@@ -215,22 +215,18 @@ fn the_dedup_curve_benchmark_runs_small_and_the_hot_round_reads_the_same_at_ever
         .parent()
         .expect("target dir");
     let work = tempfile::tempdir().expect("tempdir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/dedup_curve.sh");
-    let output = std::process::Command::new("bash")
-        .arg(script)
-        .env("DEDUP_SCALE_BIN", bin_dir.join("examples/dedup_scale"))
-        .env("BENCH_DIR", work.path())
-        .env("CURVE_BASE", "20000")
-        .env("ROUND_KEYS", "2000")
-        .env("HOT_KEYS", "2000")
-        .env("GET_MS", "1")
-        .output()
-        .expect("bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let example = bin_dir.join("examples/dedup_scale");
+    let (example, work) = (example.to_string_lossy(), work.path().to_string_lossy());
+    let stdout = run_bench_script(
+        "dedup_curve.sh",
+        &[
+            ("DEDUP_SCALE_BIN", &example),
+            ("BENCH_DIR", &work),
+            ("CURVE_BASE", "20000"),
+            ("ROUND_KEYS", "2000"),
+            ("HOT_KEYS", "2000"),
+            ("GET_MS", "1"),
+        ],
     );
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");

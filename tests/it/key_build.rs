@@ -11,7 +11,7 @@ use lakehouse_compact::keys::check_keys;
 use lakehouse_compact::maintain::{MaintenanceOptions, RawGuard, maintain};
 use lakehouse_lake::Table;
 
-use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok, run_bench_script};
 
 const T0: i64 = 1_700_000_000;
 
@@ -394,22 +394,13 @@ async fn with_a_hot_window_merges_go_on_while_the_index_is_built() {
 /// keeps running, and both builds at each size check exact.
 #[test]
 fn the_key_build_benchmark_runs_small_and_every_build_is_exact() {
-    let out_dir = tempfile::tempdir().expect("tempdir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/key_build.sh");
-    let output = std::process::Command::new("bash")
-        .arg(script)
-        .env("LAKEHOUSE_BIN", env!("CARGO_BIN_EXE_lakehouse"))
-        .env("BENCH_SIZES", "1 2")
-        .env("BENCH_STEP", "2000")
-        .env("BENCH_CHUNK_ROWS", "500")
-        .env("BENCH_OUT", out_dir.path().join("run"))
-        .output()
-        .expect("bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_bench_script(
+        "key_build.sh",
+        &[
+            ("BENCH_SIZES", "1 2"),
+            ("BENCH_STEP", "2000"),
+            ("BENCH_CHUNK_ROWS", "500"),
+        ],
     );
     let exact: Vec<&str> = stdout
         .lines()

@@ -8,7 +8,7 @@ use lakehouse_compact::sweep::{Scope, SweepReport, sweep};
 use lakehouse_lake::Table;
 use lakehouse_lake::files::live_files;
 
-use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok, run_bench_script};
 
 const T0: i64 = 1_700_000_000;
 const DAY: i64 = 86_400;
@@ -111,23 +111,14 @@ async fn a_sweep_by_the_index_needs_an_earlier_sweep() {
 /// reads less than the whole one.
 #[test]
 fn the_sweep_benchmark_runs_small_and_both_sweeps_remove_every_copy() {
-    let out_dir = tempfile::tempdir().expect("tempdir");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/sweep.sh");
-    let output = std::process::Command::new("bash")
-        .arg(script)
-        .env("LAKEHOUSE_BIN", env!("CARGO_BIN_EXE_lakehouse"))
-        .env("BENCH_SIZES", "1 2")
-        .env("BENCH_STEP", "3000")
-        .env("BENCH_NEW", "200")
-        .env("BENCH_COPIES", "3")
-        .env("BENCH_OUT", out_dir.path().join("run"))
-        .output()
-        .expect("bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = run_bench_script(
+        "sweep.sh",
+        &[
+            ("BENCH_SIZES", "1 2"),
+            ("BENCH_STEP", "3000"),
+            ("BENCH_NEW", "200"),
+            ("BENCH_COPIES", "3"),
+        ],
     );
     let read = |name: &str| -> u64 {
         let line = stdout
