@@ -59,11 +59,12 @@ pub(crate) async fn arrived(lake: &Lake, index_rows_per_commit: u64) -> Result<C
         lake.open_version(Table::Staging, indexed).await?
     };
     let live = live_files(&at)?;
-    let files = match swept < indexed {
-        true => added_since(&at, swept + 1..=indexed, &live)
+    let files = if swept < indexed {
+        added_since(&at, swept + 1..=indexed, &live)
             .await?
-            .ok_or_else(|| refused("staging's log since the last sweep is gone: sweep whole"))?,
-        false => Vec::new(),
+            .ok_or_else(|| refused("staging's log since the last sweep is gone: sweep whole"))?
+    } else {
+        Vec::new()
     };
     new_rows_and_their_partitions(&at, &keys, files, indexed).await
 }
