@@ -443,7 +443,7 @@ impl Compactor {
         // is (re)built, merges go on, searching the window by date (whole days, at least
         // one), and the update after them goes on with the build.
         let building_days = match (self.options.horizon_days, self.options.hot_hours) {
-            (None, Some(hours)) if !index_trusted(&self.lake).await? => {
+            (None, Some(hours)) if !index_trusted(&self.lake, &staging).await? => {
                 Some(hours.div_ceil(24).max(1))
             }
             _ => None,

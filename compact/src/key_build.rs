@@ -26,7 +26,7 @@ use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::TryStreamExt;
-use lakehouse_lake::files::{live_files, remove_of, rows_of};
+use lakehouse_lake::files::{live_files, live_files_by_path, remove_of, rows_of};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
@@ -262,8 +262,7 @@ async fn under_way(
         } else {
             lake.open_version(Table::Staging, progress.version).await?
         };
-        let mut files = live_files(&at)?;
-        files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let files = live_files_by_path(&at)?;
         Ok(Some(Build {
             staging_id: staging_id.clone(),
             at,
@@ -324,8 +323,7 @@ async fn begin(
     commit.execute(keys).await?;
     keys.update_incremental(None).await?;
     update.build_commits += 1;
-    let mut files = live_files(staging)?;
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let files = live_files_by_path(staging)?;
     Ok(Build {
         staging_id,
         at: staging.clone(),

@@ -132,15 +132,11 @@ pub async fn indexed_version(keys: &DeltaTable, staging_id: &str) -> Result<Opti
     }
 }
 
-/// Whether the index holds every key of some staging version (it may lag, which an
+/// Whether the index holds every key of some version of `staging` (it may lag, which an
 /// update completes); false while it is missing, being built, or built for another
-/// staging. Reads the two logs' `txn`s only.
-pub async fn index_trusted(lake: &Lake) -> Result<bool> {
-    let (staging, keys) = tokio::try_join!(
-        lake.open_existing(Table::Staging),
-        lake.open_existing(Table::Keys)
-    )?;
-    let (Some(staging), Some(keys)) = (staging, keys) else {
+/// staging. Reads the index's `txn`s only.
+pub async fn index_trusted(lake: &Lake, staging: &DeltaTable) -> Result<bool> {
+    let Some(keys) = lake.open_existing(Table::Keys).await? else {
         return Ok(false);
     };
     let staging_id = staging.snapshot()?.metadata().id().to_string();

@@ -32,7 +32,7 @@ use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::DeltaOperation;
 use futures::{StreamExt, TryStreamExt};
-use lakehouse_lake::files::{live_files, read_file_on_task, remove_of, rows_of};
+use lakehouse_lake::files::{live_files_by_path, read_file_on_task, remove_of, rows_of};
 use lakehouse_lake::keys::Key;
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
@@ -96,7 +96,7 @@ pub enum Scope {
     /// through the query stage, running `sql/queries/duplicated_events.sql`).
     Found(Candidates),
     /// The rows staged since the last sweep, and the partitions the key index names for
-    /// their keys (plus their own): a cost that follows what arrived ([`crate::arrived`]).
+    /// their keys: a cost that follows what arrived ([`crate::arrived`]).
     ByIndex,
 }
 
@@ -104,13 +104,14 @@ pub enum Scope {
 /// brings the key index up to it (a rebuild, if needed, commits `index_rows_per_commit`
 /// rows' entries at a time).
 pub async fn sweep(lake: &Lake, scope: &Scope, index_rows_per_commit: u64) -> Result<SweepReport> {
-    if lake.open_existing(Table::Staging).await?.is_none() {
-        return Ok(SweepReport::default());
-    }
     let by_index;
     let (found, rows_per_pass) = match scope {
         Scope::All { rows_per_pass } => (None, *rows_per_pass),
         Scope::Found(found) => (Some(found), u64::MAX),
+        // Without staging there is nothing to look up (the loop below says so).
+        Scope::ByIndex if lake.open_existing(Table::Staging).await?.is_none() => {
+            return Ok(SweepReport::default());
+        }
         Scope::ByIndex => {
             by_index = crate::arrived::arrived(lake, index_rows_per_commit).await?;
             (Some(&by_index), u64::MAX)
@@ -166,8 +167,7 @@ async fn sweep_once(
         // A list found on an older staging proves nothing past an earlier full sweep.
         Some(found) => found.as_of.max(last_sweep(staging).await?.unwrap_or(0)),
     };
-    let mut files = live_files(staging)?;
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let files = live_files_by_path(staging)?;
     let added_since = match found {
         Some(found) => files_added_after(staging, found.as_of, head).await?,
         None => HashSet::new(),

@@ -48,6 +48,14 @@ pub fn live_files(table: &DeltaTable) -> Result<Vec<Add>> {
         .collect())
 }
 
+/// [`live_files`] in path order: an order every reader of one version agrees on (a build's
+/// chunks and a sweep's passes are numbered by it).
+pub fn live_files_by_path(table: &DeltaTable) -> Result<Vec<Add>> {
+    let mut files = live_files(table)?;
+    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
 /// A file's row count, from the statistics its `add` carries (`None` without them).
 pub fn rows_of(add: &Add) -> Option<u64> {
     let stats = add.get_stats().ok()??;

@@ -2,7 +2,7 @@
 //! and lists its pending chunks; [`index_build_chunk`] indexes one, exactly once. The
 //! keys-build state machine (`terraform/keys_build.tf`) and `lakehouse keys build` run them.
 
-use lakehouse_lake::files::live_files;
+use lakehouse_lake::files::live_files_by_path;
 use lakehouse_lake::log::commit_actions;
 use lakehouse_lake::{Lake, Table};
 use serde::Serialize;
@@ -128,8 +128,7 @@ pub async fn index_build_chunk(lake: &Lake, as_of: u64, chunk: Chunk) -> Result<
     if building != Some(as_of) {
         return Ok(ChunkOutcome::NotUnderWay { building });
     }
-    let mut files = live_files(&at)?;
-    files.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let files = live_files_by_path(&at)?;
     if chunk.from >= chunk.to || chunk.to > files.len() as u64 {
         return Err(CompactError::BuildChunk(format!(
             "files {}..{} of a build of {} files (staging v{as_of})",
