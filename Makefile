@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck pydeps bench bench_dedup bench_key_ranges bench_key_build bench_dedup_curve bench_sweep bench_dedup_scale bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck pydeps bench bench_dedup bench_key_ranges bench_key_build bench_dedup_curve bench_sweep bench_erase bench_dedup_scale bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -61,6 +61,10 @@ bench_key_ranges: ## Release build; compaction by 4 key ranges against one run: 
 bench_sweep: ## Release build; the sweep by the key index against a whole sweep after a day's arrivals, on 1M, 4M and 16M staged events over 8 weeks (~8 min)
 	$(CARGO) build --release --quiet
 	tests/bench/sweep.sh
+
+bench_erase: ## Release build; erasure of 1 and of 1,000 subjects on a lake of 1M events: bytes read against the lake's, time, residue (~5 min)
+	$(CARGO) build --release --quiet
+	tests/bench/erase.sh
 
 bench_dedup_curve: ## Release build; one round of 1M new keys against cold indexes of 1M, 4M and 16M keys: whole index against a hot window (~2 min)
 	$(CARGO) build --release --example dedup_scale

@@ -165,6 +165,11 @@ pub enum Command {
         #[arg(required_unless_present = "file")]
         sql: Option<String>,
     },
+    /// Erase subjects' events from raw, staging and quarantine and from every readable
+    /// version, and record a receipt in `erasures` (docs/erasure.md).
+    Erase(crate::commands::erase::EraseArgs),
+    /// Show or set the subject paths: which field of each event type names its subject.
+    Subjects(crate::commands::subjects::SubjectsArgs),
     /// List a table's versions: time, operation, rows and files added and removed.
     History {
         #[command(flatten)]

@@ -423,6 +423,9 @@ impl Compactor {
                 let store = store.clone();
                 let buckets = buckets.clone();
                 async move {
+                    if f.erased {
+                        return Ok((Vec::new(), 0));
+                    }
                     let (batches, scanned) = read_raw_file(store, f.add.clone(), buckets).await?;
                     let rows = batches
                         .into_iter()

@@ -80,6 +80,8 @@ struct RawRow {
     uuid: Span,
     name: Span,
     position: Span,
+    /// `subject_id`, resolved by the lake's subject paths.
+    subject: Option<Span>,
     created_micros: i64,
     ingested_at_micros: i64,
     ingest_seq: i64,
@@ -104,8 +106,14 @@ const RAW_ROW_BYTES: usize = std::mem::size_of::<RawRow>() + 4;
 const QUARANTINE_ROW_BYTES: usize = 3 * 8 + 4 + 4 * 4;
 
 impl RawBatchBuilder {
-    /// Appends a valid event.
-    pub fn append(&mut self, event: &Event<'_>, rec: &SourceRecord, ctx: RowContext) {
+    /// Appends a valid event whose subject is `subject`.
+    pub fn append(
+        &mut self,
+        event: &Event<'_>,
+        subject: Option<&str>,
+        rec: &SourceRecord,
+        ctx: RowContext,
+    ) {
         let payload_start = self.payload.values_slice().len();
         self.payload.append_value(event.payload);
         let within = |s: &str, extra: &mut Vec<u8>| -> Span {
@@ -126,6 +134,11 @@ impl RawBatchBuilder {
             self.extra.extend_from_slice(rec.position.as_bytes());
             span(start, rec.position.len(), true)
         };
+        let subject = subject.map(|s| {
+            let start = self.extra.len();
+            self.extra.extend_from_slice(s.as_bytes());
+            span(start, s.len(), true)
+        });
         let source = match self.sources.last() {
             // Every record of an input shares one `source`: its address is the same.
             Some(last)
@@ -142,6 +155,7 @@ impl RawBatchBuilder {
             uuid,
             name,
             position,
+            subject,
             created_micros: event.created_micros,
             ingested_at_micros: ctx.ingested_at_micros,
             ingest_seq: ctx.ingest_seq,
@@ -203,6 +217,7 @@ impl Rows for RawBatchBuilder {
         let mut event_date = Date32Builder::with_capacity(n);
         let mut ingested_at = TimestampMicrosecondBuilder::with_capacity(n);
         let mut ingest_seq = Int64Builder::with_capacity(n);
+        let mut subject = StringBuilder::with_capacity(n, 0);
         for row in &self.rows {
             let name = self.text(row.name)?;
             event_uuid.append_value(self.text(row.uuid)?);
@@ -220,6 +235,7 @@ impl Rows for RawBatchBuilder {
             source.append_value(row_source);
             source_position.append_value(self.text(row.position)?);
             ingest_seq.append_value(row.ingest_seq);
+            subject.append_option(row.subject.map(|s| self.text(s)).transpose()?);
         }
         let columns: Vec<ArrayRef> = vec![
             Arc::new(event_uuid.finish()),
@@ -234,6 +250,7 @@ impl Rows for RawBatchBuilder {
             Arc::new(source_position.finish()),
             Arc::new(ingest_seq.finish()),
             Arc::new(self.payload.finish()),
+            Arc::new(subject.finish()),
         ];
         RecordBatch::try_new(Table::Raw.arrow_schema(), columns)
     }
@@ -337,7 +354,7 @@ mod tests {
                 ingested_at_micros: 7,
                 ingest_seq: i as i64,
             };
-            rows.append(&event, &record, ctx);
+            rows.append(&event, Some(source), &record, ctx);
         }
         assert_eq!(rows.len(), 3);
         let batch = rows.finish().unwrap();
@@ -358,6 +375,7 @@ mod tests {
         assert_eq!(text("source"), some(&sources));
         assert_eq!(text("source_position"), some(&["1", "2", "3"]));
         assert_eq!(text("payload"), some(&[lines[0], lines[1], lines[0]]));
+        assert_eq!(text("subject_id"), some(&sources));
         let int = |name: &str| {
             batch
                 .column_by_name(name)

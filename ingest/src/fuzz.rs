@@ -165,7 +165,7 @@ fn check_raw_row(event: &crate::event::Event<'_>) {
         ingest_seq: 0,
     };
     let mut rows = RawBatchBuilder::default();
-    rows.append(event, &record, ctx);
+    rows.append(event, Some(event.payload), &record, ctx);
     let batch = rows.finish().unwrap_or_else(|e| panic!("{event:?}: {e}"));
     let text = |name: &str| {
         let column = batch.column_by_name(name).map(|c| c.as_string::<i32>());

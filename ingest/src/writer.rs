@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
+use lakehouse_lake::subject::SubjectPaths;
 use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 
 use crate::ahead::{Chunk, Verdict, judge};
@@ -67,6 +68,8 @@ pub struct IngestSummary {
 /// which `compact --vacuum-full` removes.
 pub struct Ingestor {
     options: IngestOptions,
+    /// Raw's subject paths, resolved into each row's `subject_id`.
+    subjects: SubjectPaths,
     ingested_at_micros: i64,
     raw: Sink<RawBatchBuilder>,
     quarantine: Sink<QuarantineBatchBuilder>,
@@ -91,6 +94,7 @@ impl Ingestor {
     ) -> Result<Ingestor> {
         Ok(Ingestor {
             ingested_at_micros: Utc::now().timestamp_micros(),
+            subjects: SubjectPaths::of_table(&raw)?,
             raw: Sink::start(Table::Raw, raw, &options)?,
             quarantine: Sink::start(Table::Quarantine, quarantine, &options)?,
             options,
@@ -192,8 +196,11 @@ impl Ingestor {
                 let ctx = self.next_row();
                 self.summary.appended += 1;
                 let (date, event_type) = (event.event_date_days(), event.event_type());
+                let subject = self.subjects.resolve(event_type, event.payload);
                 self.raw
-                    .append(date, event_type, |rows| rows.append(&event, record, ctx))
+                    .append(date, event_type, |rows| {
+                        rows.append(&event, subject.as_deref(), record, ctx)
+                    })
                     .await
             }
             Verdict::Invalid(rejection) => {

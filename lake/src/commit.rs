@@ -89,6 +89,10 @@ pub struct CommitMetadata {
     /// A staging merge's metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merge: Option<serde_json::Value>,
+    /// The keys ([`crate::keys::Key`], `[hi, lo]`) of the events an erasure removed from
+    /// staging: the key index drops their entries next, and a rerun reads them here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub erased_keys: Option<Vec<[i64; 2]>>,
     /// A grouped commit's writers' batches (one committer landing many writers' files):
     /// what each `txn` in the commit stands for.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -46,6 +46,20 @@ pub enum LakeError {
         value: String,
         path: String,
     },
+    #[error(
+        "{table} version {version} can no longer be read whole: erasure request {request} \
+         (committed as {table} v{erased_at}) deleted {files} of its files at once, as erasures \
+         do (docs/erasure.md); read version {erased_at} or later"
+    )]
+    Erased {
+        table: &'static str,
+        version: u64,
+        erased_at: u64,
+        request: String,
+        files: usize,
+    },
+    #[error("invalid subject paths: {reason}")]
+    InvalidSubjectPaths { reason: String },
     #[error("rows to write: {0}")]
     BadRows(String),
     #[error("manifest log: {0}")]

@@ -6,13 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use deltalake::kernel::StructField;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, TableProperty};
 use url::Url;
 
 use crate::error::{LakeError, Result};
-use crate::schema::{RawLayout, STATS_COLUMNS, Table};
+use crate::schema::{ADDED_COLUMNS, RawLayout, STATS_COLUMNS, Table};
 
 /// Days of history `vacuum` keeps for time travel unless told otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;
@@ -151,7 +152,7 @@ impl Lake {
         match delta.load().await {
             Ok(()) => {
                 check_contract(table, &delta)?;
-                Ok(delta)
+                self.add_missing_columns(table, delta).await
             }
             Err(DeltaTableError::NotATable(_)) => self.create(table, delta).await,
             Err(e) => Err(e.into()),
@@ -207,6 +208,30 @@ impl Lake {
             Err(DeltaTableError::NotATable(_)) => Ok(None),
             Err(DeltaTableError::InvalidDateTimeString { .. }) => Ok(None),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Adds the columns the contract gained since `delta` was created ([`ADDED_COLUMNS`]),
+    /// nullable, in one metadata commit: its files stay readable (their rows read the new
+    /// columns as null), and every commit planned before it conflicts and re-plans.
+    async fn add_missing_columns(&self, table: Table, delta: DeltaTable) -> Result<DeltaTable> {
+        let missing = missing_columns(table, &delta)?;
+        if missing.is_empty() {
+            return Ok(delta);
+        }
+        let added = delta
+            .clone()
+            .add_columns()
+            .with_fields(missing)
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
+            .await;
+        match added {
+            Ok(t) => Ok(t),
+            // Another writer added them first: use its version.
+            Err(e) => match self.open_existing(table).await? {
+                Some(t) if missing_columns(table, &t)?.is_empty() => Ok(t),
+                _ => Err(e.into()),
+            },
         }
     }
 
@@ -278,6 +303,17 @@ impl Lake {
     }
 }
 
+/// The columns of [`ADDED_COLUMNS`] the table lacks.
+fn missing_columns(table: Table, delta: &DeltaTable) -> Result<Vec<StructField>> {
+    let schema = delta.snapshot()?.schema();
+    Ok(table
+        .delta_columns()
+        .into_iter()
+        .filter(|f| ADDED_COLUMNS.contains(&f.name().as_str()))
+        .filter(|f| schema.field(f.name()).is_none())
+        .collect())
+}
+
 /// Refuses to write into a table created by someone else with another layout.
 fn check_contract(table: Table, delta: &DeltaTable) -> Result<()> {
     let snapshot = delta.snapshot()?;
@@ -310,6 +346,8 @@ fn check_contract(table: Table, delta: &DeltaTable) -> Result<()> {
                     field.data_type()
                 )));
             }
+            // An older table: writers add it when they open the table.
+            None if ADDED_COLUMNS.contains(&field.name().as_str()) => {}
             None => return Err(mismatch(format!("column {} is missing", field.name()))),
         }
     }

@@ -17,6 +17,7 @@
 //!   they wait, and the one commit that lands many of them.
 //! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
 //! - [`redrive`]: how a quarantined record re-driven into raw names its origin.
+//! - [`subject`]: who an event belongs to (the subject paths), for erasure.
 //!
 //! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
 
@@ -36,6 +37,7 @@ pub mod ranges;
 pub mod read;
 pub mod redrive;
 pub mod schema;
+pub mod subject;
 pub mod write;
 
 pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};

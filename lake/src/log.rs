@@ -54,3 +54,50 @@ pub async fn discard_files(table: &DeltaTable, adds: impl IntoIterator<Item = &A
         }
     }
 }
+
+/// The prefix of an erasure's `txn` app id; the request's id follows.
+pub const ERASURE_APP_PREFIX: &str = "lakehouse-erase:";
+
+/// An erasure that deleted files a version of a table reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasedSince {
+    /// The erasure's commit, its app id, and how many of the version's files it deleted.
+    pub version: u64,
+    pub app_id: String,
+    pub files: usize,
+}
+
+/// The first erasure committed after `at`'s version (up to `head`) that deleted files
+/// `at` reads: `at` can no longer be read whole. Reads the commits in between.
+pub async fn erased_since(at: &DeltaTable, head: u64) -> Result<Option<ErasedSince>> {
+    let from = at.version().unwrap_or(0) + 1;
+    if from > head {
+        return Ok(None);
+    }
+    let live: std::collections::HashSet<String> = crate::files::live_files(at)?
+        .into_iter()
+        .map(|a| a.path)
+        .collect();
+    let mut commits = std::pin::pin!(commits_in(at.log_store(), from..=head, 16));
+    while let Some((version, actions)) = futures::TryStreamExt::try_next(&mut commits).await? {
+        let actions = actions.unwrap_or_default();
+        let Some(app_id) = actions.iter().find_map(|a| match a {
+            Action::Txn(t) if t.app_id.starts_with(ERASURE_APP_PREFIX) => Some(t.app_id.clone()),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let files = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Remove(r) if live.contains(&r.path)))
+            .count();
+        if files > 0 {
+            return Ok(Some(ErasedSince {
+                version,
+                app_id,
+                files,
+            }));
+        }
+    }
+    Ok(None)
+}

@@ -114,6 +114,59 @@ pub async fn read_keyed(
     Ok((rows, stats))
 }
 
+/// What a file's footer and bloom filters say of a string column and values sought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filtered {
+    /// The file has no such column (written before the table had it): only its rows can tell.
+    NoColumn,
+    /// Every row group's filter rules every value out.
+    Absent,
+    /// Some row group may hold one.
+    Maybe,
+}
+
+/// Whether one file of the lake may hold one of `values` in its string `column`, from its
+/// footer and the bloom filters of that column alone (a few KB per row group), and the
+/// bytes of those filters. A row group without a filter may hold anything.
+pub async fn may_hold_strings(
+    store: Arc<dyn ObjectStore>,
+    add: &Add,
+    column: &str,
+    values: &[&str],
+) -> Result<(Filtered, u64)> {
+    let read_err = |e: &dyn std::fmt::Display| LakeError::ReadFile {
+        path: add.path.clone(),
+        error: e.to_string(),
+    };
+    let reader = ObjectReader::new(store, object_path(&add.path), add.size as u64);
+    let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| read_err(&e))?;
+    let metadata = builder.metadata().clone();
+    let Some(col) = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == column)
+    else {
+        return Ok((Filtered::NoColumn, 0));
+    };
+    let mut filter_bytes = 0;
+    for rg in 0..metadata.num_row_groups() {
+        let chunk = metadata.row_group(rg).column(col);
+        filter_bytes += chunk.bloom_filter_length().unwrap_or(0).max(0) as u64;
+        let bloom = builder
+            .get_row_group_column_bloom_filter(rg, col)
+            .await
+            .map_err(|e| read_err(&e))?;
+        if bloom.is_none_or(|b| values.iter().any(|v| b.check(v))) {
+            return Ok((Filtered::Maybe, filter_bytes));
+        }
+    }
+    Ok((Filtered::Absent, filter_bytes))
+}
+
 /// The keys within `[low, high]`.
 fn within(keys: &[i64], low: i64, high: i64) -> &[i64] {
     let start = keys.partition_point(|&k| k < low);

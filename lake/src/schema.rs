@@ -1,5 +1,5 @@
 //! The table contract: column names, types and partitioning of `raw`, `staging`,
-//! `quarantine` and `staging_keys` (staging's key index). Everything that reads or writes a table takes its schema from here.
+//! `quarantine`, `staging_keys` (staging's key index) and `erasures` (erasure receipts). Everything that reads or writes a table takes its schema from here.
 
 use std::sync::{Arc, LazyLock};
 
@@ -30,6 +30,8 @@ pub const INGEST_DATE: &str = "ingest_date";
 pub const KEY_HI: &str = "key_hi";
 pub const KEY_LO: &str = "key_lo";
 pub const KEY_BUCKET: &str = "key_bucket";
+pub const SUBJECT_ID: &str = "subject_id";
+pub const REQUEST_ID: &str = "request_id";
 
 /// Delta timestamps are UTC instants with microsecond precision (`timestamp`, not
 /// `timestamp_ntz`, which would need writer version 7).
@@ -97,7 +99,34 @@ const EVENT_COLUMNS: &[Column] = &[
 ];
 
 const STAGING_EXTRA: &[Column] = &[col(RAW_VERSION, ColumnType::Long, true)];
-const PAYLOAD_COLUMN: &[Column] = &[col(PAYLOAD, ColumnType::String, true)];
+/// The payload, then the subject its paths name ([`crate::subject`]): added after the
+/// first tables were written, so last (a nullable column added keeps older files readable;
+/// their rows read it as null).
+const PAYLOAD_COLUMNS: &[Column] = &[
+    col(PAYLOAD, ColumnType::String, true),
+    col(SUBJECT_ID, ColumnType::String, true),
+];
+
+/// Columns a table gained after tables were written: [`crate::Lake::open`] adds them to an
+/// older table (a metadata commit) before anything writes to it.
+pub const ADDED_COLUMNS: &[&str] = &[SUBJECT_ID];
+
+/// An erasure's receipt ([`Table::Erasures`]): no personal data, only a keyed hash of each
+/// subject. `details` is a JSON object: per table, the versions written, files and rows
+/// removed and purged, and the copies the lake does not control.
+const ERASURE_COLUMNS: &[Column] = &[
+    col(REQUEST_ID, ColumnType::String, false),
+    col("subject_hashes", ColumnType::String, false),
+    col("subjects", ColumnType::Long, false),
+    col("requested_at", ColumnType::Timestamp, false),
+    col("completed_at", ColumnType::Timestamp, false),
+    col("files_rewritten", ColumnType::Long, false),
+    col("rows_removed", ColumnType::Long, false),
+    col("files_purged", ColumnType::Long, false),
+    col("versions_checked", ColumnType::Long, false),
+    col("residue_rows", ColumnType::Long, false),
+    col("details", ColumnType::String, false),
+];
 
 const QUARANTINE_COLUMNS: &[Column] = &[
     col(RAW, ColumnType::Binary, true),
@@ -193,10 +222,18 @@ pub enum Table {
     Quarantine,
     /// Staging's key index, kept by compaction (`docs/dedup.md`).
     Keys,
+    /// One receipt per erasure request (`docs/erasure.md`).
+    Erasures,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Raw, Table::Staging, Table::Quarantine, Table::Keys];
+    pub const ALL: [Table; 5] = [
+        Table::Raw,
+        Table::Staging,
+        Table::Quarantine,
+        Table::Keys,
+        Table::Erasures,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -204,6 +241,7 @@ impl Table {
             Table::Staging => "staging",
             Table::Quarantine => "quarantine",
             Table::Keys => "staging_keys",
+            Table::Erasures => "erasures",
         }
     }
 
@@ -217,6 +255,7 @@ impl Table {
             Table::Staging => "one row per event_uuid: the latest created_at wins",
             Table::Quarantine => "every rejected record, byte for byte, with the reason",
             Table::Keys => "staging's key index: each event_uuid's key, created_datetime and type",
+            Table::Erasures => "one receipt per erasure request, free of personal data",
         }
     }
 
@@ -228,6 +267,7 @@ impl Table {
             Table::Staging => &[EVENT_DATE, EVENT_TYPE],
             Table::Quarantine => &[INGEST_DATE],
             Table::Keys => &[KEY_BUCKET],
+            Table::Erasures => &[],
         }
     }
 
@@ -263,10 +303,11 @@ impl Table {
 
     fn columns(self) -> impl Iterator<Item = &'static Column> {
         let parts: [&'static [Column]; 3] = match self {
-            Table::Raw => [EVENT_COLUMNS, &[], PAYLOAD_COLUMN],
-            Table::Staging => [EVENT_COLUMNS, STAGING_EXTRA, PAYLOAD_COLUMN],
+            Table::Raw => [EVENT_COLUMNS, &[], PAYLOAD_COLUMNS],
+            Table::Staging => [EVENT_COLUMNS, STAGING_EXTRA, PAYLOAD_COLUMNS],
             Table::Quarantine => [QUARANTINE_COLUMNS, &[], &[]],
             Table::Keys => [KEYS_COLUMNS, &[], &[]],
+            Table::Erasures => [ERASURE_COLUMNS, &[], &[]],
         };
         parts.into_iter().flatten()
     }
@@ -295,13 +336,15 @@ impl Table {
             ],
             Table::Quarantine => &[RAW, SOURCE_POSITION, INGEST_SEQ],
             Table::Keys => &[KEY_HI, KEY_LO, CREATED_DATETIME],
+            Table::Erasures => &[],
         };
         // Long free text no query filters by range: min/max statistics of it would cost a
         // comparison of every value (and bytes in every footer) and prune nothing.
         let no_statistics: &[&str] = match self {
-            Table::Raw | Table::Staging => &[PAYLOAD, SOURCE_POSITION],
+            Table::Raw | Table::Staging => &[PAYLOAD, SOURCE_POSITION, SUBJECT_ID],
             Table::Quarantine => &[RAW, SOURCE_POSITION],
             Table::Keys => &[KEY_LO],
+            Table::Erasures => &[],
         };
         let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
         for column in unique {
@@ -311,8 +354,10 @@ impl Table {
             builder = builder
                 .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
         }
-        if self == Table::Keys {
-            builder = keys_layout(builder);
+        match self {
+            Table::Keys => builder = keys_layout(builder),
+            Table::Raw | Table::Staging => builder = subject_filter(builder),
+            _ => {}
         }
         builder.build()
     }
@@ -324,13 +369,31 @@ impl Table {
         static QUARANTINE_SCHEMA: LazyLock<SchemaRef> =
             LazyLock::new(|| build_arrow(Table::Quarantine));
         static KEYS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| build_arrow(Table::Keys));
+        static ERASURES_SCHEMA: LazyLock<SchemaRef> =
+            LazyLock::new(|| build_arrow(Table::Erasures));
         match self {
             Table::Raw => RAW_SCHEMA.clone(),
             Table::Staging => STAGING_SCHEMA.clone(),
             Table::Quarantine => QUARANTINE_SCHEMA.clone(),
             Table::Keys => KEYS_SCHEMA.clone(),
+            Table::Erasures => ERASURES_SCHEMA.clone(),
         }
     }
+}
+
+/// Distinct subjects a row group's bloom filter on `subject_id` is sized for (1 % false
+/// positives): the writer folds it down to what a small row group needs, so a file of a
+/// few hundred rows carries a filter of a few hundred bytes.
+const SUBJECT_FILTER_NDV: u64 = 64 * 1024;
+
+/// Raw and staging files carry a bloom filter on `subject_id`: an erasure reads each row
+/// group's filter (bytes, not the data) and only the files it may be in (`docs/erasure.md`).
+fn subject_filter(builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
+    let subject = || ColumnPath::from(SUBJECT_ID);
+    builder
+        .set_column_bloom_filter_enabled(subject(), true)
+        .set_column_bloom_filter_fpp(subject(), 0.01)
+        .set_column_bloom_filter_max_ndv(subject(), SUBJECT_FILTER_NDV)
 }
 
 /// Rows of a row group of the key index: its bloom filter is sized for this many keys.

@@ -2,7 +2,7 @@
 //! latest version, a chosen version, or as of an instant. Reading never writes: the tables
 //! are registered read-only and SQL that would write is refused ([`lakehouse_lake::read`]);
 //! a table not written yet reads as empty, and a location holding no table at all is an
-//! error.
+//! error. A past version an erasure since deleted files of is refused with why.
 
 use std::collections::HashMap;
 
@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
+use lakehouse_lake::log::{ERASURE_APP_PREFIX, erased_since};
 use lakehouse_lake::read::{self, register_empty, register_table};
 use lakehouse_lake::{Lake, LakeError, Table};
 
@@ -35,11 +36,37 @@ async fn open_selected(
     table: Table,
     selection: &TableSelection,
 ) -> Result<Option<DeltaTable>> {
-    Ok(match (selection.versions.get(&table), selection.as_of) {
+    let past = match (selection.versions.get(&table), selection.as_of) {
         (Some(&version), _) => Some(lake.open_version(table, version).await?),
         (None, Some(at)) => lake.open_as_of(table, at).await?,
-        (None, None) => lake.open_existing(table).await?,
-    })
+        (None, None) => return Ok(lake.open_existing(table).await?),
+    };
+    if let Some(past) = &past {
+        refuse_erased(lake, table, past).await?;
+    }
+    Ok(past)
+}
+
+/// Fails, before any query runs, when an erasure since deleted files `past` reads.
+async fn refuse_erased(lake: &Lake, table: Table, past: &DeltaTable) -> Result<()> {
+    let head = match lake.open_existing(table).await? {
+        Some(now) => now.version().unwrap_or(0),
+        None => return Ok(()),
+    };
+    if let Some(erased) = erased_since(past, head).await? {
+        return Err(LakeError::Erased {
+            table: table.name(),
+            version: past.version().unwrap_or(0),
+            erased_at: erased.version,
+            request: erased
+                .app_id
+                .trim_start_matches(ERASURE_APP_PREFIX)
+                .to_string(),
+            files: erased.files,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Registers the tables. A table not written yet (or not yet at `as_of`) reads as empty

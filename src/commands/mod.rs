@@ -1,6 +1,7 @@
 mod catalog;
 mod compact;
 mod demo;
+pub mod erase;
 mod generate;
 mod history;
 mod ingest;
@@ -8,6 +9,7 @@ mod keys;
 mod quarantine;
 mod query;
 mod status;
+pub mod subjects;
 
 use std::num::NonZeroU64;
 
@@ -102,6 +104,8 @@ pub async fn run(command: Command) -> Result<()> {
             status::run(&lake.lake, format, quarantine_window, &limits).await
         }
         Command::Quarantine { command } => quarantine::run(command).await,
+        Command::Erase(args) => erase::run(args).await,
+        Command::Subjects(args) => subjects::run(args).await,
         Command::Keys { command } => keys::run(command).await,
         Command::Catalog { command } => catalog::run(command).await,
         Command::Generate {

@@ -20,7 +20,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
 from cargo_graph import Graph, metadata  # noqa: E402
 
 LAKE = "lakehouse-lake"
-STAGES = ["lakehouse-ingest", "lakehouse-compact", "lakehouse-query", "lakehouse-catalog"]
+STAGES = [
+    "lakehouse-ingest",
+    "lakehouse-compact",
+    "lakehouse-query",
+    "lakehouse-catalog",
+    "lakehouse-erase",
+]
 CLI = "lakehouse"
 # Stage-on-stage edges the data path needs: none (tables are read through lake::read).
 ALLOWED_STAGE_DEPS = set()
@@ -101,6 +107,7 @@ def self_test():
         "lakehouse-compact": [LAKE],
         "lakehouse-query": [LAKE],
         "lakehouse-catalog": [LAKE],
+        "lakehouse-erase": [LAKE],
         "lakehouse-ingest-lambda": ["lakehouse-ingest", "lambda_runtime"],
         "lakehouse-commit-lambda": ["lakehouse-ingest", "lambda_runtime"],
         "lambda_runtime": [],

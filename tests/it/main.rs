@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod compact;
 mod crash;
+mod erase;
 mod fanout;
 mod grouped;
 mod helpers;

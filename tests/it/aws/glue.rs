@@ -201,6 +201,7 @@ async fn catalog_sync_registers_what_athena_reads_once_and_follows_new_columns()
         let want: Vec<&str> = match table {
             Table::Quarantine => vec!["ingest_date date"],
             Table::Keys => vec!["key_bucket string"],
+            Table::Erasures => vec![],
             _ => vec!["event_date date", "event_type string"],
         };
         assert_eq!(partitions, want, "{}", table.name());

@@ -1,0 +1,403 @@
+//! Erasure (`lakehouse erase`): a subject's events gone from raw, staging and quarantine
+//! and from every stored file, other rows untouched, once per request, never back.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::datatypes::DataType;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use lakehouse_lake::Table;
+use lakehouse_lake::subject::{SubjectPaths, set_subject_paths};
+use serde_json::Value;
+
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+
+const GONE: &str = "u-1";
+/// A second subject of the same request, odd Unicode in its id.
+const GONE_TOO: &str = "用户-é\u{301}";
+const KEPT: &str = "u-2";
+
+/// Every stored Parquet file under `dir`.
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(parquet_files(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Cells of any text or binary column of any stored file of `table` holding `needle`,
+/// read with the Parquet reader alone (not the lake's code).
+fn stored_cells_holding(lake: &TestLake, table: Table, needle: &str) -> usize {
+    let mut found = 0;
+    for path in parquet_files(&lake.dir.path().join(table.name())) {
+        let file = File::open(&path).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            for column in batch.columns() {
+                let holds =
+                    |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+                found += match column.data_type() {
+                    DataType::Utf8 => column
+                        .as_string::<i32>()
+                        .iter()
+                        .flatten()
+                        .filter(|s| holds(s.as_bytes()))
+                        .count(),
+                    DataType::Binary => column
+                        .as_binary::<i32>()
+                        .iter()
+                        .flatten()
+                        .filter(|b| holds(b))
+                        .count(),
+                    _ => 0,
+                };
+            }
+        }
+    }
+    found
+}
+
+fn quarantined_records(lake: &TestLake) -> Vec<Vec<u8>> {
+    let mut records = Vec::new();
+    for path in parquet_files(&lake.dir.path().join("quarantine")) {
+        let file = File::open(&path).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let raw = batch.column_by_name("raw").expect("raw").as_binary::<i32>();
+            records.extend(raw.iter().flatten().map(<[u8]>::to_vec));
+        }
+    }
+    records.sort();
+    records
+}
+
+fn versions(lake: &TestLake, table: Table) -> u64 {
+    std::fs::read_dir(lake.dir.path().join(table.name()).join("_delta_log"))
+        .expect("log")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .count() as u64
+}
+
+/// A lake where the subjects are in raw (three ingests), staging (an update among them),
+/// quarantine (a record that parses and one that does not), in files shared with others,
+/// one type naming its subject at a nested path.
+async fn lake_with_subjects() -> TestLake {
+    let lake = TestLake::new();
+    let paths = SubjectPaths::parse(r#"{"*":"$.user_id","payment":"$.customer.id"}"#).unwrap();
+    set_subject_paths(&lake.lake, &paths).await.unwrap();
+    let day = 1_700_000_000;
+    let user = |id: &str| format!(r#","user_id":"{id}""#);
+    lake.ingest(&[
+        event("e1", "login", day, &user(GONE)),
+        event("e2", "login", day, &user(KEPT)),
+        event("e3", "page:view", day + 86_400, &user(GONE)),
+        event("e4", "page:view", day + 86_400, &user(KEPT)),
+        event(
+            "e5",
+            "payment:done",
+            day,
+            &format!(r#","customer":{{"id":"{GONE}"}}"#),
+        ),
+        event(
+            "e6",
+            "payment:done",
+            day,
+            &format!(r#","customer":{{"id":"{KEPT}"}}"#),
+        ),
+        event("e7", "login", day, &user(GONE_TOO)),
+    ])
+    .await;
+    lake.compact().await;
+    lake.ingest(&[
+        // A newer copy of e1 (staging's row is replaced) and more of both subjects.
+        event("e1", "login", day + 10, &user(GONE)),
+        event("e8", "login", day + 20, &user(KEPT)),
+        format!(r#"{{"event_uuid":"q1","event_name":"login","user_id":"{GONE}"}}"#),
+        format!("not json at all, {GONE} in it"),
+        format!(r#"{{"event_uuid":"q2","event_name":"login","user_id":"{KEPT}"}}"#),
+    ])
+    .await;
+    lake.compact().await;
+    lake.ingest(&[event("e9", "page:view", day + 86_400, &user(GONE))])
+        .await;
+    lake
+}
+
+fn erase(lake: &TestLake, request: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "erase",
+        "--lake",
+        lake.path(),
+        "--subject",
+        GONE,
+        "--subject",
+        GONE_TOO,
+        "--request-id",
+        request,
+        "--format",
+        "json",
+    ];
+    args.extend(extra);
+    serde_json::from_str(lakehouse_ok(&args, b"").trim()).expect("receipt")
+}
+
+#[tokio::test]
+async fn an_erased_subject_is_gone_from_every_table_and_stored_file_and_stays_gone() {
+    let lake = lake_with_subjects().await;
+    let staging_before = versions(&lake, Table::Staging) - 1;
+    let kept_quarantine: Vec<Vec<u8>> = quarantined_records(&lake)
+        .into_iter()
+        .filter(|r| !String::from_utf8_lossy(r).contains(GONE))
+        .collect();
+    assert_eq!(kept_quarantine.len(), 1);
+    for table in [Table::Raw, Table::Staging, Table::Quarantine] {
+        assert!(stored_cells_holding(&lake, table, GONE) > 0, "{table:?}");
+    }
+    assert_eq!(lake.count("raw").await, 10);
+
+    // A dry run finds them and changes nothing.
+    let dry = erase(&lake, "r-1", &["--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    let before: Vec<u64> = [Table::Raw, Table::Staging, Table::Quarantine]
+        .iter()
+        .map(|t| versions(&lake, *t))
+        .collect();
+
+    let receipt = erase(&lake, "r-1", &[]);
+    assert_eq!(receipt["residue_rows"], 0, "{receipt}");
+    assert_eq!(receipt["rows_removed"], dry["rows_removed"]);
+    // Raw: e1 twice, e3, e5, e7, e9; staging: e1, e3, e5, e7 (e9 not compacted yet);
+    // quarantine: the record that parses and the one that does not.
+    assert_eq!(receipt["rows_removed"], 6 + 4 + 2, "{receipt}");
+    assert_eq!(receipt["subject_hashes"].as_array().unwrap().len(), 2);
+    assert!(
+        !receipt.to_string().contains(GONE),
+        "the receipt names no subject"
+    );
+    for (i, table) in [Table::Raw, Table::Staging, Table::Quarantine]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            versions(&lake, *table),
+            before[i] + 1,
+            "{table:?}: one commit"
+        );
+        assert_eq!(stored_cells_holding(&lake, *table, GONE), 0, "{table:?}");
+        assert_eq!(
+            stored_cells_holding(&lake, *table, GONE_TOO),
+            0,
+            "{table:?}"
+        );
+    }
+    // Everything else is untouched: other subjects' rows, quarantine byte for byte.
+    assert_eq!(lake.count("raw").await, 4);
+    assert_eq!(quarantined_records(&lake), kept_quarantine);
+    let kept = lake
+        .query(&format!(
+            "SELECT count(*) AS n FROM staging WHERE subject_id = '{KEPT}'"
+        ))
+        .await;
+    assert_eq!(kept[0]["n"], 4);
+
+    // Time travel to before the erasure says why it cannot read those versions.
+    let out = lakehouse(
+        &[
+            "query",
+            "--lake",
+            lake.path(),
+            "--version",
+            &format!("staging={staging_before}"),
+            "SELECT count(*) FROM staging",
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("can no longer be read whole") && stderr.contains("r-1"),
+        "{stderr}"
+    );
+
+    // The same request again: its receipt, nothing committed.
+    let again = erase(&lake, "r-1", &[]);
+    assert_eq!(again["recorded_before"], true);
+    for (i, table) in [Table::Raw, Table::Staging, Table::Quarantine]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(versions(&lake, *table), before[i] + 1, "{table:?}");
+    }
+    let receipts = lake
+        .query("SELECT request_id, residue_rows FROM erasures")
+        .await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0]["request_id"], "r-1");
+
+    // Compaction afterwards (raw's e9 was not compacted yet) brings nothing back and
+    // loses no one else's row.
+    lake.compact().await;
+    let back = lake
+        .query(&format!(
+            "SELECT count(*) AS n FROM staging WHERE payload LIKE '%{GONE}%'"
+        ))
+        .await;
+    assert_eq!(back[0]["n"], 0);
+    assert_eq!(lake.count("staging").await, 4);
+    assert_eq!(stored_cells_holding(&lake, Table::Staging, GONE), 0);
+    // The key index dropped the erased events' entries: it equals staging.
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+
+    // The subject sending an event again is new data: staged once, the index exact.
+    lake.ingest(&[event(
+        "e3",
+        "page:view",
+        1_700_086_400,
+        &format!(r#","user_id":"{GONE}""#),
+    )])
+    .await;
+    lake.compact().await;
+    let again = lake
+        .query("SELECT count(*) AS n FROM staging WHERE event_uuid = 'e3'")
+        .await;
+    assert_eq!(again[0]["n"], 1);
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+#[tokio::test]
+async fn subjects_from_a_file_and_a_request_without_an_id_are_recognised_on_rerun() {
+    let lake = lake_with_subjects().await;
+    let file = lake.dir.path().join("subjects.txt");
+    std::fs::write(&file, format!("{GONE}\n\n{GONE_TOO}\n{GONE}\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let args = [
+        "erase",
+        "--lake",
+        lake.path(),
+        "--subjects-file",
+        file,
+        "--format",
+        "json",
+    ];
+    let first: Value = serde_json::from_str(lakehouse_ok(&args, b"").trim()).unwrap();
+    assert_eq!(first["residue_rows"], 0);
+    assert_eq!(first["subject_hashes"].as_array().unwrap().len(), 2);
+    let second: Value = serde_json::from_str(lakehouse_ok(&args, b"").trim()).unwrap();
+    assert_eq!(second["request_id"], first["request_id"]);
+    assert_eq!(second["recorded_before"], true);
+    // No subject named: a clear error.
+    let out = lakehouse(&["erase", "--lake", lake.path()], b"");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: name at least one subject"));
+}
+
+#[tokio::test]
+async fn an_erasure_killed_at_any_point_converges_on_rerun() {
+    let lake = lake_with_subjects().await;
+    let args = [
+        "erase",
+        "--lake",
+        lake.path(),
+        "--subject",
+        GONE,
+        "--request-id",
+        "r-kill",
+    ];
+    crate::helpers::kill_after(&args, &[5, 15, 30, 60, 100, 150, 250]);
+    let receipt: Value = {
+        let mut json = args.to_vec();
+        json.extend(["--format", "json"]);
+        serde_json::from_str(lakehouse_ok(&json, b"").trim()).expect("receipt")
+    };
+    assert_eq!(receipt["residue_rows"], 0, "{receipt}");
+    for table in [Table::Raw, Table::Staging, Table::Quarantine] {
+        assert_eq!(stored_cells_holding(&lake, table, GONE), 0, "{table:?}");
+    }
+    // Everyone else's rows are all there, once.
+    let kept = lake
+        .query(&format!(
+            "SELECT count(*) AS n, count(DISTINCT event_uuid) AS d FROM staging WHERE subject_id = '{KEPT}'"
+        ))
+        .await;
+    assert_eq!(
+        (kept[0]["n"].as_i64(), kept[0]["d"].as_i64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        lake.count("raw").await,
+        5,
+        "raw: KEPT's four and GONE_TOO's one"
+    );
+    let receipts = lake.query("SELECT count(*) AS n FROM erasures").await;
+    assert_eq!(receipts[0]["n"], 1);
+    lake.compact().await;
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+#[tokio::test]
+async fn an_erasure_beside_a_compaction_leaves_neither_the_subject_nor_a_lost_row() {
+    let lake = lake_with_subjects().await;
+    let path = lake.path().to_string();
+    // Compaction (e9 and the rest to stage) and the erasure at once, as two processes.
+    let compacting =
+        std::thread::spawn(move || crate::helpers::lakehouse(&["compact", "--lake", &path], b""));
+    let erased = lakehouse(
+        &[
+            "erase",
+            "--lake",
+            lake.path(),
+            "--subject",
+            GONE,
+            "--request-id",
+            "r-race",
+        ],
+        b"",
+    );
+    let compacted = compacting.join().expect("compaction thread");
+    // Either may lose the race (and say so); a rerun of each converges.
+    for out in [&erased, &compacted] {
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.starts_with("error:"), "{stderr}");
+        }
+    }
+    lakehouse_ok(
+        &[
+            "erase",
+            "--lake",
+            lake.path(),
+            "--subject",
+            GONE,
+            "--request-id",
+            "r-race",
+        ],
+        b"",
+    );
+    lake.compact().await;
+    for table in [Table::Raw, Table::Staging, Table::Quarantine] {
+        assert_eq!(stored_cells_holding(&lake, table, GONE), 0, "{table:?}");
+    }
+    let kept = lake
+        .query(&format!(
+            "SELECT count(*) AS n FROM staging WHERE subject_id = '{KEPT}'"
+        ))
+        .await;
+    assert_eq!(kept[0]["n"], 4);
+    lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
