@@ -48,6 +48,8 @@ locals {
         LAKEHOUSE_RETENTION_HOURS  = tostring(var.retention_hours)
         LAKEHOUSE_SKIP_MAINTENANCE = "false"
         LAKEHOUSE_GLUE_DATABASE    = aws_glue_catalog_database.lake.name
+        }, var.erasure_key == "" ? {} : {
+        LAKEHOUSE_ERASURE_KEY = var.erasure_key
       })
     }
   }

@@ -256,3 +256,30 @@ variable "lambda_zip_dir" {
   type        = string
   default     = "../target/lambda"
 }
+
+variable "erasure_schedule" {
+  description = "When the compaction Lambda processes the erasure requests waiting in the lake (an EventBridge schedule expression; empty: never on its own). docs/erasure.md."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
+variable "erasure_deadline_hours" {
+  description = "An erasure request waiting longer than this raises the erasure-overdue alarm. The law allows a month; the schedule erases within the hour, so a day means something is wrong."
+  type        = number
+  default     = 24
+  validation {
+    condition     = var.erasure_deadline_hours >= 1
+    error_message = "erasure_deadline_hours must be at least 1."
+  }
+}
+
+variable "erasure_key" {
+  description = "The key of the erasure receipts' subject hashes (LAKEHOUSE_ERASURE_KEY, at least 16 bytes). Empty: the lake's own key at <lake>/_lakehouse/erasure.key, readable by whoever reads the lake."
+  type        = string
+  default     = ""
+  sensitive   = true
+  validation {
+    condition     = var.erasure_key == "" || length(var.erasure_key) >= 16
+    error_message = "erasure_key must be empty or have at least 16 characters."
+  }
+}

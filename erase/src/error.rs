@@ -15,6 +15,11 @@ pub enum EraseError {
     #[error("the erasure key: {0}")]
     Key(String),
     #[error(
+        "request {request_id}: {rows} rows of the subjects are still stored; no receipt was \
+         recorded: run the erasure again"
+    )]
+    Residue { request_id: String, rows: u64 },
+    #[error(
         "{table}: the erasure's commit lost {attempts} races to concurrent writers in a row; \
          nothing of it was committed on {table}; run it again"
     )]

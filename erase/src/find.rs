@@ -2,8 +2,10 @@
 //!
 //! Raw and staging files carry a bloom filter on `subject_id` per row group: a file is read
 //! only when a filter may hold a subject (then its `subject_id` column alone, to be sure).
-//! Files written before the column existed have none: their payloads are read and the
-//! subject paths resolved, a cost the report counts apart. Quarantine holds records that
+//! Ingest writes `""` where the paths name no subject, so a null is a row written before
+//! the column existed (or copied since by a rewrite). Files with such rows, or without the
+//! column, are read by payload and the subject paths resolved, a cost the report counts
+//! apart (the footer's null counts say which files). Quarantine holds records that
 //! may not parse: each is read, matched by the paths when it parses, by its bytes (the
 //! subject's text anywhere in it) when it does not.
 
@@ -51,7 +53,7 @@ pub async fn scan_file(
             match filtered {
                 Filtered::Absent => return Ok(found),
                 Filtered::Maybe => &[SUBJECT_ID],
-                Filtered::NoColumn => {
+                Filtered::NoColumn | Filtered::Nulls => {
                     found.by_payload = true;
                     &[SUBJECT_ID, EVENT_TYPE, PAYLOAD]
                 }
@@ -67,8 +69,8 @@ pub async fn scan_file(
 }
 
 /// Which rows of `batch` (rows of `table`, with the columns the search needs) belong to one
-/// of the subjects. Raw and staging: by `subject_id`, or where it is null (rows written
-/// before it existed) by the subject paths on the payload, when the batch holds it.
+/// of the subjects. Raw and staging: by `subject_id` (`""`: none), or where it is null (rows
+/// written before it existed) by the subject paths on the payload, when the batch holds it.
 pub fn matching_rows(
     table: Table,
     batch: &RecordBatch,

@@ -10,11 +10,13 @@
 //! - [`index`]: the erased events' entries out of the key index.
 //! - [`residue`]: every data file still stored under each table searched again.
 //! - [`receipt`]: the receipt, written once per request.
+//! - [`requests`]: requests waiting in the lake for the scheduled run.
 
 pub mod error;
 pub mod find;
 pub mod index;
 pub mod receipt;
+pub mod requests;
 pub mod residue;
 pub mod subjects;
 pub mod table;
@@ -36,12 +38,14 @@ pub const ERASED_TABLES: [Table; 3] = [Table::Raw, Table::Staging, Table::Quaran
 pub struct EraseOptions {
     /// Find and report, change nothing.
     pub dry_run: bool,
+    /// When the request was made (a waiting request's time); now when `None`.
+    pub requested_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// Erases `subjects` from the lake, once per request id: a request already receipted
 /// returns its receipt; one that stopped half way goes on where it stopped.
 pub async fn erase(lake: &Lake, subjects: &Subjects, options: &EraseOptions) -> Result<Receipt> {
-    let requested_at = Utc::now();
+    let requested_at = options.requested_at.unwrap_or_else(Utc::now);
     if let Some(done) = receipt::find(lake, subjects.request_id()).await? {
         return Ok(done);
     }

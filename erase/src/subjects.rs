@@ -18,9 +18,6 @@ use sha2::Sha256;
 
 use crate::error::{EraseError, Result};
 
-/// The environment variable holding the key, as text.
-pub const KEY_ENV: &str = "LAKEHOUSE_ERASURE_KEY";
-
 /// Where the lake keeps its own key when the environment names none.
 const KEY_PATH: &str = "_lakehouse/erasure.key";
 
@@ -120,11 +117,11 @@ fn keyed_hash(key: &[u8], text: &str) -> String {
 
 /// The erasure key: the environment's, or the lake's own (made once, by whoever is first).
 async fn key(lake: &Lake) -> Result<Vec<u8>> {
-    if let Ok(key) = std::env::var(KEY_ENV) {
+    if let Ok(key) = std::env::var("LAKEHOUSE_ERASURE_KEY") {
         if key.len() < 16 {
-            return Err(EraseError::Key(format!(
-                "{KEY_ENV} must have at least 16 bytes"
-            )));
+            return Err(EraseError::Key(
+                "LAKEHOUSE_ERASURE_KEY must have at least 16 bytes".into(),
+            ));
         }
         return Ok(key.into_bytes());
     }

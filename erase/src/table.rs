@@ -114,9 +114,13 @@ pub async fn erase_table(
     for _ in 0..ATTEMPTS {
         if txn_version(&delta, &app_id).await?.is_some() {
             report.resumed = true;
-            let (version, removed, keys) = landed(&delta, &app_id).await?;
-            report.version = Some(version);
-            report.erased_keys = keys;
+            let landed = landed(&delta, &app_id).await?;
+            // What that commit did, as its own log says.
+            report.version = Some(landed.version);
+            report.rows_removed = landed.rows_removed;
+            report.files_rewritten = landed.removed.len() as u64;
+            report.erased_keys = landed.keys;
+            let removed = landed.removed;
             report.files_purged = purge(&delta, &removed).await?;
             report.history_files_purged = purge_history(&delta, which, subjects, paths).await?;
             return Ok(report);
@@ -308,10 +312,17 @@ fn commit_of(
         .with_metadata(metadata))
 }
 
-/// The version of the commit that recorded `app_id`, the files it removed and the keys it
-/// erased: read back from the log, newest first (a rerun after a crash between the commit
-/// and the purge).
-async fn landed(delta: &DeltaTable, app_id: &str) -> Result<(u64, Vec<Add>, Vec<Key>)> {
+/// An erasure's commit, read back from the log (a rerun after a crash between the
+/// commit and the purge).
+struct Landed {
+    version: u64,
+    removed: Vec<Add>,
+    rows_removed: u64,
+    keys: Vec<Key>,
+}
+
+/// The commit that recorded `app_id`, newest first.
+async fn landed(delta: &DeltaTable, app_id: &str) -> Result<Landed> {
     let head = delta.version().unwrap_or(0);
     let mut commits = std::pin::pin!(commits_in(delta.log_store(), (0..=head).rev(), 16));
     while let Some((version, actions)) = commits.try_next().await? {
@@ -319,25 +330,28 @@ async fn landed(delta: &DeltaTable, app_id: &str) -> Result<(u64, Vec<Add>, Vec<
         let ours = actions
             .iter()
             .any(|a| matches!(a, Action::Txn(t) if t.app_id == app_id));
-        if ours {
-            let keys = CommitMetadata::from_actions(&actions)
-                .and_then(|m| m.erased_keys)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|[hi, lo]| Key { hi, lo })
-                .collect();
-            let removed = actions
-                .into_iter()
-                .filter_map(|a| match a {
-                    Action::Remove(r) => Some(Add {
-                        path: r.path,
-                        ..Add::default()
-                    }),
-                    _ => None,
-                })
-                .collect();
-            return Ok((version, removed, keys));
+        if !ours {
+            continue;
         }
+        let metadata = CommitMetadata::from_actions(&actions).unwrap_or_default();
+        let removed = actions
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Remove(r) => Some(Add {
+                    path: r.path,
+                    ..Add::default()
+                }),
+                _ => None,
+            })
+            .collect();
+        return Ok(Landed {
+            version,
+            removed,
+            rows_removed: metadata.rows_removed.unwrap_or(0),
+            keys: (metadata.erased_keys.unwrap_or_default().into_iter())
+                .map(|[hi, lo]| Key { hi, lo })
+                .collect(),
+        });
     }
     Err(EraseError::InvalidRequest(format!(
         "{app_id} is recorded but its commit is no longer in the log: nothing left to purge"

@@ -196,10 +196,12 @@ impl Ingestor {
                 let ctx = self.next_row();
                 self.summary.appended += 1;
                 let (date, event_type) = (event.event_date_days(), event.event_type());
+                // "" where the paths name none: null stays for rows older than the column.
                 let subject = self.subjects.resolve(event_type, event.payload);
+                let subject = subject.as_deref().unwrap_or_default();
                 self.raw
                     .append(date, event_type, |rows| {
-                        rows.append(&event, subject.as_deref(), record, ctx)
+                        rows.append(&event, Some(subject), record, ctx)
                     })
                     .await
             }

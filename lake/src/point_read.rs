@@ -42,25 +42,11 @@ pub async fn read_keyed(
     column: &str,
     keys: &[i64],
 ) -> Result<(Vec<RecordBatch>, PointReadStats)> {
-    let read_err = |e: &dyn std::fmt::Display| LakeError::ReadFile {
-        path: add.path.clone(),
-        error: e.to_string(),
-    };
     let mut stats = PointReadStats::default();
-    let reader = ObjectReader::new(store, object_path(&add.path), add.size as u64);
     let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
-        .await
-        .map_err(|e| read_err(&e))?;
-    let metadata = builder.metadata().clone();
-    let Some(col) = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.name() == column)
-    else {
-        return Err(read_err(&format!("no column {column}")));
+    let (mut builder, metadata, col) = open_footer(store, add, options, column).await?;
+    let Some(col) = col else {
+        return Err(read_err(add, &format!("no column {column}")));
     };
     let mut row_groups = Vec::new();
     let mut selectors = Vec::new();
@@ -82,7 +68,7 @@ pub async fn read_keyed(
         let bloom = builder
             .get_row_group_column_bloom_filter(rg, col)
             .await
-            .map_err(|e| read_err(&e))?;
+            .map_err(|e| read_err(add, &e))?;
         let maybe: Vec<i64> = in_range
             .iter()
             .copied()
@@ -104,8 +90,8 @@ pub async fn read_keyed(
         .with_row_selection(RowSelection::from(selectors));
     let stream = projected(builder, &schema, add)
         .build()
-        .map_err(|e| read_err(&e))?;
-    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| read_err(&e))?;
+        .map_err(|e| read_err(add, &e))?;
+    let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| read_err(add, &e))?;
     let partitions = PartitionValues::parse(table, add)?;
     let rows = batches
         .iter()
@@ -119,6 +105,9 @@ pub async fn read_keyed(
 pub enum Filtered {
     /// The file has no such column (written before the table had it): only its rows can tell.
     NoColumn,
+    /// Some row group holds nulls in it, or does not say (no statistics): rows whose value
+    /// was never set, which only their other columns can tell.
+    Nulls,
     /// Every row group's filter rules every value out.
     Absent,
     /// Some row group may hold one.
@@ -127,44 +116,74 @@ pub enum Filtered {
 
 /// Whether one file of the lake may hold one of `values` in its string `column`, from its
 /// footer and the bloom filters of that column alone (a few KB per row group), and the
-/// bytes of those filters. A row group without a filter may hold anything.
+/// bytes of those filters. A row group without a filter may hold anything; one with nulls
+/// (or without statistics to say it has none) makes the file [`Filtered::Nulls`].
 pub async fn may_hold_strings(
     store: Arc<dyn ObjectStore>,
     add: &Add,
     column: &str,
     values: &[&str],
 ) -> Result<(Filtered, u64)> {
-    let read_err = |e: &dyn std::fmt::Display| LakeError::ReadFile {
-        path: add.path.clone(),
-        error: e.to_string(),
-    };
-    let reader = ObjectReader::new(store, object_path(&add.path), add.size as u64);
-    let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| read_err(&e))?;
-    let metadata = builder.metadata().clone();
-    let Some(col) = metadata
-        .file_metadata()
-        .schema_descr()
-        .columns()
-        .iter()
-        .position(|c| c.name() == column)
-    else {
+    let options = ArrowReaderOptions::new();
+    let (mut builder, metadata, col) = open_footer(store, add, options, column).await?;
+    let Some(col) = col else {
         return Ok((Filtered::NoColumn, 0));
     };
     let mut filter_bytes = 0;
+    let mut maybe = false;
     for rg in 0..metadata.num_row_groups() {
         let chunk = metadata.row_group(rg).column(col);
+        let nulls = chunk.statistics().and_then(|s| s.null_count_opt());
+        if nulls != Some(0) {
+            return Ok((Filtered::Nulls, filter_bytes));
+        }
+        if maybe {
+            continue;
+        }
         filter_bytes += chunk.bloom_filter_length().unwrap_or(0).max(0) as u64;
         let bloom = builder
             .get_row_group_column_bloom_filter(rg, col)
             .await
-            .map_err(|e| read_err(&e))?;
-        if bloom.is_none_or(|b| values.iter().any(|v| b.check(v))) {
-            return Ok((Filtered::Maybe, filter_bytes));
-        }
+            .map_err(|e| read_err(add, &e))?;
+        maybe = bloom.is_none_or(|b| values.iter().any(|v| b.check(v)));
     }
-    Ok((Filtered::Absent, filter_bytes))
+    let found = if maybe {
+        Filtered::Maybe
+    } else {
+        Filtered::Absent
+    };
+    Ok((found, filter_bytes))
+}
+
+type Builder = ParquetRecordBatchStreamBuilder<ObjectReader>;
+
+/// A reader of one file with its footer read, and the position of `column` among the
+/// file's columns (`None`: the file has no such column).
+async fn open_footer(
+    store: Arc<dyn ObjectStore>,
+    add: &Add,
+    options: ArrowReaderOptions,
+    column: &str,
+) -> Result<(Builder, Arc<ParquetMetaData>, Option<usize>)> {
+    let reader = ObjectReader::new(store, object_path(&add.path), add.size as u64);
+    let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
+        .await
+        .map_err(|e| read_err(add, &e))?;
+    let metadata = builder.metadata().clone();
+    let col = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == column);
+    Ok((builder, metadata, col))
+}
+
+fn read_err(add: &Add, e: &dyn std::fmt::Display) -> LakeError {
+    LakeError::ReadFile {
+        path: add.path.clone(),
+        error: e.to_string(),
+    }
 }
 
 /// The keys within `[low, high]`.

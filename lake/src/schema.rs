@@ -341,7 +341,7 @@ impl Table {
         // Long free text no query filters by range: min/max statistics of it would cost a
         // comparison of every value (and bytes in every footer) and prune nothing.
         let no_statistics: &[&str] = match self {
-            Table::Raw | Table::Staging => &[PAYLOAD, SOURCE_POSITION, SUBJECT_ID],
+            Table::Raw | Table::Staging => &[PAYLOAD, SOURCE_POSITION],
             Table::Quarantine => &[RAW, SOURCE_POSITION],
             Table::Keys => &[KEY_LO],
             Table::Erasures => &[],
@@ -387,10 +387,13 @@ impl Table {
 const SUBJECT_FILTER_NDV: u64 = 64 * 1024;
 
 /// Raw and staging files carry a bloom filter on `subject_id`: an erasure reads each row
-/// group's filter (bytes, not the data) and only the files it may be in (`docs/erasure.md`).
+/// group's filter (bytes, not the data) and only the files it may be in, and the row
+/// group's null count, which says whether rows older than the column are in it
+/// (`docs/erasure.md`).
 fn subject_filter(builder: WriterPropertiesBuilder) -> WriterPropertiesBuilder {
     let subject = || ColumnPath::from(SUBJECT_ID);
     builder
+        .set_column_statistics_enabled(subject(), EnabledStatistics::Chunk)
         .set_column_bloom_filter_enabled(subject(), true)
         .set_column_bloom_filter_fpp(subject(), 0.01)
         .set_column_bloom_filter_max_ndv(subject(), SUBJECT_FILTER_NDV)

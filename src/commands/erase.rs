@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use lakehouse_erase::{EraseOptions, Subjects, erase};
+use lakehouse_erase::{EraseOptions, Receipt, Subjects, erase, requests};
 use lakehouse_lake::Lake;
 
 use crate::cli::{HistoryFormat, LakeArg};
@@ -25,13 +25,26 @@ pub struct EraseArgs {
     #[arg(long)]
     request_id: Option<String>,
     /// Find and report what would be erased; change nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["submit", "pending"])]
     dry_run: bool,
+    /// Leave the request in the lake for the scheduled run (on AWS, hourly) instead.
+    #[arg(long, conflicts_with = "pending")]
+    submit: bool,
+    /// Erase every request waiting in the lake (what the scheduled run does).
+    #[arg(long, conflicts_with_all = ["subjects", "subjects_file", "request_id"])]
+    pending: bool,
     #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
     format: HistoryFormat,
 }
 
 pub async fn run(args: EraseArgs) -> Result<()> {
+    let lake = Lake::parse(&args.lake.lake)?;
+    if args.pending {
+        for receipt in requests::process(&lake).await? {
+            print_receipt(&receipt, args.format)?;
+        }
+        return Ok(());
+    }
     let mut ids = args.subjects;
     if let Some(file) = &args.subjects_file {
         let text = if file.as_os_str() == "-" {
@@ -50,13 +63,35 @@ pub async fn run(args: EraseArgs) -> Result<()> {
     if ids.is_empty() {
         bail!("name at least one subject: --subject ID or --subjects-file FILE");
     }
-    let lake = Lake::parse(&args.lake.lake)?;
     let subjects = Subjects::new(&lake, ids, args.request_id).await?;
+    if args.submit {
+        let request = requests::submit(&lake, &subjects).await?;
+        outln!(
+            "request {} waits in the lake since {} for the scheduled run",
+            request.request_id,
+            request.requested_at
+        );
+        return Ok(());
+    }
     let options = EraseOptions {
         dry_run: args.dry_run,
+        requested_at: None,
     };
     let receipt = erase(&lake, &subjects, &options).await?;
-    match args.format {
+    print_receipt(&receipt, args.format)?;
+    if !receipt.dry_run && receipt.residue_rows > 0 {
+        bail!(
+            "{} rows of the subjects are still stored (in {}); no receipt was recorded: run \
+             the erasure again",
+            receipt.residue_rows,
+            receipt.residue.files.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn print_receipt(receipt: &Receipt, format: HistoryFormat) -> Result<()> {
+    match format {
         HistoryFormat::Json => outln!("{}", serde_json::to_string(&receipt)?),
         HistoryFormat::Table => {
             let done = match (receipt.dry_run, receipt.recorded_before) {
@@ -104,14 +139,6 @@ pub async fn run(args: EraseArgs) -> Result<()> {
                 }
             }
         }
-    }
-    if !receipt.dry_run && receipt.residue_rows > 0 {
-        bail!(
-            "{} rows of the subjects are still stored (in {}); no receipt was recorded: run \
-             the erasure again",
-            receipt.residue_rows,
-            receipt.residue.files.join(", ")
-        );
     }
     Ok(())
 }

@@ -2,6 +2,7 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, Duration, Utc};
 use indicatif::{HumanBytes, HumanDuration};
 use lakehouse_compact::status::{LakeStatus, StatusOptions, lake_status};
+use lakehouse_erase::requests::{self, Queue};
 use lakehouse_lake::Lake;
 
 use crate::cli::HistoryFormat;
@@ -25,15 +26,38 @@ pub async fn run(
         ..StatusOptions::default()
     };
     let status = lake_status(&lake, &options).await?;
+    let erasures = requests::queue(&lake).await?;
     match format {
-        HistoryFormat::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
-        HistoryFormat::Table => out!("{}", render(&status)),
+        HistoryFormat::Json => {
+            let mut json = serde_json::to_value(&status)?;
+            if let Some(fields) = json.as_object_mut() {
+                fields.insert("erasure_requests".into(), serde_json::to_value(&erasures)?);
+            }
+            outln!("{}", serde_json::to_string_pretty(&json)?)
+        }
+        HistoryFormat::Table => {
+            out!("{}", render(&status));
+            outln!("{}", render_erasures(&erasures));
+        }
     }
     let crossed = crossed(&status, limits);
     if !crossed.is_empty() {
         bail!("unhealthy: {}", crossed.join("; "));
     }
     Ok(())
+}
+
+/// The erasure requests waiting for the scheduled run (ids and ages, no subjects).
+fn render_erasures(queue: &Queue) -> String {
+    match queue.oldest_age_seconds {
+        None => "erasures    none waiting".to_string(),
+        Some(age) => format!(
+            "erasures    {} waiting, the oldest for {} ({})",
+            queue.pending.len(),
+            human(age),
+            queue.pending.first().map_or("", |p| p.request_id.as_str())
+        ),
+    }
 }
 
 /// The thresholds `status` crosses, each as a sentence.

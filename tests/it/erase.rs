@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use deltalake::arrow::array::{Array, AsArray};
+use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::DataType;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use lakehouse_lake::Table;
@@ -32,56 +32,55 @@ fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Cells of any text or binary column of any stored file of `table` holding `needle`,
-/// read with the Parquet reader alone (not the lake's code).
-fn stored_cells_holding(lake: &TestLake, table: Table, needle: &str) -> usize {
-    let mut found = 0;
+/// Every row of every stored file of `table`, read with the Parquet reader alone (not the
+/// lake's code).
+fn stored_batches(lake: &TestLake, table: Table) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
     for path in parquet_files(&lake.dir.path().join(table.name())) {
         let file = File::open(&path).expect("open");
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .expect("parquet")
             .build()
             .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
-            for column in batch.columns() {
-                let holds =
-                    |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
-                found += match column.data_type() {
-                    DataType::Utf8 => column
-                        .as_string::<i32>()
-                        .iter()
-                        .flatten()
-                        .filter(|s| holds(s.as_bytes()))
-                        .count(),
-                    DataType::Binary => column
-                        .as_binary::<i32>()
-                        .iter()
-                        .flatten()
-                        .filter(|b| holds(b))
-                        .count(),
-                    _ => 0,
-                };
-            }
+        batches.extend(reader.map(|b| b.expect("batch")));
+    }
+    batches
+}
+
+/// Cells of any text or binary column of any stored file of `table` holding `needle`.
+fn stored_cells_holding(lake: &TestLake, table: Table, needle: &str) -> usize {
+    let holds = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    let mut found = 0;
+    for batch in stored_batches(lake, table) {
+        for column in batch.columns() {
+            found += match column.data_type() {
+                DataType::Utf8 => column
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .filter(|s| holds(s.as_bytes()))
+                    .count(),
+                DataType::Binary => column
+                    .as_binary::<i32>()
+                    .iter()
+                    .flatten()
+                    .filter(|b| holds(b))
+                    .count(),
+                _ => 0,
+            };
         }
     }
     found
 }
 
 fn quarantined_records(lake: &TestLake) -> Vec<Vec<u8>> {
-    let mut records = Vec::new();
-    for path in parquet_files(&lake.dir.path().join("quarantine")) {
-        let file = File::open(&path).expect("open");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
-            let raw = batch.column_by_name("raw").expect("raw").as_binary::<i32>();
-            records.extend(raw.iter().flatten().map(<[u8]>::to_vec));
-        }
-    }
+    let mut records: Vec<Vec<u8>> = stored_batches(lake, Table::Quarantine)
+        .iter()
+        .flat_map(|b| {
+            let raw = b.column_by_name("raw").expect("raw").as_binary::<i32>();
+            raw.iter().flatten().map(<[u8]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect();
     records.sort();
     records
 }
@@ -326,6 +325,9 @@ async fn an_erasure_killed_at_any_point_converges_on_rerun() {
         serde_json::from_str(lakehouse_ok(&json, b"").trim()).expect("receipt")
     };
     assert_eq!(receipt["residue_rows"], 0, "{receipt}");
+    // Counted whole, whichever run committed each table: raw e1 twice, e3, e5, e9;
+    // staging e1, e3, e5; quarantine two records.
+    assert_eq!(receipt["rows_removed"], 5 + 3 + 2, "{receipt}");
     for table in [Table::Raw, Table::Staging, Table::Quarantine] {
         assert_eq!(stored_cells_holding(&lake, table, GONE), 0, "{table:?}");
     }
@@ -400,4 +402,120 @@ async fn an_erasure_beside_a_compaction_leaves_neither_the_subject_nor_a_lost_ro
         .await;
     assert_eq!(kept[0]["n"], 4);
     lakehouse_ok(&["keys", "check", "--lake", lake.path()], b"");
+}
+
+#[test]
+fn the_erase_benchmark_runs_small_and_leaves_no_residue() {
+    let stdout = crate::helpers::run_bench_script(
+        "erase.sh",
+        &[
+            ("BENCH_EVENTS", "5000"),
+            ("BENCH_BATCH", "10"),
+            ("BENCH_INPUTS", "2"),
+        ],
+    );
+    let last: Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["residue_rows"], 0, "{stdout}");
+    assert_eq!(last["receipts"], 2);
+    assert_eq!(last["subjects"], 10);
+    assert_eq!(last["one_subject"]["subjects"], 1);
+    assert!(
+        last["one_subject"]["files_read"].as_u64() < last["files"].as_u64(),
+        "{stdout}"
+    );
+    assert!(last["rows_removed"].as_u64() > Some(0));
+}
+
+/// A raw table as lakes had it before `subject_id`: the same columns less that one, and one
+/// file written by delta-rs itself.
+async fn raw_without_subject_id(lake: &TestLake, lines: &[String]) {
+    use deltalake::arrow::datatypes::Schema;
+    use lakehouse_lake::schema::SUBJECT_ID;
+    use std::sync::Arc;
+
+    // The rows as today's ingest makes them, less the new column.
+    let scratch = TestLake::new();
+    scratch.ingest(lines).await;
+    let raw = scratch
+        .lake
+        .open_existing(Table::Raw)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut batches = Vec::new();
+    for add in lakehouse_lake::files::live_files(&raw).unwrap() {
+        let read = lakehouse_lake::files::read_file(raw.object_store(), Table::Raw, &add, None);
+        batches.extend(read.await.unwrap());
+    }
+    assert_eq!(
+        batches.iter().map(|b| b.num_rows()).sum::<usize>(),
+        lines.len()
+    );
+    let full = Table::Raw.arrow_schema();
+    let keep: Vec<usize> = (0..full.fields().len())
+        .filter(|&i| full.field(i).name() != SUBJECT_ID)
+        .collect();
+    let old = Arc::new(Schema::new(
+        keep.iter()
+            .map(|&i| full.field(i).clone())
+            .collect::<Vec<_>>(),
+    ));
+    let batches: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let columns = keep
+                .iter()
+                .map(|&i| b.column_by_name(full.field(i).name()).unwrap().clone())
+                .collect();
+            RecordBatch::try_new(old.clone(), columns).unwrap()
+        })
+        .collect();
+    let url = lake.lake.table_url(Table::Raw);
+    std::fs::create_dir_all(url.to_file_path().unwrap()).unwrap();
+    let table = deltalake::DeltaTableBuilder::from_url(url)
+        .unwrap()
+        .build()
+        .unwrap();
+    let columns: Vec<_> = Table::Raw
+        .delta_columns()
+        .into_iter()
+        .filter(|f| f.name() != SUBJECT_ID)
+        .collect();
+    let table = table
+        .create()
+        .with_columns(columns)
+        .with_partition_columns(Table::Raw.partition_columns().iter().copied())
+        .await
+        .unwrap();
+    table.write(batches).await.unwrap();
+}
+
+#[tokio::test]
+async fn rows_written_before_subject_id_existed_are_found_by_their_payloads() {
+    let lake = TestLake::new();
+    let day = 1_700_000_000;
+    let user = |id: &str| format!(r#","user_id":"{id}""#);
+    raw_without_subject_id(
+        &lake,
+        &[
+            event("o1", "login", day, &user(GONE)),
+            event("o2", "login", day, &user(KEPT)),
+        ],
+    )
+    .await;
+    // Today's writers add the column (older files read it as null) and go on.
+    lake.ingest(&[event("n1", "login", day, &user(GONE))]).await;
+    lake.compact().await;
+    let receipt = erase(&lake, "r-old", &[]);
+    assert_eq!(receipt["residue_rows"], 0, "{receipt}");
+    let raw = &receipt["tables"][0];
+    assert_eq!(raw["table"], "raw");
+    assert!(raw["files_by_payload"].as_u64() >= Some(1), "{receipt}");
+    // Raw: o1 and n1; staging: the same two.
+    assert_eq!(receipt["rows_removed"], 4, "{receipt}");
+    assert_eq!(stored_cells_holding(&lake, Table::Raw, GONE), 0);
+    assert_eq!(stored_cells_holding(&lake, Table::Staging, GONE), 0);
+    let left = lake.query("SELECT event_uuid FROM staging").await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["event_uuid"], "o2");
 }

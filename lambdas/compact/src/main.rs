@@ -3,7 +3,8 @@
 //! (`{"keys": "I/N"}` or `{"types": "I/N"}` in the event, one schedule per range), one run
 //! at a time per range.
 //! A `{"sweep": …}` event runs a step of the sweep instead ([`lakehouse_compact_lambda::sweep`]),
-//! a `{"keys_build": …}` event one of the key index's build ([`lakehouse_compact_lambda::keys_build`]).
+//! a `{"keys_build": …}` event one of the key index's build ([`lakehouse_compact_lambda::keys_build`]),
+//! an `{"erase": {}}` event the erasure requests waiting ([`lakehouse_compact_lambda::erase`]).
 
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
 use lakehouse_compact::{CompactError, CompactOptions, Compactor};
+use lakehouse_compact_lambda::erase::{Waiting, handle_erase};
 use lakehouse_compact_lambda::keys_build::{KeysBuildStep, handle_keys_build};
 use lakehouse_compact_lambda::lease::Lease;
 use lakehouse_compact_lambda::range::{lease_key, range_of_event};
@@ -111,6 +113,15 @@ async fn handle(
     if let Some(field) = event.payload.get("sweep") {
         let sweep = SweepEvent::parse(field)?;
         return Ok(handle_sweep(&config.lake, sweep, config.options.max_rows_per_commit).await?);
+    }
+    if event.payload.get("erase").is_some() {
+        let report = |waiting: &Waiting| {
+            emit(&[
+                Metric::count("ErasuresPending", waiting.pending),
+                Metric::count("ErasureOldestPendingSeconds", waiting.oldest_age_seconds),
+            ])
+        };
+        return Ok(handle_erase(&config.lake, report).await?);
     }
     if let Some(field) = event.payload.get("keys_build") {
         let step = KeysBuildStep::parse(field)?;

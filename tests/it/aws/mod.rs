@@ -3,6 +3,7 @@
 mod backfill;
 mod concurrency;
 mod decoder;
+mod erase_lambda;
 mod glue;
 mod grouped_lambda;
 mod ingest_lambda;
