@@ -1,8 +1,7 @@
 //! What `raw` gained between two versions, read from the commits themselves: the files
 //! added with `dataChange=true`. Bin-packing rewrites (`dataChange=false`) carry no new
-//! rows and are skipped, as Delta's own streaming readers do. A file no longer live is
-//! listed (progress counts a commit's files by position) but not read: optimize never
-//! rewrites raw files compaction has not read, so an erasure removed it, and its other
+//! rows and are skipped, as Delta's own streaming readers do. A file an erasure removed
+//! since is listed (progress counts a commit's files by position) but not read: its other
 //! rows are in the files the erasure added (`docs/erasure.md`).
 
 use std::collections::HashSet;

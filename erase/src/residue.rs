@@ -1,16 +1,19 @@
-//! The check that nothing of the subjects is left: every data file still stored under each
-//! erased table (live or not, referenced by any version or by none: a superset of what any
-//! readable version can read) searched again, as [`crate::find`] searches.
+//! The check that nothing of the subjects is left: every data file stored under each
+//! erased table searched again, as [`crate::find`] searches. Files a version in the log
+//! reads (live, or removed by a commit the log still holds) must hold none of them: that
+//! is the proof. Files no version reads (a writer's that never committed, or is about to)
+//! are reported apart: the erasure deletes them once they are older than any writer could
+//! still commit, and so does `compact --vacuum-full`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use deltalake::ObjectStore;
+use deltalake::DeltaTable;
 
 use deltalake::kernel::Add;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::Lake;
+use lakehouse_lake::files::{live_files, object_path};
 use lakehouse_lake::subject::SubjectPaths;
 use serde::{Deserialize, Serialize};
 
@@ -26,10 +29,16 @@ pub struct Residue {
     /// may still be read).
     pub files_checked: u64,
     pub versions_checked: u64,
-    /// Rows of the subjects found: 0 is the erasure's proof.
+    /// Rows of the subjects in files a version reads: 0 is the erasure's proof.
     pub rows: u64,
     /// A few of the files that hold them.
     pub files: Vec<String>,
+    /// Rows of the subjects in files no version reads, younger than any writer could
+    /// still commit (deleted once older, by the next erasure or `compact --vacuum-full`).
+    #[serde(default)]
+    pub unreferenced_rows: u64,
+    #[serde(default)]
+    pub unreferenced_files: Vec<String>,
 }
 
 /// Searches every stored data file of the erased tables for the subjects.
@@ -45,42 +54,76 @@ pub async fn check(lake: &Lake, subjects: &Subjects, paths: &SubjectPaths) -> Re
             .iter()
             .filter(|o| o.location.as_ref().ends_with(".json"))
             .count() as u64;
-        let files: Vec<Add> = stored_files(&store)
-            .await?
-            .into_iter()
-            .map(|(a, _)| a)
-            .collect();
+        let files = stored_files(&delta).await?;
         residue.files_checked += files.len() as u64;
         let mut scans = futures::stream::iter(files)
-            .map(|add| {
+            .map(|file| {
                 let store = store.clone();
                 async move {
-                    let found = scan_file(store, table, &add, subjects, paths).await?;
-                    Ok::<_, EraseError>((add.path, found.matched))
+                    let found = scan_file(store, table, &file.add, subjects, paths).await?;
+                    Ok::<_, EraseError>((file, found.matched))
                 }
             })
             .buffer_unordered(16);
-        while let Some((path, matched)) = scans.try_next().await? {
-            residue.rows += matched;
-            if matched > 0 && residue.files.len() < 5 {
-                residue.files.push(format!("{}/{path}", table.name()));
+        while let Some((file, matched)) = scans.try_next().await? {
+            if matched == 0 {
+                continue;
+            }
+            let (rows, files) = match file.referenced {
+                true => (&mut residue.rows, &mut residue.files),
+                false => (
+                    &mut residue.unreferenced_rows,
+                    &mut residue.unreferenced_files,
+                ),
+            };
+            *rows += matched;
+            if files.len() < 5 {
+                files.push(format!("{}/{}", table.name(), file.add.path));
             }
         }
     }
     Ok(residue)
 }
 
-/// Every data file stored under a table (its log aside), as an `add` (see [`stored_file`]),
-/// with when it was written.
-pub(crate) async fn stored_files(
-    store: &Arc<dyn ObjectStore>,
-) -> Result<Vec<(Add, DateTime<Utc>)>> {
+/// A data file stored under a table.
+pub(crate) struct StoredFile {
+    /// As an `add` (see [`stored_file`]).
+    pub add: Add,
+    /// In the table's latest version.
+    pub live: bool,
+    /// Live, or removed by a commit the log still holds: some version reads it.
+    pub referenced: bool,
+    pub written: DateTime<Utc>,
+}
+
+/// Every data file stored under `delta`'s table (its log aside).
+pub(crate) async fn stored_files(delta: &DeltaTable) -> Result<Vec<StoredFile>> {
+    let store = delta.object_store();
+    let live: HashSet<String> = live_files(delta)?
+        .iter()
+        .map(|a| object_path(&a.path).to_string())
+        .collect();
+    let tombstones: HashSet<String> = delta
+        .snapshot()?
+        .all_tombstones(delta.log_store().as_ref())
+        .map_ok(|t| object_path(&t.path()).to_string())
+        .try_collect()
+        .await?;
     let objects: Vec<_> = store.list(None).try_collect().await?;
     Ok(objects
         .into_iter()
         .filter(|o| !o.location.as_ref().starts_with("_delta_log/"))
         .filter(|o| o.location.as_ref().ends_with(".parquet"))
-        .map(|o| (stored_file(o.location.as_ref(), o.size), o.last_modified))
+        .map(|o| {
+            let add = stored_file(o.location.as_ref(), o.size);
+            let is_live = live.contains(&add.path);
+            StoredFile {
+                referenced: is_live || tombstones.contains(&add.path),
+                live: is_live,
+                add,
+                written: o.last_modified,
+            }
+        })
         .collect())
 }
 

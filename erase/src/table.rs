@@ -15,7 +15,7 @@
 //! them again, finding the same rows staged (no change), and skips the files replaced,
 //! which are no longer live.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Utc;
 
@@ -361,8 +361,8 @@ async fn landed(delta: &DeltaTable, app_id: &str) -> Result<Landed> {
 /// Deletes the stored files holding the subjects that are not live: those older versions
 /// read (an earlier commit removed them; vacuum would delete them after the retention), and
 /// those no commit names that are older than any writer could still commit. A younger file
-/// no commit names may be a writer's about to commit: it is left, and the residue check
-/// reports it (run the erasure again once it landed).
+/// no commit names may be a writer's about to commit: it is left, and the receipt reports
+/// it apart (no version reads it).
 async fn purge_history(
     delta: &DeltaTable,
     which: Table,
@@ -370,23 +370,12 @@ async fn purge_history(
     paths: &SubjectPaths,
 ) -> Result<u64> {
     let store = delta.object_store();
-    let live: HashSet<String> = live_files(delta)?
-        .iter()
-        .map(|a| object_path(&a.path).to_string())
-        .collect();
-    let tombstones: HashSet<String> = delta
-        .snapshot()?
-        .all_tombstones(delta.log_store().as_ref())
-        .map_ok(|t| object_path(&t.path()).to_string())
-        .try_collect()
-        .await?;
     let floor = Utc::now() - chrono::Duration::hours(UNREFERENCED_FILE_FLOOR_HOURS);
-    let candidates: Vec<Add> = stored_files(&store)
+    let candidates: Vec<Add> = stored_files(delta)
         .await?
         .into_iter()
-        .filter(|(add, _)| !live.contains(&add.path))
-        .filter(|(add, modified)| tombstones.contains(&add.path) || *modified < floor)
-        .map(|(add, _)| add)
+        .filter(|f| !f.live && (f.referenced || f.written < floor))
+        .map(|f| f.add)
         .collect();
     let mut purged = 0;
     for add in candidates {

@@ -47,9 +47,9 @@ pub enum LakeError {
         path: String,
     },
     #[error(
-        "{table} version {version} can no longer be read whole: erasure request {request} \
-         (committed as {table} v{erased_at}) deleted {files} of its files at once, as erasures \
-         do (docs/erasure.md); read version {erased_at} or later"
+        "{table} version {version} can no longer be read whole: {files} of its files are gone, \
+         deleted at once by erasure request {request} (committed as {table} v{erased_at}) or \
+         a later one, as erasures do (docs/erasure.md); read version {erased_at} or later"
     )]
     Erased {
         table: &'static str,

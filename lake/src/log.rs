@@ -61,43 +61,55 @@ pub const ERASURE_APP_PREFIX: &str = "lakehouse-erase:";
 /// An erasure that deleted files a version of a table reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasedSince {
-    /// The erasure's commit, its app id, and how many of the version's files it deleted.
+    /// The first erasure's commit since and its app id, and how many of the version's
+    /// files are gone.
     pub version: u64,
     pub app_id: String,
     pub files: usize,
 }
 
-/// The first erasure committed after `at`'s version (up to `head`) that deleted files
-/// `at` reads: `at` can no longer be read whole. Reads the commits in between.
+/// When `at` can no longer be read whole because of an erasure: an erasure committed
+/// after `at`'s version (up to `head`), and files `at` reads that are gone from storage (the
+/// erasure deletes the files it replaced and older versions' files holding its subjects at
+/// once). Reads the commits in between and lists the table's files.
 pub async fn erased_since(at: &DeltaTable, head: u64) -> Result<Option<ErasedSince>> {
     let from = at.version().unwrap_or(0) + 1;
     if from > head {
         return Ok(None);
     }
-    let live: std::collections::HashSet<String> = crate::files::live_files(at)?
-        .into_iter()
-        .map(|a| a.path)
-        .collect();
     let mut commits = std::pin::pin!(commits_in(at.log_store(), from..=head, 16));
+    let mut first = None;
     while let Some((version, actions)) = futures::TryStreamExt::try_next(&mut commits).await? {
-        let actions = actions.unwrap_or_default();
-        let Some(app_id) = actions.iter().find_map(|a| match a {
-            Action::Txn(t) if t.app_id.starts_with(ERASURE_APP_PREFIX) => Some(t.app_id.clone()),
-            _ => None,
-        }) else {
-            continue;
-        };
-        let files = actions
-            .iter()
-            .filter(|a| matches!(a, Action::Remove(r) if live.contains(&r.path)))
-            .count();
-        if files > 0 {
-            return Ok(Some(ErasedSince {
-                version,
-                app_id,
-                files,
-            }));
+        first = actions
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Txn(t) if t.app_id.starts_with(ERASURE_APP_PREFIX) => {
+                    Some((version, t.app_id))
+                }
+                _ => None,
+            });
+        if first.is_some() {
+            break;
         }
     }
-    Ok(None)
+    let Some((version, app_id)) = first else {
+        return Ok(None);
+    };
+    let listed = futures::TryStreamExt::try_collect::<Vec<_>>(at.object_store().list(None));
+    let stored: std::collections::HashSet<String> = listed
+        .await
+        .map_err(deltalake::DeltaTableError::from)?
+        .into_iter()
+        .map(|o| o.location.to_string())
+        .collect();
+    let files = crate::files::live_files(at)?
+        .iter()
+        .filter(|a| !stored.contains(object_path(&a.path).as_ref()))
+        .count();
+    Ok((files > 0).then_some(ErasedSince {
+        version,
+        app_id,
+        files,
+    }))
 }

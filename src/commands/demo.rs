@@ -1,16 +1,23 @@
 //! The whole path on a local folder, offline: generate, ingest in batches, compact twice,
-//! sweep, then show table counts, an analyst query and a time-travel query.
+//! sweep, then show table counts, an analyst query and a time-travel query, and erase one
+//! customer with its receipt.
 
 use std::path::Path;
 
 use anyhow::{Result, ensure};
+use deltalake::arrow::array::AsArray;
 use lakehouse::generate::{GenerateOptions, Generator};
 use lakehouse_compact::{CompactOptions, Compactor};
+use lakehouse_erase::{EraseOptions, Subjects, erase};
 use lakehouse_ingest::{IngestOptions, Ingestor, SourceRecord};
+use lakehouse_lake::subject::{SubjectPaths, set_subject_paths};
 use lakehouse_lake::{Lake, RawLayout, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
 const BATCHES: u64 = 4;
+
+/// Who a demo event belongs to.
+const DEMO_SUBJECT_PATHS: &str = r#"{"*": "$.customer_id"}"#;
 
 pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
     ensure!(
@@ -20,6 +27,8 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
     );
     let lake = Lake::parse(&dir.to_string_lossy())?.with_raw_layout(layout);
     outln!("lake: {}", lake.root());
+    // The generator names a customer in every event: the subject erasure looks for.
+    set_subject_paths(&lake, &SubjectPaths::parse(DEMO_SUBJECT_PATHS)?).await?;
     let mut generator = Generator::new(GenerateOptions {
         events,
         ..Default::default()
@@ -124,6 +133,7 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
         )
         .await?;
     }
+    erase_one_customer(&lake).await?;
     let lake = dir.display();
     let me = invocation();
     outln!(
@@ -132,6 +142,53 @@ pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
          \x20    {me} catalog views --lake {lake} --days 0 --out {lake}/views"
     );
     Ok(())
+}
+
+/// Erases the customer with the most staged events, as `lakehouse erase` does, and shows
+/// what is left of them.
+async fn erase_one_customer(lake: &Lake) -> Result<()> {
+    let (ctx, _) = open_session(lake, &TableSelection::default()).await?;
+    let top = "SELECT subject_id FROM staging WHERE subject_id <> '' \
+               GROUP BY subject_id ORDER BY count(*) DESC, subject_id LIMIT 1";
+    let batches = run_query(&ctx, top).await?;
+    let Some(customer) = batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| {
+            b.column(0)
+                .as_string_opt::<i32>()
+                .map(|c| c.value(0).to_string())
+        })
+        .or_else(|| {
+            let b = batches.iter().find(|b| b.num_rows() > 0)?;
+            b.column(0)
+                .as_string_view_opt()
+                .map(|c| c.value(0).to_string())
+        })
+    else {
+        return Ok(());
+    };
+    let subjects = Subjects::new(lake, vec![customer.clone()], Some("demo-1".into())).await?;
+    let receipt = erase(lake, &subjects, &EraseOptions::default()).await?;
+    outln!(
+        "\nErasure of customer {customer} (request {}): {} rows removed from raw, staging and \
+         quarantine, {} files purged, {} rows left in {} stored files checked; receipt in table erasures",
+        receipt.request_id,
+        receipt.rows_removed,
+        receipt.files_purged,
+        receipt.residue_rows,
+        receipt.residue.files_checked
+    );
+    show(
+        lake,
+        &TableSelection::default(),
+        "…what is left of that customer",
+        &format!(
+            "SELECT (SELECT count(*) FROM raw WHERE subject_id = '{customer}') AS raw_rows, \
+             (SELECT count(*) FROM staging WHERE subject_id = '{customer}') AS staging_rows"
+        ),
+    )
+    .await
 }
 
 /// This binary as the user can run it from here: `lakehouse` is on no PATH after a

@@ -133,6 +133,14 @@ fn print_receipt(receipt: &Receipt, format: HistoryFormat) -> Result<()> {
                     receipt.residue.files_checked,
                     receipt.residue.versions_checked
                 );
+                if receipt.residue.unreferenced_rows > 0 {
+                    outln!(
+                        "  and {} rows in files no version reads (a writer's that never \
+                         committed), deleted once 7 days old: {}",
+                        receipt.residue.unreferenced_rows,
+                        receipt.residue.unreferenced_files.join(", ")
+                    );
+                }
                 outln!("not controlled by the lake:");
                 for (what, expiry) in &receipt.not_controlled {
                     outln!("  {what}: {expiry}");

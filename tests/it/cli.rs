@@ -149,6 +149,8 @@ fn the_demo_runs_and_its_suggested_commands_work_as_printed() {
         stdout.contains(" 0 events staged more than once, 0 rows removed"),
         "{stdout}"
     );
+    // One customer erased, with its check.
+    assert!(stdout.contains(", 0 rows left in "), "{stdout}");
     let suggestion = stdout
         .lines()
         .find_map(|l| l.strip_prefix("Try: "))

@@ -1,8 +1,9 @@
 //! The crash harness (issue 11 §4): ingest and compaction processes are SIGKILLed at seeded
 //! random moments, everything is rerun to completion, and the three tables are compared
 //! with an independent model. Compaction runs of different kinds take turns, each
-//! vacuuming with no retention (issue 22 §3, §4), and the key index is rebuilt a few files a
-//! commit (issue 23). `make crash` runs 200 trials; `make test` runs a few.
+//! vacuuming with no retention (issue 22 §3, §4), the key index is rebuilt a few files a
+//! commit (issue 23), and one subject is erased between two ingests (issue 24). `make
+//! crash` runs 200 trials; `make test` runs a few.
 //! `LAKEHOUSE_CRASH_TRIALS` and `LAKEHOUSE_CRASH_SEED` set the number and the first seed.
 
 use std::collections::BTreeMap;
@@ -19,13 +20,50 @@ use crate::helpers::TestLake;
 const T0: i64 = 1_700_000_000;
 const FILES: usize = 3;
 
+/// The subject the plan erases, and how many inputs were ingested when it does.
+const ERASED: &str = "s0";
+const ERASED_AFTER_INPUTS: usize = 2;
+
+/// One valid line of the inputs.
+struct Copy {
+    uuid: String,
+    micros: i64,
+    n: i64,
+    input: usize,
+    subject: String,
+}
+
 /// What the lake must hold after everything ran once to completion.
 #[derive(Default)]
 struct Model {
-    raw: i64,
     quarantine: i64,
+    copies: Vec<Copy>,
+}
+
+impl Model {
+    /// The copies the erasure leaves: all but the erased subject's among the inputs
+    /// ingested before it (a later one's are new events).
+    fn kept(&self) -> impl Iterator<Item = &Copy> {
+        self.copies
+            .iter()
+            .filter(|c| !(c.subject == ERASED && c.input < ERASED_AFTER_INPUTS))
+    }
+
+    fn raw(&self) -> i64 {
+        self.kept().count() as i64
+    }
+
     /// uuid → the line number (`n`) of its winning copy: the greatest instant.
-    staging: BTreeMap<String, (i64, i64)>,
+    fn staging(&self) -> BTreeMap<String, i64> {
+        let mut best: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for c in self.kept() {
+            let b = best.entry(c.uuid.clone()).or_insert((c.micros, c.n));
+            if c.micros > b.0 {
+                *b = (c.micros, c.n);
+            }
+        }
+        best.into_iter().map(|(uuid, (_, n))| (uuid, n)).collect()
+    }
 }
 
 /// Writes the trial's input files; every instant is unique, so the winner is the model's
@@ -41,7 +79,6 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
                         model.quarantine += 1;
                         return format!("broken {n}");
                     }
-                    model.raw += 1;
                     // A uuid keeps its type: type ranges share no event (their one limit).
                     let u = rng.random_range(0..80);
                     let uuid = format!("u{u}");
@@ -50,14 +87,20 @@ fn inputs(dir: &Path, rng: &mut ChaCha8Rng, model: &mut Model) -> Vec<PathBuf> {
                     let later = if f == 1 { 400 * 86_400 } else { 0 };
                     let second = T0 + later + rng.random_range(0..3 * 86_400);
                     let micros = second * 1_000_000 + n;
-                    let best = model.staging.entry(uuid.clone()).or_insert((micros, n));
-                    if micros > best.0 {
-                        *best = (micros, n);
-                    }
-                    format!(
-                        r#"{{"event_uuid":"{uuid}","event_name":"t{}:x","created_at":{second}.{n:06},"n":{n}}}"#,
+                    // A uuid keeps its subject too.
+                    let subject = format!("s{}", u % 5);
+                    let line = format!(
+                        r#"{{"event_uuid":"{uuid}","event_name":"t{}:x","created_at":{second}.{n:06},"n":{n},"user_id":"{subject}"}}"#,
                         u % 4
-                    )
+                    );
+                    model.copies.push(Copy {
+                        uuid,
+                        micros,
+                        n,
+                        input: f,
+                        subject,
+                    });
+                    line
                 })
                 .collect();
             let path = dir.join(format!("input{f}.jsonl"));
@@ -84,16 +127,21 @@ enum Step {
     Cold(&'static str),
     /// `keys sweep`: every uuid staged twice resolved to its winner.
     Sweep,
+    /// `erase` of [`ERASED`]: its rows in raw, staging and quarantine gone.
+    Erase,
 }
 
 /// The run a trial makes. Kinds of compaction take turns: both type ranges, then the
 /// whole-table run maintains while the ranges lag, then a key range (its sibling never
 /// runs) and the type ranges again; every compaction vacuums with no retention.
-const PLAN: [Step; 12] = [
+const PLAN: [Step; 13] = [
     Step::Ingest(0),
     Step::Compact(&["--types", "0/2"]),
     Step::Compact(&["--types", "1/2"]),
     Step::Ingest(1),
+    // Staging holds input 0, raw inputs 0 and 1: the erasure reaches both, and the next
+    // compaction reads input 1 from the files it rewrote.
+    Step::Erase,
     Step::Horizon,
     Step::Compact(&[]),
     Step::Rebuild,
@@ -147,6 +195,15 @@ fn spawn(step: Step, lake: &str, files: &[PathBuf]) -> Child {
             "--no-maintenance",
         ]),
         Step::Sweep => command.args(["keys", "sweep", "--lake", lake, "--rows-per-pass", "200"]),
+        Step::Erase => command.args([
+            "erase",
+            "--lake",
+            lake,
+            "--subject",
+            ERASED,
+            "--request-id",
+            "crash",
+        ]),
     };
     command
         .env_remove("LAKEHOUSE_LAKE")
@@ -218,6 +275,11 @@ fn landing(step: Step, before: Counts, after: Counts, exited: bool) -> String {
             "rebuild: {} index commits landed",
             after.3.saturating_sub(before.3)
         ),
+        Step::Erase => format!(
+            "erase: raw changed {}, staging changed {}",
+            changed(before.0 == after.0),
+            changed(before.2 == after.2)
+        ),
     }
 }
 
@@ -271,7 +333,7 @@ async fn trial(seed: u64, durations: &mut Durations) -> String {
     let (raw, quarantine, _, _) = counts(&lake).await;
     assert_eq!(
         (raw, quarantine),
-        (model.raw, model.quarantine),
+        (model.raw(), model.quarantine),
         "seed {seed}: {landed}"
     );
     let rows = lake
@@ -289,11 +351,7 @@ async fn trial(seed: u64, durations: &mut Durations) -> String {
         })
         .collect();
     assert_eq!(rows.len(), staging.len(), "seed {seed}: one row per uuid");
-    let expected: BTreeMap<String, i64> = model
-        .staging
-        .iter()
-        .map(|(uuid, (_, n))| (uuid.clone(), *n))
-        .collect();
+    let expected = model.staging();
     assert_eq!(staging, expected, "seed {seed}: staging ({landed})");
     // The key index converged with staging too, whatever step the kill hit.
     let check = lakehouse_compact::keys::check_keys(&lake.lake)

@@ -233,6 +233,20 @@ async fn an_erased_subject_is_gone_from_every_table_and_stored_file_and_stays_go
         stderr.contains("can no longer be read whole") && stderr.contains("r-1"),
         "{stderr}"
     );
+    // So is a version whose file a merge had replaced before (the erasure deleted it too).
+    let out = lakehouse(
+        &[
+            "query",
+            "--lake",
+            lake.path(),
+            "--version",
+            "staging=1",
+            "SELECT count(*) FROM staging",
+        ],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("can no longer be read whole"), "{stderr}");
 
     // The same request again: its receipt, nothing committed.
     let again = erase(&lake, "r-1", &[]);
