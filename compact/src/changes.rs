@@ -24,13 +24,6 @@ pub struct RawFile {
     pub erased: bool,
 }
 
-impl RawFile {
-    /// Rows in the file according to its statistics, when it has them.
-    pub fn num_records(&self) -> Option<i64> {
-        Some(self.add.get_stats().ok()??.num_records)
-    }
-}
-
 /// The files added to `raw` by the commits `from..=to`, in commit order.
 pub async fn raw_files_between(raw: &DeltaTable, from: u64, to: u64) -> Result<Vec<Vec<RawFile>>> {
     let log_store = raw.log_store();

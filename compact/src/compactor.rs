@@ -14,7 +14,7 @@ use deltalake::{DeltaTable, ObjectStore};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::clustered::read_buckets;
-use lakehouse_lake::files::read_file;
+use lakehouse_lake::files::{read_file, rows_of};
 use lakehouse_lake::schema::{EVENT_TYPE, EVENT_UUID, RAW_VERSION};
 use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, RunRange, SplitBy, Table};
 use serde::Serialize;
@@ -550,7 +550,7 @@ fn of_range(batch: RecordBatch, range: Option<RunRange>) -> Result<RecordBatch> 
 
 /// Rows in a raw file, by its statistics (every file we write has them).
 fn file_rows(file: &RawFile) -> u64 {
-    file.num_records().unwrap_or(0).max(0) as u64
+    rows_of(&file.add).unwrap_or(0)
 }
 
 /// A `raw` row as a `staging` row: the same columns plus the raw version that added it.

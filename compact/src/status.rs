@@ -11,7 +11,7 @@ use deltalake::DeltaTable;
 use deltalake::Path;
 use deltalake::kernel::Action;
 use futures::TryStreamExt;
-use lakehouse_lake::files::live_files;
+use lakehouse_lake::files::{live_files, rows_of};
 use lakehouse_lake::log::{commit_actions, commits_in, txn_version};
 use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table};
 use serde::Serialize;
@@ -360,11 +360,7 @@ fn rows_added(actions: &[Action]) -> u64 {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Add(add) => add
-                .get_stats()
-                .ok()
-                .flatten()
-                .map(|s| s.num_records.max(0) as u64),
+            Action::Add(add) => rows_of(add),
             _ => None,
         })
         .sum()

@@ -3,6 +3,7 @@
 use deltalake::DeltaTable;
 use deltalake::kernel::Action;
 use lakehouse_lake::CommitMetadata;
+use lakehouse_lake::files::rows_of;
 use lakehouse_lake::log::commit_actions;
 use serde::Serialize;
 
@@ -58,11 +59,7 @@ fn entry(version: u64, actions: &[Action]) -> HistoryEntry {
             }
             Action::Add(add) => {
                 e.files_added += 1;
-                e.rows_added += add
-                    .get_stats()
-                    .ok()
-                    .flatten()
-                    .map_or(0, |s| s.num_records.max(0) as u64);
+                e.rows_added += rows_of(add).unwrap_or(0);
             }
             Action::Remove(_) => e.files_removed += 1,
             _ => {}

@@ -1,8 +1,45 @@
+use std::path::PathBuf;
+
 use anyhow::Result;
+use clap::Subcommand;
 use lakehouse_catalog::{Catalog, ScanOptions, plan_views, scan_staging, write_view_files};
 use lakehouse_lake::Lake;
 
-use crate::cli::CatalogCommand;
+use crate::cli::LakeArg;
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Create or update the Glue database and the Delta tables raw, staging, quarantine.
+    /// Idempotent: only what differs from the lake is written.
+    Sync {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Glue database (lower-case letters, digits, underscores); created if missing.
+        #[arg(long, env = "LAKEHOUSE_GLUE_DATABASE")]
+        database: String,
+    },
+    /// Infer each event type's payload fields from staging and write one typed Athena
+    /// view per event type.
+    Views {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Folder of the generated `<event_type>.sql` files.
+        #[arg(long, default_value = "sql/views/generated")]
+        out: PathBuf,
+        /// Read events of the last N days (by event_date); 0 reads all of staging.
+        #[arg(long, default_value_t = ScanOptions::default().days.unwrap_or(0))]
+        days: u32,
+        /// Events parsed per event type at most.
+        #[arg(long, default_value_t = ScanOptions::default().sample_per_type)]
+        sample: u64,
+        /// Also create or replace the views in this Glue database.
+        #[arg(long, env = "LAKEHOUSE_GLUE_DATABASE")]
+        database: Option<String>,
+        /// Write the views to Glue (needs --database).
+        #[arg(long, requires = "database")]
+        apply: bool,
+    },
+}
 
 pub async fn run(command: CatalogCommand) -> Result<()> {
     match command {

@@ -3,8 +3,10 @@
 //! customer with its receipt.
 
 use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Result, ensure};
+use clap::Args;
 use deltalake::arrow::array::AsArray;
 use lakehouse::generate::{GenerateOptions, Generator};
 use lakehouse_compact::{CompactOptions, Compactor};
@@ -14,12 +16,26 @@ use lakehouse_lake::subject::{SubjectPaths, set_subject_paths};
 use lakehouse_lake::{Lake, RawLayout, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
+use crate::cli::LayoutArg;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    #[arg(long, default_value = "demo-lake")]
+    pub lake: PathBuf,
+    #[arg(long, default_value_t = GenerateOptions::default().events)]
+    pub events: u64,
+    #[command(flatten)]
+    pub layout: LayoutArg,
+}
+
 const BATCHES: u64 = 4;
 
 /// Who a demo event belongs to.
 const DEMO_SUBJECT_PATHS: &str = r#"{"*": "$.customer_id"}"#;
 
-pub async fn run(dir: &Path, events: u64, layout: RawLayout) -> Result<()> {
+pub async fn run(args: DemoArgs) -> Result<()> {
+    let (dir, events) = (args.lake.as_path(), args.events);
+    let layout: RawLayout = args.layout.raw_layout.into();
     ensure!(
         !dir.exists() || std::fs::read_dir(dir)?.next().is_none(),
         "{} is not empty: remove it or pass --lake with a new folder",

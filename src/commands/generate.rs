@@ -1,7 +1,29 @@
 use anyhow::{Result, ensure};
+use clap::Args;
 use lakehouse::generate::{GenerateOptions, Generator};
 
-pub fn run(options: GenerateOptions) -> Result<()> {
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub events: u64,
+    #[arg(long, default_value_t = GenerateOptions::default().seed)]
+    pub seed: u64,
+    #[arg(long, default_value_t = GenerateOptions::default().duplicate_rate)]
+    pub duplicate_rate: f64,
+    #[arg(long, default_value_t = GenerateOptions::default().invalid_rate)]
+    pub invalid_rate: f64,
+    #[arg(long, default_value_t = GenerateOptions::default().days)]
+    pub days: u32,
+}
+
+pub fn run(args: GenerateArgs) -> Result<()> {
+    let options = GenerateOptions {
+        events: args.events,
+        seed: args.seed,
+        duplicate_rate: args.duplicate_rate,
+        invalid_rate: args.invalid_rate,
+        days: args.days,
+    };
     for (name, rate) in [
         ("duplicate-rate", options.duplicate_rate),
         ("invalid-rate", options.invalid_rate),

@@ -1,13 +1,34 @@
 use anyhow::{Context, Result};
+use clap::Args;
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::table_history;
 
-use crate::cli::HistoryFormat;
+use crate::cli::{HistoryFormat, LakeArg};
 
-pub async fn run(lake: &str, format: HistoryFormat, limit: usize, table: &str) -> Result<()> {
+#[derive(Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+    /// Newest versions to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// raw, staging or quarantine.
+    pub table: String,
+}
+
+pub async fn run(args: HistoryArgs) -> Result<()> {
+    let HistoryArgs {
+        lake,
+        format,
+        limit,
+        table,
+    } = args;
+    let (lake, table) = (lake.lake, table.as_str());
     let table = Table::from_name(table)
         .with_context(|| format!("unknown table {table:?} (raw, staging, quarantine)"))?;
-    let lake = Lake::parse(lake)?;
+    let lake = Lake::parse(&lake)?;
     let delta = lake
         .open_existing(table)
         .await?

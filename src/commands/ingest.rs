@@ -2,8 +2,12 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use indicatif::HumanBytes;
+use lakehouse_ingest::DEFAULT_BUFFER_BYTES;
 use lakehouse_ingest::ahead::ParseAhead;
+use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
+use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
 use lakehouse_ingest::inputs::{self, Input};
 use lakehouse_ingest::load::load_app_id;
 use lakehouse_ingest::source::JsonLines;
@@ -11,14 +15,78 @@ use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, arc
 use lakehouse_lake::Lake;
 
 use crate::cli::InputFormat;
+use crate::cli::{LakeArg, LayoutArg};
 use crate::progress;
+
+#[derive(Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub layout: LayoutArg,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = InputFormat::Jsonl)]
+    pub format: InputFormat,
+    /// Inputs: files, `-` or none for stdin, a quoted local glob, or S3 objects
+    /// (`s3://bucket/prefix/`, `s3://bucket/2025/*/*/*/*.gz`). gzip and zstd are read
+    /// by their magic bytes. An input both tables already hold is skipped (stdin
+    /// always appends).
+    pub files: Vec<PathBuf>,
+    /// Commit once this many MiB of input (as stored) are read, and at the end: an
+    /// interrupted backfill reruns from its last commit.
+    #[arg(
+        long,
+        default_value_t = DEFAULT_COMMIT_EVERY_BYTES >> 20,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub commit_every_mb: u64,
+    /// Load files again even when their content is already in the lake.
+    #[arg(long)]
+    pub force: bool,
+    /// A record longer than this is quarantined as too large, with its first 4 KiB.
+    #[arg(
+        long,
+        default_value_t = IngestOptions::default().max_record_bytes as u64,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_RECORD_BYTES_LIMIT as u64)
+    )]
+    pub max_record_bytes: u64,
+    /// MiB of rows each table holds before writing files: the ingest's memory. Less
+    /// makes more, smaller files when an input spans many partitions.
+    #[arg(
+        long,
+        default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
+    )]
+    pub buffer_mb: u64,
+}
 
 /// Ingests `specs` (stdin for none or `-`; files, local globs, `s3://` globs), committing
 /// each table once at least `commit_every` bytes of input (as stored) are read and at the
 /// end. An input both tables already hold is skipped unless `force` (see
 /// `lakehouse_ingest::load`), so an interrupted backfill reruns from its last commit;
 /// stdin and other streams (pipes) have no identity and always append.
-pub async fn run(
+pub async fn run(args: IngestArgs) -> Result<()> {
+    let options = IngestOptions {
+        // Bounded by the arguments' parsers to 1 GiB and 64 GiB.
+        max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
+        buffer_bytes: usize::try_from(args.buffer_mb << 20).unwrap_or(usize::MAX),
+        ..IngestOptions::default()
+    };
+    let lake = Lake::parse(&args.lake.lake)?.with_raw_layout(args.layout.raw_layout.into());
+    let commit_every = args.commit_every_mb.saturating_mul(1 << 20);
+    load(
+        lake,
+        args.format,
+        &args.files,
+        args.force,
+        commit_every,
+        options,
+    )
+    .await
+}
+
+/// Loads `specs` (see [`run`]).
+pub async fn load(
     lake: Lake,
     format: InputFormat,
     specs: &[PathBuf],

@@ -1,6 +1,7 @@
 use std::io::Read;
 
 use anyhow::{Context, Result, bail};
+use clap::Subcommand;
 use lakehouse_compact::candidates::Candidates;
 use lakehouse_compact::key_build::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};
 use lakehouse_compact::keys::{check_keys, update_keys};
@@ -8,7 +9,106 @@ use lakehouse_compact::sweep::{Scope, sweep};
 use lakehouse_lake::Lake;
 use lakehouse_query::duplicates::duplicated_events;
 
-use crate::cli::{HistoryFormat, KeysCommand};
+use crate::cli::{HistoryFormat, LakeArg};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Index what staging gained since the index's version (or rebuild the index when it
+    /// has none for this staging); compaction does this after every run.
+    Update {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// A rebuild commits the entries of about this many staging rows at a time (bounds
+        /// memory; an interrupted rebuild goes on from its last commit).
+        #[arg(long, default_value_t = lakehouse_compact::CompactOptions::default().max_rows_per_commit,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_rows_per_commit: u64,
+    },
+    /// Resolve every event_uuid staged more than once to its winning copy, over all of
+    /// staging (reads staging's uuids whole): the copies rounds that searched less left
+    /// (--horizon-days, a fan-out's ranges). Records the version swept (`status`).
+    Sweep {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Staged rows one pass holds (~24 bytes each); a larger staging takes several
+        /// passes, each reading its uuids again.
+        #[arg(long, default_value_t = lakehouse_compact::sweep::ROWS_PER_PASS,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        rows_per_pass: u64,
+        /// Sweep only the copies an engine found: the CSV result (with its header) of
+        /// sql/queries/duplicated_events.sql, as Athena writes it to S3 or `lakehouse query
+        /// --format csv` prints it; `-` reads standard input. Only the partitions it names
+        /// are read.
+        #[arg(long, value_name = "CSV", requires = "as_of", conflicts_with = "sql")]
+        candidates: Option<String>,
+        /// With --candidates: a staging version the query read at least (the version
+        /// `lakehouse status` showed before it started); recorded as swept.
+        #[arg(long, value_name = "VERSION", requires = "candidates")]
+        as_of: Option<u64>,
+        /// Find the copies with DataFusion, running sql/queries/duplicated_events.sql on
+        /// staging's latest version (the query Athena runs at scale), then sweep those.
+        #[arg(long, conflicts_with = "by_index")]
+        sql: bool,
+        /// Find the copies through the key index: the rows staged since the last sweep, the
+        /// partitions the index names for their keys, and their own (reads what arrived,
+        /// not all of staging). Needs one earlier sweep.
+        #[arg(long, conflicts_with = "candidates")]
+        by_index: bool,
+        /// The key index is brought up to staging afterwards; a rebuild commits the
+        /// entries of about this many staging rows at a time.
+        #[arg(long, default_value_t = lakehouse_compact::CompactOptions::default().max_rows_per_commit,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_rows_per_commit: u64,
+    },
+    /// Build the index in chunks that may run at once, anywhere (`update` builds them one
+    /// after another): `--plan` starts a build when the index needs one and lists pending
+    /// chunks; `--as-of V --files A..B` indexes one chunk, exactly once. The next `update`
+    /// (or compaction) records the finished build. The keys-build state machine's steps.
+    Build {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Start a build if the index needs one, and list the chunks still to index.
+        #[arg(long, conflicts_with_all = ["as_of", "files"])]
+        plan: bool,
+        /// The staging version being built, as the plan said.
+        #[arg(long, value_name = "VERSION", requires = "files")]
+        as_of: Option<u64>,
+        /// The chunk to index: files FROM..TO of that version's live files in path order.
+        #[arg(long, value_name = "FROM..TO", requires = "as_of", value_parser = parse_chunk)]
+        files: Option<lakehouse_compact::key_build::Chunk>,
+        /// A chunk holds the files of about this many staging rows.
+        #[arg(long, default_value_t = lakehouse_compact::key_build::ROWS_PER_CHUNK,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        rows_per_chunk: u64,
+        /// Chunks listed at most; plan again once they are done.
+        #[arg(long, default_value_t = lakehouse_compact::key_build::CHUNKS_PER_PLAN,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        max_chunks: u64,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// Compare every key of the index with staging at the version the index holds (reads
+    /// both tables whole); fails when they differ.
+    Check {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+}
+
+fn parse_chunk(text: &str) -> Result<lakehouse_compact::key_build::Chunk, String> {
+    let bad = || format!("{text:?}: expected FROM..TO, file numbers with FROM < TO");
+    let (from, to) = text.split_once("..").ok_or_else(bad)?;
+    let (from, to) = (
+        from.parse().map_err(|_| bad())?,
+        to.parse().map_err(|_| bad())?,
+    );
+    if from >= to {
+        return Err(bad());
+    }
+    Ok(lakehouse_compact::key_build::Chunk { from, to })
+}
 
 pub async fn run(command: KeysCommand) -> Result<()> {
     match command {

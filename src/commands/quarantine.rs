@@ -1,9 +1,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
 use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_ingest::IngestOptions;
@@ -15,7 +17,71 @@ use lakehouse_lake::{Lake, Table};
 use lakehouse_query::quarantine::{QuarantineFilter, quarantined};
 use serde::Serialize;
 
-use crate::cli::{HistoryFormat, InputFormat, QuarantineCommand, QuarantineSelection};
+use crate::cli::{HistoryFormat, InputFormat, LakeArg, parse_duration};
+
+/// Which quarantine rows a command takes.
+#[derive(Args, Clone)]
+pub struct QuarantineSelection {
+    /// An SQL condition over quarantine's columns (error, source, source_position, raw,
+    /// ingested_at, ingest_seq, ingest_date), e.g. "error LIKE 'missing field%'".
+    #[arg(long = "where", value_name = "SQL")]
+    pub where_sql: Option<String>,
+    /// Only rows quarantined at or after this: RFC 3339, or a duration back from now
+    /// (e.g. 24h, 7d).
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Subcommand)]
+pub enum QuarantineCommand {
+    /// Rejected rows by reason: how many, how many re-driven, first and last seen.
+    List {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        selection: QuarantineSelection,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// The selected records' bytes exactly, one per line, oldest first, to fix them.
+    /// Records already re-driven are left out unless --all. With --out F, F.keys names
+    /// each line's quarantine row, for `redrive --file F`.
+    Export {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        selection: QuarantineSelection,
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Re-drive the selected rows through the current event rules into raw (each row at
+    /// most once; rows still invalid stay as they are), or, with --file, load fixed lines.
+    Redrive {
+        #[command(flatten)]
+        lake: LakeArg,
+        #[command(flatten)]
+        selection: QuarantineSelection,
+        /// Fixed records as JSON Lines. Beside an export's F.keys (one line per exported
+        /// record, fixed in place; an empty line skips one): each becomes the re-drive of
+        /// the quarantine row it names, at most once. Without one: loaded like `ingest`.
+        #[arg(long, conflicts_with_all = ["where_sql", "since"])]
+        file: Option<PathBuf>,
+    },
+}
+
+pub(crate) fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    let back = parse_duration(text)
+        .map_err(|_| format!("{text:?}: expected RFC 3339 or a duration such as 24h"))?;
+    chrono::Utc::now()
+        .checked_sub_signed(back)
+        .ok_or_else(|| format!("{text:?}: too far back"))
+}
 
 pub async fn run(command: QuarantineCommand) -> Result<()> {
     match command {
@@ -46,7 +112,7 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             match file {
                 Some(file) if keys_path(&file).exists() => redrive_fixed(&lake, &file).await,
                 Some(file) => {
-                    super::ingest::run(
+                    super::ingest::load(
                         lake,
                         InputFormat::Jsonl,
                         &[file],

@@ -2,20 +2,44 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
+use clap::Args;
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
 use crate::cli;
+use crate::cli::LakeArg;
 
-pub async fn run(
-    lake: &str,
-    versions: &[String],
-    as_of: Option<&str>,
-    format: cli::OutputFormat,
-    file: Option<PathBuf>,
-    sql: Option<String>,
-) -> Result<()> {
-    let selection = selection(versions, as_of)?;
+#[derive(Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Read TABLE at version N (time travel), e.g. --version staging=3.
+    #[arg(long = "version", value_name = "TABLE=N")]
+    pub versions: Vec<String>,
+    /// Read every table as of this instant (RFC 3339, e.g. 2025-11-24T10:00:00Z).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value_t = cli::OutputFormat::Table)]
+    pub format: cli::OutputFormat,
+    /// Read the SQL from this file instead of the argument.
+    #[arg(long, conflicts_with = "sql")]
+    pub file: Option<PathBuf>,
+    /// The SQL statement.
+    #[arg(required_unless_present = "file")]
+    pub sql: Option<String>,
+}
+
+pub async fn run(args: QueryArgs) -> Result<()> {
+    let QueryArgs {
+        lake,
+        versions,
+        as_of,
+        format,
+        file,
+        sql,
+    } = args;
+    let lake = lake.lake.as_str();
+    let selection = selection(&versions, as_of.as_deref())?;
     let sql = match (file, sql) {
         (Some(path), _) => std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?,

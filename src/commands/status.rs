@@ -1,11 +1,34 @@
 use anyhow::{Result, bail};
 use chrono::{DateTime, Duration, Utc};
+use clap::Args;
 use indicatif::{HumanBytes, HumanDuration};
 use lakehouse_compact::status::{LakeStatus, StatusOptions, lake_status};
 use lakehouse_erase::requests::{self, Queue};
 use lakehouse_lake::Lake;
 
 use crate::cli::HistoryFormat;
+use crate::cli::{LakeArg, parse_duration};
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+    /// Fail when the oldest raw commit staging has not consumed is older than this
+    /// (e.g. 90s, 15m, 1h, 2d).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_lag: Option<chrono::Duration>,
+    /// Fail when quarantine took more rows than this in the window.
+    #[arg(long)]
+    pub max_quarantined: Option<u64>,
+    /// Fail when a table has more files below the optimize target than this.
+    #[arg(long)]
+    pub max_small_files: Option<u64>,
+    /// How far back quarantine is counted.
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    pub quarantine_window: chrono::Duration,
+}
 
 /// The thresholds a cron check gives.
 pub struct Limits {
@@ -14,12 +37,14 @@ pub struct Limits {
     pub max_small_files: Option<u64>,
 }
 
-pub async fn run(
-    lake: &str,
-    format: HistoryFormat,
-    quarantine_window: Duration,
-    limits: &Limits,
-) -> Result<()> {
+pub async fn run(args: StatusArgs) -> Result<()> {
+    let limits = &Limits {
+        max_lag: args.max_lag,
+        max_quarantined: args.max_quarantined,
+        max_small_files: args.max_small_files,
+    };
+    let (lake, format, quarantine_window) =
+        (args.lake.lake.as_str(), args.format, args.quarantine_window);
     let lake = Lake::parse(lake)?;
     let options = StatusOptions {
         quarantine_window,

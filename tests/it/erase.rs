@@ -73,6 +73,13 @@ fn stored_cells_holding(lake: &TestLake, table: Table, needle: &str) -> usize {
     found
 }
 
+/// No stored file of raw, staging or quarantine holds `subject` anywhere.
+fn assert_gone(lake: &TestLake, subject: &str) {
+    for table in [Table::Raw, Table::Staging, Table::Quarantine] {
+        assert_eq!(stored_cells_holding(lake, table, subject), 0, "{table:?}");
+    }
+}
+
 fn quarantined_records(lake: &TestLake) -> Vec<Vec<u8>> {
     let mut records: Vec<Vec<u8>> = stored_batches(lake, Table::Quarantine)
         .iter()
@@ -342,9 +349,7 @@ async fn an_erasure_killed_at_any_point_converges_on_rerun() {
     // Counted whole, whichever run committed each table: raw e1 twice, e3, e5, e9;
     // staging e1, e3, e5; quarantine two records.
     assert_eq!(receipt["rows_removed"], 5 + 3 + 2, "{receipt}");
-    for table in [Table::Raw, Table::Staging, Table::Quarantine] {
-        assert_eq!(stored_cells_holding(&lake, table, GONE), 0, "{table:?}");
-    }
+    assert_gone(&lake, GONE);
     // Everyone else's rows are all there, once.
     let kept = lake
         .query(&format!(
@@ -373,18 +378,16 @@ async fn an_erasure_beside_a_compaction_leaves_neither_the_subject_nor_a_lost_ro
     // Compaction (e9 and the rest to stage) and the erasure at once, as two processes.
     let compacting =
         std::thread::spawn(move || crate::helpers::lakehouse(&["compact", "--lake", &path], b""));
-    let erased = lakehouse(
-        &[
-            "erase",
-            "--lake",
-            lake.path(),
-            "--subject",
-            GONE,
-            "--request-id",
-            "r-race",
-        ],
-        b"",
-    );
+    let erase = [
+        "erase",
+        "--lake",
+        lake.path(),
+        "--subject",
+        GONE,
+        "--request-id",
+        "r-race",
+    ];
+    let erased = lakehouse(&erase, b"");
     let compacted = compacting.join().expect("compaction thread");
     // Either may lose the race (and say so); a rerun of each converges.
     for out in [&erased, &compacted] {
@@ -393,22 +396,9 @@ async fn an_erasure_beside_a_compaction_leaves_neither_the_subject_nor_a_lost_ro
             assert!(stderr.starts_with("error:"), "{stderr}");
         }
     }
-    lakehouse_ok(
-        &[
-            "erase",
-            "--lake",
-            lake.path(),
-            "--subject",
-            GONE,
-            "--request-id",
-            "r-race",
-        ],
-        b"",
-    );
+    lakehouse_ok(&erase, b"");
     lake.compact().await;
-    for table in [Table::Raw, Table::Staging, Table::Quarantine] {
-        assert_eq!(stored_cells_holding(&lake, table, GONE), 0, "{table:?}");
-    }
+    assert_gone(&lake, GONE);
     let kept = lake
         .query(&format!(
             "SELECT count(*) AS n FROM staging WHERE subject_id = '{KEPT}'"
