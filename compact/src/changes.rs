@@ -9,8 +9,9 @@ use std::collections::HashSet;
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add};
 use futures::TryStreamExt;
+use lakehouse_lake::app_ids::ERASURE_APP_PREFIX;
 use lakehouse_lake::files::live_files;
-use lakehouse_lake::log::{ERASURE_APP_PREFIX, commit_actions, commits_in};
+use lakehouse_lake::log::{commit_actions, commits_in};
 
 use crate::error::{CompactError, Result};
 

@@ -28,7 +28,8 @@ use crate::merge::{
     MergeMetrics, MergeOptions, PreparedMerge, Search, commit_merge, prepare_merge,
 };
 use crate::optimize::RecentFiles;
-use crate::progress::{consumed_everywhere, everywhere_app_id, staging_app_id, start};
+use crate::progress::{consumed_everywhere, start};
+use lakehouse_lake::app_ids::{everywhere_app_id, staging_app_id};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
 /// `raw` versions, rewrote the staging files the merge replaces, or removed and vacuumed a

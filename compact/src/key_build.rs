@@ -33,13 +33,14 @@ use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CompactError, Result};
-use crate::keys::{KeysUpdate, index_files, keys_app_id};
+use crate::keys::{KeysUpdate, index_files};
+use lakehouse_lake::app_ids::keys_app_id;
+use lakehouse_lake::app_ids::{
+    build_app_id, build_chunk_app_id, build_progress_app_id, build_rows_app_id,
+};
 
 mod plan;
 pub use plan::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};
-
-/// The prefix of a build's `txn` app ids; the staging table's id follows.
-pub const KEYS_BUILD_PREFIX: &str = "lakehouse-keys-build:";
 
 /// Staging rows a chunk of a parallel build indexes, by default: ~26 s of one process at
 /// the 3.8M rows a second measured here (`docs/benchmarks.md`), well inside a Lambda's 15
@@ -50,24 +51,6 @@ pub const ROWS_PER_CHUNK: u64 = 100_000_000;
 /// Chunks one plan lists, by default: a Step Functions state's input stays far below its
 /// 256 KB limit.
 pub const CHUNKS_PER_PLAN: u64 = 500;
-
-fn build_app_id(staging_id: &str) -> String {
-    format!("{KEYS_BUILD_PREFIX}{staging_id}")
-}
-
-/// The app id of a version's progress; `:f<from>` follows for each chunk. (Builds before
-/// chunks ran in parallel recorded here alone how many files, from the first, were done.)
-fn progress_app_id(staging_id: &str, version: u64) -> String {
-    format!("{KEYS_BUILD_PREFIX}{staging_id}:v{version}")
-}
-
-fn chunk_app_id(staging_id: &str, version: u64, from: u64) -> String {
-    format!("{}:f{from}", progress_app_id(staging_id, version))
-}
-
-fn rows_app_id(staging_id: &str, version: u64) -> String {
-    format!("{}:rows", progress_app_id(staging_id, version))
-}
 
 /// The staging version a build under way builds: `None` when none is, or the last one
 /// finished (`indexed`, the index's record, reached it).
@@ -160,9 +143,9 @@ pub async fn build_progress(
         return Ok(None);
     };
     let build = build_app_id(staging_id);
-    let legacy = progress_app_id(staging_id, version);
+    let legacy = build_progress_app_id(staging_id, version);
     let chunk_prefix = format!("{legacy}:f");
-    let rows = rows_app_id(staging_id, version);
+    let rows = build_rows_app_id(staging_id, version);
     let head = keys.version().unwrap_or(0);
     let mut progress = BuildProgress {
         version,
@@ -308,7 +291,7 @@ async fn begin(
     let mut commit = Commit::new(write_operation(SaveMode::Overwrite), removes)
         .with_transaction(Transaction::new(build_app_id(&staging_id), version as i64))
         .with_transaction(Transaction::new(
-            rows_app_id(&staging_id, version),
+            build_rows_app_id(&staging_id, version),
             i64::try_from(rows_per_chunk).unwrap_or(i64::MAX),
         ))
         .with_metadata(CommitMetadata {
@@ -429,7 +412,11 @@ async fn index_chunk(
     let version = build.progress.version;
     let files = chunk.map_or(0..0, |c| c.from..c.to);
     if let Some(c) = chunk {
-        let done = txn_u64(keys, &chunk_app_id(&build.staging_id, version, c.from)).await?;
+        let done = txn_u64(
+            keys,
+            &build_chunk_app_id(&build.staging_id, version, c.from),
+        )
+        .await?;
         if done.is_some_and(|to| to >= c.to) {
             build.progress.add(files);
             return Ok(false);
@@ -449,7 +436,7 @@ async fn index_chunk(
     });
     if let Some(c) = chunk {
         commit = commit.with_transaction(Transaction::new(
-            chunk_app_id(&build.staging_id, version, c.from),
+            build_chunk_app_id(&build.staging_id, version, c.from),
             c.to as i64,
         ));
     }

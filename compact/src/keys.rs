@@ -22,6 +22,7 @@ use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::app_ids::keys_app_id;
 use lakehouse_lake::files::{live_files, read_file_on_task};
 use lakehouse_lake::keys::{
     Key, KeyEntry, bucket_name, indexed_at, is_carried, keys_batch, tag_entries_per_date,
@@ -36,14 +37,6 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::key_build::{self, build_progress, build_version};
-
-/// The prefix of the index's `txn` app id; the staging table's id follows.
-pub const KEYS_APP_PREFIX: &str = "lakehouse-keys:staging:";
-
-/// The `txn` app id under which the index records the staging version it holds.
-pub fn keys_app_id(staging_id: &str) -> String {
-    format!("{KEYS_APP_PREFIX}{staging_id}")
-}
 
 /// Entries held before they are written out as one file per bucket: bounds memory
 /// (~40 bytes an entry) on a rebuild or a long lag.

@@ -40,4 +40,4 @@ pub mod write;
 
 pub use compactor::{CommitFence, CompactOptions, CompactReport, Compactor, FenceError};
 pub use error::CompactError;
-pub use progress::STAGING_APP_ID;
+pub use lakehouse_lake::app_ids::STAGING_APP_ID;

@@ -16,10 +16,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 
-/// The `txn` app id under which a table records, in milliseconds since the epoch, the
-/// instant before which its versions may have lost files to a vacuum that ran with a
-/// retention shorter than the table's own: `status` says time travel reaches back to it.
-pub const VACUUMED_BEFORE_APP_ID: &str = "lakehouse-vacuum:removed-before";
+use lakehouse_lake::app_ids::VACUUMED_BEFORE_APP_ID;
 
 /// Times a vacuum's record is tried against concurrent maintainers recording theirs.
 const RECORD_TRIES: usize = 3;

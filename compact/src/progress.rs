@@ -17,35 +17,11 @@
 
 use deltalake::DeltaTable;
 use lakehouse_lake::RunRange;
+use lakehouse_lake::app_ids::{STAGING_APP_ID, everywhere_app_id, range_of_app_id, staging_app_id};
 use lakehouse_lake::log::txn_version;
 
 use crate::error::Result;
 use crate::lineage::{last_merge, last_merge_by};
-
-/// The Delta `txn` application id under which `staging` records the last `raw` version
-/// the whole-table run consumed.
-pub const STAGING_APP_ID: &str = "lakehouse-compact:raw";
-
-/// The `txn` app id of a run over `range` (`None`: the whole table).
-pub fn staging_app_id(range: Option<RunRange>) -> String {
-    match range {
-        None => STAGING_APP_ID.to_string(),
-        Some(r) => format!("{STAGING_APP_ID}:{}", r.name()),
-    }
-}
-
-/// The range a run's app id names: the inverse of [`staging_app_id`]; `None` for the
-/// whole-table run's and for app ids that are not a run's.
-pub fn range_of_app_id(app_id: &str) -> Option<RunRange> {
-    RunRange::of_name(app_id.strip_prefix(STAGING_APP_ID)?.strip_prefix(':')?)
-}
-
-/// The `txn` app id under which **raw** records the version up to which every kind of run
-/// has consumed it into the staging table with id `staging_id` (another staging, built
-/// anew, has consumed nothing of it).
-pub fn everywhere_app_id(staging_id: &str) -> String {
-    format!("{STAGING_APP_ID}:everywhere:{staging_id}")
-}
 
 /// A raw version consumed, and whose record says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,23 +159,4 @@ async fn own_version(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
 
 fn table_id(table: &DeltaTable) -> Result<String> {
     Ok(table.snapshot()?.metadata().id().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_run_app_id_gives_its_range_back() {
-        for range in [RunRange::types(2, 4), RunRange::keys(2, 4)] {
-            assert_eq!(range_of_app_id(&staging_app_id(range)), range);
-        }
-        assert_eq!(
-            staging_app_id(RunRange::keys(2, 4)),
-            "lakehouse-compact:raw:keys-2-of-4"
-        );
-        assert_eq!(range_of_app_id(STAGING_APP_ID), None);
-        assert_eq!(range_of_app_id("someone-else:types-1-of-3"), None);
-        assert_eq!(range_of_app_id(&everywhere_app_id("abc")), None);
-    }
 }

@@ -20,8 +20,9 @@ use crate::compactor::CompactOptions;
 use crate::error::Result;
 use crate::keys::{KeysHealth, keys_health};
 use crate::lineage::last_merge;
-use crate::maintain::{VACUUMED_BEFORE_APP_ID, deleted_file_retention};
+use crate::maintain::deleted_file_retention;
 use crate::progress::{consumed_everywhere, ranges_consumed};
+use lakehouse_lake::app_ids::VACUUMED_BEFORE_APP_ID;
 
 /// Raw commits read at most to count the rows staging has not taken yet; past it the count
 /// is extrapolated from those read.

@@ -46,13 +46,7 @@ use crate::keys::{KeysUpdate, lost_race, update_keys};
 use crate::merge::rewrite_without;
 use crate::resolve::{Precedence, value_or_min};
 
-/// The prefix of the sweep's `txn` app id; the staging table's id follows.
-pub const SWEEP_APP_PREFIX: &str = "lakehouse-sweep:";
-
-/// The `txn` app id under which a sweep records the staging version it swept.
-pub fn sweep_app_id(staging_id: &str) -> String {
-    format!("{SWEEP_APP_PREFIX}{staging_id}")
-}
+use lakehouse_lake::app_ids::sweep_app_id;
 
 /// Staged rows one pass holds (~24 bytes each: ~770 MB).
 pub const ROWS_PER_PASS: u64 = 32_000_000;

@@ -9,6 +9,7 @@ use deltalake::arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use deltalake::kernel::Transaction;
+use lakehouse_lake::app_ids::erasure_app_id;
 use lakehouse_lake::files::{live_files, read_file};
 use lakehouse_lake::log::txn_version;
 use lakehouse_lake::schema::{REQUEST_ID, UTC};
@@ -19,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EraseError, Result};
 use crate::index::IndexErasure;
 use crate::residue::Residue;
-use crate::subjects::{Subjects, app_id};
+use crate::subjects::Subjects;
 use crate::table::TableErasure;
 
 /// Copies of events the lake does not control, and when each expires.
@@ -132,7 +133,7 @@ pub async fn find(lake: &Lake, request_id: &str) -> Result<Option<Receipt>> {
     let Some(erasures) = lake.open_existing(Table::Erasures).await? else {
         return Ok(None);
     };
-    let app_id = app_id(request_id);
+    let app_id = erasure_app_id(request_id);
     if txn_version(&erasures, &app_id).await?.is_none() {
         return Ok(None);
     }
@@ -165,7 +166,7 @@ pub async fn find(lake: &Lake, request_id: &str) -> Result<Option<Receipt>> {
 /// Appends the receipt, once per request.
 pub async fn record(lake: &Lake, receipt: &Receipt) -> Result<()> {
     let erasures = lake.open(Table::Erasures).await?;
-    let app_id = app_id(&receipt.request_id);
+    let app_id = erasure_app_id(&receipt.request_id);
     if txn_version(&erasures, &app_id).await?.is_some() {
         return Ok(());
     }

@@ -13,7 +13,7 @@ use deltalake::Path;
 use deltalake::logstore::object_store::{ObjectStoreExt, PutMode, PutOptions};
 use hmac::{Hmac, KeyInit, Mac};
 use lakehouse_lake::Lake;
-use lakehouse_lake::log::ERASURE_APP_PREFIX;
+use lakehouse_lake::app_ids::erasure_app_id;
 use sha2::Sha256;
 
 use crate::error::{EraseError, Result};
@@ -100,13 +100,8 @@ impl Subjects {
 
     /// The `txn` app id under which each table records the request.
     pub fn app_id(&self) -> String {
-        app_id(&self.request_id)
+        erasure_app_id(&self.request_id)
     }
-}
-
-/// The `txn` app id of request `request_id`.
-pub fn app_id(request_id: &str) -> String {
-    format!("{ERASURE_APP_PREFIX}{request_id}")
 }
 
 fn keyed_hash(key: &[u8], text: &str) -> String {

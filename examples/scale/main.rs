@@ -131,7 +131,7 @@ fn sequence(n: u64) -> String {
 }
 
 fn app_id(shard: u64) -> String {
-    format!("lakehouse-ingest:sim/shardId-{shard:012}")
+    lakehouse_lake::app_ids::ingest_app_id(&format!("sim/shardId-{shard:012}"))
 }
 
 pub(crate) fn raw_layout(args: &Args) -> Result<RawLayout> {

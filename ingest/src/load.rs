@@ -16,12 +16,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
-/// The app id under which a table records that it holds an input of `format` whose bytes
-/// hash to `digest`.
-pub fn load_app_id(format: &str, digest: &str) -> String {
-    format!("lakehouse-load:{format}:{digest}")
-}
-
 /// The SHA-256 of everything `reader` yields, in hex.
 pub fn content_digest(mut reader: impl Read) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
@@ -137,7 +131,6 @@ mod tests {
             content_digest(&b"abc"[..]).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(load_app_id("jsonl", "ab"), "lakehouse-load:jsonl:ab");
     }
 
     #[test]

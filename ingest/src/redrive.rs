@@ -20,10 +20,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use deltalake::DeltaTable;
 use deltalake::kernel::Transaction;
+use lakehouse_lake::app_ids::REDRIVE_APP_ID;
 use lakehouse_lake::log::txn_version;
-use lakehouse_lake::redrive::{
-    QuarantinedRecord, REDRIVE_APP_ID, RedrivenKey, redriven_keys, stored_rows,
-};
+use lakehouse_lake::redrive::{QuarantinedRecord, RedrivenKey, redriven_keys, stored_rows};
 
 use crate::ahead::{Verdict, judge};
 use crate::error::{IngestError, Result};

@@ -1,5 +1,6 @@
 //! The table contract every stage builds on.
 //!
+//! - [`app_ids`]: every `txn` app id a writer records progress under.
 //! - [`schema`]: the lake's tables, their columns, partitioning and Parquet writer
 //!   properties: the one definition used everywhere.
 //! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
@@ -21,6 +22,7 @@
 //!
 //! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
 
+pub mod app_ids;
 pub mod clustered;
 pub mod commit;
 mod conflict;

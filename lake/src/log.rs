@@ -55,8 +55,7 @@ pub async fn discard_files(table: &DeltaTable, adds: impl IntoIterator<Item = &A
     }
 }
 
-/// The prefix of an erasure's `txn` app id; the request's id follows.
-pub const ERASURE_APP_PREFIX: &str = "lakehouse-erase:";
+use crate::app_ids::ERASURE_APP_PREFIX;
 
 /// An erasure that deleted files a version of a table reads.
 #[derive(Debug, Clone, PartialEq, Eq)]

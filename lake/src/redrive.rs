@@ -23,11 +23,6 @@ use crate::schema::{
 /// What a re-driven raw row's `source` starts with.
 pub const REDRIVEN_SOURCE_PREFIX: &str = "quarantine:";
 
-/// The `txn` app id every re-drive commit to raw advances: two re-drives planned on the same
-/// raw cannot both commit (the commit path refuses the second), so neither can take a row
-/// the other took.
-pub const REDRIVE_APP_ID: &str = "lakehouse-redrive";
-
 /// One quarantine row, as re-drive reads it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuarantinedRecord {

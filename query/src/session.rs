@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
-use lakehouse_lake::log::{ERASURE_APP_PREFIX, erased_since};
+use lakehouse_lake::app_ids::ERASURE_APP_PREFIX;
+use lakehouse_lake::log::erased_since;
 use lakehouse_lake::read::{self, register_empty, register_table};
 use lakehouse_lake::{Lake, LakeError, Table};
 

@@ -9,10 +9,10 @@ use lakehouse_ingest::ahead::ParseAhead;
 use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
 use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
 use lakehouse_ingest::inputs::{self, Input};
-use lakehouse_ingest::load::load_app_id;
 use lakehouse_ingest::source::JsonLines;
 use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, archive, kinesis};
 use lakehouse_lake::Lake;
+use lakehouse_lake::app_ids::load_app_id;
 
 use crate::cli::InputFormat;
 use crate::cli::{LakeArg, LayoutArg};

@@ -73,6 +73,19 @@ fn stored_cells_holding(lake: &TestLake, table: Table, needle: &str) -> usize {
     found
 }
 
+/// `lakehouse erase` of [`GONE`] as request `request`.
+fn erase_gone<'a>(lake: &'a TestLake, request: &'a str) -> [&'a str; 7] {
+    [
+        "erase",
+        "--lake",
+        lake.path(),
+        "--subject",
+        GONE,
+        "--request-id",
+        request,
+    ]
+}
+
 /// No stored file of raw, staging or quarantine holds `subject` anywhere.
 fn assert_gone(lake: &TestLake, subject: &str) {
     for table in [Table::Raw, Table::Staging, Table::Quarantine] {
@@ -330,15 +343,7 @@ async fn subjects_from_a_file_and_a_request_without_an_id_are_recognised_on_reru
 #[tokio::test]
 async fn an_erasure_killed_at_any_point_converges_on_rerun() {
     let lake = lake_with_subjects().await;
-    let args = [
-        "erase",
-        "--lake",
-        lake.path(),
-        "--subject",
-        GONE,
-        "--request-id",
-        "r-kill",
-    ];
+    let args = erase_gone(&lake, "r-kill");
     crate::helpers::kill_after(&args, &[5, 15, 30, 60, 100, 150, 250]);
     let receipt: Value = {
         let mut json = args.to_vec();
@@ -378,15 +383,7 @@ async fn an_erasure_beside_a_compaction_leaves_neither_the_subject_nor_a_lost_ro
     // Compaction (e9 and the rest to stage) and the erasure at once, as two processes.
     let compacting =
         std::thread::spawn(move || crate::helpers::lakehouse(&["compact", "--lake", &path], b""));
-    let erase = [
-        "erase",
-        "--lake",
-        lake.path(),
-        "--subject",
-        GONE,
-        "--request-id",
-        "r-race",
-    ];
+    let erase = erase_gone(&lake, "r-race");
     let erased = lakehouse(&erase, b"");
     let compacted = compacting.join().expect("compaction thread");
     // Either may lose the race (and say so); a rerun of each converges.

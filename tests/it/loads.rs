@@ -1,10 +1,11 @@
 //! Idempotent, crash-safe file loads (issue 11 §4): a file's content lands once in raw and
 //! quarantine however often, however concurrently, and however interrupted it is loaded.
 
-use lakehouse_ingest::load::{content_digest, load_app_id};
+use lakehouse_ingest::load::content_digest;
 use lakehouse_ingest::source::JsonLines;
 use lakehouse_ingest::{IngestOptions, Ingestor};
 use lakehouse_lake::CommitMetadata;
+use lakehouse_lake::app_ids::load_app_id;
 
 use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
 

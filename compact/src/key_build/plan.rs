@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::{Build, BuildProgress, Chunk, begin, build_version, index_chunk, txn_u64, under_way};
 use crate::error::{CompactError, Result};
-use crate::keys::{KeysUpdate, keys_app_id};
+use crate::keys::KeysUpdate;
+use lakehouse_lake::app_ids::keys_app_id;
 
 /// What planning a build answers: the version being built and the chunks still to index,
 /// or that the index needs no build.

@@ -398,7 +398,7 @@ impl StreamIngest {
     ) -> Result<TableState, StreamError> {
         let source = format!("{}/{}", shard.stream, shard.shard);
         let key = format!("{}|{source}", self.lake.table_url(table));
-        let app_id = format!("lakehouse-ingest:{source}");
+        let app_id = lakehouse_lake::app_ids::ingest_app_id(&source);
         let checkpoints = match &self.mode {
             Mode::Direct(checkpoints) => checkpoints,
             Mode::Grouped { raw, quarantine } => {
