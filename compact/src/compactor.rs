@@ -13,6 +13,7 @@ use deltalake::kernel::{Add, Transaction};
 use deltalake::{DeltaTable, ObjectStore};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::app_ids::{everywhere_app_id, staging_app_id};
 use lakehouse_lake::clustered::read_buckets;
 use lakehouse_lake::files::{read_file, rows_of};
 use lakehouse_lake::schema::{EVENT_TYPE, EVENT_UUID, RAW_VERSION};
@@ -29,7 +30,6 @@ use crate::merge::{
 };
 use crate::optimize::RecentFiles;
 use crate::progress::{consumed_everywhere, start};
-use lakehouse_lake::app_ids::{everywhere_app_id, staging_app_id};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
 /// `raw` versions, rewrote the staging files the merge replaces, or removed and vacuumed a

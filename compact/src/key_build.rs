@@ -26,6 +26,9 @@ use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::TryStreamExt;
+use lakehouse_lake::app_ids::{
+    build_app_id, build_chunk_app_id, build_progress_app_id, build_rows_app_id, keys_app_id,
+};
 use lakehouse_lake::files::{live_files, live_files_by_path, remove_of, rows_of};
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
 use lakehouse_lake::schema::KEY_BUCKET;
@@ -34,10 +37,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, index_files};
-use lakehouse_lake::app_ids::keys_app_id;
-use lakehouse_lake::app_ids::{
-    build_app_id, build_chunk_app_id, build_progress_app_id, build_rows_app_id,
-};
 
 mod plan;
 pub use plan::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};

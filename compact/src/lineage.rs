@@ -4,10 +4,10 @@
 
 use deltalake::DeltaTable;
 use lakehouse_lake::CommitMetadata;
+use lakehouse_lake::app_ids::STAGING_APP_ID;
 use lakehouse_lake::log::commit_actions;
 
 use crate::error::{CompactError, Result};
-use lakehouse_lake::app_ids::STAGING_APP_ID;
 
 /// Staging commits read back at most to find the last merge. Each run adds only a few
 /// other commits (optimize, vacuum start and end), so the last merge is near the head.

@@ -9,14 +9,13 @@ use deltalake::kernel::Transaction;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::DeltaOperation;
+use lakehouse_lake::app_ids::VACUUMED_BEFORE_APP_ID;
 use lakehouse_lake::commit::UNREFERENCED_FILE_FLOOR_HOURS;
 use lakehouse_lake::log::txn_version;
 use lakehouse_lake::{Commit, DEFAULT_RETENTION_DAYS, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::Result;
-
-use lakehouse_lake::app_ids::VACUUMED_BEFORE_APP_ID;
 
 /// Times a vacuum's record is tried against concurrent maintainers recording theirs.
 const RECORD_TRIES: usize = 3;

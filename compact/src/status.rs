@@ -11,6 +11,7 @@ use deltalake::DeltaTable;
 use deltalake::Path;
 use deltalake::kernel::Action;
 use futures::TryStreamExt;
+use lakehouse_lake::app_ids::VACUUMED_BEFORE_APP_ID;
 use lakehouse_lake::files::{live_files, rows_of};
 use lakehouse_lake::log::{commit_actions, commits_in, txn_version};
 use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table};
@@ -22,7 +23,6 @@ use crate::keys::{KeysHealth, keys_health};
 use crate::lineage::last_merge;
 use crate::maintain::deleted_file_retention;
 use crate::progress::{consumed_everywhere, ranges_consumed};
-use lakehouse_lake::app_ids::VACUUMED_BEFORE_APP_ID;
 
 /// Raw commits read at most to count the rows staging has not taken yet; past it the count
 /// is extrapolated from those read.

@@ -32,6 +32,7 @@ use deltalake::arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::DeltaOperation;
 use futures::{StreamExt, TryStreamExt};
+use lakehouse_lake::app_ids::sweep_app_id;
 use lakehouse_lake::files::{live_files_by_path, read_file_on_task, remove_of, rows_of};
 use lakehouse_lake::keys::Key;
 use lakehouse_lake::log::{commits_in, discard_files, txn_version};
@@ -45,8 +46,6 @@ use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, lost_race, update_keys};
 use crate::merge::rewrite_without;
 use crate::resolve::{Precedence, value_or_min};
-
-use lakehouse_lake::app_ids::sweep_app_id;
 
 /// Staged rows one pass holds (~24 bytes each: ~770 MB).
 pub const ROWS_PER_PASS: u64 = 32_000_000;

@@ -6,8 +6,7 @@ use clap::Args;
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
-use crate::cli;
-use crate::cli::LakeArg;
+use crate::cli::{self, LakeArg};
 
 #[derive(Args)]
 pub struct QueryArgs {

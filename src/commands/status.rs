@@ -6,8 +6,7 @@ use lakehouse_compact::status::{LakeStatus, StatusOptions, lake_status};
 use lakehouse_erase::requests::{self, Queue};
 use lakehouse_lake::Lake;
 
-use crate::cli::HistoryFormat;
-use crate::cli::{LakeArg, parse_duration};
+use crate::cli::{HistoryFormat, LakeArg, parse_duration};
 
 #[derive(Args)]
 pub struct StatusArgs {

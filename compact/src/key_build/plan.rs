@@ -2,6 +2,7 @@
 //! and lists its pending chunks; [`index_build_chunk`] indexes one, exactly once. The
 //! keys-build state machine (`terraform/keys_build.tf`) and `lakehouse keys build` run them.
 
+use lakehouse_lake::app_ids::keys_app_id;
 use lakehouse_lake::files::live_files_by_path;
 use lakehouse_lake::log::commit_actions;
 use lakehouse_lake::{Lake, Table};
@@ -10,7 +11,6 @@ use serde::Serialize;
 use super::{Build, BuildProgress, Chunk, begin, build_version, index_chunk, txn_u64, under_way};
 use crate::error::{CompactError, Result};
 use crate::keys::KeysUpdate;
-use lakehouse_lake::app_ids::keys_app_id;
 
 /// What planning a build answers: the version being built and the chunks still to index,
 /// or that the index needs no build.
