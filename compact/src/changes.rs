@@ -9,9 +9,8 @@ use std::collections::HashSet;
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add};
 use futures::TryStreamExt;
-use lakehouse_lake::app_ids::ERASURE_APP_PREFIX;
 use lakehouse_lake::files::live_files;
-use lakehouse_lake::log::{commit_actions, commits_in};
+use lakehouse_lake::log::{commit_actions, commits_in, erasure_in};
 
 use crate::error::{CompactError, Result};
 
@@ -67,10 +66,7 @@ pub async fn raw_files_between(raw: &DeltaTable, from: u64, to: u64) -> Result<V
 
 /// The files an erasure's commit among `actions` removed.
 fn note_erased(actions: &[Action], erased: &mut HashSet<String>) {
-    let by_erasure = actions
-        .iter()
-        .any(|a| matches!(a, Action::Txn(t) if t.app_id.starts_with(ERASURE_APP_PREFIX)));
-    if by_erasure {
+    if erasure_in(actions).is_some() {
         erased.extend(actions.iter().filter_map(|a| match a {
             Action::Remove(r) => Some(r.path.clone()),
             _ => None,

@@ -9,11 +9,13 @@
 //! may not parse: each is read, matched by the paths when it parses, by its bytes (the
 //! subject's text anywhere in it) when it does not.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use deltalake::ObjectStore;
 use deltalake::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use deltalake::kernel::Add;
+use futures::{Stream, StreamExt};
 use lakehouse_lake::Table;
 use lakehouse_lake::files::read_file;
 use lakehouse_lake::point_read::{Filtered, may_hold_strings};
@@ -33,6 +35,30 @@ pub struct FileMatch {
     pub bytes_read: u64,
     /// Read by payload: written before `subject_id` existed.
     pub by_payload: bool,
+}
+
+/// Files searched at once.
+const SCANS_AT_ONCE: usize = 16;
+
+/// [`scan_file`] over `files` of `table`, [`SCANS_AT_ONCE`] at a time: each file with what
+/// was found in it, in no particular order.
+pub fn scan_files<'a, T: Borrow<Add> + Send + 'a>(
+    store: Arc<dyn ObjectStore>,
+    table: Table,
+    files: Vec<T>,
+    subjects: &'a Subjects,
+    paths: &'a SubjectPaths,
+) -> impl Stream<Item = Result<(T, FileMatch)>> + 'a {
+    futures::stream::iter(files)
+        .map(move |file| {
+            let store = store.clone();
+            async move {
+                let add: &Add = file.borrow();
+                let found = scan_file(store, table, add, subjects, paths).await?;
+                Ok((file, found))
+            }
+        })
+        .buffer_unordered(SCANS_AT_ONCE)
 }
 
 /// Searches one file of `table` for the subjects.

@@ -95,32 +95,38 @@ pub async fn waiting(lake: &Lake) -> Result<Vec<Request>> {
     Ok(requests)
 }
 
-/// The queue as `status` and the Lambda's metrics show it: ids and ages, no subjects.
+/// The queue as `status` shows it: ids and ages, no subjects.
 pub async fn queue(lake: &Lake) -> Result<Queue> {
-    let requests = waiting(lake).await?;
-    let now = Utc::now();
-    Ok(Queue {
-        oldest_age_seconds: requests
-            .first()
-            .map(|r| (now - r.requested_at).num_seconds()),
-        pending: requests
-            .into_iter()
-            .map(|r| Pending {
-                request_id: r.request_id,
-                requested_at: r.requested_at,
-            })
-            .collect(),
-    })
+    Ok(Queue::of(&waiting(lake).await?))
 }
 
-/// Erases every waiting request, oldest first, and deletes each once its receipt is
-/// recorded. One that fails stays for the next run; the others go on, and the first
-/// failure is returned at the end.
-pub async fn process(lake: &Lake) -> Result<Vec<Receipt>> {
+impl Queue {
+    /// `requests` (oldest first, as [`waiting`] lists them) without their subjects.
+    pub fn of(requests: &[Request]) -> Queue {
+        let now = Utc::now();
+        Queue {
+            oldest_age_seconds: requests
+                .first()
+                .map(|r| (now - r.requested_at).num_seconds()),
+            pending: requests
+                .iter()
+                .map(|r| Pending {
+                    request_id: r.request_id.clone(),
+                    requested_at: r.requested_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Erases `requests` (as [`waiting`] lists them), in order, and deletes each once its
+/// receipt is recorded. One that fails stays for the next run; the others go on, and the
+/// first failure is returned at the end.
+pub async fn process(lake: &Lake, requests: Vec<Request>) -> Result<Vec<Receipt>> {
     let store = lake.store_for(lake.root())?;
     let mut receipts = Vec::new();
     let mut failure = None;
-    for request in waiting(lake).await? {
+    for request in requests {
         let id = request.request_id.clone();
         let done = async {
             let subjects = Subjects::new(lake, request.subjects, Some(id.clone())).await?;

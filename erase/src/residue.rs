@@ -5,21 +5,22 @@
 //! are reported apart: the erasure deletes them once they are older than any writer could
 //! still commit, and so does `compact --vacuum-full`.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 
 use deltalake::kernel::Add;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use lakehouse_lake::Lake;
 use lakehouse_lake::files::{live_files, object_path};
 use lakehouse_lake::subject::SubjectPaths;
 use serde::{Deserialize, Serialize};
 
 use crate::ERASED_TABLES;
-use crate::error::{EraseError, Result};
-use crate::find::scan_file;
+use crate::error::Result;
+use crate::find::scan_files;
 use crate::subjects::Subjects;
 
 /// What the check read and found.
@@ -48,24 +49,18 @@ pub async fn check(lake: &Lake, subjects: &Subjects, paths: &SubjectPaths) -> Re
         let Some(delta) = lake.open_existing(table).await? else {
             continue;
         };
-        let store = delta.object_store();
-        let logs: Vec<_> = store.list(Some(&"_delta_log".into())).try_collect().await?;
-        residue.versions_checked += logs
-            .iter()
-            .filter(|o| o.location.as_ref().ends_with(".json"))
-            .count() as u64;
-        let files = stored_files(&delta).await?;
+        let (files, commits) = stored_files(&delta).await?;
+        residue.versions_checked += commits;
         residue.files_checked += files.len() as u64;
-        let mut scans = futures::stream::iter(files)
-            .map(|file| {
-                let store = store.clone();
-                async move {
-                    let found = scan_file(store, table, &file.add, subjects, paths).await?;
-                    Ok::<_, EraseError>((file, found.matched))
-                }
-            })
-            .buffer_unordered(16);
-        while let Some((file, matched)) = scans.try_next().await? {
+        let mut scans = std::pin::pin!(scan_files(
+            delta.object_store(),
+            table,
+            files,
+            subjects,
+            paths
+        ));
+        while let Some((file, found)) = scans.try_next().await? {
+            let matched = found.matched;
             if matched == 0 {
                 continue;
             }
@@ -96,8 +91,15 @@ pub(crate) struct StoredFile {
     pub written: DateTime<Utc>,
 }
 
-/// Every data file stored under `delta`'s table (its log aside).
-pub(crate) async fn stored_files(delta: &DeltaTable) -> Result<Vec<StoredFile>> {
+impl Borrow<Add> for StoredFile {
+    fn borrow(&self) -> &Add {
+        &self.add
+    }
+}
+
+/// Every data file stored under `delta`'s table (its log aside), and the commits its log
+/// holds: one listing.
+pub(crate) async fn stored_files(delta: &DeltaTable) -> Result<(Vec<StoredFile>, u64)> {
     let store = delta.object_store();
     let live: HashSet<String> = live_files(delta)?
         .iter()
@@ -110,9 +112,15 @@ pub(crate) async fn stored_files(delta: &DeltaTable) -> Result<Vec<StoredFile>> 
         .try_collect()
         .await?;
     let objects: Vec<_> = store.list(None).try_collect().await?;
-    Ok(objects
+    let (logs, data): (Vec<_>, Vec<_>) = objects
         .into_iter()
-        .filter(|o| !o.location.as_ref().starts_with("_delta_log/"))
+        .partition(|o| o.location.as_ref().starts_with("_delta_log/"));
+    let commits = logs
+        .iter()
+        .filter(|o| o.location.as_ref().ends_with(".json"))
+        .count() as u64;
+    let files = data
+        .into_iter()
         .filter(|o| o.location.as_ref().ends_with(".parquet"))
         .map(|o| {
             let add = stored_file(o.location.as_ref(), o.size);
@@ -124,7 +132,8 @@ pub(crate) async fn stored_files(delta: &DeltaTable) -> Result<Vec<StoredFile>> 
                 written: o.last_modified,
             }
         })
-        .collect())
+        .collect();
+    Ok((files, commits))
 }
 
 /// A stored file as an `add`: its partition values from its Hive-style path.

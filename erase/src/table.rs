@@ -15,7 +15,7 @@
 //! them again, finding the same rows staged (no change), and skips the files replaced,
 //! which are no longer live.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::Utc;
 
@@ -26,7 +26,7 @@ use deltalake::arrow::compute::{concat_batches, filter, filter_record_batch, not
 use deltalake::kernel::{Action, Add, MetadataExt as _, Transaction};
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::protocol::DeltaOperation;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use lakehouse_lake::commit::UNREFERENCED_FILE_FLOOR_HOURS;
 use lakehouse_lake::files::{live_files, object_path, read_file, remove_of};
 use lakehouse_lake::keys::{Key, mark_carried};
@@ -38,15 +38,12 @@ use lakehouse_lake::{Commit, CommitMetadata, Lake, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EraseError, Result};
-use crate::find::{FileMatch, matching_rows, scan_file};
+use crate::find::{FileMatch, matching_rows, scan_files};
 use crate::residue::stored_files;
 use crate::subjects::Subjects;
 
 /// Staging's property naming the last erasure: changing it is the barrier (module docs).
 pub const LAST_ERASURE_PROPERTY: &str = "lakehouse.lastErasure";
-
-/// Files searched at once.
-const SCANS_AT_ONCE: usize = 16;
 
 /// Plans of one table's erasure lost to concurrent writers before it gives up.
 pub(crate) const ATTEMPTS: u32 = 8;
@@ -99,17 +96,13 @@ pub async fn erase_table(
         table: which.name().to_string(),
         ..TableErasure::default()
     };
-    let opened = match dry_run {
-        true => lake.open_existing(which).await?,
-        // A writer's open: an older table gains `subject_id` first.
-        false => match lake.open_existing(which).await? {
-            Some(_) => Some(lake.open(which).await?),
-            None => None,
-        },
-    };
-    let Some(mut delta) = opened else {
+    let Some(mut delta) = lake.open_existing(which).await? else {
         return Ok(report);
     };
+    if !dry_run {
+        // As a writer opens it: an older table gains `subject_id` first.
+        delta = lake.add_missing_columns(which, delta).await?;
+    }
     let app_id = subjects.app_id();
     for _ in 0..ATTEMPTS {
         if txn_version(&delta, &app_id).await?.is_some() {
@@ -173,19 +166,16 @@ async fn plan(
     paths: &SubjectPaths,
     report: &mut TableErasure,
 ) -> Result<Vec<(Add, u64)>> {
-    let store = delta.object_store();
     let files = live_files(delta)?;
     report.files = files.len() as u64;
     report.table_bytes = files.iter().map(|a| a.size.max(0) as u64).sum();
-    let mut scans = futures::stream::iter(files)
-        .map(|add| {
-            let store = store.clone();
-            async move {
-                let found = scan_file(store, which, &add, subjects, paths).await?;
-                Ok::<_, EraseError>((add, found))
-            }
-        })
-        .buffer_unordered(SCANS_AT_ONCE);
+    let mut scans = std::pin::pin!(scan_files(
+        delta.object_store(),
+        which,
+        files,
+        subjects,
+        paths
+    ));
     let mut affected = Vec::new();
     while let Some((add, found)) = scans.try_next().await? {
         let FileMatch {
@@ -369,34 +359,36 @@ async fn purge_history(
     subjects: &Subjects,
     paths: &SubjectPaths,
 ) -> Result<u64> {
-    let store = delta.object_store();
     let floor = Utc::now() - chrono::Duration::hours(UNREFERENCED_FILE_FLOOR_HOURS);
-    let candidates: Vec<Add> = stored_files(delta)
-        .await?
+    let (stored, _) = stored_files(delta).await?;
+    let candidates: Vec<Add> = stored
         .into_iter()
         .filter(|f| !f.live && (f.referenced || f.written < floor))
         .map(|f| f.add)
         .collect();
-    let mut purged = 0;
-    for add in candidates {
-        let found = scan_file(store.clone(), which, &add, subjects, paths).await?;
+    let mut scans = std::pin::pin!(scan_files(
+        delta.object_store(),
+        which,
+        candidates,
+        subjects,
+        paths
+    ));
+    let mut holding = Vec::new();
+    while let Some((add, found)) = scans.try_next().await? {
         if found.matched > 0 {
-            match store.delete(&object_path(&add.path)).await {
-                Ok(()) | Err(deltalake::ObjectStoreError::NotFound { .. }) => purged += 1,
-                Err(e) => return Err(e.into()),
-            }
+            holding.push(add);
         }
     }
-    Ok(purged)
+    purge(delta, &holding).await
 }
 
 /// Deletes the replaced files now; a file already gone counts as deleted.
 pub(crate) async fn purge(delta: &DeltaTable, removed: &[Add]) -> Result<u64> {
     let store = delta.object_store();
     let mut purged = 0;
-    let mut seen: HashMap<&str, ()> = HashMap::new();
+    let mut seen = HashSet::new();
     for add in removed {
-        if seen.insert(&add.path, ()).is_some() {
+        if !seen.insert(add.path.as_str()) {
             continue;
         }
         match store.delete(&object_path(&add.path)).await {

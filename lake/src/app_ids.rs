@@ -108,6 +108,11 @@ pub fn erasure_app_id(request_id: &str) -> String {
     format!("{ERASURE_APP_PREFIX}{request_id}")
 }
 
+/// The request an erasure's app id names: the inverse of [`erasure_app_id`].
+pub fn erasure_request(app_id: &str) -> Option<&str> {
+    app_id.strip_prefix(ERASURE_APP_PREFIX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

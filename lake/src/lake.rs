@@ -214,7 +214,7 @@ impl Lake {
     /// Adds the columns the contract gained since `delta` was created ([`ADDED_COLUMNS`]),
     /// nullable, in one metadata commit: its files stay readable (their rows read the new
     /// columns as null), and every commit planned before it conflicts and re-plans.
-    async fn add_missing_columns(&self, table: Table, delta: DeltaTable) -> Result<DeltaTable> {
+    pub async fn add_missing_columns(&self, table: Table, delta: DeltaTable) -> Result<DeltaTable> {
         let missing = missing_columns(table, &delta)?;
         if missing.is_empty() {
             return Ok(delta);

@@ -55,15 +55,23 @@ pub async fn discard_files(table: &DeltaTable, adds: impl IntoIterator<Item = &A
     }
 }
 
-use crate::app_ids::ERASURE_APP_PREFIX;
+use crate::app_ids::erasure_request;
+
+/// The request of the erasure a commit's `actions` are, if they are one's (its `txn`).
+pub fn erasure_in(actions: &[Action]) -> Option<&str> {
+    actions.iter().find_map(|a| match a {
+        Action::Txn(t) => erasure_request(&t.app_id),
+        _ => None,
+    })
+}
 
 /// An erasure that deleted files a version of a table reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasedSince {
-    /// The first erasure's commit since and its app id, and how many of the version's
+    /// The first erasure's commit since and its request, and how many of the version's
     /// files are gone.
     pub version: u64,
-    pub app_id: String,
+    pub request: String,
     pub files: usize,
 }
 
@@ -79,20 +87,12 @@ pub async fn erased_since(at: &DeltaTable, head: u64) -> Result<Option<ErasedSin
     let mut commits = std::pin::pin!(commits_in(at.log_store(), from..=head, 16));
     let mut first = None;
     while let Some((version, actions)) = futures::TryStreamExt::try_next(&mut commits).await? {
-        first = actions
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|a| match a {
-                Action::Txn(t) if t.app_id.starts_with(ERASURE_APP_PREFIX) => {
-                    Some((version, t.app_id))
-                }
-                _ => None,
-            });
+        first = erasure_in(&actions.unwrap_or_default()).map(|r| (version, r.to_string()));
         if first.is_some() {
             break;
         }
     }
-    let Some((version, app_id)) = first else {
+    let Some((version, request)) = first else {
         return Ok(None);
     };
     let listed = futures::TryStreamExt::try_collect::<Vec<_>>(at.object_store().list(None));
@@ -108,7 +108,7 @@ pub async fn erased_since(at: &DeltaTable, head: u64) -> Result<Option<ErasedSin
         .count();
     Ok((files > 0).then_some(ErasedSince {
         version,
-        app_id,
+        request,
         files,
     }))
 }

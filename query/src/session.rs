@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
-use lakehouse_lake::app_ids::ERASURE_APP_PREFIX;
 use lakehouse_lake::log::erased_since;
 use lakehouse_lake::read::{self, register_empty, register_table};
 use lakehouse_lake::{Lake, LakeError, Table};
@@ -59,10 +58,7 @@ async fn refuse_erased(lake: &Lake, table: Table, past: &DeltaTable) -> Result<(
             table: table.name(),
             version: past.version().unwrap_or(0),
             erased_at: erased.version,
-            request: erased
-                .app_id
-                .trim_start_matches(ERASURE_APP_PREFIX)
-                .to_string(),
+            request: erased.request,
             files: erased.files,
         }
         .into());

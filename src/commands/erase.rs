@@ -40,7 +40,7 @@ pub struct EraseArgs {
 pub async fn run(args: EraseArgs) -> Result<()> {
     let lake = Lake::parse(&args.lake.lake)?;
     if args.pending {
-        for receipt in requests::process(&lake).await? {
+        for receipt in requests::process(&lake, requests::waiting(&lake).await?).await? {
             print_receipt(&receipt, args.format)?;
         }
         return Ok(());

@@ -5,7 +5,7 @@
 //! commit rules, and the loser plans again.
 
 use anyhow::Result;
-use lakehouse_erase::requests::{process, queue};
+use lakehouse_erase::requests::{Queue, process, waiting};
 use lakehouse_lake::Lake;
 use serde_json::{Value, json};
 
@@ -18,12 +18,13 @@ pub struct Waiting {
 
 /// Reads the queue, hands its figures to `report`, then erases every request waiting.
 pub async fn handle_erase(lake: &Lake, report: impl FnOnce(&Waiting)) -> Result<Value> {
-    let waiting = queue(lake).await?;
+    let requests = waiting(lake).await?;
+    let queue = Queue::of(&requests);
     report(&Waiting {
-        pending: waiting.pending.len() as u64,
-        oldest_age_seconds: waiting.oldest_age_seconds.unwrap_or(0).max(0) as u64,
+        pending: queue.pending.len() as u64,
+        oldest_age_seconds: queue.oldest_age_seconds.unwrap_or(0).max(0) as u64,
     });
-    let receipts = process(lake).await?;
+    let receipts = process(lake, requests).await?;
     let done: Vec<Value> = receipts
         .iter()
         .map(|r| {
