@@ -80,8 +80,10 @@ fn python(script: &str, args: &[&str]) -> Option<Output> {
 }
 
 /// Key ranges leave tags on staging's adds and removes (and carried rows), maintenance
-/// rewrites, and a checkpoint folds it all; commits follow it. Both engines read every
-/// table as DataFusion does: the same rows, one per uuid in staging.
+/// rewrites, an erasure rewrites three tables (staging's metadata with it) and writes its
+/// receipt, and a checkpoint folds it all; commits follow it. Both engines read every
+/// table as DataFusion does, `erasures` and `subject_id` included: the same rows, one per
+/// uuid in staging.
 #[tokio::test]
 async fn other_engines_read_every_table_past_a_checkpoint_after_key_ranges() {
     let lake = TestLake::new();
@@ -91,7 +93,8 @@ async fn other_engines_read_every_table_past_a_checkpoint_after_key_ranges() {
                 // Newer copies of earlier rounds' events under other types, and new ones.
                 let uuid = format!("u{}", (round * 60 + i) % 200);
                 let kind = format!("t{}:x", (round + i) % 5);
-                event(&uuid, &kind, 1_700_000_000 + round * 10 + i % 7, "")
+                let subject = format!(r#","user_id":"s{}""#, i % 3);
+                event(&uuid, &kind, 1_700_000_000 + round * 10 + i % 7, &subject)
             })
             .collect();
         lines.push("not json".into());
@@ -107,8 +110,20 @@ async fn other_engines_read_every_table_past_a_checkpoint_after_key_ranges() {
             })
             .await;
         }
+        if round == 1 {
+            // An erasure: rewrites in raw, staging (with its metadata change) and the
+            // index, purged files, and the erasures table.
+            let erase = ["erase", "--lake", lake.path(), "--subject", "s0"];
+            crate::helpers::lakehouse_ok(&erase, b"");
+        }
         if round == 2 {
-            for table in [Table::Raw, Table::Staging, Table::Quarantine, Table::Keys] {
+            for table in [
+                Table::Raw,
+                Table::Staging,
+                Table::Quarantine,
+                Table::Keys,
+                Table::Erasures,
+            ] {
                 let delta = lake.lake.open(table).await.expect("table");
                 deltalake::checkpoints::create_checkpoint(&delta, None)
                     .await
@@ -125,7 +140,7 @@ async fn other_engines_read_every_table_past_a_checkpoint_after_key_ranges() {
         })
         .count();
     assert_eq!(checkpoints, 1);
-    let tables = ["raw", "staging", "quarantine", "staging_keys"];
+    let tables = ["raw", "staging", "quarantine", "staging_keys", "erasures"];
     let mut args = vec![lake.path()];
     args.extend(tables);
     let Some(output) = python(ENGINES, &args) else {
