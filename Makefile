@@ -32,8 +32,9 @@ fmt: ## Check formatting
 lint: ## Clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-archcheck: ## The crate dependency rule (docs/architecture.md), from cargo metadata
+archcheck: ## The crate dependency rule and no module circles (docs/architecture.md)
 	$(PYTHON) tests/arch/check_dependencies.py
+	$(PYTHON) tests/arch/check_modules.py
 
 pydeps: ## What the tests use: moto (emulated AWS), cargo-lambda, Python deltalake
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt

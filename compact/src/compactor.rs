@@ -24,10 +24,11 @@ use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, Runs, index_trusted, update_keys};
 use crate::lineage::{check_same_raw, last_merge};
-use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, RawGuard, maintain};
+use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
 use crate::merge::{
     MergeMetrics, MergeOptions, PreparedMerge, Search, commit_merge, prepare_merge,
 };
+use crate::optimize::RawGuard;
 use crate::optimize::RecentFiles;
 use crate::progress::{consumed_everywhere, start};
 

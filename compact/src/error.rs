@@ -47,3 +47,17 @@ pub enum CompactError {
 }
 
 pub type Result<T, E = CompactError> = std::result::Result<T, E>;
+
+/// Updates that lose to a concurrent one before one gives up.
+pub(crate) const MAX_TRIES: u32 = 10;
+
+/// Whether `e` is a race lost to a concurrent commit: reading the tables again and retrying
+/// converges.
+pub(crate) fn lost_race(e: &crate::CompactError) -> bool {
+    matches!(
+        e,
+        crate::CompactError::Lake(
+            LakeError::Conflict { .. } | LakeError::Contended { .. } | LakeError::Vanished { .. }
+        )
+    )
+}

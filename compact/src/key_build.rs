@@ -30,13 +30,14 @@ use lakehouse_lake::app_ids::{
     build_app_id, build_chunk_app_id, build_progress_app_id, build_rows_app_id, keys_app_id,
 };
 use lakehouse_lake::files::{live_files, live_files_by_path, remove_of, rows_of};
-use lakehouse_lake::log::{commits_in, discard_files, txn_version};
+use lakehouse_lake::log::{commits_in, txn_version};
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CompactError, Result};
-use crate::keys::{KeysUpdate, index_files};
+use crate::keys::entries::index_files;
+use crate::keys::report::KeysUpdate;
 
 mod plan;
 pub use plan::{BuildPlan, ChunkOutcome, index_build_chunk, plan_build};
@@ -447,12 +448,7 @@ async fn index_chunk(
             version as i64,
         ));
     }
-    if let Err(e) = commit.execute(keys).await {
-        if e.committed_nothing() {
-            discard_files(keys, &adds).await;
-        }
-        return Err(e.into());
-    }
+    commit.execute(keys).await?;
     keys.update_incremental(None).await?;
     build.progress = after;
     update.staging_files_read += staged.len() as u64;

@@ -1,7 +1,6 @@
 //! File maintenance: bin-pack small files (see [`crate::optimize`]) and vacuum files no
 //! version within the retention needs.
 
-use std::collections::HashSet;
 use std::num::NonZeroU64;
 
 use deltalake::DeltaTable;
@@ -20,7 +19,7 @@ use crate::error::Result;
 /// Times a vacuum's record is tried against concurrent maintainers recording theirs.
 const RECORD_TRIES: usize = 3;
 use crate::key_runs::merge_key_runs;
-use crate::optimize::{RecentFiles, optimize};
+use crate::optimize::{RawGuard, RecentFiles, optimize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MaintenanceMetrics {
@@ -43,15 +42,6 @@ pub struct MaintenanceOptions {
     /// older than `lakehouse_lake::commit::UNREFERENCED_FILE_FLOOR_HOURS` (7 days) as well
     /// as the retention; this lists the whole table, so it is off by default.
     pub vacuum_full: bool,
-}
-
-/// What bin-packing must leave alone, and what its commit records: raw's files compaction
-/// may still read, and how far every kind of run has consumed raw (see
-/// [`crate::progress`]). Nothing for the other tables.
-#[derive(Debug, Clone, Default)]
-pub struct RawGuard {
-    pub protected: HashSet<String>,
-    pub record: Option<Transaction>,
 }
 
 /// Bin-packs then vacuums the lake's table `which`; files `guard` protects are not

@@ -26,7 +26,6 @@ use lakehouse_lake::files::{
     live_files, parse_partition_date, read_file, read_file_on_task, remove_of,
 };
 use lakehouse_lake::keys::{Key, mark_carried};
-use lakehouse_lake::log::discard_files;
 use lakehouse_lake::point_read::PointReadStats;
 use lakehouse_lake::ranges::{file_key_range, tag_file_key_range};
 use lakehouse_lake::schema::{
@@ -272,14 +271,6 @@ pub async fn commit_merge(
         }],
         not_matched_by_source_predicates: vec![],
     };
-    let written: Vec<Add> = prepared
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Add(add) => Some(add.clone()),
-            _ => None,
-        })
-        .collect();
     // The txn names the last raw version consumed whole: a partial merge leaves it where
     // it was (none yet for version 0) and says how far it got in its metadata.
     let consumed_whole = match prepared.raw_files_consumed {
@@ -294,16 +285,7 @@ pub async fn commit_merge(
         Some(range) => commit.reading_range(range),
         None => commit.reading_table(),
     };
-    let committed = commit.execute(&prepared.staging).await;
-    match committed {
-        Ok(committed) => Ok(committed.version),
-        Err(e) => {
-            if e.committed_nothing() {
-                discard_files(&prepared.staging, &written).await;
-            }
-            Err(e.into())
-        }
-    }
+    Ok(commit.execute(&prepared.staging).await?.version)
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;

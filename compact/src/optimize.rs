@@ -20,7 +20,6 @@ use lakehouse_lake::{Commit, KEY_RANGE_TAG, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::{CompactError, Result};
-use crate::maintain::RawGuard;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OptimizeMetrics {
@@ -29,6 +28,15 @@ pub struct OptimizeMetrics {
     /// A concurrent run rewrote or removed some of the planned files first; this run
     /// committed nothing.
     pub yielded: bool,
+}
+
+/// What bin-packing must leave alone, and what its commit records: raw's files compaction
+/// may still read, and how far every kind of run has consumed raw (see
+/// [`crate::progress`]). Nothing for the other tables.
+#[derive(Debug, Clone, Default)]
+pub struct RawGuard {
+    pub protected: HashSet<String>,
+    pub record: Option<Transaction>,
 }
 
 /// Smaller files for partitions where late copies land: a copy that replaces a row
@@ -152,18 +160,13 @@ pub(crate) async fn commit_rewrite(
     }
     match commit.execute(table).await {
         Ok(_) => Ok(metrics),
-        Err(e) => {
-            if e.committed_nothing() {
-                discard_files(table, &added).await;
+        Err(e) => match e {
+            LakeError::Conflict { version, reason } => {
+                tracing::info!(version, reason, "rewrite yielded to a concurrent commit");
+                Ok(yielded())
             }
-            match e {
-                LakeError::Conflict { version, reason } => {
-                    tracing::info!(version, reason, "rewrite yielded to a concurrent commit");
-                    Ok(yielded())
-                }
-                other => Err(other.into()),
-            }
-        }
+            other => Err(other.into()),
+        },
     }
 }
 

@@ -17,7 +17,9 @@
 
 use deltalake::DeltaTable;
 use lakehouse_lake::RunRange;
-use lakehouse_lake::app_ids::{STAGING_APP_ID, everywhere_app_id, range_of_app_id, staging_app_id};
+use lakehouse_lake::app_ids::{
+    STAGING_APP_ID, everywhere_app_id, range_of_app_id, staging_app_id, sweep_app_id,
+};
 use lakehouse_lake::log::txn_version;
 
 use crate::error::Result;
@@ -159,4 +161,12 @@ async fn own_version(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
 
 fn table_id(table: &DeltaTable) -> Result<String> {
     Ok(table.snapshot()?.metadata().id().to_string())
+}
+
+/// The staging version the last sweep of `staging` swept, if any.
+pub async fn last_sweep(staging: &DeltaTable) -> Result<Option<u64>> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    Ok(txn_version(staging, &sweep_app_id(&staging_id))
+        .await?
+        .and_then(|v| u64::try_from(v).ok()))
 }

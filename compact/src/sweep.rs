@@ -35,16 +35,18 @@ use futures::{StreamExt, TryStreamExt};
 use lakehouse_lake::app_ids::sweep_app_id;
 use lakehouse_lake::files::{live_files_by_path, read_file_on_task, remove_of, rows_of};
 use lakehouse_lake::keys::Key;
-use lakehouse_lake::log::{commits_in, discard_files, txn_version};
+use lakehouse_lake::log::{commits_in, discard_files};
 use lakehouse_lake::schema::{CREATED_DATETIME, EVENT_UUID, INGEST_SEQ, RAW_VERSION};
 use lakehouse_lake::write::FileWriter;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, Table};
 use serde::Serialize;
 
 use crate::candidates::Candidates;
+use crate::error::lost_race;
 use crate::error::{CompactError, Result};
-use crate::keys::{KeysUpdate, lost_race, update_keys};
+use crate::keys::{KeysUpdate, update_keys};
 use crate::merge::rewrite_without;
+use crate::progress::last_sweep;
 use crate::resolve::{Precedence, value_or_min};
 
 /// Staged rows one pass holds (~24 bytes each: ~770 MB).
@@ -131,14 +133,6 @@ pub async fn sweep(lake: &Lake, scope: &Scope, index_rows_per_commit: u64) -> Re
             Err(e) => return Err(e),
         }
     }
-}
-
-/// The staging version the last sweep of `staging` swept, if any.
-pub async fn last_sweep(staging: &DeltaTable) -> Result<Option<u64>> {
-    let staging_id = staging.snapshot()?.metadata().id().to_string();
-    Ok(txn_version(staging, &sweep_app_id(&staging_id))
-        .await?
-        .and_then(|v| u64::try_from(v).ok()))
 }
 
 /// Sweeps the copies `found` names (`None`: every staged row, `rows_per_pass` at a time).
@@ -248,12 +242,7 @@ async fn sweep_once(
             report.committed = Some(committed.version);
             Ok(report)
         }
-        Err(e) => {
-            if e.committed_nothing() {
-                discard_files(staging, &written).await;
-            }
-            Err(e.into())
-        }
+        Err(e) => Err(e.into()),
     }
 }
 

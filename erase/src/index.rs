@@ -51,7 +51,7 @@ pub async fn erase_keys(lake: &Lake, subjects: &Subjects, keys: &[Key]) -> Resul
             return Ok(report);
         }
         let affected = files_holding(&index, &erased).await?;
-        let (actions, written, removed) = rewrite(&index, &affected, &erased).await?;
+        let (actions, removed) = rewrite(&index, &affected, &erased).await?;
         report.files_rewritten = affected.len() as u64;
         report.entries_removed = removed;
         let operation = DeltaOperation::Delete {
@@ -71,7 +71,6 @@ pub async fn erase_keys(lake: &Lake, subjects: &Subjects, keys: &[Key]) -> Resul
                 return Ok(report);
             }
             Err(e) if e.committed_nothing() => {
-                discard_files(&index, &written).await;
                 index.update_incremental(None).await?;
             }
             Err(e) => return Err(e.into()),
@@ -134,13 +133,14 @@ fn erased_rows(batch: &deltalake::arrow::array::RecordBatch, keys: &HashSet<Key>
         .collect()
 }
 
-/// The affected files written again without the keys: actions, files written, entries
-/// removed. Each new file keeps its original's tags (the kind of run it is).
+/// The affected files written again without the keys: actions and entries removed. Each
+/// new file keeps its original's tags (the kind of run it is). A failure part way deletes
+/// the files written so far (the commit deletes them if it does not land).
 async fn rewrite(
     index: &DeltaTable,
     affected: &[Add],
     keys: &HashSet<Key>,
-) -> Result<(Vec<Action>, Vec<Add>, u64)> {
+) -> Result<(Vec<Action>, u64)> {
     let store = index.object_store();
     let writer = FileWriter::for_table(Table::Keys, index)?;
     let (mut actions, mut written, mut removed) = (Vec::new(), Vec::new(), 0);
@@ -170,5 +170,5 @@ async fn rewrite(
             actions.push(Action::Add(new));
         }
     }
-    Ok((actions, written, removed))
+    Ok((actions, removed))
 }

@@ -122,7 +122,7 @@ pub async fn erase_table(
         if dry_run {
             return Ok(report);
         }
-        let (actions, written, keys) = rewrite(&delta, which, &affected, subjects, paths).await?;
+        let (actions, keys) = rewrite(&delta, which, &affected, subjects, paths).await?;
         let removed: Vec<Add> = affected.iter().map(|(add, _)| add.clone()).collect();
         if which == Table::Staging {
             report.erased_keys = keys;
@@ -142,7 +142,6 @@ pub async fn erase_table(
             }
             Err(e) if e.committed_nothing() => {
                 tracing::info!(table = which.name(), error = %e, "erasure lost a race; planning again");
-                discard_files(&delta, &written).await;
                 delta.update_incremental(None).await?;
                 report = TableErasure {
                     table: which.name().to_string(),
@@ -196,15 +195,16 @@ async fn plan(
     Ok(affected)
 }
 
-/// The affected files written again without the subjects' rows: the commit's actions, the
-/// files written, and the keys of the events removed.
+/// The affected files written again without the subjects' rows: the commit's actions and
+/// the keys of the events removed. A failure part way deletes the files written so far
+/// (the commit deletes them if it does not land).
 async fn rewrite(
     delta: &DeltaTable,
     which: Table,
     affected: &[(Add, u64)],
     subjects: &Subjects,
     paths: &SubjectPaths,
-) -> Result<(Vec<Action>, Vec<Add>, Vec<Key>)> {
+) -> Result<(Vec<Action>, Vec<Key>)> {
     let store = delta.object_store();
     let writer = FileWriter::for_table(which, delta)?;
     let mut actions = Vec::new();
@@ -239,7 +239,7 @@ async fn rewrite(
             actions.push(Action::Add(new));
         }
     }
-    Ok((actions, written, keys))
+    Ok((actions, keys))
 }
 
 /// Every row of `add` but the subjects'; the keys of the rows left out go to `keys`.

@@ -26,6 +26,7 @@ pub mod kpl;
 pub mod load;
 // Grouped commits belong to the lake's one commit path; ingest's committer drives them.
 pub use lakehouse_lake::{manifest, manifest_log};
+mod options;
 pub mod redrive;
 mod sink;
 pub mod source;
@@ -34,8 +35,7 @@ mod writer;
 mod fuzz;
 
 pub use error::IngestError;
+pub use options::{DEFAULT_BUFFER_BYTES, IngestOptions};
 pub use sink::PreparedAppend;
 pub use source::SourceRecord;
-pub use writer::{
-    DEFAULT_BUFFER_BYTES, Destinations, IngestOptions, IngestSummary, Ingestor, PreparedIngest,
-};
+pub use writer::{Destinations, IngestSummary, Ingestor, PreparedIngest};

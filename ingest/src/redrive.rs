@@ -27,8 +27,9 @@ use lakehouse_lake::redrive::{QuarantinedRecord, RedrivenKey, redriven_keys, sto
 use crate::ahead::{Verdict, judge};
 use crate::error::{IngestError, Result};
 use crate::event::TOO_LARGE_KIND;
+use crate::options::IngestOptions;
 use crate::source::SourceRecord;
-use crate::writer::{Destinations, IngestOptions, Ingestor};
+use crate::writer::{Destinations, Ingestor};
 
 /// What a re-drive is offered.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ use tokio::task::{JoinError, JoinSet};
 
 use crate::batch::Rows;
 use crate::error::{IngestError, Result};
-use crate::writer::IngestOptions;
+use crate::options::IngestOptions;
 
 /// The most string bytes one file takes from memory: Arrow's 32-bit offsets hold 2 GiB
 /// per column, and a partition one record short of this plus one record of the largest

@@ -14,35 +14,10 @@ use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 use crate::ahead::{Chunk, Verdict, judge};
 use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
 use crate::error::{IngestError, Result};
-use crate::event::{Event, MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES, TOO_LARGE_KIND, too_large};
+use crate::event::{Event, QUARANTINED_PREFIX_BYTES, TOO_LARGE_KIND, too_large};
+use crate::options::IngestOptions;
 use crate::sink::{PreparedAppend, Sink};
 use crate::source::SourceRecord;
-
-#[derive(Debug, Clone)]
-pub struct IngestOptions {
-    /// Bytes of rows each table holds before writing files, those being written included:
-    /// the ingest's memory, whatever the input. When rows pass it, the largest partitions
-    /// become files; an input of many partitions then makes more, smaller files.
-    pub buffer_bytes: usize,
-    /// Rows per file at most.
-    pub file_rows: usize,
-    /// A record longer than this is quarantined as too large (see
-    /// [`crate::event::MAX_RECORD_BYTES`]).
-    pub max_record_bytes: usize,
-}
-
-impl Default for IngestOptions {
-    fn default() -> Self {
-        IngestOptions {
-            buffer_bytes: DEFAULT_BUFFER_BYTES,
-            file_rows: 1_000_000,
-            max_record_bytes: MAX_RECORD_BYTES,
-        }
-    }
-}
-
-/// The default memory budget of each table's rows (see [`IngestOptions::buffer_bytes`]).
-pub const DEFAULT_BUFFER_BYTES: usize = 96 << 20;
 
 /// What one ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

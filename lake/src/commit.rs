@@ -7,6 +7,10 @@
 //! commit that landed meanwhile against the lake's conflict rules ([`crate::conflict`]):
 //! it lands on top of them when nothing it depends on changed, and fails with
 //! [`LakeError::Conflict`] (having written nothing to the log) when something did.
+//!
+//! A commit that certainly did not land deletes the data files it adds: they were written
+//! for it and nothing will reference them. Only a commit of files another process may yet
+//! commit (a grouped commit of handed-over manifests) keeps them ([`Commit::keeping_files`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::pin;
@@ -23,7 +27,7 @@ use crate::conflict::{Claims, Reads};
 use crate::error::{LakeError, Result};
 use crate::files::object_path;
 use crate::keys::is_carried;
-use crate::log::commits_in;
+use crate::log::{commits_in, discard_files};
 use crate::ranges::{KEY_RANGE_TAG, RunRange, SplitBy};
 
 /// The key of our metadata in a commit's `commitInfo`.
@@ -156,6 +160,8 @@ pub struct Commit {
     max_retries: usize,
     cleanup_expired_logs: Option<bool>,
     reads: Reads,
+    /// Delete the files it adds when it certainly did not land.
+    discard_on_loss: bool,
 }
 
 impl Commit {
@@ -169,6 +175,7 @@ impl Commit {
             max_retries: DEFAULT_RETRIES,
             cleanup_expired_logs: None,
             reads: Reads::Nothing,
+            discard_on_loss: true,
         }
     }
 
@@ -229,14 +236,44 @@ impl Commit {
         self
     }
 
+    /// The files the commit adds are not this process's alone (files handed over in
+    /// manifests, which stay in their log for a later commit): they stay when it does not
+    /// land.
+    pub fn keeping_files(mut self) -> Commit {
+        self.discard_on_loss = false;
+        self
+    }
+
     /// True when there is nothing to commit: no action and no transaction.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty() && self.transactions.is_empty()
     }
 
     /// Commits against the snapshot `table` holds: every commit that landed since is
-    /// checked against what this one depends on (see the module docs).
+    /// checked against what this one depends on (see the module docs). When it certainly
+    /// did not land ([`LakeError::committed_nothing`]), the files it adds are deleted
+    /// (unless [`Commit::keeping_files`]); any other failure may have landed, and they stay.
     pub async fn execute(self, table: &DeltaTable) -> Result<Committed> {
+        let result = self.land(table).await;
+        if let Err(e) = &result
+            && e.committed_nothing()
+            && self.discard_on_loss
+        {
+            // Owned, so no borrow of the actions is held across the deletes' awaits.
+            let adds: Vec<Add> = self
+                .actions
+                .into_iter()
+                .filter_map(|a| match a {
+                    Action::Add(add) => Some(add),
+                    _ => None,
+                })
+                .collect();
+            discard_files(table, &adds).await;
+        }
+        result
+    }
+
+    async fn land(&self, table: &DeltaTable) -> Result<Committed> {
         check_old_files_exist(table, &self.actions).await?;
         let metadata = serde_json::to_value(&self.metadata)
             .map_err(|e| deltalake::DeltaTableError::Generic(e.to_string()))?;
@@ -245,7 +282,7 @@ impl Commit {
         // commits in between ourselves, then try again on top of them.
         let properties = CommitProperties::default()
             .with_metadata([(METADATA_KEY.to_string(), metadata)])
-            .with_application_transactions(self.transactions)
+            .with_application_transactions(self.transactions.clone())
             .with_cleanup_expired_logs(self.cleanup_expired_logs)
             .with_max_retries(0);
         let mut base = table.clone();

@@ -18,7 +18,14 @@ use deltalake::kernel::{Add, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::manifest_log::ManifestKey;
+
+/// One stored manifest's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestKey {
+    pub app_id: String,
+    pub version: i64,
+}
 
 /// One writer's batch for one table: its files, not yet committed, and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,7 +134,10 @@ pub async fn commit_manifests(
         ..CommitMetadata::default()
     };
     let adds: Vec<Add> = landed.iter().flat_map(|m| m.adds.iter().cloned()).collect();
-    let mut commit = Commit::append(table, adds)?.with_metadata(metadata);
+    // The files are the writers': a manifest that does not land here stays in its log.
+    let mut commit = Commit::append(table, adds)?
+        .with_metadata(metadata)
+        .keeping_files();
     for txn in transactions {
         commit = commit.with_transaction(txn);
     }

@@ -28,14 +28,8 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{LakeError, Result};
 use crate::manifest::Manifest;
-
-/// One stored manifest's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ManifestKey {
-    pub app_id: String,
-    pub version: i64,
-}
+// Where the log's users have always found it.
+pub use crate::manifest::ManifestKey;
 
 /// What a hand-over found.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@ use clap::Subcommand;
 use lakehouse_catalog::{Catalog, ScanOptions, plan_views, scan_staging, write_view_files};
 use lakehouse_lake::Lake;
 
-use crate::cli::LakeArg;
+use crate::args::LakeArg;
 
 #[derive(Subcommand)]
 pub enum CatalogCommand {

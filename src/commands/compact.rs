@@ -5,7 +5,7 @@ use clap::Args;
 use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
 use lakehouse_lake::Lake;
 
-use crate::cli::{LakeArg, LayoutArg, default_retention_hours, parse_keys, parse_types};
+use crate::args::{LakeArg, LayoutArg, default_retention_hours, parse_keys, parse_types};
 
 #[derive(Args)]
 pub struct CompactArgs {

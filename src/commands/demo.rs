@@ -16,7 +16,7 @@ use lakehouse_lake::subject::{SubjectPaths, set_subject_paths};
 use lakehouse_lake::{Lake, RawLayout, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
-use crate::cli::LayoutArg;
+use crate::args::LayoutArg;
 
 #[derive(Args)]
 pub struct DemoArgs {

@@ -8,7 +8,7 @@ use clap::Args;
 use lakehouse_erase::{EraseOptions, Receipt, Subjects, erase, requests};
 use lakehouse_lake::Lake;
 
-use crate::cli::{HistoryFormat, LakeArg};
+use crate::args::{HistoryFormat, LakeArg};
 
 #[derive(Args)]
 pub struct EraseArgs {

@@ -3,7 +3,7 @@ use clap::Args;
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::table_history;
 
-use crate::cli::{HistoryFormat, LakeArg};
+use crate::args::{HistoryFormat, LakeArg};
 
 #[derive(Args)]
 pub struct HistoryArgs {

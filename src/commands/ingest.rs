@@ -14,7 +14,7 @@ use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, arc
 use lakehouse_lake::Lake;
 use lakehouse_lake::app_ids::load_app_id;
 
-use crate::cli::{InputFormat, LakeArg, LayoutArg};
+use crate::args::{InputFormat, LakeArg, LayoutArg};
 use crate::progress;
 
 #[derive(Args)]

@@ -9,7 +9,7 @@ use lakehouse_compact::sweep::{Scope, sweep};
 use lakehouse_lake::Lake;
 use lakehouse_query::duplicates::duplicated_events;
 
-use crate::cli::{HistoryFormat, LakeArg};
+use crate::args::{HistoryFormat, LakeArg};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {

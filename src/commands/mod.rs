@@ -15,11 +15,6 @@ use anyhow::Result;
 
 use crate::cli::Command;
 
-/// An instant as the table outputs print it: UTC, to the second.
-fn utc_seconds(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S").to_string()
-}
-
 pub async fn run(command: Command) -> Result<()> {
     match command {
         Command::Ingest(args) => ingest::run(args).await,

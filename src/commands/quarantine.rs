@@ -17,7 +17,7 @@ use lakehouse_lake::{Lake, Table};
 use lakehouse_query::quarantine::{QuarantineFilter, quarantined};
 use serde::Serialize;
 
-use crate::cli::{HistoryFormat, InputFormat, LakeArg, parse_duration};
+use crate::args::{HistoryFormat, InputFormat, LakeArg, parse_duration};
 
 /// Which quarantine rows a command takes.
 #[derive(Args, Clone)]
@@ -224,8 +224,8 @@ async fn list(lake: &Lake, filter: &QuarantineFilter, format: HistoryFormat) -> 
                     "{:>8}  {:>9}  {:<19}  {:<19}  {}",
                     r.rows,
                     r.redriven,
-                    super::utc_seconds(r.first),
-                    super::utc_seconds(r.last),
+                    crate::args::utc_seconds(r.first),
+                    crate::args::utc_seconds(r.last),
                     r.error
                 );
             }

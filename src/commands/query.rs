@@ -6,7 +6,7 @@ use clap::Args;
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::{OutputFormat, TableSelection, open_session, run_query, write_batches};
 
-use crate::cli::{self, LakeArg};
+use crate::args::{self, LakeArg};
 
 #[derive(Args)]
 pub struct QueryArgs {
@@ -18,8 +18,8 @@ pub struct QueryArgs {
     /// Read every table as of this instant (RFC 3339, e.g. 2025-11-24T10:00:00Z).
     #[arg(long)]
     pub as_of: Option<String>,
-    #[arg(long, value_enum, default_value_t = cli::OutputFormat::Table)]
-    pub format: cli::OutputFormat,
+    #[arg(long, value_enum, default_value_t = args::OutputFormat::Table)]
+    pub format: args::OutputFormat,
     /// Read the SQL from this file instead of the argument.
     #[arg(long, conflicts_with = "sql")]
     pub file: Option<PathBuf>,
@@ -49,9 +49,9 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     let (ctx, _) = open_session(&lake, &selection).await?;
     let batches = run_query(&ctx, &sql).await?;
     let format = match format {
-        cli::OutputFormat::Table => OutputFormat::Table,
-        cli::OutputFormat::Csv => OutputFormat::Csv,
-        cli::OutputFormat::Json => OutputFormat::Json,
+        args::OutputFormat::Table => OutputFormat::Table,
+        args::OutputFormat::Csv => OutputFormat::Csv,
+        args::OutputFormat::Json => OutputFormat::Json,
     };
     let mut out = crate::output::stdout();
     write_batches(&batches, format, &mut out)?;

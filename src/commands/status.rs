@@ -6,7 +6,7 @@ use lakehouse_compact::status::{LakeStatus, StatusOptions, lake_status};
 use lakehouse_erase::requests::{self, Queue};
 use lakehouse_lake::Lake;
 
-use crate::cli::{HistoryFormat, LakeArg, parse_duration};
+use crate::args::{HistoryFormat, LakeArg, parse_duration};
 
 #[derive(Args)]
 pub struct StatusArgs {
@@ -237,7 +237,7 @@ fn render(status: &LakeStatus) -> String {
 }
 
 fn time(at: Option<DateTime<Utc>>) -> String {
-    at.map_or("-".to_string(), super::utc_seconds)
+    at.map_or("-".to_string(), crate::args::utc_seconds)
 }
 
 fn human(seconds: i64) -> String {

@@ -6,7 +6,7 @@ use clap::Args;
 use lakehouse_lake::Lake;
 use lakehouse_lake::subject::{SubjectPaths, set_subject_paths};
 
-use crate::cli::LakeArg;
+use crate::args::LakeArg;
 
 #[derive(Args)]
 pub struct SubjectsArgs {

@@ -679,3 +679,66 @@ async fn a_commit_naming_an_old_file_that_is_gone_lands_nothing() {
         .expect("an old file that exists commits");
     assert_eq!(lake.count("raw").await, 2);
 }
+
+/// A commit that certainly did not land deletes the files it wrote, in the commit path,
+/// whoever the writer; a commit of files another process may yet commit (a grouped
+/// commit's manifests) keeps them (issue 25).
+#[tokio::test]
+async fn a_commit_that_loses_deletes_its_files_unless_it_keeps_them() {
+    let lake = TestLake::new();
+    lake.ingest(&[event("a", "x:1", T0, "")]).await;
+    // Three writers of one shard prepare their batch on the same snapshot.
+    let mut prepared = Vec::new();
+    for writer in ["b", "c", "d"] {
+        let mut ingestor = Ingestor::open(&lake.lake, IngestOptions::default())
+            .await
+            .expect("open");
+        let line = event(writer, "x:1", T0, "");
+        let record = SourceRecord {
+            data: line.as_bytes(),
+            source: "shard",
+            position: writer,
+        };
+        ingestor.push(&record).await.expect("push");
+        prepared.push(ingestor.prepare().await.expect("prepare"));
+    }
+    let files = |i: usize| -> Vec<std::path::PathBuf> {
+        prepared[i]
+            .raw
+            .adds()
+            .iter()
+            .map(|a| lake.dir.path().join("raw").join(&a.path))
+            .collect()
+    };
+    let txn = || deltalake::kernel::Transaction::new("lakehouse-ingest:s/shard-0", 1);
+    let commit = |i: usize| {
+        let raw = &prepared[i].raw;
+        Commit::append(raw.table(), raw.adds().to_vec())
+            .expect("commit")
+            .with_transaction(txn())
+    };
+    commit(0)
+        .execute(prepared[0].raw.table())
+        .await
+        .expect("the first lands");
+    let lost = commit(1).execute(prepared[1].raw.table()).await;
+    assert!(
+        lost.as_ref().is_err_and(|e| e.committed_nothing()),
+        "{lost:?}"
+    );
+    let kept = commit(2)
+        .keeping_files()
+        .execute(prepared[2].raw.table())
+        .await;
+    assert!(kept.is_err_and(|e| e.committed_nothing()));
+    assert!(files(0).iter().all(|p| p.exists()), "the landed files stay");
+    assert!(
+        !files(1).is_empty() && files(1).iter().all(|p| !p.exists()),
+        "the loser's files stay"
+    );
+    assert!(
+        files(2).iter().all(|p| p.exists()),
+        "kept files were deleted"
+    );
+    assert_eq!(lake.count("raw").await, 2);
+}

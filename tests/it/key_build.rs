@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use lakehouse_compact::CompactOptions;
 use lakehouse_compact::keys::check_keys;
-use lakehouse_compact::maintain::{MaintenanceOptions, RawGuard, maintain};
+use lakehouse_compact::maintain::{MaintenanceOptions, maintain};
+use lakehouse_compact::optimize::RawGuard;
 use lakehouse_lake::Table;
 
 use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok, run_bench_script};

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
-use lakehouse_compact::maintain::{MaintenanceOptions, RawGuard, maintain};
+use lakehouse_compact::maintain::{MaintenanceOptions, maintain};
+use lakehouse_compact::optimize::RawGuard;
 use lakehouse_compact::{CompactOptions, Compactor};
 use lakehouse_lake::{RunRange, Table};
 

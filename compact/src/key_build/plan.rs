@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Build, BuildProgress, Chunk, begin, build_version, index_chunk, txn_u64, under_way};
 use crate::error::{CompactError, Result};
-use crate::keys::KeysUpdate;
+use crate::keys::report::KeysUpdate;
 
 /// What planning a build answers: the version being built and the chunks still to index,
 /// or that the index needs no build.
@@ -39,7 +39,7 @@ pub async fn plan_build(lake: &Lake, rows_per_chunk: u64, max_chunks: u64) -> Re
     let mut tries = 0;
     loop {
         match plan_once(lake, rows_per_chunk, max_chunks).await {
-            Err(e) if tries + 1 < crate::keys::MAX_TRIES && crate::keys::lost_race(&e) => {
+            Err(e) if tries + 1 < crate::error::MAX_TRIES && crate::error::lost_race(&e) => {
                 tries += 1;
                 tracing::info!(error = %e, tries, "planning the build lost a race; again");
             }

@@ -4,10 +4,12 @@
 //!   `quarantine`, decoded by `lakehouse_ingest::kinesis` exactly as the CLI decodes.
 //! - [`checkpoint`]: per-(table, shard) checkpoints in DynamoDB, reconciled with the
 //!   Delta `txn` of each commit.
+//! - [`error`]: what can fail in an invocation's batch.
 //! - [`order`]: telling a redelivered batch from one out of order.
 //! - [`sequence`]: Kinesis sequence numbers, compared as numbers.
 
 pub mod checkpoint;
+pub mod error;
 pub mod order;
 pub mod sequence;
 pub mod stream;

@@ -18,8 +18,8 @@ use lakehouse_lake::CommitMetadata;
 use lakehouse_lake::log::commit_actions;
 
 use crate::checkpoint::Checkpoint;
+use crate::error::StreamError;
 use crate::sequence::SequenceNumber;
-use crate::stream::StreamError;
 
 /// The sequence spans of this app id's commits found reading the log back from its head,
 /// until one starts at or before `oldest` (with `None`, until the first commit holding a
