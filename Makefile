@@ -39,7 +39,7 @@ archcheck: ## The crate dependency rule and no module circles (docs/architecture
 pydeps: ## What the tests use: moto (emulated AWS), cargo-lambda, Python deltalake
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
-lambdas: ## Deployable arm64 zips of both Lambdas in target/lambda/ (stripped release, cross-compiled with zig)
+lambdas: ## Deployable arm64 zips of the three Lambdas (ingest, compact, commit) in target/lambda/ (stripped release, cross-compiled with zig)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check cargo-lambda ziglang
 	rustup target add aarch64-unknown-linux-gnu
 	$(CARGO) lambda build --profile lambda --arm64 --output-format zip \

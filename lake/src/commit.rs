@@ -101,6 +101,11 @@ pub struct CommitMetadata {
     /// what each `txn` in the commit stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<Vec<BatchLineage>>,
+    /// A random id the commit path gives each commit: a try whose response was lost (the
+    /// store's retry of the conditional write then finds the version taken) knows its own
+    /// commit among the winners by it, and has landed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit_id: Option<String>,
 }
 
 /// One writer's batch in a grouped commit: its `txn` and the source range it covers.
@@ -253,7 +258,8 @@ impl Commit {
     /// checked against what this one depends on (see the module docs). When it certainly
     /// did not land ([`LakeError::committed_nothing`]), the files it adds are deleted
     /// (unless [`Commit::keeping_files`]); any other failure may have landed, and they stay.
-    pub async fn execute(self, table: &DeltaTable) -> Result<Committed> {
+    pub async fn execute(mut self, table: &DeltaTable) -> Result<Committed> {
+        self.metadata.commit_id = Some(uuid::Uuid::new_v4().to_string());
         let result = self.land(table).await;
         if let Err(e) = &result
             && e.committed_nothing()
@@ -303,25 +309,34 @@ impl Commit {
                         retries,
                     });
                 }
-                Err(e) if lost_race(&e) && retries < self.max_retries as u64 => {}
-                Err(e) if lost_race(&e) => {
-                    return Err(LakeError::Contended {
-                        attempts: retries + 1,
-                    });
-                }
+                Err(e) if lost_race(&e) => {}
                 Err(e) => return Err(e.into()),
             }
-            retries += 1;
+            // What landed since: our own try among it (its response was lost, and the
+            // store's retry found the version taken) has landed; a winner this commit
+            // conflicts with fails it. Read even after the last try, so that a commit that
+            // landed is never reported as one that did not (whose files would be deleted).
             let checked = base.version().unwrap_or(0);
             base.update_incremental(None).await?;
             let landed = checked + 1..=base.version().unwrap_or(0);
             let mut winners = pin!(commits_in(base.log_store(), landed, CONCURRENT_LOG_READS));
             while let Some((version, winner)) = winners.try_next().await? {
                 let winner = winner.unwrap_or_default();
+                if CommitMetadata::from_actions(&winner).is_some_and(|m| {
+                    m.commit_id.is_some() && m.commit_id == self.metadata.commit_id
+                }) {
+                    return Ok(Committed { version, retries });
+                }
                 if let Some(reason) = claims.conflict_with(&winner) {
                     return Err(LakeError::Conflict { version, reason });
                 }
             }
+            if retries >= self.max_retries as u64 {
+                return Err(LakeError::Contended {
+                    attempts: retries + 1,
+                });
+            }
+            retries += 1;
         }
     }
 }
