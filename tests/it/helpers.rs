@@ -105,11 +105,6 @@ pub fn event(uuid: &str, name: &str, created_at: i64, extra: &str) -> String {
     format!(r#"{{"event_uuid":"{uuid}","event_name":"{name}","created_at":{created_at}{extra}}}"#)
 }
 
-/// True when the test must not be skipped for a missing tool (CI sets `CI`).
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
-
 /// Runs the `lakehouse` binary as a user would, `stdin` on its standard input.
 pub fn lakehouse(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))

@@ -17,11 +17,10 @@ fn event(uuid: &str, name: &str, user: &str) -> String {
     )
 }
 
+#[ignore = "needs moto and cargo-lambda: pip install 'moto[server]' cargo-lambda (make test installs both and runs it)"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_left_in_the_lake_is_erased_by_the_scheduled_run() {
-    let Some(stack) = Stack::start(StackOptions::default()).await else {
-        return;
-    };
+    let stack = Stack::start(StackOptions::default()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("events.jsonl");
     let lines = [

@@ -8,7 +8,6 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 use super::moto::{free_port, wait_for_port};
-use crate::helpers::in_ci;
 
 pub const INGEST: &str = "lakehouse-ingest-lambda";
 pub const COMPACT: &str = "lakehouse-compact-lambda";
@@ -96,16 +95,12 @@ fn cargo_lambda_installed() -> bool {
 }
 
 impl Emulator {
-    /// Starts the emulator, or returns `None` (outside CI only) without cargo-lambda.
-    pub fn start() -> Option<Emulator> {
-        if !cargo_lambda_installed() {
-            assert!(
-                !in_ci(),
-                "cargo-lambda is not installed: pip install cargo-lambda (make test does)"
-            );
-            eprintln!("skipped: cargo-lambda is not installed (pip install cargo-lambda)");
-            return None;
-        }
+    /// Starts the emulator; panics, naming the install, without cargo-lambda.
+    pub fn start() -> Emulator {
+        assert!(
+            cargo_lambda_installed(),
+            "cargo-lambda is not installed: pip install cargo-lambda (make test does)"
+        );
         let port = free_port();
         let mut child = Command::new("cargo")
             .args([
@@ -123,12 +118,12 @@ impl Emulator {
             .spawn()
             .expect("start cargo lambda watch");
         wait_for_port(port, "cargo lambda watch", &mut child);
-        Some(Emulator {
+        Emulator {
             child,
             port,
             functions: Vec::new(),
             logs: tempfile::tempdir().expect("log folder"),
-        })
+        }
     }
 
     /// Starts `instances` execution environments of a function: processes of its binary

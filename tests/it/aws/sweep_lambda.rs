@@ -26,11 +26,10 @@ fn event(uuid: &str, at: i64, version: &str) -> String {
     )
 }
 
+#[ignore = "needs moto and cargo-lambda: pip install 'moto[server]' cargo-lambda (make test installs both and runs it)"]
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lambda_sweeps_the_copies_a_query_result_names_and_a_retry_converges() {
-    let Some(stack) = Stack::start(StackOptions::default()).await else {
-        return;
-    };
+    let stack = Stack::start(StackOptions::default()).await;
     let dir = tempfile::tempdir().expect("temp dir");
     ingest_and_compact(
         &stack,
