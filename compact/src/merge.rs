@@ -37,7 +37,10 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::keys::{Runs, lookup};
-use crate::resolve::{RowRef, Winners, latest_per_uuid, value_or_min};
+use crate::resolve::{
+    MERGE_PREDICATE, Precedence, RowRef, Winners, by_instant, latest_per_uuid, on_same_instant,
+    value_or_min,
+};
 use crate::write::write_by_partition;
 
 /// How a merge finds the staging files that may hold older copies of its new rows.
@@ -258,12 +261,7 @@ pub async fn commit_merge(
         merge_predicate: Some("target.event_uuid = source.event_uuid".into()),
         matched_predicates: vec![MergePredicate {
             action_type: "update".into(),
-            predicate: Some(
-                "source.created_datetime > target.created_datetime OR \
-                 (source.created_datetime = target.created_datetime AND \
-                 source.payload <> target.payload)"
-                    .into(),
-            ),
+            predicate: Some(MERGE_PREDICATE.into()),
         }],
         not_matched_predicates: vec![MergePredicate {
             action_type: "insert".into(),
@@ -408,10 +406,10 @@ async fn find_older_copies<'a>(
                 };
                 let existing = value_or_min(created, row);
                 let c = found.entry(uuid).or_default();
-                match existing.cmp(&precedence.created_micros) {
-                    std::cmp::Ordering::Greater => c.lost = true,
-                    std::cmp::Ordering::Less => c.replaces.push((file, offset + row)),
-                    std::cmp::Ordering::Equal => ties
+                match by_instant(precedence.created_micros, existing) {
+                    Some(false) => c.lost = true,
+                    Some(true) => c.replaces.push((file, offset + row)),
+                    None => ties
                         .entry(file)
                         .or_default()
                         .push((offset + row, uuids.value(row).to_string())),
@@ -473,13 +471,20 @@ async fn find_older_copies<'a>(
                 .map(|col| col.as_string::<i32>())
                 .filter(|col| col.is_valid(r))
                 .map(|col| col.value(r).to_string());
-            let new_order = (precedence.raw_version, precedence.ingest_seq);
-            if new_payload == staged_payload || staged_order > new_order {
-                // A redelivery (staging already holds this exact event), or the staged
-                // copy was ingested later (a raw commit merged in parts, out of order).
-                c.lost = true;
+            let staged = Precedence {
+                created_micros: precedence.created_micros,
+                raw_version: staged_order.0,
+                ingest_seq: staged_order.1,
+            };
+            if on_same_instant(
+                precedence,
+                new_payload.as_deref(),
+                staged,
+                staged_payload.as_deref(),
+            ) {
+                c.replaces.push((file, row));
             } else {
-                c.replaces.push((file, row)); // a revision at the same instant: later ingest wins
+                c.lost = true;
             }
         }
     }

@@ -1,7 +1,13 @@
 //! Which copy of an event wins: the greatest creation instant (`created_datetime`, to the
 //! microsecond: `created_at` is its floor in whole seconds, so `…00.9` beats `…00.1`); on
 //! the same instant, the copy ingested later: the later raw commit, then the later position
-//! within that commit.
+//! within that commit. Against the staged copy, a new copy on the same instant with the
+//! same payload is a redelivery: the staged copy stands.
+//!
+//! The rule is written here once: [`Precedence`]'s order among new copies (and among
+//! staged copies, for the sweep), [`replaces_staged`] (split into [`by_instant`] and
+//! [`on_same_instant`] for a merge that reads the tie's columns only when it must) against
+//! staging, and [`MERGE_PREDICATE`], the text a merge records in the log.
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -17,6 +23,47 @@ pub struct Precedence {
     pub created_micros: i64,
     pub raw_version: i64,
     pub ingest_seq: i64,
+}
+
+/// The merge's match rule as recorded in the log's `operationParameters` (Delta's merge
+/// predicate text, for readers of the history): [`replaces_staged`] in SQL.
+pub const MERGE_PREDICATE: &str = "source.created_datetime > target.created_datetime OR \
+     (source.created_datetime = target.created_datetime AND \
+     source.payload <> target.payload)";
+
+/// Whether a new copy replaces the staged copy of its event: by [`by_instant`], and on the
+/// same instant by [`on_same_instant`].
+pub fn replaces_staged(
+    new: Precedence,
+    new_payload: Option<&str>,
+    staged: Precedence,
+    staged_payload: Option<&str>,
+) -> bool {
+    by_instant(new.created_micros, staged.created_micros)
+        .unwrap_or_else(|| on_same_instant(new, new_payload, staged, staged_payload))
+}
+
+/// The instants decide: `Some(true)` the new copy replaces, `Some(false)` it loses, `None`
+/// a tie (on the microsecond) that [`on_same_instant`] settles.
+pub fn by_instant(new_micros: i64, staged_micros: i64) -> Option<bool> {
+    match new_micros.cmp(&staged_micros) {
+        std::cmp::Ordering::Greater => Some(true),
+        std::cmp::Ordering::Less => Some(false),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+/// On the same instant: the same payload is a redelivery (staging holds this exact event)
+/// and the staged copy stands, as it does when it was ingested later (a raw commit merged in
+/// parts, out of order); otherwise the new copy, a revision ingested later, replaces it.
+pub fn on_same_instant(
+    new: Precedence,
+    new_payload: Option<&str>,
+    staged: Precedence,
+    staged_payload: Option<&str>,
+) -> bool {
+    let order = |p: Precedence| (p.raw_version, p.ingest_seq);
+    new_payload != staged_payload && order(new) >= order(staged)
 }
 
 /// Where a row is: `(batch index, row index)`, the form Arrow's `interleave` takes.
@@ -191,6 +238,37 @@ mod tests {
     use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     use super::*;
+
+    /// Against staging, the rule is the order of new copies but for a redelivery: on
+    /// every pair of a small grid, a new copy replaces the staged one exactly when it comes
+    /// later in [`Precedence`] order (or ties it) and is not the same event again.
+    #[test]
+    fn a_new_copy_replaces_the_staged_one_by_precedence_unless_it_is_a_redelivery() {
+        let grid: Vec<Precedence> = (0..2)
+            .flat_map(|c| (0..2).flat_map(move |v| (0..2).map(move |s| (c, v, s))))
+            .map(|(created_micros, raw_version, ingest_seq)| Precedence {
+                created_micros,
+                raw_version,
+                ingest_seq,
+            })
+            .collect();
+        for &new in &grid {
+            for &staged in &grid {
+                for (new_payload, staged_payload) in
+                    [(Some("a"), Some("a")), (Some("b"), Some("a"))]
+                {
+                    let redelivery = new.created_micros == staged.created_micros
+                        && new_payload == staged_payload;
+                    let expected = !redelivery && new >= staged;
+                    assert_eq!(
+                        replaces_staged(new, new_payload, staged, staged_payload),
+                        expected,
+                        "{new:?} {new_payload:?} against {staged:?} {staged_payload:?}"
+                    );
+                }
+            }
+        }
+    }
 
     pub(super) fn batch(rows: &[(&str, i64, i64, i64)]) -> RecordBatch {
         let schema = Schema::new(vec![
