@@ -76,12 +76,11 @@ pub enum InputFormat {
     KinesisEvent,
 }
 
-impl InputFormat {
-    /// The name in `--format`, part of an input's identity (see `lakehouse_ingest::load`).
-    pub fn name(self) -> &'static str {
-        match self {
-            InputFormat::Jsonl => "jsonl",
-            InputFormat::KinesisEvent => "kinesis-event",
+impl From<InputFormat> for lakehouse_ingest::backfill::Format {
+    fn from(format: InputFormat) -> Self {
+        match format {
+            InputFormat::Jsonl => Self::Jsonl,
+            InputFormat::KinesisEvent => Self::KinesisEvent,
         }
     }
 }

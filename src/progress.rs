@@ -10,19 +10,27 @@ pub fn counter(what: &str) -> ProgressBar {
 }
 
 /// Inputs of an ingest: the position is bytes as stored, the message inputs and records.
-pub fn inputs(total_bytes: Option<u64>) -> ProgressBar {
-    let template = if total_bytes.is_some() {
-        "{spinner} {bytes}/{total_bytes} ({bytes_per_sec}, {elapsed}, eta {eta}) {msg}"
-    } else {
-        "{spinner} {bytes} ({bytes_per_sec}, {elapsed}) {msg}"
-    };
-    bar(total_bytes, template)
+/// Their total, once known, is given by [`set_total`].
+pub fn inputs() -> ProgressBar {
+    bar(None, "{spinner} {bytes} ({bytes_per_sec}, {elapsed}) {msg}")
+}
+
+/// The inputs' bytes as stored, when every input's size is known: a bar with an end.
+pub fn set_total(bar: &ProgressBar, total_bytes: Option<u64>) {
+    if let Some(total) = total_bytes {
+        bar.set_length(total);
+        bar.set_style(style(
+            "{spinner} {bytes}/{total_bytes} ({bytes_per_sec}, {elapsed}, eta {eta}) {msg}",
+        ));
+    }
 }
 
 fn bar(length: Option<u64>, template: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(length, ProgressDrawTarget::stderr());
-    let style =
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner());
-    bar.set_style(style);
+    bar.set_style(style(template));
     bar
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }

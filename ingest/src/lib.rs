@@ -7,7 +7,8 @@
 //! - [`kinesis`]: the one Kinesis decoder, for the CLI and the ingest Lambda alike
 //!   (event documents, base64, [`kpl`] de-aggregation, lineage).
 //! - [`inputs`]: stdin, files and S3 objects by glob; [`archive`]: gzip and zstd.
-//! - [`load`]: the identity of an input, for idempotent loads.
+//! - [`load`]: the identity of an input, for idempotent loads; [`backfill`]: inputs loaded
+//!   once each, committed in groups (`lakehouse ingest`).
 //! - [`manifest`], [`manifest_log`], [`committer`]: grouped mode, where writers hand their
 //!   files over as manifests and one committer per table lands many in one commit.
 //! - [`redrive`]: quarantined records through the current rules into raw, once each.
@@ -16,6 +17,7 @@
 
 pub mod ahead;
 pub mod archive;
+pub mod backfill;
 pub mod batch;
 pub mod committer;
 pub mod error;

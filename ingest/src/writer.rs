@@ -38,6 +38,28 @@ pub struct IngestSummary {
     pub quarantine_version: Option<u64>,
 }
 
+impl IngestSummary {
+    /// This ingest followed by `later` (one run committed in groups): counts add up, the
+    /// versions are the last ones committed.
+    pub fn then(mut self, later: IngestSummary) -> IngestSummary {
+        for (kind, n) in later.reasons {
+            *self.reasons.entry(kind).or_default() += n;
+        }
+        IngestSummary {
+            read: self.read + later.read,
+            already_committed: self.already_committed + later.already_committed,
+            appended: self.appended + later.appended,
+            quarantined: self.quarantined + later.quarantined,
+            reasons: self.reasons,
+            inputs_already_loaded: self.inputs_already_loaded + later.inputs_already_loaded,
+            raw_files: self.raw_files + later.raw_files,
+            quarantine_files: self.quarantine_files + later.quarantine_files,
+            raw_version: later.raw_version.or(self.raw_version),
+            quarantine_version: later.quarantine_version.or(self.quarantine_version),
+        }
+    }
+}
+
 /// Streams records into one commit per table. Call [`Ingestor::push`] for every record,
 /// then [`Ingestor::commit`]; dropping it uncommitted leaves only unreferenced files,
 /// which `compact --vacuum-full` removes.

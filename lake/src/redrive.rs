@@ -190,6 +190,46 @@ pub fn keys_path(path: &std::path::Path) -> std::path::PathBuf {
     name.into()
 }
 
+/// The records of an export fixed in place (`fixed`, one record a line; an empty line
+/// skips one), each named by the line of its keys file (`keys`) at the same place. `name`
+/// and `keys_name` name the two files in errors.
+pub fn fixed_records(
+    fixed: &[u8],
+    keys: &[u8],
+    name: &str,
+    keys_name: &str,
+) -> Result<Vec<QuarantinedRecord>, String> {
+    let body = fixed.strip_suffix(b"\n").unwrap_or(fixed);
+    let lines: Vec<&[u8]> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split(|b| *b == b'\n').collect()
+    };
+    let keys: Vec<&str> = std::str::from_utf8(keys)
+        .map_err(|_| format!("the keys file {keys_name} is not UTF-8"))?
+        .lines()
+        .collect();
+    if lines.len() != keys.len() {
+        return Err(format!(
+            "{name} has {} lines but its keys file {}: keep one line per exported record, \
+             fixed in place (an empty line skips one)",
+            lines.len(),
+            keys.len()
+        ));
+    }
+    let mut records = Vec::new();
+    for (n, (line, key)) in lines.iter().zip(&keys).enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let record = QuarantinedRecord::from_key_line(key, line.to_vec())
+            .map_err(|e| format!("{keys_name} line {}: {e}", n + 1))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

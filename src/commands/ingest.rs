@@ -1,18 +1,14 @@
-use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
-use indicatif::HumanBytes;
+use indicatif::{HumanBytes, ProgressBar};
 use lakehouse_ingest::DEFAULT_BUFFER_BYTES;
-use lakehouse_ingest::ahead::ParseAhead;
+use lakehouse_ingest::backfill::{Backfill, Watcher, backfill};
 use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
 use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
-use lakehouse_ingest::inputs::{self, Input};
-use lakehouse_ingest::source::JsonLines;
-use lakehouse_ingest::{Destinations, IngestOptions, IngestSummary, Ingestor, archive, kinesis};
+use lakehouse_ingest::{IngestOptions, IngestSummary};
 use lakehouse_lake::Lake;
-use lakehouse_lake::app_ids::load_app_id;
 
 use crate::args::{InputFormat, LakeArg, LayoutArg};
 use crate::progress;
@@ -59,156 +55,65 @@ pub struct IngestArgs {
     pub buffer_mb: u64,
 }
 
-/// Ingests `specs` (stdin for none or `-`; files, local globs, `s3://` globs), committing
-/// each table once at least `commit_every` bytes of input (as stored) are read and at the
-/// end. An input both tables already hold is skipped unless `force` (see
-/// `lakehouse_ingest::load`), so an interrupted backfill reruns from its last commit;
-/// stdin and other streams (pipes) have no identity and always append.
+/// Ingests the inputs (see `lakehouse_ingest::backfill`) and prints what it did.
 pub async fn run(args: IngestArgs) -> Result<()> {
-    let options = IngestOptions {
-        // Bounded by the arguments' parsers to 1 GiB and 64 GiB.
-        max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
-        buffer_bytes: usize::try_from(args.buffer_mb << 20).unwrap_or(usize::MAX),
-        ..IngestOptions::default()
+    let how = Backfill {
+        format: args.format.into(),
+        force: args.force,
+        commit_every: args.commit_every_mb.saturating_mul(1 << 20),
+        options: IngestOptions {
+            // Bounded by the arguments' parsers to 1 GiB and 64 GiB.
+            max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
+            buffer_bytes: usize::try_from(args.buffer_mb << 20).unwrap_or(usize::MAX),
+            ..IngestOptions::default()
+        },
     };
     let lake = Lake::parse(&args.lake.lake)?.with_raw_layout(args.layout.raw_layout.into());
-    let commit_every = args.commit_every_mb.saturating_mul(1 << 20);
-    load(
-        lake,
-        args.format,
-        &args.files,
-        args.force,
-        commit_every,
-        options,
-    )
-    .await
+    load(&lake, &args.files, &how).await
 }
 
-/// Loads `specs` (see [`run`]).
-pub async fn load(
-    lake: Lake,
-    format: InputFormat,
-    specs: &[PathBuf],
-    force: bool,
-    commit_every: u64,
-    options: IngestOptions,
-) -> Result<()> {
-    let stdin = [PathBuf::from("-")];
-    let specs = if specs.is_empty() { &stdin[..] } else { specs };
-    let inputs = inputs::resolve(specs, &lake).await?;
-    let total_bytes = inputs.iter().map(Input::size).sum::<Option<u64>>();
-    let bar = progress::inputs(total_bytes);
-    let mut total = IngestSummary::default();
-    let mut ingestor = Ingestor::open(&lake, options.clone()).await?;
-    let mut uncommitted_bytes = 0u64;
-    for (done, input) in inputs.iter().enumerate() {
-        let (name, size) = (input.name(), input.size().unwrap_or(0));
-        bar.set_message(format!("{done}/{} inputs: {name}", inputs.len()));
-        let digest = input.digest().await?;
-        let into = match &digest {
-            None => Destinations::ALL,
-            Some(digest) => {
-                let app_id = load_app_id(format.name(), digest);
-                match ingestor.begin_load(&app_id, force).await? {
-                    Some(into) => into,
-                    None => {
-                        bar.suspend(|| {
-                            eprintln!(
-                                "skipped {name}: already loaded (same content, {digest}); \
-                                 --force loads it again"
-                            )
-                        });
-                        bar.inc(size);
-                        continue;
-                    }
-                }
-            }
-        };
-        // Off the runtime's threads: an object's reader blocks on the runtime.
-        let (stored, check) = input.open_checked(digest.as_deref()).await?;
-        let source = name.clone();
-        let reader =
-            tokio::task::spawn_blocking(move || archive::decoded(stored, &source)).await??;
-        push_input(&mut ingestor, reader, &name, format, into, &options).await?;
-        // The load's identity stands for the bytes it read, or nothing is committed.
-        if let Some(check) = check
-            && let Err(read) = check.finish()
-        {
-            bail!(
-                "{name} changed while it was loaded (hashed {} before, {read} while \
-                 loading): nothing of it was committed; run again to load it as it is now",
-                digest.unwrap_or_default()
-            );
-        }
-        bar.inc(size);
-        uncommitted_bytes = uncommitted_bytes.saturating_add(size);
-        if uncommitted_bytes >= commit_every && done + 1 < inputs.len() {
-            let summary = ingestor.commit().await?;
-            // Not inside `suspend`, which holds the bar's lock.
-            let line = format!(
-                "committed {}/{} inputs ({}): {}",
-                done + 1,
-                inputs.len(),
-                HumanBytes(bar.position()),
-                describe(&summary)
-            );
-            bar.suspend(|| eprintln!("{line}"));
-            add(&mut total, summary);
-            ingestor = Ingestor::open(&lake, options.clone()).await?;
-            uncommitted_bytes = 0;
-        }
-    }
-    add(&mut total, ingestor.commit().await?);
-    bar.finish_and_clear();
+/// Loads `specs` as `how` says, with a progress bar, and prints the summary.
+pub async fn load(lake: &Lake, specs: &[PathBuf], how: &Backfill) -> Result<()> {
+    let bar = Bar(progress::inputs());
+    let total = backfill(lake, specs, how, &bar).await?;
+    bar.0.finish_and_clear();
     outln!("{}", describe(&total));
     Ok(())
 }
 
-async fn push_input(
-    ingestor: &mut Ingestor,
-    reader: Box<dyn std::io::BufRead + Send>,
-    name: &str,
-    format: InputFormat,
-    into: Destinations,
-    options: &IngestOptions,
-) -> Result<()> {
-    match format {
-        InputFormat::Jsonl => {
-            let lines =
-                JsonLines::new(reader, name).with_max_record_bytes(options.max_record_bytes);
-            let mut chunks = ParseAhead::start(lines, options.max_record_bytes)?;
-            while let Some(chunk) = chunks.next_chunk()? {
-                ingestor.push_chunk(&chunk, into).await?;
-            }
-        }
-        InputFormat::KinesisEvent => {
-            // Off the runtime's threads: an object's reader blocks on the runtime.
-            let mut reader = reader;
-            let document = tokio::task::spawn_blocking(move || {
-                let mut document = Vec::new();
-                reader.read_to_end(&mut document).map(|_| document)
-            })
-            .await?
-            .with_context(|| format!("reading {name}"))?;
-            // The Lambda's decoder: KPL aggregates unpacked, the same lineage.
-            let event = kinesis::parse_document(&document, name)?;
-            kinesis::push_document(ingestor, &event, into).await?;
-        }
-    }
-    Ok(())
-}
+/// The progress bar, and a line on stderr for each input passed over and each commit.
+struct Bar(ProgressBar);
 
-/// Sums the commits of one run; the versions are the last ones committed.
-fn add(total: &mut IngestSummary, s: IngestSummary) {
-    total.read += s.read;
-    total.already_committed += s.already_committed;
-    total.appended += s.appended;
-    total.quarantined += s.quarantined;
-    total.inputs_already_loaded += s.inputs_already_loaded;
-    total.raw_files += s.raw_files;
-    total.quarantine_files += s.quarantine_files;
-    total.raw_version = s.raw_version.or(total.raw_version);
-    total.quarantine_version = s.quarantine_version.or(total.quarantine_version);
+impl Watcher for Bar {
+    fn begin(&self, _inputs: usize, bytes: Option<u64>) {
+        progress::set_total(&self.0, bytes);
+    }
+
+    fn input(&self, done: usize, total: usize, name: &str) {
+        self.0.set_message(format!("{done}/{total} inputs: {name}"));
+    }
+
+    fn skipped(&self, name: &str, digest: &str) {
+        self.0.suspend(|| {
+            eprintln!(
+                "skipped {name}: already loaded (same content, {digest}); --force loads it again"
+            )
+        });
+    }
+
+    fn read(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+
+    fn committed(&self, done: usize, total: usize, summary: &IngestSummary) {
+        // Not inside `suspend`, which holds the bar's lock.
+        let line = format!(
+            "committed {done}/{total} inputs ({}): {}",
+            HumanBytes(self.0.position()),
+            describe(summary)
+        );
+        self.0.suspend(|| eprintln!("{line}"));
+    }
 }
 
 /// The one-line summary an ingest ends with.

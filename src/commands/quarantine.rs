@@ -3,21 +3,21 @@ use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use deltalake::DeltaTable;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_ingest::IngestOptions;
-use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
+use lakehouse_ingest::backfill::Backfill;
 use lakehouse_ingest::redrive::{Offered, RedriveSummary, redrive};
 use lakehouse_lake::read::{register_empty, register_table};
-use lakehouse_lake::redrive::{QuarantinedRecord, keys_path, redriven_keys};
+use lakehouse_lake::redrive::{QuarantinedRecord, fixed_records, keys_path, redriven_keys};
 use lakehouse_lake::{Lake, Table};
 use lakehouse_query::quarantine::{QuarantineFilter, quarantined};
 use serde::Serialize;
 
-use crate::args::{HistoryFormat, InputFormat, LakeArg, parse_duration};
+use crate::args::{HistoryFormat, LakeArg, parse_duration};
 
 /// Which quarantine rows a command takes.
 #[derive(Args, Clone)]
@@ -111,17 +111,7 @@ pub async fn run(command: QuarantineCommand) -> Result<()> {
             let lake = Lake::parse(&lake.lake)?;
             match file {
                 Some(file) if keys_path(&file).exists() => redrive_fixed(&lake, &file).await,
-                Some(file) => {
-                    super::ingest::load(
-                        lake,
-                        InputFormat::Jsonl,
-                        &[file],
-                        false,
-                        DEFAULT_COMMIT_EVERY_BYTES,
-                        IngestOptions::default(),
-                    )
-                    .await
-                }
+                Some(file) => super::ingest::load(&lake, &[file], &Backfill::default()).await,
                 None => redrive_selected(&lake, &filter(selection)).await,
             }
         }
@@ -294,35 +284,11 @@ async fn redrive_fixed(lake: &Lake, file: &Path) -> Result<()> {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
     let (fixed, keys) = (read(file)?, read(&keys_path(file))?);
-    let body = fixed.strip_suffix(b"\n").unwrap_or(&fixed);
-    let lines: Vec<&[u8]> = if body.is_empty() {
-        Vec::new()
-    } else {
-        body.split(|b| *b == b'\n').collect()
-    };
-    let keys: Vec<&str> = std::str::from_utf8(&keys)
-        .context("the keys file is not UTF-8")?
-        .lines()
-        .collect();
-    if lines.len() != keys.len() {
-        bail!(
-            "{} has {} lines but its keys file {}: keep one line per exported record, fixed in \
-             place (an empty line skips one)",
-            file.display(),
-            lines.len(),
-            keys.len()
-        );
-    }
-    let mut records = Vec::new();
-    for (n, (line, key)) in lines.iter().zip(&keys).enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        let record = QuarantinedRecord::from_key_line(key, line.to_vec())
-            .map_err(|e| anyhow::anyhow!("{} line {}: {e}", keys_path(file).display(), n + 1))?;
-        records.push(record);
-    }
+    let names = (
+        file.display().to_string(),
+        keys_path(file).display().to_string(),
+    );
+    let records = fixed_records(&fixed, &keys, &names.0, &names.1).map_err(anyhow::Error::msg)?;
     let quarantine = open_quarantine(lake).await?;
     let raw = lake.open(Table::Raw).await?;
     report(
