@@ -123,6 +123,68 @@ pub struct QuarantineWindow {
     pub unrecorded: u64,
 }
 
+/// The thresholds a cron check gives (`lakehouse status --max-…`).
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub max_lag: Option<Duration>,
+    pub max_quarantined: Option<u64>,
+    pub max_small_files: Option<u64>,
+}
+
+/// A threshold a status crosses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Crossed {
+    /// The oldest raw commit staging has not consumed is older than the limit.
+    Lag { lag_seconds: i64, max_seconds: i64 },
+    /// Compaction cannot go on (see [`CompactionLag::problem`]).
+    Stuck(String),
+    /// Quarantine took more rows in its window than the limit.
+    Quarantined { rows: u64, hours: i64, max: u64 },
+    /// A table has more small files than the limit.
+    SmallFiles {
+        table: &'static str,
+        files: u64,
+        max: u64,
+    },
+}
+
+impl LakeStatus {
+    /// The thresholds of `limits` this status crosses.
+    pub fn crossed(&self, limits: &Limits) -> Vec<Crossed> {
+        let mut crossed = Vec::new();
+        if let (Some(max), Some(lag)) = (limits.max_lag, &self.compaction) {
+            if lag.lag_seconds > max.num_seconds() {
+                crossed.push(Crossed::Lag {
+                    lag_seconds: lag.lag_seconds,
+                    max_seconds: max.num_seconds(),
+                });
+            }
+            if let Some(problem) = &lag.problem {
+                crossed.push(Crossed::Stuck(problem.clone()));
+            }
+        }
+        if let (Some(max), Some(q)) = (limits.max_quarantined, &self.quarantine)
+            && q.rows > max
+        {
+            crossed.push(Crossed::Quarantined {
+                rows: q.rows,
+                hours: q.hours,
+                max,
+            });
+        }
+        if let Some(max) = limits.max_small_files {
+            for t in self.tables.iter().filter(|t| t.small_files > max) {
+                crossed.push(Crossed::SmallFiles {
+                    table: t.table,
+                    files: t.small_files,
+                    max,
+                });
+            }
+        }
+        crossed
+    }
+}
+
 /// The status of `lake`, reading only its logs.
 pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeStatus> {
     let (raw, staging, quarantine, keys) = tokio::try_join!(

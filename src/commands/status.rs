@@ -1,8 +1,8 @@
 use anyhow::{Result, bail};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{HumanBytes, HumanDuration};
-use lakehouse_compact::status::{LakeStatus, StatusOptions, lake_status};
+use lakehouse_compact::status::{Crossed, LakeStatus, Limits, StatusOptions, lake_status};
 use lakehouse_erase::requests::{self, Queue};
 use lakehouse_lake::Lake;
 
@@ -27,13 +27,6 @@ pub struct StatusArgs {
     /// How far back quarantine is counted.
     #[arg(long, value_parser = parse_duration, default_value = "24h")]
     pub quarantine_window: chrono::Duration,
-}
-
-/// The thresholds a cron check gives.
-pub struct Limits {
-    pub max_lag: Option<Duration>,
-    pub max_quarantined: Option<u64>,
-    pub max_small_files: Option<u64>,
 }
 
 pub async fn run(args: StatusArgs) -> Result<()> {
@@ -64,7 +57,7 @@ pub async fn run(args: StatusArgs) -> Result<()> {
             outln!("{}", render_erasures(&erasures));
         }
     }
-    let crossed = crossed(&status, limits);
+    let crossed: Vec<String> = status.crossed(limits).iter().map(sentence).collect();
     if !crossed.is_empty() {
         bail!("unhealthy: {}", crossed.join("; "));
     }
@@ -84,38 +77,25 @@ fn render_erasures(queue: &Queue) -> String {
     }
 }
 
-/// The thresholds `status` crosses, each as a sentence.
-fn crossed(status: &LakeStatus, limits: &Limits) -> Vec<String> {
-    let mut crossed = Vec::new();
-    if let (Some(max), Some(lag)) = (limits.max_lag, &status.compaction) {
-        if lag.lag_seconds > max.num_seconds() {
-            crossed.push(format!(
-                "compaction lag {} exceeds --max-lag {}",
-                human(lag.lag_seconds),
-                human(max.num_seconds())
-            ));
+/// A crossed threshold as a sentence.
+fn sentence(crossed: &Crossed) -> String {
+    match crossed {
+        Crossed::Lag {
+            lag_seconds,
+            max_seconds,
+        } => format!(
+            "compaction lag {} exceeds --max-lag {}",
+            human(*lag_seconds),
+            human(*max_seconds)
+        ),
+        Crossed::Stuck(problem) => problem.clone(),
+        Crossed::Quarantined { rows, hours, max } => {
+            format!("{rows} rows quarantined in {hours} h exceed --max-quarantined {max}")
         }
-        if let Some(problem) = &lag.problem {
-            crossed.push(problem.clone());
-        }
-    }
-    if let (Some(max), Some(q)) = (limits.max_quarantined, &status.quarantine)
-        && q.rows > max
-    {
-        crossed.push(format!(
-            "{} rows quarantined in {} h exceed --max-quarantined {max}",
-            q.rows, q.hours
-        ));
-    }
-    if let Some(max) = limits.max_small_files {
-        for t in status.tables.iter().filter(|t| t.small_files > max) {
-            crossed.push(format!(
-                "{} has {} small files, more than --max-small-files {max}",
-                t.table, t.small_files
-            ));
+        Crossed::SmallFiles { table, files, max } => {
+            format!("{table} has {files} small files, more than --max-small-files {max}")
         }
     }
-    crossed
 }
 
 fn render(status: &LakeStatus) -> String {

@@ -14,6 +14,7 @@ so a check that could no longer fail fails here. Exit status 1 with one line per
 """
 
 import pathlib
+import re
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
@@ -89,6 +90,41 @@ def problems_of(graph):
     return problems
 
 
+ARCHITECTURE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
+NODE = re.compile(r'^\s*(\w+)\["([^"]*)"\]', re.M)
+EDGE = re.compile(r"^\s*([\w &]+?)\s*-->\s*([\w &]+?)\s*$", re.M)
+
+
+def drawn_edges(text):
+    """The edges of the first mermaid drawing in `text`, as (crate, crate): a node's crate
+    is the `lakehouse…` name in its label (the CLI's label starts with `lakehouse `)."""
+    start = text.index("```mermaid")
+    drawing = text[start : text.index("```", start + 3)]
+    crates = {}
+    for node, label in NODE.findall(drawing):
+        names = re.findall(r"lakehouse(?:-[a-z]+)*", label)
+        crates[node] = names[-1] if names else label
+    edges = set()
+    for sources, targets in EDGE.findall(drawing):
+        for s in sources.split("&"):
+            for d in targets.split("&"):
+                edges.add((crates[s.strip()], crates[d.strip()]))
+    return edges
+
+
+def drawing_problems(graph, text):
+    """Where docs/architecture.md's drawing and the crate graph differ."""
+    ours = set(graph.members)
+    actual = {(c, d) for c in ours for d in graph.direct(c) if d in ours}
+    drawn = drawn_edges(text)
+    problems = [
+        f"{c} depends on {d}, but the drawing in docs/architecture.md has no such arrow"
+        for c, d in sorted(actual - drawn)
+    ]
+    problems += [f"docs/architecture.md draws {c} --> {d}, but {c} does not depend on {d}" for c, d in sorted(drawn - actual)]
+    return problems
+
+
 class FakeGraph(Graph):
     """A graph from {crate: [direct dependencies]}, for the self-test."""
 
@@ -138,12 +174,21 @@ def self_test():
     broken = {k: list(v) for k, v in good.items()}
     broken["lakehouse-compact"] = []
     assert problems_of(FakeGraph(broken)), "self-test: the check misses a stage without lake"
+    drawing = '```mermaid\nflowchart TB\n    A["a/<br/>lakehouse-lake"]\n    B["b/<br/>lakehouse-query"]\n    B --> A\n```'
+    two = FakeGraph({LAKE: [], "lakehouse-query": [LAKE]})
+    assert drawing_problems(two, drawing) == [], drawing_problems(two, drawing)
+    assert drawing_problems(FakeGraph({LAKE: [], "lakehouse-query": []}), drawing), (
+        "self-test: the check misses an arrow drawn that is no dependency"
+    )
+    assert drawing_problems(two, drawing.replace("    B --> A\n", "")), (
+        "self-test: the check misses a dependency not drawn"
+    )
 
 
 def main():
     self_test()
     graph = Graph(metadata())
-    problems = problems_of(graph)
+    problems = problems_of(graph) + drawing_problems(graph, ARCHITECTURE.read_text())
     for p in problems:
         print(f"dependency rule: {p}")
     if problems:
