@@ -12,7 +12,7 @@ use lakehouse_ingest::committer::Committer;
 use lakehouse_ingest::manifest_log::ManifestKey;
 use lakehouse_lake::Table;
 use lakehouse_lambda_shared::{self as runtime, Metric};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -25,18 +25,10 @@ struct TableCommitter {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_json_logs();
-    let state = match configure().await {
-        Ok(state) => Arc::new(Mutex::new(state)),
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "bad configuration");
-            return Err(e.into());
-        }
-    };
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let state = state.clone();
-        async move { handle(&state, event).await }
-    }))
+    let configure = async { Ok(Mutex::new(configure().await?)) };
+    runtime::serve(configure, |state, event| async move {
+        handle(&state, event).await
+    })
     .await
 }
 

@@ -20,7 +20,7 @@ use lakehouse_compact_lambda::range::{lease_key, range_of_event};
 use lakehouse_compact_lambda::sweep::{SweepEvent, handle_sweep};
 use lakehouse_lake::Lake;
 use lakehouse_lambda_shared::{self as runtime, Metric};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 struct Config {
@@ -35,18 +35,9 @@ struct Config {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_json_logs();
-    let config = match configure().await {
-        Ok(config) => Arc::new(config),
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "bad configuration");
-            return Err(e.into());
-        }
-    };
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let config = config.clone();
-        async move { handle(&config, event).await }
-    }))
+    runtime::serve(configure(), |config, event| async move {
+        handle(&config, event).await
+    })
     .await
 }
 

@@ -14,23 +14,15 @@ use lakehouse_ingest_lambda::checkpoint::CheckpointStore;
 use lakehouse_ingest_lambda::stream::StreamIngest;
 use lakehouse_lake::Table;
 use lakehouse_lambda_shared::{self as runtime, Metric};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::LambdaEvent;
 use tokio::sync::Mutex;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    runtime::init_json_logs();
-    let ingest = match configure().await {
-        Ok(ingest) => Arc::new(Mutex::new(ingest)),
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "bad configuration");
-            return Err(e.into());
-        }
-    };
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
-        let ingest = ingest.clone();
-        async move { handle(&ingest, event).await }
-    }))
+    let configure = async { Ok(Mutex::new(configure().await?)) };
+    runtime::serve(configure, |ingest, event| async move {
+        handle(&ingest, event).await
+    })
     .await
 }
 

@@ -1,10 +1,45 @@
-//! What both Lambdas share: configuration from the environment, JSON logs and CloudWatch
-//! embedded-metric-format (EMF) lines. The AWS SDK helpers they share are in
-//! `lakehouse-aws`, which the catalog uses too.
+//! What the Lambdas share: their bootstrap ([`serve`]), configuration from the
+//! environment, JSON logs and CloudWatch embedded-metric-format (EMF) lines. The AWS SDK
+//! helpers they share are in `lakehouse-aws`, which the catalog uses too.
 
+use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
 
 use serde_json::{Map, Value, json};
+
+/// Every Lambda's `main`: JSON logs, its configuration read once (a bad one stops the
+/// function at start-up with one log line saying what is wrong, and no event is taken),
+/// then each event handed to `handle` with that configuration, one at a time as Lambda
+/// invokes an execution environment.
+pub async fn serve<Config, Event, Response, Handle, Handled>(
+    configure: impl Future<Output = anyhow::Result<Config>>,
+    handle: Handle,
+) -> Result<(), lambda_runtime::Error>
+where
+    Config: Send + Sync + 'static,
+    Event: serde::de::DeserializeOwned,
+    Response: serde::Serialize,
+    Handle: Fn(Arc<Config>, LambdaEvent<Event>) -> Handled,
+    Handled: Future<Output = Result<Response, lambda_runtime::Error>>,
+{
+    init_json_logs();
+    let config = match configure.await {
+        Ok(config) => Arc::new(config),
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "bad configuration");
+            return Err(e.into());
+        }
+    };
+    // Boxed: a handler's future nests deep enough to pass the compiler's layout depth
+    // limit inside the runtime's own.
+    lambda_runtime::run(service_fn(move |event| {
+        Box::pin(handle(config.clone(), event))
+    }))
+    .await
+}
 
 /// A Lambda's configuration is missing or malformed: it stops at start-up, saying which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
