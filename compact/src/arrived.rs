@@ -22,7 +22,7 @@ use lakehouse_lake::{Lake, Table};
 use crate::candidates::Candidates;
 use crate::error::{CompactError, Result};
 use crate::keys::{added_since, all_entries, indexed_version, read_entries, update_keys};
-use crate::progress::last_sweep;
+use lakehouse_lake::progress::last_sweep;
 
 /// Staging files read at once.
 const READS_AT_ONCE: usize = 8;

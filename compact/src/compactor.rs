@@ -17,20 +17,23 @@ use lakehouse_lake::app_ids::{everywhere_app_id, staging_app_id};
 use lakehouse_lake::clustered::read_buckets;
 use lakehouse_lake::files::{read_file, rows_of};
 use lakehouse_lake::schema::{EVENT_TYPE, EVENT_UUID, RAW_VERSION};
-use lakehouse_lake::{DEFAULT_RETENTION_DAYS, Lake, LakeError, RunRange, SplitBy, Table};
+use lakehouse_lake::{
+    DEFAULT_RETENTION_DAYS, DEFAULT_TARGET_FILE_SIZE, Lake, LakeError, RunRange, SplitBy, Table,
+};
 use serde::Serialize;
 
 use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, Runs, index_trusted, update_keys};
-use crate::lineage::{check_same_raw, last_merge};
+use crate::lineage::check_same_raw;
 use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
 use crate::merge::{
     MergeMetrics, MergeOptions, PreparedMerge, Search, commit_merge, prepare_merge,
 };
 use crate::optimize::RawGuard;
 use crate::optimize::RecentFiles;
-use crate::progress::{consumed_everywhere, start};
+use lakehouse_lake::progress::last_merge;
+use lakehouse_lake::progress::{consumed_everywhere, start};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
 /// `raw` versions, rewrote the staging files the merge replaces, or removed and vacuumed a
@@ -73,7 +76,7 @@ impl Default for CompactOptions {
             horizon_days: None,
             hot_hours: None,
             max_rows_per_commit: 1_000_000,
-            target_file_size: NonZeroU64::new(128 << 20).unwrap_or(NonZeroU64::MIN),
+            target_file_size: NonZeroU64::new(DEFAULT_TARGET_FILE_SIZE).unwrap_or(NonZeroU64::MIN),
             recent_days: 2,
             recent_file_size: NonZeroU64::new(16 << 20).unwrap_or(NonZeroU64::MIN),
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
@@ -297,7 +300,7 @@ impl Compactor {
     /// What maintenance must leave of `raw`: the files of versions after what every kind of
     /// run has consumed (a rewrite would have vacuum delete them, once the retention
     /// passes, before some run reads them), and that version, recorded in the commit that
-    /// removes files (see [`crate::progress`]). `None` while nothing is consumed (every
+    /// removes files (see [`lakehouse_lake::progress`]). `None` while nothing is consumed (every
     /// file is protected).
     async fn raw_guard(&self, raw: &DeltaTable) -> Result<Option<RawGuard>> {
         let staging = self.lake.open(Table::Staging).await?;

@@ -20,17 +20,13 @@
 //! over at staging's head. A chunk of an abandoned build that lands late adds entries the
 //! index did not need: extra entries cost a read, never a wrong answer.
 
-use std::ops::Range;
-
 use deltalake::DeltaTable;
 use deltalake::kernel::{Action, Add, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use futures::TryStreamExt;
-use lakehouse_lake::app_ids::{
-    build_app_id, build_chunk_app_id, build_progress_app_id, build_rows_app_id, keys_app_id,
-};
+use lakehouse_lake::app_ids::{build_app_id, build_chunk_app_id, build_rows_app_id, keys_app_id};
 use lakehouse_lake::files::{live_files, live_files_by_path, remove_of, rows_of};
-use lakehouse_lake::log::{commits_in, txn_version};
+use lakehouse_lake::index_progress::{BuildProgress, build_progress};
+use lakehouse_lake::log::txn_u64;
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, LakeError, Table};
 use serde::{Deserialize, Serialize};
@@ -52,141 +48,11 @@ pub const ROWS_PER_CHUNK: u64 = 100_000_000;
 /// 256 KB limit.
 pub const CHUNKS_PER_PLAN: u64 = 500;
 
-/// The staging version a build under way builds: `None` when none is, or the last one
-/// finished (`indexed`, the index's record, reached it).
-pub async fn build_version(
-    keys: &DeltaTable,
-    staging_id: &str,
-    indexed: Option<u64>,
-) -> Result<Option<u64>> {
-    let version = txn_u64(keys, &build_app_id(staging_id)).await?;
-    Ok(version.filter(|&v| indexed.is_none_or(|i| i < v)))
-}
-
-async fn txn_u64(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
-    Ok(txn_version(table, app_id)
-        .await?
-        .and_then(|v| u64::try_from(v).ok()))
-}
-
 /// A chunk of a build: files `from..to` of the version's live files in path order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
     pub from: u64,
     pub to: u64,
-}
-
-/// What of a build is done: the staging version it builds and the chunks of files indexed
-/// (sorted, disjoint, adjacent ones joined).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BuildProgress {
-    pub version: u64,
-    pub done: Vec<Range<u64>>,
-    /// The rows a chunk holds, as the build's first commit recorded them (builds before
-    /// chunks ran at once recorded none).
-    pub rows_per_chunk: Option<u64>,
-}
-
-impl BuildProgress {
-    pub fn files_done(&self) -> u64 {
-        self.done.iter().map(|r| r.end - r.start).sum()
-    }
-
-    fn add(&mut self, files: Range<u64>) {
-        if files.is_empty() {
-            return;
-        }
-        self.done.push(files);
-        self.done.sort_unstable_by_key(|r| r.start);
-        let mut joined: Vec<Range<u64>> = Vec::with_capacity(self.done.len());
-        for r in self.done.drain(..) {
-            match joined.last_mut() {
-                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-                _ => joined.push(r),
-            }
-        }
-        self.done = joined;
-    }
-
-    fn covers(&self, files: &Range<u64>) -> bool {
-        self.done
-            .iter()
-            .any(|r| r.start <= files.start && files.end <= r.end)
-    }
-
-    /// The files of `0..total` not done, as ranges.
-    fn pending(&self, total: u64) -> Vec<Range<u64>> {
-        let mut pending = Vec::new();
-        let mut at = 0;
-        for r in &self.done {
-            if r.start > at {
-                pending.push(at..r.start.min(total));
-            }
-            at = at.max(r.end);
-        }
-        if at < total {
-            pending.push(at..total);
-        }
-        pending.retain(|r| !r.is_empty());
-        pending
-    }
-}
-
-/// The progress of the build under way, read from the index's log back to the build's
-/// first commit; `None` when no build is under way.
-pub async fn build_progress(
-    keys: &DeltaTable,
-    staging_id: &str,
-    indexed: Option<u64>,
-) -> Result<Option<BuildProgress>> {
-    let Some(version) = build_version(keys, staging_id, indexed).await? else {
-        return Ok(None);
-    };
-    let build = build_app_id(staging_id);
-    let legacy = build_progress_app_id(staging_id, version);
-    let chunk_prefix = format!("{legacy}:f");
-    let rows = build_rows_app_id(staging_id, version);
-    let head = keys.version().unwrap_or(0);
-    let mut progress = BuildProgress {
-        version,
-        ..BuildProgress::default()
-    };
-    let mut commits = std::pin::pin!(commits_in(keys.log_store(), (0..=head).rev(), 16));
-    while let Some((at, actions)) = commits.try_next().await? {
-        let Some(actions) = actions else {
-            return Err(LakeError::NoSuchVersion {
-                table: Table::Keys.name(),
-                what: format!("version {at}, a commit of the build of staging v{version}"),
-            }
-            .into());
-        };
-        let mut began = false;
-        for action in actions {
-            let Action::Txn(txn) = action else { continue };
-            let to = u64::try_from(txn.version).unwrap_or(0);
-            if txn.app_id == build {
-                began = true;
-            } else if txn.app_id == legacy {
-                progress.add(0..to);
-            } else if txn.app_id == rows {
-                progress.rows_per_chunk = Some(to);
-            } else if let Some(Ok(from)) = txn
-                .app_id
-                .strip_prefix(&chunk_prefix)
-                .map(str::parse::<u64>)
-            {
-                progress.add(from..to);
-            }
-        }
-        if began {
-            return Ok(Some(progress));
-        }
-    }
-    Err(LakeError::NoSuchVersion {
-        table: Table::Keys.name(),
-        what: format!("the first commit of the build of staging v{version}"),
-    }
-    .into())
 }
 
 /// A build under way, at its version: staging there, its live files in path order, and
@@ -264,10 +130,7 @@ async fn under_way(
 
 /// Whether `error` says a version's files or log entries are no longer there.
 pub(crate) fn gone(error: &CompactError) -> bool {
-    matches!(
-        error,
-        CompactError::Lake(LakeError::Vanished { .. } | LakeError::NoSuchVersion { .. })
-    )
+    matches!(error, CompactError::Lake(e) if e.is_gone())
 }
 
 /// Starts a build of `staging` at its head: one commit removes whatever the index held and
@@ -498,25 +361,5 @@ mod tests {
         assert_eq!(chunk_of(&files, 1).len(), 1);
         assert_eq!(chunk_of(&files[3..], 1_000).len(), 2);
         assert!(chunk_of(&[], 5).is_empty());
-    }
-
-    #[test]
-    #[allow(clippy::single_range_in_vec_init)]
-    fn progress_joins_chunks_and_says_what_is_pending() {
-        let mut p = BuildProgress::default();
-        assert_eq!(p.pending(10), [0..10]);
-        p.add(4..6);
-        p.add(0..2);
-        p.add(6..8);
-        assert_eq!(p.done, vec![0..2, 4..8]);
-        assert_eq!(p.pending(10), vec![2..4, 8..10]);
-        assert!(p.covers(&(5..8)) && !p.covers(&(1..3)));
-        // Overlaps (two builders chunking differently) count once.
-        p.add(1..5);
-        assert_eq!((p.done.as_slice(), p.files_done()), (&[0..8][..], 8));
-        p.add(8..10);
-        assert!(p.pending(10).is_empty());
-        p.add(3..3);
-        assert_eq!(p.done, [0..10]);
     }
 }

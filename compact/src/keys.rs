@@ -15,21 +15,19 @@
 //!
 //! - [`update`]: the update; [`report`]: what it did.
 //! - [`entries`]: entries read from staging's files, written as the index's, read back.
-//! - [`lookup`]: point reads of a set of keys; [`check`]: the index against staging;
-//!   [`health`]: its lag and build, from the logs.
+//! - [`lookup`]: point reads of a set of keys; [`check`]: the index against staging.
 
 mod check;
 pub(crate) mod entries;
-mod health;
 mod lookup;
 pub(crate) mod report;
 mod update;
 
 pub use check::{KeysCheck, check_keys};
 pub(crate) use entries::{SCAN_COLUMNS, index_rows, read_entries};
-pub use health::{KeysHealth, keys_health};
+pub use lakehouse_lake::index_progress::indexed_version;
 pub(crate) use lookup::all_entries;
 pub use lookup::{IndexView, Runs, lookup};
 pub use report::KeysUpdate;
 pub(crate) use update::added_since;
-pub use update::{index_trusted, indexed_version, update_keys};
+pub use update::{index_trusted, update_keys};

@@ -6,8 +6,6 @@
 //! - [`merge`]: applying the winners to `staging` in one commit ([`write`]: its files, one
 //!   per partition, written in parallel).
 //! - [`lineage`]: refusing a `raw` that is not the table `staging` was built from.
-//! - [`progress`]: what each kind of run (whole table, type ranges) consumed, where a run
-//!   starts, and what every kind has consumed (raw files behind it may be rewritten).
 //! - [`keys`]: the key index (`staging_keys`), kept up with staging exactly once, and
 //!   its check against staging; [`key_build`]: building it from all of staging,
 //!   resumably.
@@ -32,9 +30,7 @@ pub mod lineage;
 pub mod maintain;
 pub mod merge;
 pub mod optimize;
-pub mod progress;
 pub mod resolve;
-pub mod status;
 pub mod sweep;
 pub mod write;
 

@@ -15,6 +15,7 @@ use lakehouse_lake::{Commit, DEFAULT_RETENTION_DAYS, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::Result;
+use lakehouse_lake::lake::deleted_file_retention;
 
 /// Times a vacuum's record is tried against concurrent maintainers recording theirs.
 const RECORD_TRIES: usize = 3;
@@ -85,16 +86,6 @@ pub async fn maintain(
         metrics.files_vacuumed += vacuumed;
     }
     Ok((table, metrics))
-}
-
-/// How long `table` keeps removed files for time travel (`delta.deletedFileRetentionDuration`).
-pub fn deleted_file_retention(table: &DeltaTable) -> Result<chrono::Duration> {
-    Ok(table
-        .snapshot()?
-        .table_config()
-        .deleted_file_retention_duration
-        .and_then(|d| chrono::Duration::from_std(d).ok())
-        .unwrap_or_else(|| chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS))))
 }
 
 /// Before a vacuum with a retention shorter than the table's own, records in the table the

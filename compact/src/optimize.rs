@@ -32,7 +32,7 @@ pub struct OptimizeMetrics {
 
 /// What bin-packing must leave alone, and what its commit records: raw's files compaction
 /// may still read, and how far every kind of run has consumed raw (see
-/// [`crate::progress`]). Nothing for the other tables.
+/// [`lakehouse_lake::progress`]). Nothing for the other tables.
 #[derive(Debug, Clone, Default)]
 pub struct RawGuard {
     pub protected: HashSet<String>,

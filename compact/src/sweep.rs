@@ -46,8 +46,8 @@ use crate::error::lost_race;
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, update_keys};
 use crate::merge::rewrite_without;
-use crate::progress::last_sweep;
 use crate::resolve::{Precedence, value_or_min};
+use lakehouse_lake::progress::last_sweep;
 
 /// Staged rows one pass holds (~24 bytes each: ~770 MB).
 pub const ROWS_PER_PASS: u64 = 32_000_000;

@@ -75,6 +75,15 @@ pub enum LakeError {
 }
 
 impl LakeError {
+    /// A version's files or log entries are no longer there (vacuumed, or past the log's
+    /// retention): what was planned on them must start over.
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            LakeError::Vanished { .. } | LakeError::NoSuchVersion { .. }
+        )
+    }
+
     /// The commit certainly did not land (it lost to a concurrent one), so the files it
     /// wrote can be deleted. Any other failure of a commit may have landed (a lost response).
     pub fn committed_nothing(&self) -> bool {

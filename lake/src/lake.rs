@@ -18,6 +18,20 @@ use crate::schema::{ADDED_COLUMNS, RawLayout, STATS_COLUMNS, Table};
 /// Days of history `vacuum` keeps for time travel unless told otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 7;
 
+/// The size optimize bin-packs files to, and below which `status` counts a file as small.
+pub const DEFAULT_TARGET_FILE_SIZE: u64 = 128 << 20;
+
+/// How long `table` keeps removed files for time travel (`delta.deletedFileRetentionDuration`,
+/// [`DEFAULT_RETENTION_DAYS`] when unset).
+pub fn deleted_file_retention(table: &DeltaTable) -> Result<chrono::Duration> {
+    Ok(table
+        .snapshot()?
+        .table_config()
+        .deleted_file_retention_duration
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .unwrap_or_else(|| chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS))))
+}
+
 #[derive(Clone, Debug)]
 pub struct Lake {
     root: Url,

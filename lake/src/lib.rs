@@ -5,7 +5,8 @@
 //!   properties: the one definition used everywhere.
 //! - [`Lake`]: a lake location (local folder or `s3://`), opening and creating its tables.
 //! - [`files`]: reading a table's data files back with their partition values.
-//! - [`keys`]: the key index's keys and buckets.
+//! - [`keys`]: the key index's keys and buckets; [`index_progress`]: the staging version it
+//!   holds, and a build under way.
 //! - [`clustered`]: raw's files in key-bucket order, and reading one range of buckets.
 //! - [`write`]: writing a partition's rows as a data file, the same way for every stage.
 //! - [`commit`]: the one path by which every writer commits: actions, application
@@ -14,6 +15,8 @@
 //! - [`ranges`]: the ranges of fanned-out compaction, by type or by key.
 //! - [`point_read`]: reading only the pages of a key-sorted file that may hold given keys.
 //! - [`log`]: reading a table's log one commit at a time.
+//! - [`progress`]: how far compaction has consumed raw, read from the `txn`s every kind of
+//!   run records, and staging's last merge and sweep.
 //! - [`manifest`], [`manifest_log`]: grouped commits: the manifests writers hand over, where
 //!   they wait, and the one commit that lands many of them.
 //! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
@@ -28,6 +31,7 @@ pub mod commit;
 mod conflict;
 mod error;
 pub mod files;
+pub mod index_progress;
 pub mod keys;
 pub mod lake;
 pub mod log;
@@ -35,6 +39,7 @@ pub mod manifest;
 pub mod manifest_log;
 mod object_reader;
 pub mod point_read;
+pub mod progress;
 pub mod ranges;
 pub mod read;
 pub mod redrive;
@@ -44,6 +49,6 @@ pub mod write;
 
 pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};
 pub use error::{LakeError, Result};
-pub use lake::{DEFAULT_RETENTION_DAYS, Lake};
+pub use lake::{DEFAULT_RETENTION_DAYS, DEFAULT_TARGET_FILE_SIZE, Lake};
 pub use ranges::{KEY_RANGE_TAG, RunRange, SplitBy};
 pub use schema::{RawLayout, Table};

@@ -44,6 +44,14 @@ pub async fn txn_version(table: &DeltaTable, app_id: &str) -> Result<Option<i64>
         .await?)
 }
 
+/// The version `app_id`'s `txn` records in `table`, as the table version it names (a
+/// negative one, which no writer records, as none).
+pub async fn txn_u64(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
+    Ok(txn_version(table, app_id)
+        .await?
+        .and_then(|v| u64::try_from(v).ok()))
+}
+
 /// Deletes data files a commit that will never land had written, so a lost race leaves no
 /// orphans behind. Best effort: what is left, `vacuum --full` removes.
 pub async fn discard_files(table: &DeltaTable, adds: impl IntoIterator<Item = &Add>) {

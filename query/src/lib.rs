@@ -1,7 +1,7 @@
 //! The query stage: the lake's tables in DataFusion, at their latest version or as of a
-//! version or instant (Delta time travel), their history, quarantine for its operators,
-//! result formatting, and the search for events staged more than once (the sweep's
-//! candidates).
+//! version or instant (Delta time travel), their history, the lake's health from its logs
+//! (`status`), quarantine for its operators, result formatting, and the search for events
+//! staged more than once (the sweep's candidates).
 //!
 //! The SQL files themselves (Athena DDL, views, analyst queries) live in `sql/`.
 
@@ -11,6 +11,7 @@ pub mod history;
 pub mod output;
 pub mod quarantine;
 pub mod session;
+pub mod status;
 
 pub use error::QueryError;
 pub use history::{HistoryEntry, table_history};

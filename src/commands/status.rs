@@ -2,9 +2,9 @@ use anyhow::{Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use indicatif::{HumanBytes, HumanDuration};
-use lakehouse_compact::status::{Crossed, LakeStatus, Limits, StatusOptions, lake_status};
 use lakehouse_erase::requests::{self, Queue};
 use lakehouse_lake::Lake;
+use lakehouse_query::status::{Crossed, LakeStatus, Limits, StatusOptions, lake_status};
 
 use crate::args::{HistoryFormat, LakeArg, parse_duration};
 

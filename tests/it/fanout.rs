@@ -314,7 +314,7 @@ async fn kinds_taking_turns_under_a_zero_retention_never_need_a_vacuumed_file() 
         );
     }
     // Every kind has consumed everything; status says so.
-    let status = lakehouse_compact::status::lake_status(&lake.lake, &Default::default())
+    let status = lakehouse_query::status::lake_status(&lake.lake, &Default::default())
         .await
         .expect("status");
     let lag = status.compaction.expect("compaction lag");

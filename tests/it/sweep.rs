@@ -3,11 +3,12 @@
 
 use lakehouse_compact::CompactOptions;
 use lakehouse_compact::candidates::Candidates;
-use lakehouse_compact::keys::{check_keys, keys_health};
+use lakehouse_compact::keys::check_keys;
 use lakehouse_compact::sweep::{Scope, SweepReport, sweep};
 use lakehouse_lake::files::live_files;
 use lakehouse_lake::{RunRange, Table};
 use lakehouse_query::duplicates::duplicated_events;
+use lakehouse_query::status::keys_health;
 
 use crate::helpers::{TestLake, event, kill_after, lakehouse, lakehouse_ok};
 

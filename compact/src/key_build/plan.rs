@@ -8,7 +8,10 @@ use lakehouse_lake::log::commit_actions;
 use lakehouse_lake::{Lake, Table};
 use serde::Serialize;
 
-use super::{Build, BuildProgress, Chunk, begin, build_version, index_chunk, txn_u64, under_way};
+use lakehouse_lake::index_progress::{BuildProgress, build_version};
+use lakehouse_lake::log::txn_u64;
+
+use super::{Build, Chunk, begin, index_chunk, under_way};
 use crate::error::{CompactError, Result};
 use crate::keys::report::KeysUpdate;
 

@@ -9,11 +9,11 @@ use lakehouse_lake::{Lake, LakeError, Table};
 use serde::Serialize;
 
 use crate::error::Result;
+use lakehouse_lake::index_progress::lag_versions;
 
 use super::entries::{READS_AT_ONCE, SCAN_COLUMNS, read_entries};
-use super::health::keys_health;
 use super::lookup::{IndexView, absorb, latest};
-use super::update::indexed_version;
+use lakehouse_lake::index_progress::indexed_version;
 
 /// The result of comparing the index with staging at the version the index holds.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,7 +62,7 @@ pub async fn check_keys(lake: &Lake) -> Result<KeysCheck> {
     };
     // Staging's rows are the same at its head when no commit since changed data (only
     // optimize ran, whose removed files a vacuum may have deleted already).
-    let lagging = keys_health(&staging, Some(&keys)).await?.lag_versions > 0;
+    let lagging = lag_versions(&staging, Some(indexed)).await? > 0;
     let at = if lagging {
         lake.open_version(Table::Staging, indexed).await?
     } else {

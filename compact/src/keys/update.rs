@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use lakehouse_lake::app_ids::keys_app_id;
 use lakehouse_lake::files::live_files;
 use lakehouse_lake::keys::is_carried;
-use lakehouse_lake::log::{commits_in, txn_version};
+use lakehouse_lake::log::commits_in;
 use lakehouse_lake::schema::KEY_BUCKET;
 use lakehouse_lake::{Commit, CommitMetadata, Lake, Table};
 
@@ -18,7 +18,8 @@ use crate::error::{MAX_TRIES, Result, lost_race};
 
 use super::entries::index_files;
 use super::report::KeysUpdate;
-use crate::key_build::{self, build_version};
+use crate::key_build;
+use lakehouse_lake::index_progress::indexed_version;
 
 /// Brings the index up to staging's latest version; a rebuild commits about
 /// `rows_per_commit` staging rows' entries at a time ([`crate::key_build`]). Concurrent
@@ -35,18 +36,6 @@ pub async fn update_keys(lake: &Lake, rows_per_commit: u64) -> Result<KeysUpdate
             }
             done => return done,
         }
-    }
-}
-
-/// The staging version `keys` holds every key of, for the staging table `staging_id`;
-/// none while a rebuild is under way (it removed what the index held).
-pub async fn indexed_version(keys: &DeltaTable, staging_id: &str) -> Result<Option<u64>> {
-    let version = txn_version(keys, &keys_app_id(staging_id))
-        .await?
-        .and_then(|v| u64::try_from(v).ok());
-    match build_version(keys, staging_id, version).await? {
-        Some(_) => Ok(None),
-        None => Ok(version),
     }
 }
 

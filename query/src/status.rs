@@ -17,12 +17,14 @@ use lakehouse_lake::log::{commit_actions, commits_in, txn_version};
 use lakehouse_lake::{CommitMetadata, Lake, LakeError, Table};
 use serde::Serialize;
 
-use crate::compactor::CompactOptions;
+use lakehouse_lake::DEFAULT_TARGET_FILE_SIZE;
+use lakehouse_lake::index_progress::{
+    build_progress, build_version, indexed_version, lag_versions,
+};
+use lakehouse_lake::lake::deleted_file_retention;
+use lakehouse_lake::progress::{consumed_everywhere, last_merge, last_sweep, ranges_consumed};
+
 use crate::error::Result;
-use crate::keys::{KeysHealth, keys_health};
-use crate::lineage::last_merge;
-use crate::maintain::deleted_file_retention;
-use crate::progress::{consumed_everywhere, ranges_consumed};
 
 /// Raw commits read at most to count the rows staging has not taken yet; past it the count
 /// is extrapolated from those read.
@@ -43,7 +45,7 @@ pub struct StatusOptions {
 impl Default for StatusOptions {
     fn default() -> Self {
         StatusOptions {
-            small_file_bytes: CompactOptions::default().target_file_size.get(),
+            small_file_bytes: DEFAULT_TARGET_FILE_SIZE,
             quarantine_window: Duration::hours(24),
             now: Utc::now(),
         }
@@ -482,4 +484,45 @@ fn committed_at(actions: &[Action]) -> Option<DateTime<Utc>> {
     commit_info(actions)
         .and_then(|i| i.timestamp)
         .and_then(DateTime::from_timestamp_millis)
+}
+
+/// The index's size and lag, for `status`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeysHealth {
+    /// The staging version the index holds; `None`: no index for this staging.
+    pub indexed: Option<u64>,
+    /// Staging commits after `indexed` that changed data (optimize's do not: the index
+    /// need not follow them); every commit when `indexed` is `None`.
+    pub lag_versions: u64,
+    /// A rebuild under way: the staging version it builds and the files of it indexed.
+    pub building: Option<(u64, u64)>,
+    /// The staging version the last sweep swept (`None`: never swept).
+    pub swept: Option<u64>,
+}
+
+/// The index's lag behind `staging`, its build under way and the last sweep, from the logs
+/// only.
+pub async fn keys_health(staging: &DeltaTable, keys: Option<&DeltaTable>) -> Result<KeysHealth> {
+    let staging_id = staging.snapshot()?.metadata().id().to_string();
+    let indexed = match keys {
+        Some(keys) => indexed_version(keys, &staging_id).await?,
+        None => None,
+    };
+    let building = match (keys, indexed) {
+        (Some(keys), None) => match build_progress(keys, &staging_id, None).await {
+            Ok(progress) => progress.map(|p| (p.version, p.files_done())),
+            // The build's log is gone: the next update starts it over.
+            Err(e) if e.is_gone() => build_version(keys, &staging_id, None)
+                .await?
+                .map(|v| (v, 0)),
+            Err(e) => return Err(e.into()),
+        },
+        _ => None,
+    };
+    Ok(KeysHealth {
+        indexed,
+        lag_versions: lag_versions(staging, indexed).await?,
+        building,
+        swept: last_sweep(staging).await?,
+    })
 }

@@ -1,4 +1,5 @@
-//! How far compaction has consumed raw, as Delta `txn`s. Each kind of run records what it
+//! How far compaction has consumed raw, as Delta `txn`s, read by compaction (where a run
+//! starts, what maintenance may rewrite) and by `status` (the lag) alike. Each kind of run records what it
 //! consumed in staging under its own app id: the whole-table run, or each of N ranges of
 //! event types or of keys. Kinds (a split and its N) may take turns (N changes, types give
 //! way to keys, ranges give way to one run and back), so no kind's own record is the whole
@@ -16,14 +17,14 @@
 //!   No kind has to be retired by hand.
 
 use deltalake::DeltaTable;
-use lakehouse_lake::RunRange;
-use lakehouse_lake::app_ids::{
+
+use crate::app_ids::{
     STAGING_APP_ID, everywhere_app_id, range_of_app_id, staging_app_id, sweep_app_id,
 };
-use lakehouse_lake::log::txn_version;
-
+use crate::commit::CommitMetadata;
 use crate::error::Result;
-use crate::lineage::{last_merge, last_merge_by};
+use crate::log::{commit_actions, txn_u64};
+use crate::ranges::RunRange;
 
 /// A raw version consumed, and whose record says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +58,10 @@ pub async fn start(
             });
         }
     };
-    offer(own_version(staging, &own).await?, own.clone(), true);
+    offer(txn_u64(staging, &own).await?, own.clone(), true);
     if range.is_some() {
         offer(
-            own_version(staging, STAGING_APP_ID).await?,
+            txn_u64(staging, STAGING_APP_ID).await?,
             STAGING_APP_ID.into(),
             true,
         );
@@ -75,7 +76,7 @@ pub async fn start(
         );
     }
     let everywhere = everywhere_app_id(&table_id(staging)?);
-    offer(own_version(raw, &everywhere).await?, everywhere, false);
+    offer(txn_u64(raw, &everywhere).await?, everywhere, false);
     Ok(best)
 }
 
@@ -88,8 +89,8 @@ pub async fn consumed_everywhere(
     staging: &DeltaTable,
     also: Option<RunRange>,
 ) -> Result<Option<u64>> {
-    let recorded = own_version(raw, &everywhere_app_id(&table_id(staging)?)).await?;
-    let whole = own_version(staging, STAGING_APP_ID).await?;
+    let recorded = txn_u64(raw, &everywhere_app_id(&table_id(staging)?)).await?;
+    let whole = txn_u64(staging, STAGING_APP_ID).await?;
     let mut most = recorded.max(whole);
     for kind in [last_kind(staging).await?, also].into_iter().flatten() {
         most = most.max(least_of(staging, kind).await?);
@@ -132,10 +133,7 @@ pub async fn ranges_consumed(staging: &DeltaTable) -> Result<Vec<(RunRange, Opti
     };
     let mut ranges = Vec::new();
     for range in kind.siblings() {
-        ranges.push((
-            range,
-            own_version(staging, &staging_app_id(Some(range))).await?,
-        ));
+        ranges.push((range, txn_u64(staging, &staging_app_id(Some(range))).await?));
     }
     Ok(ranges)
 }
@@ -145,18 +143,12 @@ pub async fn ranges_consumed(staging: &DeltaTable) -> Result<Vec<(RunRange, Opti
 pub async fn least_of(staging: &DeltaTable, kind: RunRange) -> Result<Option<u64>> {
     let mut least = u64::MAX;
     for range in kind.siblings() {
-        match own_version(staging, &staging_app_id(Some(range))).await? {
+        match txn_u64(staging, &staging_app_id(Some(range))).await? {
             Some(v) => least = least.min(v),
             None => return Ok(None),
         }
     }
     Ok(Some(least))
-}
-
-async fn own_version(table: &DeltaTable, app_id: &str) -> Result<Option<u64>> {
-    Ok(txn_version(table, app_id)
-        .await?
-        .and_then(|v| u64::try_from(v).ok()))
 }
 
 fn table_id(table: &DeltaTable) -> Result<String> {
@@ -165,8 +157,40 @@ fn table_id(table: &DeltaTable) -> Result<String> {
 
 /// The staging version the last sweep of `staging` swept, if any.
 pub async fn last_sweep(staging: &DeltaTable) -> Result<Option<u64>> {
-    let staging_id = staging.snapshot()?.metadata().id().to_string();
-    Ok(txn_version(staging, &sweep_app_id(&staging_id))
-        .await?
-        .and_then(|v| u64::try_from(v).ok()))
+    txn_u64(staging, &sweep_app_id(&table_id(staging)?)).await
+}
+
+/// Staging commits read back at most to find the last merge. Each run adds only a few
+/// other commits (optimize, vacuum start and end), so the last merge is near the head.
+const LOOKBACK: u64 = 1000;
+
+/// What staging's most recent merge by `app_id` (by any run: `None`) recorded about itself
+/// (the raw table id among it); `None` when its log no longer reaches back to one. Merges
+/// from before merges named themselves are the whole-table run's (`STAGING_APP_ID`).
+pub async fn last_merge(
+    staging: &DeltaTable,
+    app_id: Option<&str>,
+) -> Result<Option<CommitMetadata>> {
+    last_merge_by(staging, |source| app_id.is_none_or(|id| source == id)).await
+}
+
+/// Staging's most recent merge by a run whose app id `by` accepts.
+pub async fn last_merge_by(
+    staging: &DeltaTable,
+    by: impl Fn(&str) -> bool,
+) -> Result<Option<CommitMetadata>> {
+    let log_store = staging.log_store();
+    let head = staging.version().unwrap_or(0);
+    for version in (head.saturating_sub(LOOKBACK)..=head).rev() {
+        let Some(actions) = commit_actions(log_store.as_ref(), version).await? else {
+            break;
+        };
+        if let Some(merge) = CommitMetadata::from_actions(&actions)
+            && merge.raw_version.is_some()
+            && by(merge.source.as_deref().unwrap_or(STAGING_APP_ID))
+        {
+            return Ok(Some(merge));
+        }
+    }
+    Ok(None)
 }
