@@ -11,9 +11,9 @@ use md5::{Digest, Md5};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use crate::event::{MAX_CREATED_AT, QUARANTINED_PREFIX_BYTES, parse_event};
-use crate::kpl::{MAGIC, deaggregate, is_aggregated};
-use crate::source::JsonLines;
+use crate::decode::kpl::{MAGIC, deaggregate, is_aggregated};
+use crate::decode::source::JsonLines;
+use crate::rules::event::{MAX_CREATED_AT, QUARANTINED_PREFIX_BYTES, parse_event};
 use lakehouse_lake::schema::{MAX_PARTITION_VALUE_PATH_BYTES, partition_value_path_bytes};
 
 fn cases() -> u32 {
@@ -152,8 +152,8 @@ fn check_event(input: &[u8]) {
     }
 }
 
-fn check_raw_row(event: &crate::event::Event<'_>) {
-    use crate::batch::{RawBatchBuilder, RowContext, Rows};
+fn check_raw_row(event: &crate::rules::event::Event<'_>) {
+    use crate::write::batch::{RawBatchBuilder, RowContext, Rows};
     use deltalake::arrow::array::{Array, AsArray};
     let record = crate::SourceRecord {
         data: event.payload.as_bytes(),
@@ -272,7 +272,7 @@ fn fuzz_kinesis_documents() {
         ),
     ];
     fuzz("Kinesis event documents", documents, |document| {
-        let _ = crate::kinesis::parse_document(&document, "fuzz");
+        let _ = crate::decode::kinesis::parse_document(&document, "fuzz");
     });
 }
 

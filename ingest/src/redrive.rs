@@ -24,12 +24,12 @@ use lakehouse_lake::app_ids::REDRIVE_APP_ID;
 use lakehouse_lake::log::txn_version;
 use lakehouse_lake::redrive::{QuarantinedRecord, RedrivenKey, redriven_keys, stored_rows};
 
-use crate::ahead::{Verdict, judge};
+use crate::decode::source::SourceRecord;
 use crate::error::{IngestError, Result};
-use crate::event::TOO_LARGE_KIND;
-use crate::options::IngestOptions;
-use crate::source::SourceRecord;
-use crate::writer::{Destinations, Ingestor};
+use crate::rules::event::TOO_LARGE_KIND;
+use crate::rules::verdict::{Verdict, judge};
+use crate::write::options::IngestOptions;
+use crate::write::writer::{Destinations, Ingestor};
 
 /// What a re-drive is offered.
 #[derive(Debug, Clone)]

@@ -200,7 +200,7 @@ async fn push_record(
     into: Destinations,
     report: &mut BatchReport,
 ) -> Result<(), IngestError> {
-    let decoded = kinesis::push_record(ingestor, record, source, into).await?;
+    let decoded = ingestor.push_kinesis(record, source, into).await?;
     report.records += 1;
     report.bytes += decoded.bytes;
     report.user_records += decoded.user_records;

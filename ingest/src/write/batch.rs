@@ -1,6 +1,6 @@
 //! Builders that turn records into Arrow batches of the `raw` and `quarantine` schemas.
 //! One row per record, in input order. An ingest keeps one builder per partition
-//! (see [`crate::sink`]), so a builder starts small: thousands of them may be open.
+//! (see [`crate::write::sink`]), so a builder starts small: thousands of them may be open.
 
 use std::sync::Arc;
 
@@ -11,10 +11,10 @@ use deltalake::arrow::array::{
 use deltalake::arrow::error::ArrowError;
 use lakehouse_lake::schema::{Table, UTC};
 
-use crate::event::{
+use crate::decode::source::SourceRecord;
+use crate::rules::event::{
     Event, MICROS_PER_SECOND, event_date_of, event_subtype_of, event_type_of, offset_within,
 };
-use crate::source::SourceRecord;
 
 /// Rows a builder has room for when it starts; it grows as rows come.
 const FIRST_ROWS: usize = 8;
@@ -26,9 +26,6 @@ fn strings(bytes_per_row: usize) -> StringBuilder {
 /// The rows of one table gathered for one file.
 pub trait Rows: Default + Send + 'static {
     fn len(&self) -> usize;
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
     /// Bytes the rows hold, about: their strings plus fixed-width values and offsets.
     fn bytes(&self) -> usize;
     /// The rows as a batch of the table's schema.
@@ -332,7 +329,7 @@ mod tests {
     use deltalake::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
 
     use super::*;
-    use crate::event::parse_event;
+    use crate::rules::event::parse_event;
 
     #[test]
     fn raw_rows_become_the_columns_of_raw() {

@@ -1,7 +1,7 @@
 //! What an ingest reads: standard input, local files, and objects in S3 named by a glob
 //! (`s3://bucket/firehose/2025/*/*/*/*.gz`: the Firehose backup layout). Each input has an
-//! identity for idempotent loads (see [`crate::load`]) and opens as a byte stream;
-//! [`crate::archive`] decompresses it.
+//! identity for idempotent loads (see [`crate::loading::load`]) and opens as a byte stream;
+//! [`crate::decode::archive`] decompresses it.
 //!
 //! A file's identity is the SHA-256 of its bytes as stored, checked again in the pass that
 //! loads it. A path that is not a regular file (a pipe: `<(zcat a.gz)`, `/dev/stdin` fed by
@@ -23,7 +23,7 @@ use tokio::runtime::Handle;
 use url::Url;
 
 use crate::error::{IngestError, Result};
-use crate::load::{ContentCheck, content_digest};
+use crate::loading::load::{ContentCheck, content_digest};
 
 /// Input bytes (as stored) after which an ingest of many inputs commits, so that an
 /// interrupted backfill loses at most this much work: 1 GiB.

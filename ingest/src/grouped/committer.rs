@@ -2,7 +2,7 @@
 //! [`ManifestLog`], lands every one the table lacks in one commit
 //! ([`commit_manifests`]), then forgets the committed ones but each writer's latest.
 //!
-//! Run exactly one per table (a Lambda with concurrency 1, or one `lakehouse commit`). A
+//! Run exactly one per table (the committer Lambda, reserved concurrency 1). A
 //! second one is safe, not useful: two commits advancing one writer's `txn` conflict in the
 //! lake's commit rules, and the loser commits nothing and tries again next round.
 //!

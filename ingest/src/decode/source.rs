@@ -1,11 +1,11 @@
 //! Records and where they come from; JSON Lines streams. Kinesis records are decoded by
-//! [`crate::kinesis`].
+//! [`crate::decode::kinesis`].
 
 use std::io::BufRead;
 use std::sync::Arc;
 
 use crate::error::{IngestError, Result};
-use crate::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES};
+use crate::rules::event::{MAX_RECORD_BYTES, QUARANTINED_PREFIX_BYTES};
 
 /// One input record and where it came from, for lineage and for quarantine.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! How an ingest writes: its memory budget, file size and record limit, with their defaults.
 
-use crate::event::MAX_RECORD_BYTES;
+use crate::rules::event::MAX_RECORD_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
@@ -11,7 +11,7 @@ pub struct IngestOptions {
     /// Rows per file at most.
     pub file_rows: usize,
     /// A record longer than this is quarantined as too large (see
-    /// [`crate::event::MAX_RECORD_BYTES`]).
+    /// [`crate::rules::event::MAX_RECORD_BYTES`]).
     pub max_record_bytes: usize,
 }
 

@@ -8,53 +8,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
+use crate::decode::source::{JsonLines, SourceRecord};
 use crate::error::{IngestError, Result};
-use crate::event::{DetachedEvent, Event, Rejection, parse_event};
-use crate::source::{JsonLines, SourceRecord};
-
-/// What the ingestor does with a record; the event borrowed from the record (`Event`) or
-/// apart from it, to cross threads ([`DetachedEvent`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict<E> {
-    /// Longer than the maximum record: quarantined by its first bytes.
-    TooLarge,
-    Valid(E),
-    Invalid(Rejection),
-}
-
-/// Judges one record by the event rules and the maximum record size.
-pub fn judge(data: &[u8], max_record_bytes: usize) -> Verdict<Event<'_>> {
-    if data.len() > max_record_bytes {
-        return Verdict::TooLarge;
-    }
-    match parse_event(data) {
-        Ok(event) => Verdict::Valid(event),
-        Err(rejection) => Verdict::Invalid(rejection),
-    }
-}
-
-impl Verdict<Event<'_>> {
-    pub fn detach(self) -> Verdict<DetachedEvent> {
-        match self {
-            Verdict::TooLarge => Verdict::TooLarge,
-            Verdict::Valid(event) => Verdict::Valid(event.detach()),
-            Verdict::Invalid(rejection) => Verdict::Invalid(rejection),
-        }
-    }
-}
-
-impl Verdict<DetachedEvent> {
-    /// The verdict on `data`, the record it was given for (`None` for any other bytes).
-    pub fn attach<'a>(&'a self, data: &'a [u8]) -> Option<Verdict<Event<'a>>> {
-        Some(match self {
-            Verdict::TooLarge => Verdict::TooLarge,
-            Verdict::Valid(detached) => {
-                Verdict::Valid(detached.attach(std::str::from_utf8(data).ok()?)?)
-            }
-            Verdict::Invalid(rejection) => Verdict::Invalid(rejection.clone()),
-        })
-    }
-}
+use crate::rules::event::DetachedEvent;
+use crate::rules::verdict::{Verdict, judge};
 
 /// Records in input order, their bytes copied out of the reader, each with its verdict.
 pub struct Chunk {

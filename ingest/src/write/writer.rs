@@ -1,6 +1,6 @@
 //! The ingest writer: records in, one Delta commit on `raw` (valid events) and one on
 //! `quarantine` (everything else) out. Memory stays within a budget: rows are held per
-//! partition and become files as the budget requires (see [`crate::sink`]), while the
+//! partition and become files as the budget requires (see [`crate::write::sink`]), while the
 //! commit waits until the end so a failed ingest leaves no partial data visible.
 
 use std::collections::BTreeMap;
@@ -11,13 +11,17 @@ use deltalake::kernel::Transaction;
 use lakehouse_lake::subject::SubjectPaths;
 use lakehouse_lake::{CommitMetadata, Committed, Lake, Table};
 
-use crate::ahead::{Chunk, Verdict, judge};
-use crate::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
+use crate::decode::ahead::Chunk;
+use crate::decode::kinesis::{
+    self, CORRUPT_AGGREGATE_KIND, Decoded, KinesisEvent, KinesisEventRecord, Part,
+};
+use crate::decode::source::SourceRecord;
 use crate::error::{IngestError, Result};
-use crate::event::{Event, QUARANTINED_PREFIX_BYTES, TOO_LARGE_KIND, too_large};
-use crate::options::IngestOptions;
-use crate::sink::{PreparedAppend, Sink};
-use crate::source::SourceRecord;
+use crate::rules::event::{Event, QUARANTINED_PREFIX_BYTES, TOO_LARGE_KIND, too_large};
+use crate::rules::verdict::{Verdict, judge};
+use crate::write::batch::{QuarantineBatchBuilder, RawBatchBuilder, RowContext};
+use crate::write::options::IngestOptions;
+use crate::write::sink::{PreparedAppend, Sink};
 
 /// What one ingest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -27,9 +31,9 @@ pub struct IngestSummary {
     pub already_committed: u64,
     pub appended: u64,
     pub quarantined: u64,
-    /// Quarantined records by reason kind (see [`crate::event::Rejection::kind`]).
+    /// Quarantined records by reason kind (see [`crate::rules::event::Rejection::kind`]).
     pub reasons: BTreeMap<String, u64>,
-    /// Inputs left out whole because both tables already hold them (see [`crate::load`]).
+    /// Inputs left out whole because both tables already hold them (see [`crate::loading::load`]).
     pub inputs_already_loaded: u64,
     pub raw_files: usize,
     pub quarantine_files: usize,
@@ -70,7 +74,7 @@ pub struct Ingestor {
     ingested_at_micros: i64,
     raw: Sink<RawBatchBuilder>,
     quarantine: Sink<QuarantineBatchBuilder>,
-    /// Loads each table records with its commit (see [`crate::load`]).
+    /// Loads each table records with its commit (see [`crate::loading::load`]).
     raw_loads: Vec<Transaction>,
     quarantine_loads: Vec<Transaction>,
     summary: IngestSummary,
@@ -101,7 +105,7 @@ impl Ingestor {
         })
     }
 
-    /// Starts loading the input recorded under `app_id` (see [`crate::load`]): where each
+    /// Starts loading the input recorded under `app_id` (see [`crate::loading::load`]): where each
     /// table should take its records, and each table's record of the load goes into its
     /// commit. `None` when both tables already hold it (nothing to read), unless `force`,
     /// which loads it again everywhere.
@@ -154,7 +158,7 @@ impl Ingestor {
         self.push_judged(record, verdict, into).await
     }
 
-    /// Adds every record of a chunk judged ahead (see [`crate::ahead`]), in order.
+    /// Adds every record of a chunk judged ahead (see [`crate::decode::ahead`]), in order.
     pub async fn push_chunk(&mut self, chunk: &Chunk, into: Destinations) -> Result<()> {
         for (record, verdict) in chunk.records() {
             let verdict = verdict.attach(record.data).ok_or_else(|| {
@@ -207,6 +211,63 @@ impl Ingestor {
                 self.reject(record, &reason, &kind, into).await
             }
         }
+    }
+
+    /// Adds the records one Kinesis record decodes to ([`kinesis::decode`]): its user
+    /// records through the event rules, a corrupt aggregate to quarantine whole. `source`
+    /// is the record's [`kinesis::source_name`]; `into` leaves out the tables that already
+    /// hold the record.
+    pub async fn push_kinesis(
+        &mut self,
+        record: &KinesisEventRecord,
+        source: &str,
+        into: Destinations,
+    ) -> Result<Decoded> {
+        let (parts, decoded) = kinesis::decode(record);
+        for part in parts {
+            match part {
+                Part::Record { data, position } => {
+                    let record = SourceRecord {
+                        data,
+                        source,
+                        position: &position,
+                    };
+                    self.push_to(&record, into).await?;
+                }
+                Part::Corrupt {
+                    data,
+                    position,
+                    reason,
+                } => {
+                    let record = SourceRecord {
+                        data,
+                        source,
+                        position,
+                    };
+                    self.reject(&record, &reason, CORRUPT_AGGREGATE_KIND, into)
+                        .await?;
+                }
+            }
+        }
+        Ok(decoded)
+    }
+
+    /// Adds every record of an event document, in document order, each with the lineage of
+    /// its own shard. What the CLI ingests; the Lambda goes shard by shard with checkpoints.
+    pub async fn push_kinesis_document(
+        &mut self,
+        event: &KinesisEvent,
+        into: Destinations,
+    ) -> Result<Decoded> {
+        let mut total = Decoded::default();
+        for record in &event.records {
+            let (stream, shard) = kinesis::origin(record);
+            let source = kinesis::source_name(stream, shard);
+            let decoded = self.push_kinesis(record, &source, into).await?;
+            total.user_records += decoded.user_records;
+            total.bytes += decoded.bytes;
+        }
+        Ok(total)
     }
 
     /// Sends a record to `quarantine` with `reason`, without parsing it (a corrupt

@@ -2,18 +2,17 @@
 //! both go through it, so the same event document gives the same rows either way.
 //!
 //! A Lambda Kinesis event document holds records whose `data` is base64 (decoded by the
-//! event types). A record is one user record, or a KPL aggregate of many ([`crate::kpl`]);
+//! event types). A record is one user record, or a KPL aggregate of many ([`crate::decode::kpl`]);
 //! a corrupt aggregate goes to quarantine whole, with the reason. Lineage: `source` is
 //! `kinesis:<stream>/<shard>`, `source_position` the record's sequence number, or
 //! `<sequence>:<index>` for the index-th user record of an aggregate (the KPL's
-//! sub-sequence number).
+//! sub-sequence number). The decoder only yields records ([`decode`]); the ingestor writes
+//! them (`Ingestor::push_kinesis`).
 
 pub use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 
+use crate::decode::kpl;
 use crate::error::{IngestError, Result};
-use crate::kpl;
-use crate::source::SourceRecord;
-use crate::writer::{Destinations, Ingestor};
 
 /// The reason kind of a Kinesis record whose KPL aggregate cannot be unpacked.
 pub const CORRUPT_AGGREGATE_KIND: &str = "corrupt KPL aggregate";
@@ -59,68 +58,54 @@ pub struct Decoded {
     pub bytes: u64,
 }
 
-/// Adds the user records of one Kinesis record to `ingestor`. `source` is the record's
-/// [`source_name`]; `into` leaves out the tables that already hold the record.
-pub async fn push_record(
-    ingestor: &mut Ingestor,
-    record: &KinesisEventRecord,
-    source: &str,
-    into: Destinations,
-) -> Result<Decoded> {
+/// One record a Kinesis record decodes to, for the event rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part<'a> {
+    /// The Kinesis record itself, or one user record of its KPL aggregate, at its position
+    /// (`<sequence>` or `<sequence>:<index>`).
+    Record { data: &'a [u8], position: String },
+    /// A KPL aggregate that does not decode: quarantined whole, with the reason.
+    Corrupt {
+        data: &'a [u8],
+        position: &'a str,
+        reason: String,
+    },
+}
+
+/// The records one Kinesis record decodes to, in order, and what it carried.
+pub fn decode(record: &KinesisEventRecord) -> (Vec<Part<'_>>, Decoded) {
     let data = record.kinesis.data.0.as_slice();
     let sequence = record.kinesis.sequence_number.as_str();
     let mut decoded = Decoded {
         user_records: 1,
         bytes: data.len() as u64,
     };
-    let whole = SourceRecord {
-        data,
-        source,
-        position: sequence,
-    };
     if !kpl::is_aggregated(data) {
-        ingestor.push_to(&whole, into).await?;
-        return Ok(decoded);
+        let whole = Part::Record {
+            data,
+            position: sequence.to_string(),
+        };
+        return (vec![whole], decoded);
     }
-    match kpl::deaggregate(data) {
+    let parts = match kpl::deaggregate(data) {
         Ok(user_records) => {
             decoded.user_records = user_records.len() as u64;
-            for (index, user) in user_records.iter().enumerate() {
-                let position = format!("{sequence}:{index}");
-                let record = SourceRecord {
+            user_records
+                .iter()
+                .enumerate()
+                .map(|(index, user)| Part::Record {
                     data: user.data,
-                    source,
-                    position: &position,
-                };
-                ingestor.push_to(&record, into).await?;
-            }
+                    position: format!("{sequence}:{index}"),
+                })
+                .collect()
         }
-        Err(corrupt) => {
-            let reason = corrupt.to_string();
-            ingestor
-                .reject(&whole, &reason, CORRUPT_AGGREGATE_KIND, into)
-                .await?
-        }
-    }
-    Ok(decoded)
-}
-
-/// Adds every record of an event document to the tables `into` names, in document order,
-/// each with the lineage of its own shard. What the CLI ingests; the Lambda goes shard by
-/// shard with checkpoints.
-pub async fn push_document(
-    ingestor: &mut Ingestor,
-    event: &KinesisEvent,
-    into: Destinations,
-) -> Result<Decoded> {
-    let mut total = Decoded::default();
-    for record in &event.records {
-        let (stream, shard) = origin(record);
-        let decoded = push_record(ingestor, record, &source_name(stream, shard), into).await?;
-        total.user_records += decoded.user_records;
-        total.bytes += decoded.bytes;
-    }
-    Ok(total)
+        Err(corrupt) => vec![Part::Corrupt {
+            data,
+            position: sequence,
+            reason: corrupt.to_string(),
+        }],
+    };
+    (parts, decoded)
 }
 
 #[cfg(test)]

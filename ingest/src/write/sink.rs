@@ -18,9 +18,9 @@ use lakehouse_lake::write::{FileWriter, PartitionKey};
 use lakehouse_lake::{Commit, CommitMetadata, Committed, Table};
 use tokio::task::{JoinError, JoinSet};
 
-use crate::batch::Rows;
 use crate::error::{IngestError, Result};
-use crate::options::IngestOptions;
+use crate::write::batch::Rows;
+use crate::write::options::IngestOptions;
 
 /// The most string bytes one file takes from memory: Arrow's 32-bit offsets hold 2 GiB
 /// per column, and a partition one record short of this plus one record of the largest

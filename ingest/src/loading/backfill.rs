@@ -1,6 +1,6 @@
 //! A backfill: inputs (stdin, files, local globs, `s3://` globs) into raw and quarantine,
 //! each input once. An input both tables already hold is passed over unless forced (its
-//! identity, [`crate::load`]); the tables are committed each time `commit_every` bytes of
+//! identity, [`crate::loading::load`]); the tables are committed each time `commit_every` bytes of
 //! input (as stored) are read and at the end, so an interrupted backfill reruns from its
 //! last commit. Stdin and other streams (pipes) have no identity and always append. The
 //! CLI's `lakehouse ingest` drives it, and whoever watches it hears of each step
@@ -12,13 +12,13 @@ use std::path::PathBuf;
 use lakehouse_lake::Lake;
 use lakehouse_lake::app_ids::load_app_id;
 
-use crate::ahead::ParseAhead;
+use crate::decode::ahead::ParseAhead;
+use crate::decode::source::JsonLines;
+use crate::decode::{archive, kinesis};
 use crate::error::{IngestError, Result};
-use crate::inputs::{self, DEFAULT_COMMIT_EVERY_BYTES, Input};
-use crate::options::IngestOptions;
-use crate::source::JsonLines;
-use crate::writer::{Destinations, IngestSummary, Ingestor};
-use crate::{archive, kinesis};
+use crate::loading::inputs::{self, DEFAULT_COMMIT_EVERY_BYTES, Input};
+use crate::write::options::IngestOptions;
+use crate::write::writer::{Destinations, IngestSummary, Ingestor};
 
 /// What the inputs hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +173,7 @@ async fn push_input(
             })?;
             // The Lambda's decoder: KPL aggregates unpacked, the same lineage.
             let event = kinesis::parse_document(&document, name)?;
-            kinesis::push_document(ingestor, &event, into).await?;
+            ingestor.push_kinesis_document(&event, into).await?;
         }
     }
     Ok(())
