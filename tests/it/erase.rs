@@ -340,6 +340,72 @@ async fn subjects_from_a_file_and_a_request_without_an_id_are_recognised_on_reru
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: name at least one subject"));
 }
 
+/// Erase's output read by `| head` (its reader gone before it prints): the erasure is done
+/// and committed, the command quiet (exit 141); subjects piped through `/dev/stdin` as the
+/// subjects file are read; a subject id past the limit is an `error:` that changes nothing.
+#[tokio::test]
+async fn an_erasure_read_by_head_piped_subjects_and_an_oversized_id_behave() {
+    let lake = lake_with_subjects().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(erase_gone(&lake, "closed-stdout"))
+        .env_remove("LAKEHOUSE_LAKE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_gone(&lake, GONE);
+    let rerun = lakehouse_ok(
+        &[
+            &erase_gone(&lake, "closed-stdout")[..],
+            &["--format", "json"],
+        ]
+        .concat(),
+        b"",
+    );
+    let rerun: Value = serde_json::from_str(rerun.trim()).expect("receipt");
+    assert_eq!(rerun["recorded_before"], true);
+
+    // The subjects file is a pipe.
+    let piped = [
+        "erase",
+        "--lake",
+        lake.path(),
+        "--subjects-file",
+        "/dev/stdin",
+        "--request-id",
+        "piped",
+        "--format",
+        "json",
+    ];
+    let receipt = lakehouse_ok(&piped, format!("{GONE_TOO}\n").as_bytes());
+    let receipt: Value = serde_json::from_str(receipt.trim()).expect("receipt");
+    assert_eq!(receipt["subject_hashes"].as_array().map(Vec::len), Some(1));
+    assert_gone(&lake, GONE_TOO);
+
+    // One byte past the limit: refused before anything is read or written.
+    let before: Vec<u64> = [Table::Raw, Table::Staging, Table::Quarantine]
+        .map(|t| versions(&lake, t))
+        .to_vec();
+    let long = "x".repeat(lakehouse_erase::subjects::MAX_SUBJECT_BYTES + 1);
+    let args = ["erase", "--lake", lake.path(), "--subject", &long];
+    let out = lakehouse(&args, b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("a subject id must have 1 to 1024 bytes"),
+        "{stderr}"
+    );
+    let after: Vec<u64> = [Table::Raw, Table::Staging, Table::Quarantine]
+        .map(|t| versions(&lake, t))
+        .to_vec();
+    assert_eq!(before, after);
+}
+
 #[tokio::test]
 async fn an_erasure_killed_at_any_point_converges_on_rerun() {
     let lake = lake_with_subjects().await;

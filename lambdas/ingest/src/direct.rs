@@ -80,7 +80,7 @@ impl ShardProgress for Direct {
     }
 
     /// Begins the checkpoint, commits the table's files with the shard's txn, completes the
-    /// checkpoint. Nothing new for this table: nothing to do.
+    /// checkpoint.
     async fn land(
         &self,
         state: &mut TableState,
@@ -89,9 +89,6 @@ impl ShardProgress for Direct {
         last: &SequenceNumber,
         report: &mut BatchReport,
     ) -> Result<(), StreamError> {
-        if append.rows() == 0 {
-            return Ok(());
-        }
         let checkpoints = &self.0;
         let pending = Pending {
             sequence: last.clone(),

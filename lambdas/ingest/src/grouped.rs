@@ -104,9 +104,6 @@ impl ShardProgress for Grouped {
         last: &SequenceNumber,
         report: &mut BatchReport,
     ) -> Result<(), StreamError> {
-        if append.rows() == 0 {
-            return Ok(());
-        }
         let log = self.log(state.table);
         let manifest = Manifest {
             app_id: state.app_id.clone(),

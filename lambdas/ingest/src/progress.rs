@@ -51,7 +51,7 @@ pub trait ShardProgress: Send + Sync {
     ) -> Result<TableState, StreamError>;
 
     /// Lands the table's files of the batch `first..=last` as the shard's next version and
-    /// moves `state` on; nothing new for the table: nothing to do.
+    /// moves `state` on. Called only when the batch has rows for the table.
     async fn land(
         &self,
         state: &mut TableState,

@@ -154,9 +154,12 @@ impl StreamIngest {
         };
         let first = &shard.records[0].0;
         for (state, append) in states.iter_mut().zip([&prepared.raw, &prepared.quarantine]) {
-            self.progress
-                .land(state, append, first, last, report)
-                .await?;
+            // Nothing new for this table: nothing to land.
+            if append.rows() > 0 {
+                self.progress
+                    .land(state, append, first, last, report)
+                    .await?;
+            }
         }
         Ok(())
     }
