@@ -2,7 +2,6 @@
 //! crates that own them, never repeated here.
 
 use clap::{Args, ValueEnum};
-use lakehouse_compact::CompactOptions;
 
 #[derive(Args, Clone)]
 pub struct LakeArg {
@@ -62,10 +61,6 @@ pub(crate) fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
         .filter(|s| *s >= 0)
         .and_then(chrono::Duration::try_seconds)
         .ok_or_else(invalid)
-}
-
-pub(crate) fn default_retention_hours() -> u32 {
-    u32::try_from(CompactOptions::default().retention.num_hours()).unwrap_or(u32::MAX)
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -200,6 +200,10 @@ variable "recent_file_mb" {
   description = "The size (MiB) recent staging partitions' files stay under: what replacing one row there rewrites at most."
   type        = number
   default     = 16
+  validation {
+    condition     = var.recent_file_mb >= 1 && var.recent_file_mb <= 1024 && floor(var.recent_file_mb) == var.recent_file_mb
+    error_message = "recent_file_mb must be a whole number from 1 to 1024 (the range of lakehouse compact --recent-file-mb)."
+  }
 }
 
 variable "retention_hours" {

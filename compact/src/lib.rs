@@ -23,6 +23,7 @@ pub mod candidates;
 pub mod changes;
 mod compactor;
 pub mod error;
+pub mod flags;
 pub mod key_build;
 pub mod key_runs;
 pub mod keys;
@@ -36,4 +37,5 @@ pub mod write;
 
 pub use compactor::{CommitFence, CompactOptions, CompactReport, Compactor, FenceError};
 pub use error::CompactError;
+pub use flags::CompactFlags;
 pub use lakehouse_lake::app_ids::STAGING_APP_ID;

@@ -1,11 +1,9 @@
-use std::num::NonZeroU64;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use lakehouse_compact::{CompactOptions, CompactReport, Compactor};
+use lakehouse_compact::{CompactFlags, CompactOptions, CompactReport, Compactor};
 use lakehouse_lake::Lake;
 
-use crate::args::{LakeArg, LayoutArg, default_retention_hours, parse_keys, parse_types};
+use crate::args::{LakeArg, LayoutArg, parse_keys, parse_types};
 
 #[derive(Args)]
 pub struct CompactArgs {
@@ -13,36 +11,8 @@ pub struct CompactArgs {
     pub lake: LakeArg,
     #[command(flatten)]
     pub layout: LayoutArg,
-    /// Search staging files within this many days of a new row's date for older copies
-    /// (0: every file) instead of the key index, which finds copies of any age.
-    #[arg(long)]
-    pub horizon_days: Option<u32>,
-    /// A hot window: look up only the key index's runs indexed within the last H hours,
-    /// so a round costs what the window holds. A copy whose staged row is older stays
-    /// beside it until `lakehouse keys sweep`. Unset: every run, copies of any age.
-    #[arg(long, value_name = "H", conflicts_with = "horizon_days")]
-    pub hot_hours: Option<u32>,
-    /// Staging partitions dated this many days before today (UTC) or later are recent:
-    /// their files stay small, since a newer copy of a row rewrites its whole file.
-    #[arg(long, default_value_t = CompactOptions::default().recent_days)]
-    pub recent_days: u32,
-    /// The size (MiB) recent partitions' files stay under: what replacing one row
-    /// there rewrites at most. Older partitions are packed to 128 MiB.
-    #[arg(
-        long,
-        default_value_t = CompactOptions::default().recent_file_size.get() >> 20,
-        value_parser = clap::value_parser!(u64).range(1..=1_024)
-    )]
-    pub recent_file_mb: u64,
-    /// Hours of history vacuum keeps for time travel.
-    #[arg(long, default_value_t = default_retention_hours())]
-    pub retention_hours: u32,
-    /// Vacuum also deletes files no commit references (lists the whole table).
-    #[arg(long)]
-    pub vacuum_full: bool,
-    /// Dedup only: skip optimize and vacuum.
-    #[arg(long)]
-    pub no_maintenance: bool,
+    #[command(flatten)]
+    pub flags: CompactFlags,
     /// Fan-out: merge only event-type range I of N (e.g. 2/4), one of N runs that may go
     /// at once; range 0 also maintains the tables. An event staged under two types
     /// keeps a row in each range: prefer --keys.
@@ -57,16 +27,8 @@ pub struct CompactArgs {
 
 pub async fn run(args: CompactArgs) -> Result<()> {
     let options = CompactOptions {
-        horizon_days: args.horizon_days,
-        hot_hours: args.hot_hours,
-        recent_days: args.recent_days,
-        recent_file_size: NonZeroU64::new(args.recent_file_mb << 20)
-            .context("--recent-file-mb must be at least 1")?,
-        retention: chrono::Duration::hours(i64::from(args.retention_hours)),
-        vacuum_full: args.vacuum_full,
-        skip_maintenance: args.no_maintenance,
         range: args.types.or(args.keys),
-        ..Default::default()
+        ..args.flags.options().map_err(anyhow::Error::msg)?
     };
     let lake = Lake::parse(&args.lake.lake)?.with_raw_layout(args.layout.raw_layout.into());
     let spinner = crate::progress::counter("compacting");

@@ -14,7 +14,7 @@
 
 The code side is read from the Rust sources: every workspace crate each Lambda package
 links (from `cargo metadata`, so it follows the code), their
-`required_env`/`env_or`/`env::var` names, and their AWS SDK calls (`.get_item()` …).
+`required_env`/`env_or`/`env::var` names and clap flags' `env = "…"`, and their AWS SDK calls (`.get_item()` …).
 Exit status 1 with one line per problem.
 """
 
@@ -135,7 +135,8 @@ def strip_tests(text):
 
 def env_read_by(lambda_name):
     names = set()
-    pattern = re.compile(r'(?:required_env|env_or|env::var|try_from_env)\(\s*"([A-Z0-9_]+)"')
+    # A clap flag's `env = "NAME"` is read too: a stage's options are flags and variables.
+    pattern = re.compile(r'(?:(?:required_env|env_or|env::var|try_from_env)\(\s*|\benv\s*=\s*)"([A-Z0-9_]+)"')
     for path in rust_sources(lambda_name):
         names |= set(pattern.findall(strip_tests(path.read_text())))
     return names - PLATFORM_ENV

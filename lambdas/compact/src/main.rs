@@ -6,13 +6,12 @@
 //! a `{"keys_build": …}` event one of the key index's build ([`lakehouse_compact_lambda::keys_build`]),
 //! an `{"erase": {}}` event the erasure requests waiting ([`lakehouse_compact_lambda::erase`]).
 
-use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lakehouse_catalog::Catalog;
-use lakehouse_compact::{CompactError, CompactOptions, Compactor};
+use lakehouse_compact::{CompactError, CompactFlags, CompactOptions, Compactor};
 use lakehouse_compact_lambda::erase::{Waiting, handle_erase};
 use lakehouse_compact_lambda::keys_build::{KeysBuildStep, handle_keys_build};
 use lakehouse_compact_lambda::lease::Lease;
@@ -43,37 +42,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn configure() -> Result<Config> {
     let lake = runtime::lake_from_env()?;
-    let defaults = CompactOptions::default();
-    let options = CompactOptions {
-        // Unset or empty: the key index.
-        horizon_days: match std::env::var("LAKEHOUSE_HORIZON_DAYS") {
-            Ok(days) if !days.trim().is_empty() => {
-                Some(runtime::env_or("LAKEHOUSE_HORIZON_DAYS", 0)?)
-            }
-            _ => None,
-        },
-        // Unset or empty: every run of the index.
-        hot_hours: match std::env::var("LAKEHOUSE_HOT_HOURS") {
-            Ok(hours) if !hours.trim().is_empty() => {
-                Some(runtime::env_or("LAKEHOUSE_HOT_HOURS", 0)?)
-            }
-            _ => None,
-        },
-        retention: chrono::Duration::hours(runtime::env_or(
-            "LAKEHOUSE_RETENTION_HOURS",
-            defaults.retention.num_hours(),
-        )?),
-        skip_maintenance: runtime::env_or("LAKEHOUSE_SKIP_MAINTENANCE", false)?,
-        recent_days: runtime::env_or("LAKEHOUSE_RECENT_DAYS", defaults.recent_days)?,
-        recent_file_size: runtime::env_or(
-            "LAKEHOUSE_RECENT_FILE_MB",
-            defaults.recent_file_size.get() >> 20,
-        )?
-        .checked_mul(1 << 20)
-        .and_then(NonZeroU64::new)
-        .context("LAKEHOUSE_RECENT_FILE_MB must be a size in MiB, at least 1")?,
-        ..defaults
-    };
+    // The same options as `lakehouse compact`'s flags, from their LAKEHOUSE_* variables.
+    let options = CompactFlags::from_env()
+        .and_then(|flags| flags.options())
+        .map_err(anyhow::Error::msg)?;
     let sdk = lakehouse_aws::sdk_config().await;
     let catalog = match std::env::var("LAKEHOUSE_GLUE_DATABASE") {
         Ok(db) if !db.is_empty() => Some(

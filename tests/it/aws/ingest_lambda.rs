@@ -325,4 +325,24 @@ fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
         assert!(!ran, "started with {variable}={value}");
         assert!(said.contains(variable) && said.contains(value), "{said}");
     }
+    // The compaction Lambda reads `lakehouse compact`'s flags from their variables: a value
+    // that does not parse is named, an empty one is unset (Terraform's "none").
+    let base = [
+        ("LAKEHOUSE_LAKE", "s3://lake/x"),
+        ("LAKEHOUSE_LEASE_TABLE", "leases"),
+    ];
+    let bad = [&base[..], &[("LAKEHOUSE_RECENT_DAYS", "soon")]].concat();
+    let (ran, said) = start_up(super::lambda::COMPACT, &bad);
+    assert!(!ran, "started with LAKEHOUSE_RECENT_DAYS=soon");
+    assert!(
+        said.contains("LAKEHOUSE_RECENT_DAYS") && said.contains("soon"),
+        "{said}"
+    );
+    let empty = [
+        &base[..],
+        &[("LAKEHOUSE_HORIZON_DAYS", ""), ("LAKEHOUSE_HOT_HOURS", "")],
+    ]
+    .concat();
+    let (_, said) = start_up(super::lambda::COMPACT, &empty);
+    assert!(!said.contains("bad configuration"), "{said}");
 }
