@@ -226,7 +226,7 @@ async fn failures_mid_batch_are_reported_and_the_retry_lands_once() {
     let (stream, shards) = stream_with(&stack, "faults", 1, &w).await;
     let (shard, records) = &shards[0];
     let batches: Vec<_> = records.chunks(50).collect();
-    assert!(batches.len() >= 5);
+    assert!(batches.len() >= 6);
     // A healthy first batch creates the tables.
     assert_eq!(deliver(&stack, &stream, shard, &batches[0].to_vec(), 50), 0);
 
@@ -255,12 +255,28 @@ async fn failures_mid_batch_are_reported_and_the_retry_lands_once() {
     );
     assert_eq!(deliver(&stack, &stream, shard, &batches[2].to_vec(), 50), 0);
 
+    // 2b. The raw commit lands but DynamoDB refuses the checkpoint's completion (the
+    //     update that REMOVEs the pending fields): the batch is done, its data and txn
+    //     committed, and the next batch finds the pending version in the Delta log and
+    //     completes the checkpoint.
+    let repaired_before = metric_sum(&stack, "RepairedCheckpoints");
+    proxy.inject_body("POST", "/", "REMOVE", Action::Respond(400), 1);
+    let failed = stack.ingest(&stream.event_document(shard, batches[3]));
+    assert_eq!(proxy.triggered(), 3);
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(deliver(&stack, &stream, shard, &batches[4].to_vec(), 50), 0);
+    assert_eq!(
+        metric_sum(&stack, "RepairedCheckpoints"),
+        repaired_before + 1.0,
+        "the next batch repaired the checkpoint"
+    );
+
     // 3. DynamoDB fails at the start of a batch: reported, retried, landed.
     proxy.inject("POST", "/", Action::Respond(400), 1);
-    let failed = stack.ingest(&stream.event_document(shard, batches[3]));
-    assert_eq!(failed, vec![batches[3][0].0.clone()]);
+    let failed = stack.ingest(&stream.event_document(shard, batches[5]));
+    assert_eq!(failed, vec![batches[5][0].0.clone()]);
     proxy.clear();
-    for batch in &batches[3..] {
+    for batch in &batches[5..] {
         assert_eq!(deliver(&stack, &stream, shard, &batch.to_vec(), 50), 0);
     }
     assert_eq!(stack.compact()["status"], "compacted");

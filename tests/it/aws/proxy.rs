@@ -28,6 +28,8 @@ pub enum Action {
 struct Fault {
     method: &'static str,
     path_contains: String,
+    /// Only requests whose body holds this (a DynamoDB call is told apart by its body).
+    body_contains: Option<String>,
     action: Action,
     remaining: usize,
 }
@@ -84,6 +86,25 @@ impl FaultProxy {
         self.shared.faults.lock().expect("faults").push(Fault {
             method,
             path_contains: path_contains.to_string(),
+            body_contains: None,
+            action,
+            remaining: times,
+        });
+    }
+
+    /// As [`FaultProxy::inject`], on requests whose body also holds `body_contains`.
+    pub fn inject_body(
+        &self,
+        method: &'static str,
+        path_contains: &str,
+        body_contains: &str,
+        action: Action,
+        times: usize,
+    ) {
+        self.shared.faults.lock().expect("faults").push(Fault {
+            method,
+            path_contains: path_contains.to_string(),
+            body_contains: Some(body_contains.to_string()),
             action,
             remaining: times,
         });
@@ -119,14 +140,22 @@ async fn handle(
     shared: Shared,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Ok(error_response(400)),
+    };
     let action = {
         let mut faults = shared.faults.lock().expect("faults");
         faults
             .iter_mut()
             .find(|f| {
                 f.remaining > 0
-                    && req.method().as_str() == f.method
-                    && req.uri().path().contains(&f.path_contains)
+                    && parts.method.as_str() == f.method
+                    && parts.uri.path().contains(&f.path_contains)
+                    && f.body_contains.as_ref().is_none_or(|needle| {
+                        body.windows(needle.len()).any(|w| w == needle.as_bytes())
+                    })
             })
             .map(|f| {
                 f.remaining -= 1;
@@ -142,11 +171,6 @@ async fn handle(
     if let Some(Action::HoldBefore(pause)) = action {
         tokio::time::sleep(pause).await;
     }
-    let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(error_response(400)),
-    };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut forward = Request::builder()
         .method(parts.method.clone())
