@@ -19,6 +19,8 @@ locals {
         LAKEHOUSE_COMMIT_MODE      = var.commit_mode
         LAKEHOUSE_CHECKPOINT_TABLE = aws_dynamodb_table.state["checkpoints"].name
         LAKEHOUSE_MANIFEST_TABLE   = aws_dynamodb_table.manifests.name
+        LAKEHOUSE_MAX_RECORD_BYTES = var.ingest_max_record_bytes
+        LAKEHOUSE_BUFFER_MB        = var.ingest_buffer_mb
       })
     }
     commit = {
@@ -30,6 +32,10 @@ locals {
       environment = merge(local.lambda_common_env, {
         LAKEHOUSE_MANIFEST_TABLE = aws_dynamodb_table.manifests.name
         LAKEHOUSE_COMMIT_TABLES  = "raw,quarantine"
+        # The ingest options (ingest's code, which this function links): unused by a
+        # committer, set alike so that one definition holds for every function.
+        LAKEHOUSE_MAX_RECORD_BYTES = var.ingest_max_record_bytes
+        LAKEHOUSE_BUFFER_MB        = var.ingest_buffer_mb
       })
     }
     compact = {

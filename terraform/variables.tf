@@ -287,3 +287,15 @@ variable "erasure_key" {
     error_message = "erasure_key must be empty or have at least 16 characters."
   }
 }
+
+variable "ingest_max_record_bytes" {
+  description = "Empty: 1048576. A record longer than this many bytes is quarantined as too large, with its first 4 KiB (lakehouse ingest --max-record-bytes)."
+  type        = string
+  default     = ""
+}
+
+variable "ingest_buffer_mb" {
+  description = "Empty: 96. MiB of rows each table holds before writing files: the ingest function's memory for rows (lakehouse ingest --buffer-mb). Keep it well under ingest_memory_mb."
+  type        = string
+  default     = ""
+}

@@ -1,14 +1,14 @@
 //! The options of a compaction run, each once: a flag of `lakehouse compact` and a
 //! `LAKEHOUSE_*` variable, with the one default of [`CompactOptions`]. The CLI flattens
 //! [`CompactFlags`] into its arguments; the compaction Lambda reads the same from its
-//! environment ([`CompactFlags::from_env`]), so neither can grow an option the other
-//! lacks, nor a second default. An empty variable is an unset one (Terraform writes an
-//! empty string for "none").
+//! environment (`lakehouse_lambda_shared::flags_from_env`), so neither can grow an option
+//! the other lacks, nor a second default. An empty variable is an unset one (Terraform
+//! writes an empty string for "none").
 
 use std::num::NonZeroU64;
 use std::str::FromStr;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use clap::Args;
 
 use crate::compactor::CompactOptions;
 
@@ -66,14 +66,6 @@ pub struct CompactFlags {
     pub skip_maintenance: bool,
 }
 
-/// The flags alone, parsed from the environment (no command line).
-#[derive(Parser)]
-#[command(name = "compaction")]
-struct FromEnvironment {
-    #[command(flatten)]
-    flags: CompactFlags,
-}
-
 impl CompactFlags {
     /// The options as these flags set them (the range, and what no flag sets, default); a
     /// hot window and a horizon together are an error.
@@ -106,45 +98,19 @@ impl CompactFlags {
             ..CompactOptions::default()
         })
     }
-
-    /// The flags from the `LAKEHOUSE_*` variables alone, each unset one at its default.
-    /// A value that does not parse is an error naming its variable.
-    pub fn from_env() -> Result<CompactFlags, String> {
-        let command = FromEnvironment::command();
-        let matches = command
-            .clone()
-            .try_get_matches_from(["compaction"])
-            .map_err(|e| {
-                let variable = e
-                    .get(clap::error::ContextKind::InvalidArg)
-                    .and_then(|shown| {
-                        command.get_arguments().find(|a| {
-                            a.get_long().is_some_and(|long| {
-                                shown.to_string().starts_with(&format!("--{long}"))
-                            })
-                        })
-                    })
-                    .and_then(|a| a.get_env())
-                    .map(|v| v.to_string_lossy().into_owned());
-                let why = std::error::Error::source(&e)
-                    .map_or_else(|| e.kind().to_string(), ToString::to_string);
-                match variable {
-                    Some(name) => {
-                        let value = std::env::var(&name).unwrap_or_default();
-                        format!("environment variable {name}={value:?}: {why}")
-                    }
-                    None => format!("compaction settings: {why}"),
-                }
-            })?;
-        FromEnvironment::from_arg_matches(&matches)
-            .map(|parsed| parsed.flags)
-            .map_err(|e| e.to_string())
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::{CommandFactory, Parser};
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        flags: CompactFlags,
+    }
 
     #[test]
     fn an_empty_value_is_unset_and_a_number_is_itself() {
@@ -155,7 +121,7 @@ mod tests {
 
     #[test]
     fn the_flags_unset_are_the_options_defaults() {
-        let parsed = FromEnvironment::try_parse_from(["compaction"]).expect("parse");
+        let parsed = Flags::try_parse_from(["compaction"]).expect("parse");
         let options = parsed.flags.options().expect("options");
         let defaults = CompactOptions::default();
         assert_eq!(options.horizon_days, defaults.horizon_days);
@@ -170,14 +136,14 @@ mod tests {
     #[test]
     fn a_hot_window_and_a_horizon_together_are_an_error() {
         let args = ["compaction", "--hot-hours", "1", "--horizon-days", "7"];
-        let parsed = FromEnvironment::try_parse_from(args).expect("parse");
+        let parsed = Flags::try_parse_from(args).expect("parse");
         let error = parsed.flags.options().expect_err("both");
         assert!(error.contains("cannot be used with"), "{error}");
     }
 
     #[test]
     fn every_flag_has_its_variable() {
-        for arg in FromEnvironment::command().get_arguments() {
+        for arg in Flags::command().get_arguments() {
             let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
                 assert!(arg.get_long().is_none(), "{arg:?} has no variable");
                 continue;

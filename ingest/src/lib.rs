@@ -31,6 +31,6 @@ pub use rules::event;
 
 pub use decode::source::SourceRecord;
 pub use error::IngestError;
-pub use write::options::{DEFAULT_BUFFER_BYTES, IngestOptions};
+pub use write::options::{DEFAULT_BUFFER_BYTES, IngestFlags, IngestOptions};
 pub use write::sink::PreparedAppend;
 pub use write::writer::{Destinations, IngestSummary, Ingestor, PreparedIngest};

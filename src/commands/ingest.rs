@@ -3,11 +3,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar};
-use lakehouse_ingest::DEFAULT_BUFFER_BYTES;
 use lakehouse_ingest::backfill::{Backfill, Watcher, backfill};
-use lakehouse_ingest::event::MAX_RECORD_BYTES_LIMIT;
 use lakehouse_ingest::inputs::DEFAULT_COMMIT_EVERY_BYTES;
-use lakehouse_ingest::{IngestOptions, IngestSummary};
+use lakehouse_ingest::{IngestFlags, IngestSummary};
 use lakehouse_lake::Lake;
 
 use crate::args::{InputFormat, LakeArg, LayoutArg};
@@ -31,28 +29,16 @@ pub struct IngestArgs {
     /// interrupted backfill reruns from its last commit.
     #[arg(
         long,
+        env = "LAKEHOUSE_COMMIT_EVERY_MB",
         default_value_t = DEFAULT_COMMIT_EVERY_BYTES >> 20,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub commit_every_mb: u64,
     /// Load files again even when their content is already in the lake.
-    #[arg(long)]
+    #[arg(long, env = "LAKEHOUSE_FORCE")]
     pub force: bool,
-    /// A record longer than this is quarantined as too large, with its first 4 KiB.
-    #[arg(
-        long,
-        default_value_t = IngestOptions::default().max_record_bytes as u64,
-        value_parser = clap::value_parser!(u64).range(1..=MAX_RECORD_BYTES_LIMIT as u64)
-    )]
-    pub max_record_bytes: u64,
-    /// MiB of rows each table holds before writing files: the ingest's memory. Less
-    /// makes more, smaller files when an input spans many partitions.
-    #[arg(
-        long,
-        default_value_t = (DEFAULT_BUFFER_BYTES >> 20) as u64,
-        value_parser = clap::value_parser!(u64).range(1..=65_536)
-    )]
-    pub buffer_mb: u64,
+    #[command(flatten)]
+    pub flags: IngestFlags,
 }
 
 /// Ingests the inputs (see `lakehouse_ingest::backfill`) and prints what it did.
@@ -61,12 +47,7 @@ pub async fn run(args: IngestArgs) -> Result<()> {
         format: args.format.into(),
         force: args.force,
         commit_every: args.commit_every_mb.saturating_mul(1 << 20),
-        options: IngestOptions {
-            // Bounded by the arguments' parsers to 1 GiB and 64 GiB.
-            max_record_bytes: usize::try_from(args.max_record_bytes).unwrap_or(usize::MAX),
-            buffer_bytes: usize::try_from(args.buffer_mb << 20).unwrap_or(usize::MAX),
-            ..IngestOptions::default()
-        },
+        options: args.flags.options(),
     };
     let lake = Lake::parse(&args.lake.lake)?.with_raw_layout(args.layout.raw_layout.into());
     load(&lake, &args.files, &how).await

@@ -43,8 +43,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 async fn configure() -> Result<Config> {
     let lake = runtime::lake_from_env()?;
     // The same options as `lakehouse compact`'s flags, from their LAKEHOUSE_* variables.
-    let options = CompactFlags::from_env()
-        .and_then(|flags| flags.options())
+    let options = runtime::flags_from_env::<CompactFlags>("compaction")?
+        .options()
         .map_err(anyhow::Error::msg)?;
     let sdk = lakehouse_aws::sdk_config().await;
     let catalog = match std::env::var("LAKEHOUSE_GLUE_DATABASE") {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use lakehouse_dynamo_manifests::DynamoManifestLog;
-use lakehouse_ingest::IngestOptions;
+use lakehouse_ingest::IngestFlags;
 use lakehouse_ingest_lambda::checkpoint::CheckpointStore;
 use lakehouse_ingest_lambda::stream::StreamIngest;
 use lakehouse_lake::Table;
@@ -28,6 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
 async fn configure() -> Result<StreamIngest> {
     let lake = runtime::lake_from_env()?;
+    // The same options as `lakehouse ingest`'s flags, from their LAKEHOUSE_* variables.
+    let options = runtime::flags_from_env::<IngestFlags>("ingest")?.options();
     let config = lakehouse_aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let mode = runtime::env_or("LAKEHOUSE_COMMIT_MODE", "direct".to_string())?;
@@ -38,7 +40,7 @@ async fn configure() -> Result<StreamIngest> {
                 "the DynamoDB table of shard checkpoints",
             )?;
             let store = CheckpointStore::new(client, table);
-            Ok(StreamIngest::new(lake, store, IngestOptions::default()))
+            Ok(StreamIngest::new(lake, store, options))
         }
         "grouped" => {
             let manifests = runtime::required_env(
@@ -52,7 +54,7 @@ async fn configure() -> Result<StreamIngest> {
                 lake,
                 Arc::new(raw),
                 Arc::new(quarantine),
-                IngestOptions::default(),
+                options,
             ))
         }
         other => anyhow::bail!("LAKEHOUSE_COMMIT_MODE={other:?}: expected direct or grouped"),

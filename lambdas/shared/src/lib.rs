@@ -41,6 +41,67 @@ where
     .await
 }
 
+/// A stage's flags (`lakehouse_compact::CompactFlags`, `lakehouse_ingest::IngestFlags`: each
+/// a flag of the CLI and a `LAKEHOUSE_*` variable) from the environment alone, the way the
+/// CLI reads them but for one thing: an empty variable is unset (Terraform's "none"). A
+/// value that does not parse is an error naming its variable.
+pub fn flags_from_env<F: clap::Args + clap::FromArgMatches>(
+    name: &'static str,
+) -> Result<F, ConfigError> {
+    let listed = F::augment_args(clap::Command::new(name));
+    let mut argv = vec![name.to_string()];
+    for arg in listed.get_arguments() {
+        let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
+            continue;
+        };
+        let variable = variable.to_string_lossy().into_owned();
+        let value = std::env::var(&variable).unwrap_or_default();
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        if arg.get_action().takes_values() {
+            argv.push(format!("--{long}={value}"));
+        } else {
+            match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => argv.push(format!("--{long}")),
+                "false" | "0" | "no" | "off" => {}
+                _ => {
+                    return Err(ConfigError(format!(
+                        "environment variable {variable}={value:?}: expected true or false"
+                    )));
+                }
+            }
+        }
+    }
+    // What the variables hold is on the command line now: clap must not read them again.
+    let command = listed.clone().mut_args(|arg| arg.env(None));
+    let matches = command.try_get_matches_from(&argv).map_err(|e| {
+        let why =
+            std::error::Error::source(&e).map_or_else(|| e.kind().to_string(), ToString::to_string);
+        let shown = e
+            .get(clap::error::ContextKind::InvalidArg)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let variable = listed
+            .get_arguments()
+            .find(|a| {
+                a.get_long()
+                    .is_some_and(|long| shown.starts_with(&format!("--{long}")))
+            })
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned());
+        match variable {
+            Some(variable) => {
+                let value = std::env::var(&variable).unwrap_or_default();
+                ConfigError(format!("environment variable {variable}={value:?}: {why}"))
+            }
+            None => ConfigError(format!("{name} settings: {why}")),
+        }
+    })?;
+    F::from_arg_matches(&matches).map_err(|e| ConfigError(e.to_string()))
+}
+
 /// A Lambda's configuration is missing or malformed: it stops at start-up, saying which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -331,6 +331,9 @@ fn a_lambda_without_its_configuration_stops_at_start_up_naming_it() {
     for (variable, value) in [
         ("LAKEHOUSE_RAW_LAYOUT", "hourly"),
         ("LAKEHOUSE_COMMIT_MODE", "batched"),
+        // `lakehouse ingest --buffer-mb`, read from its variable.
+        ("LAKEHOUSE_BUFFER_MB", "lots"),
+        ("LAKEHOUSE_MAX_RECORD_BYTES", "0"),
     ] {
         let env = [
             ("LAKEHOUSE_LAKE", "s3://lake/x"),
