@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::helpers::{TestLake, lakehouse, lakehouse_ok};
+use crate::helpers::{TestLake, lakehouse, lakehouse_ok, lakehouse_read_by_head};
 
 #[test]
 fn generate_ingest_compact_query_history_through_the_binary() {
@@ -253,16 +253,7 @@ fn a_closed_stdout_ends_every_command_quietly() {
         ],
     ];
     for args in commands {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-            .args(args)
-            .env_remove("LAKEHOUSE_LAKE")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        // The reader goes away before the command writes anything.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().expect("wait");
+        let out = lakehouse_read_by_head(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");

@@ -11,7 +11,7 @@ use lakehouse_lake::Table;
 use lakehouse_lake::subject::{SubjectPaths, set_subject_paths};
 use serde_json::Value;
 
-use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok};
+use crate::helpers::{TestLake, event, lakehouse, lakehouse_ok, lakehouse_read_by_head};
 
 const GONE: &str = "u-1";
 /// A second subject of the same request, odd Unicode in its id.
@@ -346,15 +346,7 @@ async fn subjects_from_a_file_and_a_request_without_an_id_are_recognised_on_reru
 #[tokio::test]
 async fn an_erasure_read_by_head_piped_subjects_and_an_oversized_id_behave() {
     let lake = lake_with_subjects().await;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args(erase_gone(&lake, "closed-stdout"))
-        .env_remove("LAKEHOUSE_LAKE")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take());
-    let out = child.wait_with_output().expect("wait");
+    let out = lakehouse_read_by_head(&erase_gone(&lake, "closed-stdout"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");

@@ -105,6 +105,20 @@ pub fn event(uuid: &str, name: &str, created_at: i64, extra: &str) -> String {
     format!(r#"{{"event_uuid":"{uuid}","event_name":"{name}","created_at":{created_at}{extra}}}"#)
 }
 
+/// Runs the `lakehouse` binary with its standard output closed before it writes anything,
+/// as `| head` leaves it.
+pub fn lakehouse_read_by_head(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
+        .args(args)
+        .env_remove("LAKEHOUSE_LAKE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
 /// Runs the `lakehouse` binary as a user would, `stdin` on its standard input.
 pub fn lakehouse(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lakehouse"))
