@@ -83,12 +83,11 @@ pub fn flags_from_env<F: clap::Args + clap::FromArgMatches>(
             .get(clap::error::ContextKind::InvalidArg)
             .map(ToString::to_string)
             .unwrap_or_default();
+        // Shown as `--name <VALUE>`: the flag is the first word.
+        let flag = shown.split([' ', '=']).next().unwrap_or_default();
         let variable = listed
             .get_arguments()
-            .find(|a| {
-                a.get_long()
-                    .is_some_and(|long| shown.starts_with(&format!("--{long}")))
-            })
+            .find(|a| a.get_long().is_some_and(|long| flag == format!("--{long}")))
             .and_then(|a| a.get_env())
             .map(|v| v.to_string_lossy().into_owned());
         match variable {
