@@ -20,8 +20,8 @@ OUT="${BENCH_OUT:-bench-out/erase}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 LAKE="$OUT/lake"
 
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
+# shellcheck source=tests/bench/measure.sh
+. tests/bench/measure.sh
 
 "$BIN" subjects --lake "$LAKE" --set "{\"*\": \"\$.$SUBJECT\"}" > /dev/null
 "$BIN" generate --events "$EVENTS" --seed 24 --days "$DAYS" > "$OUT/input.jsonl"

@@ -16,8 +16,8 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 LAKE="$OUT/lake"
 RESULTS="$OUT/results"
 
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
+# shellcheck source=tests/bench/measure.sh
+. tests/bench/measure.sh
 check() {
   "$BIN" keys check --lake "$LAKE" --format json > "$OUT/check.json"
   python3 - "$OUT/check.json" "$1" <<'PY'

@@ -17,8 +17,8 @@ OUT="${BENCH_OUT:-bench-out/sweep}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 LAKE="$OUT/lake"
 
-secs() { awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
-rss() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2/1024}' "$1"; }
+# shellcheck source=tests/bench/measure.sh
+. tests/bench/measure.sh
 # sweep NAME LAKE ARGS...: one sweep, its figures printed.
 sweep() {
   local name=$1 lake=$2; shift 2
