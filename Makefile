@@ -24,7 +24,7 @@ demo: ## The whole path on a local folder, offline: generate, ingest, compact, q
 
 test: pydeps fmt lint archcheck tfcheck ## Everything: format, lints, crate rule, Terraform checks, unit, integration, cross-engine and emulated-AWS tests
 	$(CARGO) build --workspace --all-targets
-	CI=$${CI:-} $(CARGO) test --workspace --all-targets -- --include-ignored
+	$(CARGO) test --workspace --all-targets -- --include-ignored
 
 fmt: ## Check formatting
 	$(CARGO) fmt --all -- --check
@@ -82,7 +82,7 @@ bench_dedup_scale: ## Release build; key index lookups on S3-like latency: an in
 bench_lambda: pydeps ## Release build; the ingest Lambda under the emulator on moto: one 10,000-record batch plain and KPL (latency, peak memory), cold start
 	$(CARGO) build --release --workspace --bins
 	LAKEHOUSE_LAMBDA_BIN_DIR=$(CARGO_TARGET_DIR)/release LAKEHOUSE_BENCH_RECORDS=$${RECORDS:-10000} \
-		CI=$${CI:-} $(CARGO) test --test it aws::lambda_bench -- --include-ignored --nocapture
+		$(CARGO) test --test it aws::lambda_bench -- --include-ignored --nocapture
 
 fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Lines: 1M cases each (make test runs 2,000)
 	LAKEHOUSE_FUZZ_CASES=$${CASES:-1000000} $(CARGO) test -p lakehouse-ingest --lib fuzz -- --nocapture --test-threads 1
