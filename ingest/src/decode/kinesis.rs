@@ -9,6 +9,8 @@
 //! sub-sequence number). The decoder only yields records ([`decode`]); the ingestor writes
 //! them (`Ingestor::push_kinesis`).
 
+use std::borrow::Cow;
+
 pub use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 
 use crate::decode::kpl;
@@ -62,8 +64,11 @@ pub struct Decoded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part<'a> {
     /// The Kinesis record itself, or one user record of its KPL aggregate, at its position
-    /// (`<sequence>` or `<sequence>:<index>`).
-    Record { data: &'a [u8], position: String },
+    /// (`<sequence>`, borrowed, or `<sequence>:<index>`).
+    Record {
+        data: &'a [u8],
+        position: Cow<'a, str>,
+    },
     /// A KPL aggregate that does not decode: quarantined whole, with the reason.
     Corrupt {
         data: &'a [u8],
@@ -83,7 +88,7 @@ pub fn decode(record: &KinesisEventRecord) -> (Vec<Part<'_>>, Decoded) {
     if !kpl::is_aggregated(data) {
         let whole = Part::Record {
             data,
-            position: sequence.to_string(),
+            position: Cow::Borrowed(sequence),
         };
         return (vec![whole], decoded);
     }
@@ -95,7 +100,7 @@ pub fn decode(record: &KinesisEventRecord) -> (Vec<Part<'_>>, Decoded) {
                 .enumerate()
                 .map(|(index, user)| Part::Record {
                     data: user.data,
-                    position: format!("{sequence}:{index}"),
+                    position: Cow::Owned(format!("{sequence}:{index}")),
                 })
                 .collect()
         }
