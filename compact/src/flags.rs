@@ -2,8 +2,9 @@
 //! `LAKEHOUSE_*` variable, with the one default of [`CompactOptions`]. The CLI flattens
 //! [`CompactFlags`] into its arguments; the compaction Lambda reads the same from its
 //! environment (`lakehouse_lambda_shared::flags_from_env`), so neither can grow an option
-//! the other lacks, nor a second default. An empty variable is an unset one (Terraform
-//! writes an empty string for "none").
+//! the other lacks, nor a second default. Terraform writes an empty string for "none":
+//! the Lambdas' reader takes every empty variable as unset, and the CLI an empty horizon
+//! or window ([`Blank`]).
 
 use std::num::NonZeroU64;
 use std::str::FromStr;
