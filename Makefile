@@ -14,7 +14,7 @@ CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-demo: ## The whole path on a local folder, offline: generate, ingest, compact, query
+demo: ## The whole path on a local folder, offline: generate, ingest, compact, sweep, query, erase
 	@test -x $(CARGO_TARGET_DIR)/debug/lakehouse || echo "First build: cargo compiles deltalake, DataFusion and the AWS SDK from nothing, about 30 minutes on 2 cores. Later runs take seconds."
 	@# The same targets as `make test` builds: `--bin lakehouse` alone resolves the
 	@# dependencies' features without the tests' and rebuilds DataFusion and deltalake.

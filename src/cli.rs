@@ -52,6 +52,7 @@ pub enum Command {
     },
     /// Write synthetic events as JSON Lines to stdout, deterministic for a seed.
     Generate(crate::commands::generate::GenerateArgs),
-    /// The whole path on a local folder: generate, ingest in batches, compact, query, erase.
+    /// The whole path on a local folder: generate, ingest in batches, compact, sweep, query,
+    /// erase.
     Demo(crate::commands::demo::DemoArgs),
 }
