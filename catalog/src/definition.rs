@@ -49,9 +49,25 @@ impl Definition {
     /// the Spark provider and `path` for Spark, and the schema with partition keys apart
     /// (Hive's convention) so Glue's own tools and Lake Formation see the real columns.
     pub fn delta(table: Table, delta: &DeltaTable) -> Result<Definition> {
+        let description = table.description().to_string();
+        Self::delta_named(table.name(), table.name().to_string(), description, delta)
+    }
+
+    /// The Glue table of the typed table of `event_type`, named `name`.
+    pub fn typed(name: String, event_type: &str, delta: &DeltaTable) -> Result<Definition> {
+        let description = format!("event type {event_type:?}: one typed column per payload field");
+        Self::delta_named("typed", name, description, delta)
+    }
+
+    fn delta_named(
+        label: &'static str,
+        name: String,
+        description: String,
+        delta: &DeltaTable,
+    ) -> Result<Definition> {
         let location = delta.table_url().as_str().trim_end_matches('/').to_string();
         let bad = |reason: String| CatalogError::Table {
-            table: table.name(),
+            table: label,
             location: location.clone(),
             reason,
         };
@@ -100,8 +116,8 @@ impl Definition {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         Ok(Definition {
-            name: table.name().to_string(),
-            description: table.description().to_string(),
+            name,
+            description,
             kind: Kind::Delta { location },
             columns,
             partition_keys,

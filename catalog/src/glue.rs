@@ -5,6 +5,7 @@ use std::fmt;
 use aws_sdk_glue::error::SdkError;
 use aws_sdk_glue::types::DatabaseInput;
 use lakehouse_aws::describe_sdk_error;
+use lakehouse_lake::typed::table::named;
 use lakehouse_lake::{Lake, Table};
 
 use crate::definition::Definition;
@@ -163,8 +164,9 @@ impl Catalog {
         }
     }
 
-    /// Registers the lake's tables (`raw`, `staging`, `quarantine`, `staging_keys`) as Delta tables: creates what is
-    /// missing, updates what differs (a new column, a moved lake), leaves the rest alone.
+    /// Registers the lake's tables (`raw`, `staging`, `quarantine`, `staging_keys`,
+    /// `erasures` and the typed tables) as Delta tables: creates what is missing, updates
+    /// what differs (a new column, a moved lake), leaves the rest alone.
     pub async fn sync_tables(&self, lake: &Lake) -> Result<SyncReport> {
         let mut definitions = Vec::new();
         for table in Table::ALL {
@@ -173,6 +175,10 @@ impl Catalog {
                 None => None,
             };
             definitions.push((table.name().to_string(), definition));
+        }
+        for (name, typed) in named(lake.typed_tables().await?) {
+            let definition = Definition::typed(name.clone(), &typed.event_type, &typed.delta)?;
+            definitions.push((name, Some(definition)));
         }
         if definitions.iter().all(|(_, d)| d.is_none()) {
             return Err(lakehouse_lake::LakeError::EmptyLake {

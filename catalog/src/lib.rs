@@ -10,7 +10,8 @@ pub mod definition;
 mod error;
 mod glue;
 pub mod glue_type;
-pub mod infer;
+/// The field-type rule, shared with the typed tables.
+pub use lakehouse_lake::typed::infer;
 pub mod scan;
 pub mod views;
 

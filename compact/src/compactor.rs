@@ -26,7 +26,7 @@ use crate::changes::{RawFile, raw_files_between};
 use crate::error::{CompactError, Result};
 use crate::keys::{KeysUpdate, Runs, index_trusted, update_keys};
 use crate::lineage::check_same_raw;
-use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain};
+use crate::maintain::{MaintenanceMetrics, MaintenanceOptions, maintain, vacuum_typed};
 use crate::merge::{
     MergeMetrics, MergeOptions, PreparedMerge, Search, commit_merge, prepare_merge,
 };
@@ -34,6 +34,7 @@ use crate::optimize::RawGuard;
 use crate::optimize::RecentFiles;
 use lakehouse_lake::progress::last_merge;
 use lakehouse_lake::progress::{consumed_everywhere, start};
+use lakehouse_lake::typed::{MirrorOptions, MirrorReport, mirror};
 
 /// Merges a run plans again after losing to a concurrent run (which consumed the same
 /// `raw` versions, rewrote the staging files the merge replaces, or removed and vacuumed a
@@ -64,6 +65,8 @@ pub struct CompactOptions {
     pub vacuum_full: bool,
     /// Skip optimize and vacuum (dedup only).
     pub skip_maintenance: bool,
+    /// Leave the typed tables as they are (see [`lakehouse_lake::typed`]).
+    pub skip_typed: bool,
     /// Fan-out: merge only this range of event types or of keys, as one of `count` runs
     /// (each with its own `txn` and lease) that do not fail each other's commits. Only
     /// range 0 maintains the tables. `None`: the whole table in one run.
@@ -82,6 +85,7 @@ impl Default for CompactOptions {
             retention: chrono::Duration::days(i64::from(DEFAULT_RETENTION_DAYS)),
             vacuum_full: false,
             skip_maintenance: false,
+            skip_typed: false,
             range: None,
         }
     }
@@ -107,6 +111,8 @@ pub struct CompactReport {
     pub replans: u32,
     /// The key index brought up to staging (`None`: not reached).
     pub keys: Option<KeysUpdate>,
+    /// The typed tables brought up to staging (`None`: not maintained by this run).
+    pub typed: Option<MirrorReport>,
 }
 
 impl CompactReport {
@@ -294,7 +300,47 @@ impl Compactor {
                 report.maintenance.push((table.name().to_string(), metrics));
             }
         }
+        // After staging's maintenance, so that the typed tables follow its repacked files
+        // in the same run.
+        if !self.options.skip_typed {
+            self.before_commit().await?;
+            report.typed = Some(self.mirror_typed().await?);
+            if !self.options.skip_maintenance && maintains {
+                for table in self.lake.typed_tables().await? {
+                    let vacuumed = vacuum_typed(
+                        table.delta,
+                        self.options.retention,
+                        self.options.vacuum_full,
+                    )
+                    .await?;
+                    if vacuumed > 0 {
+                        let metrics = MaintenanceMetrics {
+                            files_vacuumed: vacuumed,
+                            ..MaintenanceMetrics::default()
+                        };
+                        report
+                            .maintenance
+                            .push((format!("typed {}", table.event_type), metrics));
+                    }
+                }
+            }
+        }
         Ok(report)
+    }
+
+    /// Brings the typed tables of this run's event types (all, unless it is one range of
+    /// types) to the staging version now.
+    async fn mirror_typed(&self) -> Result<MirrorReport> {
+        let staging = self.lake.open(Table::Staging).await?;
+        let range = self.options.range;
+        let only = move |event_type: &str| {
+            range.is_none_or(|r| r.by() != SplitBy::Types || r.holds_type(event_type))
+        };
+        let options = MirrorOptions {
+            only: &only,
+            ..MirrorOptions::default()
+        };
+        Ok(mirror(&self.lake, &staging, options).await?)
     }
 
     /// What maintenance must leave of `raw`: the files of versions after what every kind of

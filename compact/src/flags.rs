@@ -65,6 +65,10 @@ pub struct CompactFlags {
     /// Dedup only: skip optimize and vacuum.
     #[arg(long = "no-maintenance", env = "LAKEHOUSE_SKIP_MAINTENANCE")]
     pub skip_maintenance: bool,
+    /// Leave the typed tables (one per event type, `docs/catalog.md`) as they are: the
+    /// next run that maintains them catches up.
+    #[arg(long = "no-typed", env = "LAKEHOUSE_SKIP_TYPED")]
+    pub skip_typed: bool,
 }
 
 impl CompactFlags {
@@ -96,6 +100,7 @@ impl CompactFlags {
             retention: chrono::Duration::hours(i64::from(self.retention_hours)),
             vacuum_full: self.vacuum_full,
             skip_maintenance: self.skip_maintenance,
+            skip_typed: self.skip_typed,
             ..CompactOptions::default()
         })
     }
@@ -132,6 +137,7 @@ mod tests {
         assert_eq!(options.retention, defaults.retention);
         assert_eq!(options.vacuum_full, defaults.vacuum_full);
         assert_eq!(options.skip_maintenance, defaults.skip_maintenance);
+        assert_eq!(options.skip_typed, defaults.skip_typed);
     }
 
     #[test]

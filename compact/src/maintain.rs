@@ -131,6 +131,23 @@ async fn record_shortened_retention(
     }
 }
 
+/// Vacuums a typed table: its files follow staging's, so there is nothing to bin-pack.
+pub async fn vacuum_typed(
+    mut table: DeltaTable,
+    retention: chrono::Duration,
+    full: bool,
+) -> Result<u64> {
+    record_shortened_retention(&mut table, retention).await?;
+    let (table, mut vacuumed) = vacuum(table, retention, VacuumMode::Lite).await?;
+    if full {
+        let floor = chrono::Duration::hours(UNREFERENCED_FILE_FLOOR_HOURS);
+        vacuumed += vacuum(table, retention.max(floor), VacuumMode::Full)
+            .await?
+            .1;
+    }
+    Ok(vacuumed)
+}
+
 /// Deletes what `mode` finds older than `retention`: removed files (`Lite`), and also files
 /// no commit references (`Full`).
 async fn vacuum(

@@ -8,6 +8,8 @@
 //! - [`table`]: one table's erasure: its files rewritten without those rows in one commit
 //!   recording the request, then the files it replaced deleted at once.
 //! - [`index`]: the erased events' entries out of the key index.
+//! - [`typed`]: the typed tables brought to the erased staging, and their older files
+//!   holding the erased events deleted.
 //! - [`residue`]: every data file still stored under each table searched again.
 //! - [`receipt`]: the receipt, written once per request.
 //! - [`requests`]: requests waiting in the lake for the scheduled run.
@@ -20,6 +22,7 @@ pub mod requests;
 pub mod residue;
 pub mod subjects;
 pub mod table;
+pub mod typed;
 
 use chrono::Utc;
 use lakehouse_lake::{Lake, Table};
@@ -59,13 +62,27 @@ pub async fn erase(lake: &Lake, subjects: &Subjects, options: &EraseOptions) -> 
         }
         tables.push(erased);
     }
-    let residue = if options.dry_run {
-        residue::Residue::default()
+    let sought = typed::Sought {
+        subjects,
+        keys: tables
+            .iter()
+            .flat_map(|t| t.erased_keys.iter().copied())
+            .collect(),
+    };
+    let (typed, residue) = if options.dry_run {
+        (typed::TypedErasure::default(), residue::Residue::default())
     } else {
-        residue::check(lake, subjects, &paths).await?
+        let typed = typed::erase_typed(lake, &sought).await?;
+        let mut residue = residue::check(lake, subjects, &paths).await?;
+        let (checked, rows, files) = typed::residue(lake, &sought).await?;
+        residue.files_checked += checked;
+        residue.rows += rows;
+        residue.files.extend(files);
+        (typed, residue)
     };
     let mut receipt = Receipt::new(subjects, requested_at, tables, residue, options.dry_run);
     receipt.index = index;
+    receipt.typed = typed;
     if !options.dry_run && receipt.residue_rows == 0 {
         receipt::record(lake, &receipt).await?;
     }

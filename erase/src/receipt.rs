@@ -22,6 +22,7 @@ use crate::index::IndexErasure;
 use crate::residue::Residue;
 use crate::subjects::Subjects;
 use crate::table::TableErasure;
+use crate::typed::TypedErasure;
 
 /// Copies of events the lake does not control, and when each expires.
 pub const NOT_CONTROLLED: &[(&str, &str)] = &[
@@ -57,6 +58,9 @@ pub struct Receipt {
     /// The key index's entries of the events erased from staging.
     #[serde(default)]
     pub index: IndexErasure,
+    /// The typed tables brought to the erased staging.
+    #[serde(default)]
+    pub typed: TypedErasure,
     pub residue: Residue,
     pub files_rewritten: u64,
     pub rows_removed: u64,
@@ -90,6 +94,7 @@ impl Receipt {
             residue,
             tables,
             index: IndexErasure::default(),
+            typed: TypedErasure::default(),
             not_controlled: NOT_CONTROLLED
                 .iter()
                 .map(|(what, expiry)| (what.to_string(), expiry.to_string()))

@@ -16,6 +16,7 @@ mod decode;
 pub mod error;
 mod grouped;
 mod loading;
+#[cfg(feature = "redrive")]
 pub mod redrive;
 mod rules;
 mod write;

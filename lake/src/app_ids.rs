@@ -13,6 +13,7 @@
 //! | `lakehouse-keys-build:<staging id>[:v<V>[:f<from>│:rows]]` | staging_keys | a build's version, chunks and chunk size |
 //! | `lakehouse-sweep:<staging id>` | staging | the staging version swept |
 //! | `lakehouse-vacuum:removed-before` | every table | when a short-retention vacuum ran |
+//! | `lakehouse-typed:staging:<staging id>` | each typed table | the staging version it mirrors |
 //! | `lakehouse-erase:<request id>` | raw, staging, quarantine, staging_keys, erasures | an erasure request done |
 
 use crate::ranges::RunRange;
@@ -53,6 +54,12 @@ pub fn range_of_app_id(app_id: &str) -> Option<RunRange> {
 /// nothing of it).
 pub fn everywhere_app_id(staging_id: &str) -> String {
     format!("{STAGING_APP_ID}:everywhere:{staging_id}")
+}
+
+/// Under which a typed table records the version of the staging table with id
+/// `staging_id` it mirrors: another staging, built anew, has been mirrored by none.
+pub fn typed_app_id(staging_id: &str) -> String {
+    format!("lakehouse-typed:staging:{staging_id}")
 }
 
 /// The prefix of the key index's record of the staging version it holds; the staging

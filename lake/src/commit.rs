@@ -101,6 +101,9 @@ pub struct CommitMetadata {
     /// what each `txn` in the commit stands for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batches: Option<Vec<BatchLineage>>,
+    /// A typed table's mirror of staging: what it converted and rescued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub typed: Option<TypedCommit>,
     /// A random id the commit path gives each commit: a try whose response was lost (the
     /// store's retry of the conditional write then finds the version taken) knows its own
     /// commit among the winners by it, and has landed.
@@ -121,6 +124,24 @@ pub struct BatchLineage {
     pub first_sequence_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sequence_number: Option<String>,
+}
+
+/// What a commit to a typed table did ([`crate::typed`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypedCommit {
+    /// The staging version the table mirrors from this commit on.
+    pub staging_version: u64,
+    /// Rows in the files added.
+    pub rows: u64,
+    pub files_added: u64,
+    pub files_removed: u64,
+    /// Values that did not fit their column in the rows added, per payload field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rescued: BTreeMap<String, u64>,
+    /// Columns the commit added, as `column type` (`amount double`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns_added: Vec<String>,
 }
 
 impl CommitMetadata {

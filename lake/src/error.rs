@@ -1,5 +1,6 @@
 use deltalake::DeltaTableError;
 use deltalake::arrow::error::ArrowError;
+#[cfg(feature = "datafusion")]
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::parquet::errors::ParquetError;
 
@@ -70,6 +71,7 @@ pub enum LakeError {
     Arrow(#[from] ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] ParquetError),
+    #[cfg(feature = "datafusion")]
     #[error("{0}")]
     DataFusion(#[from] DataFusionError),
 }

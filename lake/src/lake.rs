@@ -123,9 +123,7 @@ impl Lake {
     }
 
     pub fn table_url(&self, table: Table) -> Url {
-        let mut url = self.root.clone();
-        url.set_path(&format!("{}{}/", self.root.path(), table.name()));
-        url
+        self.folder_url(table.name())
     }
 
     /// An object store for another location with this lake's storage settings: inputs in
@@ -135,7 +133,18 @@ impl Lake {
     }
 
     fn builder(&self, table: Table) -> Result<DeltaTableBuilder> {
-        let url = self.table_url(table);
+        self.builder_at(self.table_url(table))
+    }
+
+    /// A folder under the lake root, as a table location (`folder` without slashes at
+    /// either end).
+    pub(crate) fn folder_url(&self, folder: &str) -> Url {
+        let mut url = self.root.clone();
+        url.set_path(&format!("{}{folder}/", self.root.path()));
+        url
+    }
+
+    pub(crate) fn builder_at(&self, url: Url) -> Result<DeltaTableBuilder> {
         let builder = DeltaTableBuilder::from_url(url.clone())?;
         let builder = match &self.store {
             Some(store) => builder.with_storage_backend(store.clone(), url),

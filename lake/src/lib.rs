@@ -21,7 +21,12 @@
 //!   they wait, and the one commit that lands many of them.
 //! - [`read`]: the tables in DataFusion, read-only: no SQL writes past the commit path.
 //! - [`redrive`]: how a quarantined record re-driven into raw names its origin.
+//!
+//! `read` and `redrive` need the `datafusion` feature: the stages that query enable it,
+//! and the ingest and commit Lambdas, which only write, link no SQL engine.
 //! - [`subject`]: who an event belongs to (the subject paths), for erasure.
+//! - [`typed`]: one table per event type with a typed column per payload field, kept
+//!   equal to staging.
 //!
 //! Nothing here knows of Lambda, Kinesis, DynamoDB or Glue.
 
@@ -41,10 +46,13 @@ mod object_reader;
 pub mod point_read;
 pub mod progress;
 pub mod ranges;
+#[cfg(feature = "datafusion")]
 pub mod read;
+#[cfg(feature = "datafusion")]
 pub mod redrive;
 pub mod schema;
 pub mod subject;
+pub mod typed;
 pub mod write;
 
 pub use commit::{BatchLineage, Commit, CommitMetadata, Committed};

@@ -24,9 +24,14 @@ use crate::schema::Table;
 
 /// Registers one opened table under its name, read-only.
 pub async fn register_table(ctx: &SessionContext, table: Table, delta: &DeltaTable) -> Result<()> {
+    register_named(ctx, table.name(), delta).await
+}
+
+/// Registers one opened table under `name`, read-only (a typed table, say).
+pub async fn register_named(ctx: &SessionContext, name: &str, delta: &DeltaTable) -> Result<()> {
     delta.update_datafusion_session(&ctx.state())?;
     let provider = delta.table_provider().await?;
-    ctx.register_table(table.name(), Arc::new(ReadOnly(provider)))?;
+    ctx.register_table(name, Arc::new(ReadOnly(provider)))?;
     Ok(())
 }
 

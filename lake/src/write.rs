@@ -65,9 +65,25 @@ impl FileWriter {
         table: &DeltaTable,
         properties: WriterProperties,
     ) -> Result<FileWriter> {
+        let names = table.snapshot()?.metadata().partition_columns().to_vec();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let sort = kind.sort_columns(&name_refs);
+        let mut writer = Self::for_schema(kind.name(), table, kind.arrow_schema(), properties)?;
+        writer.sort = sort;
+        writer.clustered = kind.clustered_by_key();
+        Ok(writer)
+    }
+
+    /// The writer of a table whose rows have `schema` (partition columns included), such
+    /// as a typed table's: unsorted, unclustered.
+    pub fn for_schema(
+        table_name: &'static str,
+        table: &DeltaTable,
+        schema: SchemaRef,
+        properties: WriterProperties,
+    ) -> Result<FileWriter> {
         let snapshot = table.snapshot()?;
         let names: Vec<String> = snapshot.metadata().partition_columns().to_vec();
-        let schema = kind.arrow_schema();
         let partitions = names
             .iter()
             .map(
@@ -75,7 +91,7 @@ impl FileWriter {
                     Ok(DataType::Date32) => Ok((name.clone(), true)),
                     Ok(DataType::Utf8) => Ok((name.clone(), false)),
                     _ => Err(LakeError::ContractMismatch {
-                        table: kind.name(),
+                        table: table_name,
                         location: table.table_url().to_string(),
                         reason: format!("partitioned by {name}, neither a date nor a string"),
                     }),
@@ -87,11 +103,10 @@ impl FileWriter {
             .collect();
         let file_schema = Arc::new(schema.project(&file_columns)?);
         let config = snapshot.table_config();
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
         Ok(FileWriter {
             store: table.object_store(),
-            sort: kind.sort_columns(&name_refs),
-            clustered: kind.clustered_by_key(),
+            sort: &[],
+            clustered: false,
             partitions,
             file_columns,
             file_schema,

@@ -1,4 +1,5 @@
-//! A DataFusion session with `raw`, `staging` and `quarantine` registered, each at its
+//! A DataFusion session with the lake's tables registered (the typed tables as
+//! `typed_<event type>`), each at its
 //! latest version, a chosen version, or as of an instant. Reading never writes: the tables
 //! are registered read-only and SQL that would write is refused ([`lakehouse_lake::read`]);
 //! a table not written yet reads as empty, and a location holding no table at all is an
@@ -11,7 +12,8 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_lake::log::erased_since;
-use lakehouse_lake::read::{self, register_empty, register_table};
+use lakehouse_lake::read::{self, register_empty, register_named, register_table};
+use lakehouse_lake::typed::table::named;
 use lakehouse_lake::{Lake, LakeError, Table};
 
 use crate::error::Result;
@@ -100,7 +102,28 @@ pub async fn open_session(
     for table in missing {
         register_empty(&ctx, table)?;
     }
+    register_typed(lake, &ctx, selection).await?;
     Ok((ctx, snapshots))
+}
+
+/// Registers each typed table under its SQL name (`typed_<event type>`): at its latest
+/// version, or as of the session's instant (a table not there yet then is left out).
+async fn register_typed(
+    lake: &Lake,
+    ctx: &SessionContext,
+    selection: &TableSelection,
+) -> Result<()> {
+    for (name, mut typed) in named(lake.typed_tables().await?) {
+        if let Some(at) = selection.as_of {
+            match typed.delta.load_with_datetime(at).await {
+                Ok(()) => {}
+                Err(deltalake::DeltaTableError::InvalidDateTimeString { .. }) => continue,
+                Err(e) => return Err(LakeError::from(e).into()),
+            }
+        }
+        register_named(ctx, &name, &typed.delta).await?;
+    }
+    Ok(())
 }
 
 /// Whether the lake holds any table at its latest version (a session as of an instant

@@ -58,6 +58,15 @@ pub fn describe(report: &CompactReport) -> String {
             k.indexed, k.entries_added
         )
     });
+    let typed = report.typed.as_ref().map_or(String::new(), |t| {
+        let columns: usize = t.columns_added.values().map(Vec::len).sum();
+        format!(
+            " typed tables {} committed +{} rows {} rescued {columns} columns added",
+            t.commits,
+            t.rows,
+            t.rescued_total()
+        )
+    });
     // Merges planned again after a concurrent commit (another kind of run, or a sibling
     // key range replacing rows in the same file): each read its raw rows again.
     // A range decodes other ranges' rows too, where raw files are not clustered by key.
@@ -74,7 +83,7 @@ pub fn describe(report: &CompactReport) -> String {
     };
     format!(
         "compacted: raw {consumed}..v{} read {}{scanned} inserted {} updated {} discarded {} \
-         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{}{by_date} staging {staging}{replans} optimize {compacted} files vacuum {vacuumed} files{keys}",
+         files scanned {} rewritten {} ({:.1} MB) added {} index pages read {}/{}{by_date} staging {staging}{replans} optimize {compacted} files vacuum {vacuumed} files{keys}{typed}",
         report.raw_version,
         t.source_rows,
         t.inserted,

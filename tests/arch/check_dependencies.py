@@ -8,6 +8,8 @@
 - No Lambda package depends on another: what they share is in `lambdas/shared` or in a
   library beside `aws/`; `lambdas/` holds the Lambda packages and `lambdas/shared` only.
 - A library beside `aws/` (`aws/`, `manifests/`) depends on no stage.
+- The Lambdas that only write (ingest, commit) link no DataFusion, as they build alone
+  (`cargo tree -p`: features resolved per package, as `make lambdas` builds them).
 
 Before checking the workspace, the checker is run on made-up graphs that break each rule,
 so a check that could no longer fail fails here. Exit status 1 with one line per problem.
@@ -15,6 +17,7 @@ so a check that could no longer fail fails here. Exit status 1 with one line per
 
 import pathlib
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tools"))
@@ -41,6 +44,9 @@ NOT_IN_LAKE = {
     "aws-sdk-kinesis",
 }
 LAMBDA_SHARED = "lakehouse-lambda-shared"
+# Write-only Lambdas: their binaries stay small and start cold fast without the SQL engine.
+WRITE_ONLY_LAMBDAS = ["lakehouse-ingest-lambda", "lakehouse-commit-lambda"]
+SQL_ENGINE = "datafusion"
 LAMBDA_ONLY = {"lambda_runtime", LAMBDA_SHARED}
 
 
@@ -88,6 +94,27 @@ def problems_of(graph):
                 "the Lambdas and lambdas/shared; a library two Lambdas share goes beside aws/"
             )
     return problems
+
+
+def sql_engine_problems(package, tree):
+    """`tree` is `cargo tree -p <package> -e normal --prefix none` output: one crate a line."""
+    linked = sorted({line.split()[0] for line in tree.splitlines() if line.split()[:1]})
+    return [
+        f"{package} links {crate}: a write-only Lambda links no SQL engine "
+        "(enable lakehouse-lake's `datafusion` feature only where SQL is read)"
+        for crate in linked
+        if crate == SQL_ENGINE or crate.startswith(SQL_ENGINE + "-")
+    ]
+
+
+def cargo_tree(package):
+    out = subprocess.run(
+        ["cargo", "tree", "-p", package, "-e", "normal", "--prefix", "none"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
 
 
 ARCHITECTURE = pathlib.Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
@@ -174,6 +201,11 @@ def self_test():
     broken = {k: list(v) for k, v in good.items()}
     broken["lakehouse-compact"] = []
     assert problems_of(FakeGraph(broken)), "self-test: the check misses a stage without lake"
+    tree = "lakehouse-ingest-lambda v0.1.0\ndeltalake v1.1.2\n"
+    assert sql_engine_problems("x", tree) == [], sql_engine_problems("x", tree)
+    assert sql_engine_problems("x", tree + "datafusion-expr v50.0.0\n"), (
+        "self-test: the check misses DataFusion in a write-only Lambda"
+    )
     drawing = '```mermaid\nflowchart TB\n    A["a/<br/>lakehouse-lake"]\n    B["b/<br/>lakehouse-query"]\n    B --> A\n```'
     two = FakeGraph({LAKE: [], "lakehouse-query": [LAKE]})
     assert drawing_problems(two, drawing) == [], drawing_problems(two, drawing)
@@ -189,6 +221,8 @@ def main():
     self_test()
     graph = Graph(metadata())
     problems = problems_of(graph) + drawing_problems(graph, ARCHITECTURE.read_text())
+    for package in WRITE_ONLY_LAMBDAS:
+        problems += sql_engine_problems(package, cargo_tree(package))
     for p in problems:
         print(f"dependency rule: {p}")
     if problems:

@@ -29,3 +29,4 @@ mod rewrites;
 mod status;
 mod sweep;
 mod sweep_index;
+mod typed;

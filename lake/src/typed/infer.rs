@@ -1,17 +1,18 @@
-//! Infers the top-level payload fields of each event type and their types from the JSON
-//! of its events. Numbers widen (integer + fractional = double); any other mix of kinds
-//! widens to string, and says so.
+//! The type of each top-level payload field, inferred from the JSON of its events: one
+//! rule for the typed tables ([`crate::typed`]) and the catalog's views. Numbers widen
+//! (integer + fractional = double); any other mix of kinds widens to string, and says so.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-/// The fields every event has: columns of `staging` already, never payload fields.
-const EVENT_FIELDS: [&str; 3] = ["event_uuid", "event_name", "created_at"];
+/// The fields every event has: envelope columns already, never payload fields.
+pub const EVENT_FIELDS: [&str; 3] = ["event_uuid", "event_name", "created_at"];
 
-/// The type a payload field gets in its view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The type a payload field gets as a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FieldType {
     Boolean,
     /// Whole numbers that fit in 64 bits: `bigint`.
@@ -23,6 +24,14 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    pub const ALL: [FieldType; 5] = [
+        FieldType::Boolean,
+        FieldType::Integer,
+        FieldType::Double,
+        FieldType::String,
+        FieldType::Json,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             FieldType::Boolean => "boolean",
@@ -30,6 +39,52 @@ impl FieldType {
             FieldType::Double => "double",
             FieldType::String => "string",
             FieldType::Json => "json",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FieldType> {
+        FieldType::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// The JSON kind of one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    Boolean,
+    /// A number that is a 64-bit signed integer.
+    Integer,
+    /// Any other number (fractional, exponent, or beyond 64 bits).
+    Fraction,
+    String,
+    Nested,
+}
+
+impl Kind {
+    pub fn of_value(value: &Value) -> Kind {
+        match value {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Boolean,
+            Value::Number(n) if n.is_i64() => Kind::Integer,
+            Value::Number(_) => Kind::Fraction,
+            Value::String(_) => Kind::String,
+            Value::Array(_) | Value::Object(_) => Kind::Nested,
+        }
+    }
+
+    /// The kind of a value as its JSON text, without parsing it: what [`Kind::of_value`]
+    /// says of the parsed value (a property test holds them together).
+    pub fn of_raw(raw: &RawValue) -> Kind {
+        let text = raw.get().trim_start();
+        match text.as_bytes().first() {
+            Some(b'n') => Kind::Null,
+            Some(b't' | b'f') => Kind::Boolean,
+            Some(b'"') => Kind::String,
+            Some(b'{' | b'[') => Kind::Nested,
+            // serde_json reads `-0` as the double -0.0, keeping its sign.
+            _ if text.trim_end() == "-0" => Kind::Fraction,
+            _ if text.trim_end().parse::<i64>().is_ok() => Kind::Integer,
+            _ => Kind::Fraction,
         }
     }
 }
@@ -46,15 +101,20 @@ pub struct KindCounts {
 }
 
 impl KindCounts {
-    fn observe(&mut self, value: &Value) {
-        match value {
-            Value::Null => self.nulls += 1,
-            Value::Bool(_) => self.booleans += 1,
-            Value::Number(n) if n.is_i64() => self.integers += 1,
-            Value::Number(_) => self.fractions += 1,
-            Value::String(_) => self.strings += 1,
-            Value::Array(_) | Value::Object(_) => self.nested += 1,
+    pub fn observe(&mut self, kind: Kind) {
+        match kind {
+            Kind::Null => self.nulls += 1,
+            Kind::Boolean => self.booleans += 1,
+            Kind::Integer => self.integers += 1,
+            Kind::Fraction => self.fractions += 1,
+            Kind::String => self.strings += 1,
+            Kind::Nested => self.nested += 1,
         }
+    }
+
+    /// Whether a value other than null was seen.
+    pub fn any_value(&self) -> bool {
+        self.booleans + self.integers + self.fractions + self.strings + self.nested > 0
     }
 
     /// The field's type (string when kinds conflicted), and whether they did.
@@ -132,7 +192,11 @@ impl Inference {
             if EVENT_FIELDS.contains(&name.as_str()) {
                 continue;
             }
-            shape.fields.entry(name.clone()).or_default().observe(value);
+            shape
+                .fields
+                .entry(name.clone())
+                .or_default()
+                .observe(Kind::of_value(value));
         }
     }
 
@@ -144,6 +208,7 @@ impl Inference {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn resolve(payloads: &[&str], field: &str) -> (FieldType, bool) {
         let mut inference = Inference::default();
@@ -195,5 +260,62 @@ mod tests {
         let shapes = inference.into_shapes();
         assert_eq!(shapes["t"].fields.keys().collect::<Vec<_>>(), ["k"]);
         assert_eq!(shapes["t"].events, 1);
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,4}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// The typed tables classify values by their text, the views' inference by the
+        /// parsed value: they must agree on every value.
+        #[test]
+        fn raw_and_parsed_kinds_agree(value in json_value(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value)
+            } else {
+                serde_json::to_string(&value)
+            };
+            let text = text.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let raw: Box<RawValue> = serde_json::from_str(&text)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let parsed: Value = serde_json::from_str(&text)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(Kind::of_raw(&raw), Kind::of_value(&parsed), "{}", text);
+        }
+    }
+
+    #[test]
+    fn number_texts_classify_as_serde_parses_them() {
+        for (text, kind) in [
+            ("0", Kind::Integer),
+            ("-0", Kind::Fraction),
+            ("9223372036854775807", Kind::Integer),
+            ("9223372036854775808", Kind::Fraction),
+            ("-9223372036854775809", Kind::Fraction),
+            ("1.0", Kind::Fraction),
+            ("1e3", Kind::Fraction),
+            ("1E400", Kind::Fraction),
+        ] {
+            let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+            assert_eq!(Kind::of_raw(&raw), kind, "{text}");
+            if let Ok(parsed) = serde_json::from_str::<Value>(text) {
+                assert_eq!(Kind::of_value(&parsed), kind, "{text}");
+            }
+        }
     }
 }
