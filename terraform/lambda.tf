@@ -53,6 +53,7 @@ locals {
         LAKEHOUSE_RECENT_FILE_MB   = tostring(var.recent_file_mb)
         LAKEHOUSE_RETENTION_HOURS  = tostring(var.retention_hours)
         LAKEHOUSE_SKIP_MAINTENANCE = "false"
+        LAKEHOUSE_SKIP_TYPED       = tostring(!var.typed_tables)
         LAKEHOUSE_VACUUM_FULL      = "false" # lists the whole table: `lakehouse compact --vacuum-full` by hand
         LAKEHOUSE_GLUE_DATABASE    = aws_glue_catalog_database.lake.name
         }, var.erasure_key == "" ? {} : {

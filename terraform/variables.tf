@@ -107,6 +107,12 @@ variable "commit_timeout_seconds" {
 
 # --- compaction Lambda -------------------------------------------------------------------
 
+variable "typed_tables" {
+  description = "Keep one typed Delta table per event type (docs/catalog.md), mirrored from staging by every compaction"
+  type        = bool
+  default     = true
+}
+
 variable "compact_schedule" {
   description = "EventBridge schedule of the compaction Lambda."
   type        = string

@@ -18,4 +18,6 @@ pub mod views;
 pub use error::{CatalogError, Result};
 pub use glue::{Catalog, Change, SyncReport};
 pub use scan::{ScanOptions, scan_staging};
-pub use views::{GENERATED_MARKER, ViewDefinition, plan_views, write_view_files};
+pub use views::{
+    GENERATED_MARKER, ViewDefinition, plan_views, plan_views_over, typed_schemas, write_view_files,
+};

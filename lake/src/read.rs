@@ -22,6 +22,10 @@ use deltalake::datafusion::prelude::{DataFrame, SessionContext};
 use crate::error::Result;
 use crate::schema::Table;
 
+mod lazy;
+
+pub use lazy::{Opener, register_lazily};
+
 /// Registers one opened table under its name, read-only.
 pub async fn register_table(ctx: &SessionContext, table: Table, delta: &DeltaTable) -> Result<()> {
     register_named(ctx, table.name(), delta).await

@@ -6,14 +6,15 @@
 //! error. A past version an erasure since deleted files of is refused with why.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::datafusion::prelude::SessionContext;
 use lakehouse_lake::log::erased_since;
-use lakehouse_lake::read::{self, register_empty, register_named, register_table};
-use lakehouse_lake::typed::table::named;
+use lakehouse_lake::read::{self, Opener, register_empty, register_lazily, register_table};
+use lakehouse_lake::typed::table::{TYPED_PREFIX, sql_table_name};
 use lakehouse_lake::{Lake, LakeError, Table};
 
 use crate::error::Result;
@@ -106,23 +107,39 @@ pub async fn open_session(
     Ok((ctx, snapshots))
 }
 
-/// Registers each typed table under its SQL name (`typed_<event type>`): at its latest
-/// version, or as of the session's instant (a table not there yet then is left out).
+/// Makes each typed table a table of the session under its SQL name (`typed_<folder>`),
+/// opened when a query first names it (one listing here): at its latest version, or as of
+/// the session's instant (not there yet then: an empty result's error, from the opener).
 async fn register_typed(
     lake: &Lake,
     ctx: &SessionContext,
     selection: &TableSelection,
 ) -> Result<()> {
-    for (name, mut typed) in named(lake.typed_tables().await?) {
-        if let Some(at) = selection.as_of {
-            match typed.delta.load_with_datetime(at).await {
-                Ok(()) => {}
-                Err(deltalake::DeltaTableError::InvalidDateTimeString { .. }) => continue,
-                Err(e) => return Err(LakeError::from(e).into()),
+    let folders = lake.typed_folders().await?;
+    let names = folders.iter().map(|f| sql_table_name(f)).collect();
+    let (lake, as_of) = (lake.clone(), selection.as_of);
+    let open: Opener = Arc::new(move |name: String| {
+        let lake = lake.clone();
+        Box::pin(async move {
+            let Some(folder) = name.strip_prefix(TYPED_PREFIX) else {
+                return Ok(None);
+            };
+            let Some(mut typed) = lake.open_typed_folder(folder).await? else {
+                return Ok(None);
+            };
+            if let Some(at) = as_of {
+                match typed.delta.load_with_datetime(at).await {
+                    Ok(()) => {}
+                    Err(deltalake::DeltaTableError::InvalidDateTimeString { .. }) => {
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-        }
-        register_named(ctx, &name, &typed.delta).await?;
-    }
+            Ok(Some(typed.delta))
+        })
+    });
+    register_lazily(ctx, names, open)?;
     Ok(())
 }
 

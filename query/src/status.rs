@@ -7,17 +7,19 @@
 //! - [`tables`]: each table's files, commits and time-travel window.
 //! - [`lag`]: how far staging is behind raw; [`keys`]: the key index's lag and build.
 //! - [`quarantine`]: what quarantine took in the window, by reason.
+//! - [`typed`]: the typed tables' rows against staging's, and their rescued values.
 
 mod keys;
 mod lag;
 mod quarantine;
 mod tables;
+mod typed;
 mod types;
 
 pub use keys::keys_health;
 pub use types::{
     CompactionLag, Crossed, KeysHealth, LakeStatus, Limits, QuarantineWindow, RangeConsumed,
-    StatusOptions, TableStatus,
+    StatusOptions, TableStatus, TypedHealth,
 };
 
 use lakehouse_lake::{Lake, LakeError, Table};
@@ -64,6 +66,10 @@ pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeSta
         Some(staging) => Some(keys_health(staging, keys.as_ref()).await?),
         None => None,
     };
+    let typed = match &staging {
+        Some(staging) => Some(typed::typed_health(lake, staging).await?),
+        None => None,
+    };
     Ok(LakeStatus {
         location: lake.root().to_string(),
         at: options.now,
@@ -71,5 +77,6 @@ pub async fn lake_status(lake: &Lake, options: &StatusOptions) -> Result<LakeSta
         compaction,
         quarantine,
         keys,
+        typed,
     })
 }

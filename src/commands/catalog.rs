@@ -2,7 +2,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
-use lakehouse_catalog::{Catalog, ScanOptions, plan_views, scan_staging, write_view_files};
+use lakehouse_catalog::{
+    Catalog, ScanOptions, plan_views_over, scan_staging, typed_schemas, write_view_files,
+};
 use lakehouse_lake::Lake;
 
 use crate::args::LakeArg;
@@ -66,14 +68,16 @@ pub async fn run(command: CatalogCommand) -> Result<()> {
                 (true, Some(db)) => Some(Catalog::from_env(&db).await?),
                 _ => None,
             };
-            let inference = scan_staging(&Lake::parse(&lake.lake)?, &options).await?;
+            let lake = Lake::parse(&lake.lake)?;
+            let inference = scan_staging(&lake, &options).await?;
             if inference.unreadable > 0 {
                 eprintln!(
                     "warning: {} payloads were not JSON objects and were skipped",
                     inference.unreadable
                 );
             }
-            let views = plan_views(&inference.into_shapes());
+            let typed = typed_schemas(&lake).await?;
+            let views = plan_views_over(&inference.into_shapes(), &typed);
             let files = write_view_files(&out, &views)?;
             for view in &views {
                 let fields: Vec<String> = view

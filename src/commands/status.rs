@@ -197,6 +197,27 @@ fn render(status: &LakeStatus) -> String {
             None => "sweep       never run (`lakehouse keys sweep`)\n".to_string(),
         });
     }
+    if let Some(typed) = &status.typed {
+        let step = if typed.rows == typed.staging_rows {
+            "in step with staging".to_string()
+        } else {
+            format!(
+                "staging holds {}: the next compaction mirrors the difference",
+                typed.staging_rows
+            )
+        };
+        out.push_str(&format!(
+            "typed       {} tables, {} rows ({step})\n",
+            typed.tables, typed.rows
+        ));
+        for (event_type, fields) in &typed.rescued {
+            let parts: Vec<String> = fields.iter().map(|(f, n)| format!("{f}: {n}")).collect();
+            out.push_str(&format!(
+                "            rescued in {event_type:?}: {}\n",
+                parts.join(", ")
+            ));
+        }
+    }
     if let Some(q) = &status.quarantine {
         out.push_str(&format!(
             "quarantine  {} rows in the last {} h",

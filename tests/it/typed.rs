@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use lakehouse_catalog::infer::FieldType;
+use lakehouse_catalog::{ScanOptions, plan_views_over, scan_staging, typed_schemas};
 use lakehouse_compact::CompactOptions;
 use lakehouse_lake::Table;
 use lakehouse_lake::commit::CommitMetadata;
@@ -165,6 +167,14 @@ async fn a_new_field_is_a_typed_column_after_one_compaction_and_misfits_are_resc
     let commit = metadata.typed.expect("typed commit");
     assert_eq!(commit.rescued.get("qty"), Some(&2));
     assert_eq!(commit.columns_added, ["coupon string"]);
+
+    // And `status` counts them, from the log.
+    let out =
+        crate::helpers::lakehouse_ok(&["status", "--lake", lake.path(), "--format", "json"], b"");
+    let status: Value = serde_json::from_str(&out).expect("status json");
+    assert_eq!(status["typed"]["rescued"], json!({"shop": {"qty": 2}}));
+    assert_eq!(status["typed"]["rows"], status["typed"]["staging_rows"]);
+    assert_eq!(status["typed"]["rows"], 4);
 }
 
 #[tokio::test]
@@ -259,8 +269,12 @@ async fn hostile_fields_and_types_become_safe_names_and_values() {
     // 1e400 is a number no double holds: rescued rather than read as infinity.
     assert_eq!(report.rescued[weird_type]["huge"], 1);
     assert_eq!(columns["ünï"].0, "_n_");
+    let name = tables[0].sql_name();
+    assert!(name.starts_with("typed_we_ird_type___"), "{name}");
     let rows = lake
-        .query("SELECT event_uuid, big, _rescued_data FROM typed_we_ird_type__ ORDER BY event_uuid")
+        .query(&format!(
+            "SELECT event_uuid, big, _rescued_data FROM {name} ORDER BY event_uuid"
+        ))
         .await;
     assert_eq!(rows[0]["big"], 18446744073709551616.0);
     assert_eq!(rows[0]["_rescued_data"], r#"{"huge":1e400}"#);
@@ -324,4 +338,99 @@ async fn an_erasure_reaches_the_typed_tables_and_their_history() {
     }
     assert_mirrors(&lake, "t0", "typed_t0").await;
     assert_mirrors(&lake, "t1", "typed_t1").await;
+}
+
+/// The value a view reads for `key` of `field_type` from a payload (JSON functions, then
+/// TRY_CAST), for values of the kinds a generated payload holds.
+fn view_value(payload: &Value, key: &str, field_type: FieldType) -> Value {
+    match (payload.get(key), field_type) {
+        (None | Some(Value::Null), _) => Value::Null,
+        (Some(v @ Value::Bool(_)), FieldType::Boolean) => v.clone(),
+        (Some(Value::Number(n)), FieldType::Integer) if n.is_i64() => json!(n.as_i64()),
+        (Some(Value::Number(n)), FieldType::Double) => json!(n.as_f64()),
+        (Some(Value::String(s)), FieldType::String) => json!(s),
+        (Some(v @ (Value::Number(_) | Value::Bool(_))), FieldType::String) => json!(v.to_string()),
+        (Some(v @ (Value::Array(_) | Value::Object(_))), FieldType::Json) => json!(v.to_string()),
+        _ => Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn the_views_and_the_typed_tables_agree_on_every_field_and_value() {
+    let lake = TestLake::new();
+    let generated =
+        crate::helpers::lakehouse(&["generate", "--events", "3000", "--seed", "5"], b"");
+    let ingest = crate::helpers::lakehouse(&["ingest", "--lake", lake.path()], &generated.stdout);
+    assert!(ingest.status.success());
+    lake.compact().await;
+    // A field whose first values are whole numbers and a later one fractional: a sample
+    // says double, the typed table said bigint first (and rescues the fraction).
+    lake.ingest(&[event("w1", "widen", 100, r#","x":1"#)]).await;
+    lake.compact().await;
+    lake.ingest(&[event("w2", "widen", 100, r#","x":1.5"#)])
+        .await;
+    lake.compact().await;
+
+    let options = ScanOptions {
+        days: None,
+        ..ScanOptions::default()
+    };
+    let inference = scan_staging(&lake.lake, &options).await.expect("scan");
+    let typed = typed_schemas(&lake.lake).await.expect("typed schemas");
+    let views = plan_views_over(&inference.into_shapes(), &typed);
+    assert_eq!(views.len(), typed.len());
+    let names: BTreeMap<String, String> =
+        lakehouse_lake::typed::table::named(lake.lake.typed_tables().await.expect("typed"))
+            .into_iter()
+            .map(|(name, t)| (t.event_type, name))
+            .collect();
+    let mut compared = 0;
+    for view in &views {
+        let schema = &typed[&view.event_type];
+        for field in &view.fields {
+            let column = schema
+                .columns
+                .iter()
+                .find(|c| c.key == field.key)
+                .unwrap_or_else(|| panic!("{}: {} is no typed column", view.name, field.key));
+            assert_eq!(
+                (&column.column, column.field_type),
+                (&field.column, field.field_type),
+                "{}",
+                view.name
+            );
+        }
+        // The values: what the view reads from each staged payload, the typed table holds.
+        let table = &names[&view.event_type];
+        let staged = lake
+            .query(&format!(
+                "SELECT event_uuid, payload FROM staging WHERE event_type = '{}' ORDER BY event_uuid",
+                view.event_type.replace('\'', "''")
+            ))
+            .await;
+        let rows = lake
+            .query(&format!("SELECT * FROM {table} ORDER BY event_uuid"))
+            .await;
+        assert_eq!(rows.len(), staged.len(), "{table}");
+        for (row, staged) in rows.iter().zip(&staged) {
+            let payload: Value =
+                serde_json::from_str(staged["payload"].as_str().expect("payload")).expect("json");
+            for field in &view.fields {
+                let want = view_value(&payload, &field.key, field.field_type);
+                let got = row.get(&field.column).cloned().unwrap_or(Value::Null);
+                let same = match (&want, &got) {
+                    (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                    _ => want == got,
+                };
+                assert!(same, "{table}.{}: view {want} typed {got}", field.column);
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 10_000, "{compared}");
+    let widen = &typed["widen"].columns[0];
+    assert_eq!(
+        (widen.column.as_str(), widen.field_type),
+        ("x", FieldType::Integer)
+    );
 }

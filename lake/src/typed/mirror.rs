@@ -120,10 +120,7 @@ pub async fn mirror(
     staging: &DeltaTable,
     options: MirrorOptions<'_>,
 ) -> Result<MirrorReport> {
-    let staging_version = staging
-        .version()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(0);
+    let staging_version = staging.version().unwrap_or(0);
     let staging_id = staging.snapshot()?.metadata().id().to_string();
     let mut by_type: HashMap<String, Vec<Add>> = HashMap::new();
     for add in live_files(staging)? {

@@ -3,7 +3,7 @@
 //! the type is called), partitioned by `event_date`. The exact event type is a table
 //! property.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use deltalake::kernel::StructType;
 use deltalake::kernel::transaction::CommitProperties;
@@ -16,8 +16,8 @@ use url::Url;
 use crate::DEFAULT_RETENTION_DAYS;
 use crate::error::{LakeError, Result};
 use crate::lake::Lake;
-use crate::schema::{EVENT_DATE, Table};
-use crate::typed::names::{sql_name, unique};
+use crate::schema::EVENT_DATE;
+use crate::typed::names::sql_name;
 use crate::typed::schema::TypedSchema;
 
 /// The folder under the lake root that holds the typed tables.
@@ -27,14 +27,30 @@ pub const EVENT_TYPE_PROPERTY: &str = "lakehouse.eventType";
 /// Characters of the SQL name kept in a folder name (the hash makes it unique).
 const NAME_CHARS: usize = 64;
 
-/// The folder of `event_type`'s typed table: readable, and unique per type.
+/// The folder of `event_type`'s typed table, unique per type and a name SQL, Glue and
+/// any store take as it is: the type itself when it is such a name already (lower-case
+/// letters, digits and `_`, at most 64 characters), else its SQL name (cut to 64) and a
+/// hash of the exact type. The table's SQL name follows from the folder alone
+/// ([`sql_table_name`]), so a query finds a table by one listing of the folders.
 pub fn typed_folder(event_type: &str) -> String {
-    let mut name = sql_name(event_type);
+    let name = sql_name(event_type);
+    if name == event_type && name.len() <= NAME_CHARS {
+        return name;
+    }
+    let mut name = name;
     name.truncate(NAME_CHARS);
     let digest = Sha256::digest(event_type.as_bytes());
     let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{name}-{hash}")
+    format!("{name}_{hash}")
 }
+
+/// The name a typed table in `folder` has in SQL, locally and in Athena.
+pub fn sql_table_name(folder: &str) -> String {
+    format!("{TYPED_PREFIX}{folder}")
+}
+
+/// What every typed table's SQL name starts with.
+pub const TYPED_PREFIX: &str = "typed_";
 
 /// One typed table, opened.
 #[derive(Debug, Clone)]
@@ -49,9 +65,9 @@ impl TypedTable {
         TypedSchema::from_delta(&schema)
     }
 
-    /// The name its Glue table is given, before clashes between types are resolved.
+    /// Its name in SQL, locally and in Athena (`typed_<folder>`).
     pub fn sql_name(&self) -> String {
-        sql_name(&self.event_type)
+        sql_table_name(&typed_folder(&self.event_type))
     }
 }
 
@@ -89,7 +105,7 @@ impl Lake {
         let delta = self.builder_at(url)?.build()?;
         let created = delta
             .create()
-            .with_table_name(sql_name(event_type))
+            .with_table_name(sql_table_name(&typed_folder(event_type)))
             .with_comment(format!(
                 "event type {event_type:?}, one typed column per payload field"
             ))
@@ -115,46 +131,60 @@ impl Lake {
         }
     }
 
-    /// Every typed table of the lake, in event-type order.
-    pub async fn typed_tables(&self) -> Result<Vec<TypedTable>> {
+    /// The folders of the lake's typed tables (one listing), sorted.
+    pub async fn typed_folders(&self) -> Result<Vec<String>> {
         let store = self.store_for(self.root())?;
         let listing = store
             .list_with_delimiter(Some(&Path::from(TYPED_DIR)))
             .await;
-        let folders = match listing {
+        let prefixes = match listing {
             Ok(listing) => listing.common_prefixes,
             Err(deltalake::ObjectStoreError::NotFound { .. }) => Vec::new(),
             Err(e) => return Err(DeltaTableError::from(e).into()),
         };
-        let mut tables = Vec::with_capacity(folders.len());
-        for folder in folders {
-            let Some(name) = folder.filename() else {
-                continue;
-            };
-            let url = self.folder_url(&format!("{TYPED_DIR}/{name}"));
-            let mut delta = self.builder_at(url)?.build()?;
-            match delta.load().await {
-                Ok(()) => {}
-                // A folder a creator left before its first commit.
-                Err(DeltaTableError::NotATable(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            let event_type = event_type_of(&delta)?;
-            tables.push(checked(&event_type, delta)?);
+        let mut folders: Vec<String> = prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        folders.sort();
+        Ok(folders)
+    }
+
+    /// The typed table in `folder` (one of [`Lake::typed_folders`]); `None` when no table
+    /// was committed there (a creator stopped before its first commit).
+    pub async fn open_typed_folder(&self, folder: &str) -> Result<Option<TypedTable>> {
+        let url = self.folder_url(&format!("{TYPED_DIR}/{folder}"));
+        let mut delta = self.builder_at(url)?.build()?;
+        match delta.load().await {
+            Ok(()) => {}
+            Err(DeltaTableError::NotATable(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        let event_type = event_type_of(&delta)?;
+        if typed_folder(&event_type) != folder {
+            return Err(LakeError::ContractMismatch {
+                table: "typed",
+                location: delta.table_url().to_string(),
+                reason: format!("holds event type {event_type:?}, whose folder is not {folder}"),
+            });
+        }
+        Ok(Some(checked(&event_type, delta)?))
+    }
+
+    /// Every typed table of the lake, in event-type order.
+    pub async fn typed_tables(&self) -> Result<Vec<TypedTable>> {
+        let mut tables = Vec::new();
+        for folder in self.typed_folders().await? {
+            tables.extend(self.open_typed_folder(&folder).await?);
         }
         tables.sort_by(|a, b| a.event_type.cmp(&b.event_type));
         Ok(tables)
     }
 }
 
-/// Each typed table with the name SQL knows it by, in Athena and locally:
-/// `typed_<event type as SQL>`, `_2`… on a clash, in event-type order.
+/// Each typed table with the name SQL knows it by, in Athena and locally.
 pub fn named(tables: Vec<TypedTable>) -> Vec<(String, TypedTable)> {
-    let mut taken: BTreeSet<String> = Table::ALL.iter().map(|t| t.name().to_string()).collect();
-    tables
-        .into_iter()
-        .map(|t| (unique(&mut taken, format!("typed_{}", t.sql_name())), t))
-        .collect()
+    tables.into_iter().map(|t| (t.sql_name(), t)).collect()
 }
 
 fn event_type_of(delta: &DeltaTable) -> Result<String> {
@@ -203,13 +233,14 @@ mod tests {
 
     #[test]
     fn folders_are_safe_and_unique_per_type() {
+        assert_eq!(typed_folder("payment"), "payment");
         let a = typed_folder("payment:order/../x");
-        assert!(a.starts_with("payment_order____x-"), "{a}");
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        );
+        assert!(a.starts_with("payment_order____x_"), "{a}");
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        // Types that read alike in SQL stay apart.
         assert_ne!(typed_folder("a-b"), typed_folder("a_b"));
+        assert_ne!(typed_folder("Pay"), typed_folder("pay"));
         assert!(typed_folder(&"x".repeat(5000)).len() <= NAME_CHARS + 17);
+        assert_eq!(sql_table_name(&typed_folder("pay")), "typed_pay");
     }
 }

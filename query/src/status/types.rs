@@ -37,6 +37,19 @@ pub struct LakeStatus {
     pub quarantine: Option<QuarantineWindow>,
     /// The key index's lag behind staging; `None` when staging does not exist yet.
     pub keys: Option<KeysHealth>,
+    /// The typed tables; `None` when staging does not exist yet.
+    pub typed: Option<TypedHealth>,
+}
+
+/// The typed tables, from their logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TypedHealth {
+    pub tables: u64,
+    /// Rows they hold, and staging's: equal once compaction mirrored staging's last change.
+    pub rows: u64,
+    pub staging_rows: u64,
+    /// Values that did not fit their column, in the rows held now, per event type and field.
+    pub rescued: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]

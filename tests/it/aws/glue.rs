@@ -171,11 +171,49 @@ async fn catalog_sync_registers_what_athena_reads_once_and_follows_new_columns()
     fill_lake(&moto, "800");
     let first = ok(&moto, &sync);
     assert!(first.contains("database events: created"), "{first}");
-    // The database and every table, the key index too (an Athena sweep reads it).
+    // The database and every table, the key index too (an Athena sweep reads it), and
+    // one typed table per event type.
+    let lake = Lake::parse(LAKE).expect("lake").with_storage_options([
+        ("aws_endpoint_url", moto.endpoint.as_str()),
+        ("aws_access_key_id", "test"),
+        ("aws_secret_access_key", "test"),
+        ("aws_region", REGION),
+    ]);
+    let typed = lake.typed_tables().await.expect("typed tables");
+    assert!(typed.len() > 50, "{}", typed.len());
     assert_eq!(
         first.matches(": created").count(),
-        1 + Table::ALL.len(),
+        1 + Table::ALL.len() + typed.len(),
         "{first}"
+    );
+    // A typed table's entry: Delta at its folder, its payload fields as typed columns
+    // after the envelope, the date as partition key.
+    let payment = typed
+        .iter()
+        .find(|t| t.event_type == "payment_item")
+        .expect("payment_item");
+    let entry = glue_table(&glue, "typed_payment_item").await;
+    let params = entry.parameters().expect("parameters");
+    assert_eq!(params.get("table_type").map(String::as_str), Some("DELTA"));
+    let storage = entry.storage_descriptor().expect("storage");
+    assert_eq!(
+        storage.location(),
+        Some(payment.delta.table_url().as_str().trim_end_matches('/'))
+    );
+    let glue_columns = columns(storage.columns());
+    assert_eq!(
+        glue_columns[0],
+        ("event_uuid".to_string(), "string".to_string())
+    );
+    assert!(
+        glue_columns.contains(&("amount".to_string(), "double".to_string())),
+        "{glue_columns:?}"
+    );
+    assert!(glue_columns.contains(&("_rescued_data".to_string(), "string".to_string())));
+    assert!(glue_columns.contains(&("ingested_at_us".to_string(), "bigint".to_string())));
+    assert_eq!(
+        columns(entry.partition_keys()),
+        [("event_date".to_string(), "date".to_string())]
     );
     for table in Table::ALL {
         let t = glue_table(&glue, table.name()).await;
@@ -215,7 +253,7 @@ async fn catalog_sync_registers_what_athena_reads_once_and_follows_new_columns()
     assert!(second.contains("database events: exists"), "{second}");
     assert_eq!(
         second.matches(": unchanged").count(),
-        Table::ALL.len(),
+        Table::ALL.len() + typed.len(),
         "{second}"
     );
     for (table, n) in Table::ALL.iter().zip(&before) {
@@ -223,12 +261,6 @@ async fn catalog_sync_registers_what_athena_reads_once_and_follows_new_columns()
     }
 
     // A column added to raw's Delta schema reaches Glue; the others stay as they were.
-    let lake = Lake::parse(LAKE).expect("lake").with_storage_options([
-        ("aws_endpoint_url", moto.endpoint.as_str()),
-        ("aws_access_key_id", "test"),
-        ("aws_secret_access_key", "test"),
-        ("aws_region", REGION),
-    ]);
     lake.open(Table::Raw)
         .await
         .expect("open raw")
@@ -243,7 +275,7 @@ async fn catalog_sync_registers_what_athena_reads_once_and_follows_new_columns()
     );
     assert_eq!(
         third.matches(": unchanged").count(),
-        Table::ALL.len() - 1,
+        Table::ALL.len() - 1 + typed.len(),
         "{third}"
     );
     let raw = glue_table(&glue, "raw").await;
