@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck pydeps bench bench_dedup bench_key_ranges bench_key_build bench_dedup_curve bench_sweep bench_erase bench_dedup_scale bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck sqlcheck pydeps bench bench_dedup bench_key_ranges bench_key_build bench_dedup_curve bench_sweep bench_erase bench_typed bench_dedup_scale bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -22,7 +22,7 @@ demo: ## The whole path on a local folder, offline: generate, ingest, compact, s
 	rm -rf $(LAKE)
 	$(CARGO_TARGET_DIR)/debug/lakehouse demo --lake $(LAKE) --events $(EVENTS)
 
-test: pydeps fmt lint archcheck tfcheck ## Everything: format, lints, crate rule, Terraform checks, unit, integration, cross-engine and emulated-AWS tests
+test: pydeps fmt lint archcheck tfcheck sqlcheck ## Everything: format, lints, crate rule, Terraform checks, unit, integration, cross-engine and emulated-AWS tests
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace --all-targets -- --include-ignored
 
@@ -35,6 +35,9 @@ lint: ## Clippy with warnings as errors
 archcheck: ## The crate dependency rule and no module circles (docs/architecture.md)
 	$(PYTHON) tests/arch/check_dependencies.py
 	$(PYTHON) tests/arch/check_modules.py
+
+sqlcheck: pydeps ## The SQL Athena runs (sql/athena, sql/queries) parses as Athena SQL (sqlglot)
+	$(PYTHON) tests/sql/check_athena.py
 
 pydeps: ## What the tests use: moto (emulated AWS), cargo-lambda, Python deltalake
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
@@ -66,6 +69,11 @@ bench_sweep: ## Release build; the sweep by the key index against a whole sweep 
 bench_erase: ## Release build; erasure of 1 and of 1,000 subjects on a lake of 1M events: bytes read against the lake's, time, residue (~5 min)
 	$(CARGO) build --release --quiet
 	tests/bench/erase.sh
+
+bench_typed: ## Release build; 1M events of 100 types: one field through its typed table against the view (bytes read, same answer), a new field after one compaction, compaction time with typed tables over without (~10 min)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r tests/bench/requirements.txt
+	$(CARGO) build --release --quiet
+	tests/bench/typed.sh
 
 bench_dedup_curve: ## Release build; one round of 1M new keys against cold indexes of 1M, 4M and 16M keys: whole index against a hot window (~2 min)
 	$(CARGO) build --release --example dedup_scale

@@ -302,7 +302,13 @@ impl Compactor {
         }
         // After staging's maintenance, so that the typed tables follow its repacked files
         // in the same run.
-        if !self.options.skip_typed {
+        // Ranges of types mirror their own types; of ranges of keys, the one that maintains
+        // mirrors all (the others would only race it on every type's progress).
+        let mirrors = match self.options.range {
+            Some(r) if r.by() == SplitBy::Keys => maintains,
+            _ => true,
+        };
+        if !self.options.skip_typed && mirrors {
             self.before_commit().await?;
             report.typed = Some(self.mirror_typed().await?);
             if !self.options.skip_maintenance && maintains {

@@ -110,6 +110,14 @@ async fn every_analyst_query_runs_locally_and_adds_up() {
                     "{rows:?}"
                 );
             }
+            "typed_amount_per_day" => {
+                let staged = lake
+                    .query("SELECT count(*) AS n FROM staging WHERE event_type = 'payment_item'")
+                    .await;
+                assert_eq!(Some(sum(&rows, "events")), staged[0]["n"].as_i64());
+                assert_eq!(sum(&rows, "amounts"), sum(&rows, "events"), "{rows:?}");
+                assert_eq!(sum(&rows, "rescued"), 0, "{rows:?}");
+            }
             other => panic!("no check for sql/queries/{other}.sql: add one"),
         }
     }
@@ -226,4 +234,43 @@ async fn views_of_a_lake_without_staging_or_events_say_why() {
         err.to_string().contains("no events in the last 7 days"),
         "{err}"
     );
+}
+
+/// The SQL Athena runs parses as Athena SQL: the files in `sql/` and the views generated
+/// for a lake (`tests/sql/check_athena.py`, sqlglot's Athena dialect).
+#[ignore = "needs sqlglot: pip install -r tests/requirements.txt (make test installs it and runs it)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn athena_sql_and_generated_views_parse_as_athena_sql() {
+    let lake = TestLake::new();
+    let generated =
+        crate::helpers::lakehouse(&["generate", "--events", "3000", "--seed", "7"], b"");
+    crate::helpers::lakehouse(&["ingest", "--lake", lake.path()], &generated.stdout);
+    lake.compact().await;
+    let views = tempfile::tempdir().expect("tempdir");
+    let out = views.path().to_str().expect("utf-8");
+    crate::helpers::lakehouse_ok(
+        &[
+            "catalog",
+            "views",
+            "--lake",
+            lake.path(),
+            "--days",
+            "0",
+            "--out",
+            out,
+        ],
+        b"",
+    );
+    let script = format!("{}/tests/sql/check_athena.py", env!("CARGO_MANIFEST_DIR"));
+    let check = Command::new("python3")
+        .args([script.as_str(), "--views", out])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(stdout.contains("files parse"), "{stdout}");
 }

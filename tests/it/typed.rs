@@ -434,3 +434,22 @@ async fn the_views_and_the_typed_tables_agree_on_every_field_and_value() {
         ("x", FieldType::Integer)
     );
 }
+
+/// `make bench_typed` small: its JSON line, with the answers the big run gives.
+#[ignore = "needs Python deltalake and pyarrow: pip install -r tests/requirements.txt (make test installs them and runs it)"]
+#[test]
+fn the_typed_benchmark_runs_small_with_the_same_answer() {
+    let stdout = crate::helpers::run_bench_script("typed.sh", &[("BENCH_EVENTS", "20000")]);
+    let last: Value = serde_json::from_str(stdout.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["events"], 20000, "{stdout}");
+    assert_eq!(last["types"], 100, "{stdout}");
+    assert_eq!(last["same_answer"], true, "{stdout}");
+    assert_eq!(last["new_field_after_one_compaction"], true, "{stdout}");
+    assert_eq!(last["rescued"], 0, "{stdout}");
+    let (view, typed) = (last["bytes_view"].as_u64(), last["bytes_typed"].as_u64());
+    assert!(typed > Some(0) && typed < view, "{stdout}");
+    assert!(
+        last["compaction_ratio_first"].as_f64() > Some(0.0),
+        "{stdout}"
+    );
+}

@@ -12,13 +12,14 @@
 //! which every concurrent commit conflicts with.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
-use deltalake::DeltaTable;
 use deltalake::arrow::compute::concat_batches;
 use deltalake::kernel::{Action, Add, MetadataExt, StructType, Transaction};
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, ObjectStore};
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
@@ -68,7 +69,7 @@ pub struct MirrorOptions<'a> {
 impl Default for MirrorOptions<'_> {
     fn default() -> Self {
         MirrorOptions {
-            concurrency: 4,
+            concurrency: 8,
             only: &|_| true,
         }
     }
@@ -140,20 +141,27 @@ pub async fn mirror(
     types.dedup();
     types.retain(|t| (options.only)(t));
 
+    // Each type on a task of its own: converting is CPU work, and types are independent.
+    let store = staging.object_store();
     let jobs = types.into_iter().map(|event_type| {
-        let files = by_type.remove(&event_type).unwrap_or_default();
-        let table = existing.remove(&event_type);
         let job = TypeJob {
-            lake,
-            staging,
-            staging_id: &staging_id,
+            lake: lake.clone(),
+            store: store.clone(),
+            staging_id: staging_id.clone(),
             staging_version,
+            files: by_type.remove(&event_type).unwrap_or_default(),
             event_type,
-            files,
         };
+        let table = existing.remove(&job.event_type);
+        let name = job.event_type.clone();
         async move {
-            let done = job.run(table).await?;
-            Ok::<_, LakeError>((job.event_type, done))
+            let done = tokio::spawn(async move { job.run(table).await })
+                .await
+                .map_err(|e| LakeError::ReadFile {
+                    path: format!("typed table of {name:?}"),
+                    error: e.to_string(),
+                })??;
+            Ok::<_, LakeError>((name, done))
         }
     });
     let mut report = MirrorReport {
@@ -167,10 +175,11 @@ pub async fn mirror(
     Ok(report)
 }
 
-struct TypeJob<'a> {
-    lake: &'a Lake,
-    staging: &'a DeltaTable,
-    staging_id: &'a str,
+struct TypeJob {
+    lake: Lake,
+    /// Staging's store.
+    store: Arc<dyn ObjectStore>,
+    staging_id: String,
     staging_version: u64,
     event_type: String,
     /// Staging's live files of this type.
@@ -183,7 +192,7 @@ struct TypeDone {
     replans: u32,
 }
 
-impl TypeJob<'_> {
+impl TypeJob {
     async fn run(&self, table: Option<TypedTable>) -> Result<TypeDone> {
         let mut table = match table {
             Some(t) => t,
@@ -208,7 +217,7 @@ impl TypeJob<'_> {
 
     /// One plan and commit; `None` when the table already mirrors this staging.
     async fn once(&self, table: &TypedTable) -> Result<Option<TypedCommit>> {
-        let app_id = typed_app_id(self.staging_id);
+        let app_id = typed_app_id(&self.staging_id);
         if txn_u64(&table.delta, &app_id)
             .await?
             .is_some_and(|v| v >= self.staging_version)
@@ -290,50 +299,51 @@ impl TypeJob<'_> {
         schema: &mut TypedSchema,
         commit: &mut TypedCommit,
     ) -> std::result::Result<Vec<Add>, (LakeError, Vec<Add>)> {
-        let store = self.staging.object_store();
         let mut written = Vec::with_capacity(adds.len());
         for add in adds {
             let file = async {
-                let batches =
-                    read_file(store.clone(), Table::Staging, add, Some(STAGING_COLUMNS)).await?;
-                let mut converted = Vec::with_capacity(batches.len());
-                let mut rescued: BTreeMap<String, u64> = BTreeMap::new();
-                for batch in &batches {
-                    let c = convert(schema, batch)?;
-                    for (field, n) in c.rescued {
-                        *rescued.entry(field).or_default() += n;
-                    }
-                    commit.columns_added.extend(
-                        c.added
-                            .iter()
-                            .map(|col| format!("{} {}", col.column, col.field_type.name())),
-                    );
-                    converted.push(c.batch);
-                }
-                // Earlier batches were converted before later ones added columns: all take
-                // the file's final schema, nulls where a batch had no column yet.
-                let arrow = schema.arrow_schema();
-                let aligned = converted
-                    .iter()
-                    .map(|b| widen(b, &arrow))
-                    .collect::<Result<Vec<_>>>()?;
-                let batch = concat_batches(&arrow, &aligned)?;
-                let rows = batch.num_rows() as u64;
-                let writer = FileWriter::for_schema("typed", &table.delta, arrow, properties())?;
+                let batches = read_file(
+                    self.store.clone(),
+                    Table::Staging,
+                    add,
+                    Some(STAGING_COLUMNS),
+                )
+                .await?;
+                let before = std::mem::take(schema);
+                let (after, file) =
+                    tokio::task::spawn_blocking(move || convert_file(before, &batches))
+                        .await
+                        .map_err(|e| LakeError::ReadFile {
+                            path: add.path.clone(),
+                            error: e.to_string(),
+                        })??;
+                *schema = after;
+                commit.columns_added.extend(
+                    file.added
+                        .iter()
+                        .map(|col| format!("{} {}", col.column, col.field_type.name())),
+                );
+                let rows = file.batch.num_rows() as u64;
+                let writer = FileWriter::for_schema(
+                    "typed",
+                    &table.delta,
+                    file.batch.schema(),
+                    properties(),
+                )?;
                 let key = PartitionKey {
                     date: crate::files::parse_partition_date(add, EVENT_DATE)?.unwrap_or(0),
                     name: "".into(),
                 };
-                let mut files = writer.write(&key, batch).await?;
-                for file in &mut files {
-                    let tags = file.tags.get_or_insert_with(Default::default);
+                let mut files = writer.write(&key, file.batch).await?;
+                for written in &mut files {
+                    let tags = written.tags.get_or_insert_with(Default::default);
                     tags.insert(SOURCE_TAG.to_string(), Some(add.path.clone()));
-                    if !rescued.is_empty() {
-                        let counts = serde_json::to_string(&rescued).unwrap_or_default();
+                    if !file.rescued.is_empty() {
+                        let counts = serde_json::to_string(&file.rescued).unwrap_or_default();
                         tags.insert(RESCUED_TAG.to_string(), Some(counts));
                     }
                 }
-                for (field, n) in rescued {
+                for (field, n) in file.rescued {
                     *commit.rescued.entry(field).or_default() += n;
                 }
                 commit.rows += rows;
@@ -350,6 +360,46 @@ impl TypeJob<'_> {
         }
         Ok(written)
     }
+}
+
+/// One staging file's rows converted, in the file's final schema.
+struct ConvertedFile {
+    batch: deltalake::arrow::array::RecordBatch,
+    rescued: BTreeMap<String, u64>,
+    added: Vec<crate::typed::schema::TypedColumn>,
+}
+
+/// Converts a staging file's batches, evolving `schema`; returns it with the rows.
+fn convert_file(
+    mut schema: TypedSchema,
+    batches: &[deltalake::arrow::array::RecordBatch],
+) -> Result<(TypedSchema, ConvertedFile)> {
+    let mut converted = Vec::with_capacity(batches.len());
+    let (mut rescued, mut added) = (BTreeMap::new(), Vec::new());
+    for batch in batches {
+        let c = convert(&mut schema, batch)?;
+        for (field, n) in c.rescued {
+            *rescued.entry(field).or_default() += n;
+        }
+        added.extend(c.added);
+        converted.push(c.batch);
+    }
+    // Earlier batches were converted before later ones added columns: all take the
+    // file's final schema, nulls where a batch had no column yet.
+    let arrow = schema.arrow_schema();
+    let aligned = converted
+        .iter()
+        .map(|b| widen(b, &arrow))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = concat_batches(&arrow, &aligned)?;
+    Ok((
+        schema,
+        ConvertedFile {
+            batch,
+            rescued,
+            added,
+        },
+    ))
 }
 
 /// The staging file a typed file holds the rows of.

@@ -10,6 +10,7 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::object_store::path::Path;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError, TableProperty};
+use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -24,6 +25,8 @@ use crate::typed::schema::TypedSchema;
 pub const TYPED_DIR: &str = "typed";
 /// The table property naming the event type a typed table holds.
 pub const EVENT_TYPE_PROPERTY: &str = "lakehouse.eventType";
+/// Typed tables opened at once when all are.
+const CONCURRENT_OPENS: usize = 16;
 /// Characters of the SQL name kept in a folder name (the hash makes it unique).
 const NAME_CHARS: usize = 64;
 
@@ -173,10 +176,14 @@ impl Lake {
 
     /// Every typed table of the lake, in event-type order.
     pub async fn typed_tables(&self) -> Result<Vec<TypedTable>> {
-        let mut tables = Vec::new();
-        for folder in self.typed_folders().await? {
-            tables.extend(self.open_typed_folder(&folder).await?);
-        }
+        // Each open reads a log: several at once, as on S3 each is a few round trips.
+        let folders = self.typed_folders().await?;
+        let opened: Vec<Option<TypedTable>> = futures::stream::iter(&folders)
+            .map(|folder| self.open_typed_folder(folder))
+            .buffer_unordered(CONCURRENT_OPENS)
+            .try_collect()
+            .await?;
+        let mut tables: Vec<TypedTable> = opened.into_iter().flatten().collect();
         tables.sort_by(|a, b| a.event_type.cmp(&b.event_type));
         Ok(tables)
     }
