@@ -9,7 +9,7 @@ TERRAFORM ?= terraform
 export CARGO_TARGET_DIR ?= target
 CHECKOV_VENV := $(CARGO_TARGET_DIR)/checkov-venv
 
-.PHONY: help demo test fmt lint archcheck sqlcheck pydeps bench bench_dedup bench_key_ranges bench_key_build bench_dedup_curve bench_sweep bench_erase bench_typed bench_dedup_scale bench_commits bench_memory bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
+.PHONY: help demo test fmt lint archcheck sqlcheck pydeps bench bench_dedup bench_key_ranges bench_key_build bench_dedup_curve bench_sweep bench_erase bench_typed bench_dedup_scale bench_commits bench_memory bench_lambda_size bench_lambda bench_scale crash fuzz lambdas tfcheck tfinit plan deploy deploy_fresh destroy
 
 help: ## List the targets
 	@grep -E '^[a-z_]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
@@ -97,6 +97,9 @@ fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Li
 
 crash: ## SIGKILL ingest and compact at 200 seeded random moments, rerun, compare with a model (make test runs 6)
 	LAKEHOUSE_CRASH_TRIALS=$${TRIALS:-200} $(CARGO) test --test it -- crash:: --nocapture
+
+bench_lambda_size: ## Release builds; each Lambda's stripped binary, zip and cold start, the write-only ones without DataFusion against with it (~15 min)
+	tests/bench/lambda_size.sh
 
 bench_memory: ## Release build; peak RSS of a 20,000-type ingest and a 5M-row raw commit's compaction against the Lambdas' memory
 	$(CARGO) build --release --quiet

@@ -163,14 +163,7 @@ impl Lake {
 
     /// Opens a table at its latest version, creating it on first use: for writers only.
     pub async fn open(&self, table: Table) -> Result<DeltaTable> {
-        let url = self.table_url(table);
-        // delta-rs wants a local table folder to exist before it will create the table.
-        if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| LakeError::InvalidLake {
-                uri: url.to_string(),
-                reason: format!("cannot create folder: {e}"),
-            })?;
-        }
+        ensure_local_folder(&self.table_url(table))?;
         let mut delta = self.builder(table)?.build()?;
         match delta.load().await {
             Ok(()) => {
@@ -296,6 +289,17 @@ impl Lake {
             },
         }
     }
+}
+
+/// delta-rs wants a local table folder to exist before it will create the table.
+pub(crate) fn ensure_local_folder(url: &Url) -> Result<()> {
+    if let Ok(path) = url.to_file_path() {
+        std::fs::create_dir_all(&path).map_err(|e| LakeError::InvalidLake {
+            uri: url.to_string(),
+            reason: format!("cannot create folder: {e}"),
+        })?;
+    }
+    Ok(())
 }
 
 fn local_root(path: &Path) -> std::result::Result<Url, String> {

@@ -29,12 +29,9 @@ use crate::error::{LakeError, Result};
 use crate::files::{live_files, read_file, remove_of};
 use crate::lake::Lake;
 use crate::log::txn_u64;
-use crate::schema::{
-    CREATED_AT, CREATED_DATETIME, EVENT_DATE, EVENT_NAME, EVENT_SUBTYPE, EVENT_TYPE, EVENT_UUID,
-    INGESTED_AT, PAYLOAD, SUBJECT_ID, Table,
-};
+use crate::schema::{EVENT_DATE, EVENT_TYPE, Table};
 use crate::typed::convert::convert;
-use crate::typed::schema::TypedSchema;
+use crate::typed::schema::{TypedSchema, staging_columns};
 use crate::typed::table::TypedTable;
 use crate::write::{FileWriter, PartitionKey};
 
@@ -42,18 +39,6 @@ use crate::write::{FileWriter, PartitionKey};
 pub const SOURCE_TAG: &str = "lakehouse.source";
 /// The tag on a typed file counting its rescued values per field (a JSON object).
 pub const RESCUED_TAG: &str = "lakehouse.rescued";
-/// Staging's columns a typed file is made of.
-const STAGING_COLUMNS: &[&str] = &[
-    EVENT_UUID,
-    EVENT_NAME,
-    EVENT_SUBTYPE,
-    CREATED_AT,
-    CREATED_DATETIME,
-    EVENT_DATE,
-    INGESTED_AT,
-    SUBJECT_ID,
-    PAYLOAD,
-];
 /// Times a type's mirror plans again after losing to a concurrent one.
 const MAX_TRIES: u32 = 10;
 
@@ -306,7 +291,7 @@ impl TypeJob {
                     self.store.clone(),
                     Table::Staging,
                     add,
-                    Some(STAGING_COLUMNS),
+                    Some(&staging_columns()),
                 )
                 .await?;
                 let before = std::mem::take(schema);

@@ -42,6 +42,17 @@ pub const ENVELOPE: [&str; 10] = [
     RESCUED,
 ];
 
+/// The columns of `staging` a typed table's rows are made of: the envelope but what it
+/// derives, and the payload.
+pub fn staging_columns() -> Vec<&'static str> {
+    ENVELOPE
+        .iter()
+        .copied()
+        .filter(|c| ![INGESTED_AT_US, RESCUED].contains(c))
+        .chain([PAYLOAD])
+        .collect()
+}
+
 /// Names no payload field's column takes: the envelope and the other columns of staging.
 /// The generated views reserve the same, so a field's column is named alike in both.
 pub fn reserved_columns() -> BTreeSet<String> {

@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::DEFAULT_RETENTION_DAYS;
 use crate::error::{LakeError, Result};
-use crate::lake::Lake;
+use crate::lake::{Lake, ensure_local_folder};
 use crate::schema::EVENT_DATE;
 use crate::typed::names::sql_name;
 use crate::typed::schema::TypedSchema;
@@ -99,12 +99,7 @@ impl Lake {
             return Ok(table);
         }
         let url = self.typed_url(event_type);
-        if let Ok(path) = url.to_file_path() {
-            std::fs::create_dir_all(&path).map_err(|e| LakeError::InvalidLake {
-                uri: url.to_string(),
-                reason: format!("cannot create folder: {e}"),
-            })?;
-        }
+        ensure_local_folder(&url)?;
         let delta = self.builder_at(url)?.build()?;
         let created = delta
             .create()
