@@ -98,7 +98,7 @@ fuzz: ## Fuzz the event rules, KPL de-aggregation, Kinesis documents and JSON Li
 crash: ## SIGKILL ingest and compact at 200 seeded random moments, rerun, compare with a model (make test runs 6)
 	LAKEHOUSE_CRASH_TRIALS=$${TRIALS:-200} $(CARGO) test --test it -- crash:: --nocapture
 
-bench_lambda_size: ## Release builds; each Lambda's stripped binary, zip and cold start, the write-only ones without DataFusion against with it (~15 min)
+bench_lambda_size: ## Release builds; each Lambda's stripped binary, zip and cold start, the write-only ones without DataFusion against with it (~25 min)
 	tests/bench/lambda_size.sh
 
 bench_memory: ## Release build; peak RSS of a 20,000-type ingest and a 5M-row raw commit's compaction against the Lambdas' memory

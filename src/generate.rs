@@ -31,6 +31,14 @@ const SUBTYPES: [&str; 3] = ["web", "api", "backoffice"];
 const ACTIONS: [&str; 3] = ["created", "updated", "completed"];
 const CURRENCIES: [&str; 4] = ["EUR", "USD", "GBP", "JPY"];
 const RECENT: usize = 10_000;
+const LOCALES: [&str; 6] = ["en-GB", "en-US", "de-DE", "fr-FR", "ja-JP", "es-ES"];
+const USER_AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "okhttp/4.12.0",
+];
+const SECTIONS: [&str; 5] = ["product", "checkout", "account", "search", "help"];
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -43,6 +51,10 @@ pub struct GenerateOptions {
     pub invalid_rate: f64,
     /// Days the events' created_at spans, ending at [`END_UNIX`].
     pub days: u32,
+    /// Pads each valid event to about this many bytes of JSON with the fields a producer's
+    /// context block carries (app, device, page, session, free-form properties): production
+    /// events run ~1 KB, the bare ones ~200 bytes. 0: no padding.
+    pub event_bytes: usize,
 }
 
 impl Default for GenerateOptions {
@@ -53,6 +65,7 @@ impl Default for GenerateOptions {
             duplicate_rate: 0.05,
             invalid_rate: 0.01,
             days: 3,
+            event_bytes: 0,
         }
     }
 }
@@ -93,6 +106,8 @@ struct Recent {
 pub struct Generator {
     options: GenerateOptions,
     rng: ChaCha8Rng,
+    /// Padding's own stream: padded events are the bare ones plus fields.
+    pad_rng: ChaCha8Rng,
     types: Vec<String>,
     recent: VecDeque<Recent>,
     stats: GenerateStats,
@@ -102,6 +117,7 @@ impl Generator {
     pub fn new(options: GenerateOptions) -> Generator {
         Generator {
             rng: ChaCha8Rng::seed_from_u64(options.seed),
+            pad_rng: ChaCha8Rng::seed_from_u64(!options.seed),
             options,
             types: event_types(),
             recent: VecDeque::with_capacity(RECENT),
@@ -248,7 +264,46 @@ impl Generator {
         if revision > 0 {
             obj.insert("revision".into(), json!(revision));
         }
+        self.pad(&mut obj);
         serde_json::to_vec(&Value::Object(obj)).unwrap_or_default()
+    }
+
+    /// Pads `obj` to about [`GenerateOptions::event_bytes`]: a `context` object, then
+    /// `properties` of random words and numbers, as real payloads are (neither all
+    /// repeated text that compresses away nor all random bytes).
+    fn pad(&mut self, obj: &mut Map<String, Value>) {
+        let target = self.options.event_bytes;
+        if target == 0 {
+            return;
+        }
+        let rng = &mut self.pad_rng;
+        fn pick(rng: &mut ChaCha8Rng, items: &[&'static str]) -> &'static str {
+            items[rng.random_range(0..items.len())]
+        }
+        let context = json!({
+            "locale": pick(rng, &LOCALES),
+            "user_agent": pick(rng, &USER_AGENTS),
+            "page_url": format!("https://shop.example.com/{}/{}", pick(rng, &SECTIONS), rng.random_range(0..100_000)),
+            "app_version": format!("{}.{}.{}", rng.random_range(1..6), rng.random_range(0..20), rng.random_range(0..50)),
+            "ip": format!("10.{}.{}.{}", rng.random_range(0..256), rng.random_range(0..256), rng.random_range(1..255)),
+            "session_id": format!("{:016x}", rng.random::<u64>()),
+        });
+        obj.insert("context".into(), context);
+        let mut size = serde_json::to_vec(&*obj).map_or(0, |b| b.len());
+        let mut properties = Map::new();
+        while size + 16 < target {
+            let key = format!("p{}", properties.len());
+            let value = if rng.random_bool(0.5) {
+                json!(rng.random_range(0..1_000_000))
+            } else {
+                json!(format!("{} {}", pick(rng, &SECTIONS), pick(rng, &LOCALES)))
+            };
+            size += key.len() + value.to_string().len() + 4;
+            properties.insert(key, value);
+        }
+        if !properties.is_empty() {
+            obj.insert("properties".into(), Value::Object(properties));
+        }
     }
 
     fn remember(&mut self, r: Recent) {
@@ -343,6 +398,7 @@ mod tests {
             duplicate_rate: 0.1,
             invalid_rate: 0.05,
             days: 2,
+            event_bytes: 0,
         };
         let (a, stats) = all(options.clone());
         let (b, _) = all(options.clone());
@@ -356,6 +412,33 @@ mod tests {
             "{stats:?}"
         );
         assert_eq!(a.iter().filter(|&&b| b == b'\n').count(), 2000);
+    }
+
+    #[test]
+    fn padded_events_are_about_the_size_asked_and_keep_their_fields() {
+        let options = |event_bytes| GenerateOptions {
+            events: 500,
+            invalid_rate: 0.0,
+            event_bytes,
+            ..GenerateOptions::default()
+        };
+        let (bare, _) = all(options(0));
+        let (padded, _) = all(options(1024));
+        let lines: Vec<&[u8]> = padded
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        let mean = lines.iter().map(|l| l.len()).sum::<usize>() / lines.len();
+        assert!((950..=1100).contains(&mean), "mean {mean} bytes");
+        assert!(bare.len() * 3 < padded.len());
+        for (bare, padded) in bare.split(|&b| b == b'\n').zip(lines) {
+            let bare: Map<String, Value> = serde_json::from_slice(bare).unwrap();
+            let padded: Map<String, Value> = serde_json::from_slice(padded).unwrap();
+            assert!(padded.contains_key("context"));
+            for (key, value) in bare {
+                assert_eq!(padded.get(&key), Some(&value), "{key}");
+            }
+        }
     }
 
     #[test]

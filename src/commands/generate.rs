@@ -14,6 +14,10 @@ pub struct GenerateArgs {
     pub invalid_rate: f64,
     #[arg(long, default_value_t = GenerateOptions::default().days)]
     pub days: u32,
+    /// Pad each event to about this many bytes of JSON (context and properties fields);
+    /// 0 leaves them bare (~200 bytes).
+    #[arg(long, default_value_t = GenerateOptions::default().event_bytes)]
+    pub event_bytes: usize,
 }
 
 pub fn run(args: GenerateArgs) -> Result<()> {
@@ -23,6 +27,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         duplicate_rate: args.duplicate_rate,
         invalid_rate: args.invalid_rate,
         days: args.days,
+        event_bytes: args.event_bytes,
     };
     for (name, rate) in [
         ("duplicate-rate", options.duplicate_rate),

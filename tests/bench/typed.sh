@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (issue 26): typed tables against the views, on a lake of EVENTS (1M) events of
-# 100 types. Two lakes get the same inputs: one compacted with `--no-typed` (today's
+# 100 types, each padded to EVENT_BYTES (1 KB, production's size; 0: the generator's bare
+# ~200-byte events). Two lakes get the same inputs: one compacted with `--no-typed` (today's
 # compaction), one maintaining the typed tables; each compacts a first batch (95 %), then
 # the rest (5 %, holding a field no event had before). Reports:
 # - bytes one field of one type costs, all dates: through the view's source (staging's
@@ -15,13 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${LAKEHOUSE_BIN:-${CARGO_TARGET_DIR:-target}/release/lakehouse}"
 EVENTS="${BENCH_EVENTS:-1000000}"
+EVENT_BYTES="${BENCH_EVENT_BYTES:-1024}"
 OUT="${BENCH_OUT:-bench-out/typed}"
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 # shellcheck source=tests/bench/measure.sh
 . tests/bench/measure.sh
 
-"$BIN" generate --events "$EVENTS" --seed 26 --days 7 > "$OUT/input.jsonl"
+"$BIN" generate --events "$EVENTS" --seed 26 --days 7 --event-bytes "$EVENT_BYTES" > "$OUT/input.jsonl"
 FIRST=$((EVENTS * 95 / 100))
 head -n "$FIRST" "$OUT/input.jsonl" > "$OUT/first.jsonl"
 # The rest, with a field never seen before on every event of one type.

@@ -371,6 +371,14 @@ fn an_export_fixed_in_place_redrives_the_rows_it_names_once() {
         g1[0].1.starts_with("quarantine:") && g1[0].2.starts_with("8@"),
         "{g1:?}"
     );
+    // Compacted, the re-driven event is a row of its type's typed table, once.
+    lakehouse_ok(&["compact", "--lake", lake.path()], b"");
+    let query = "SELECT count(*) AS n FROM typed_a WHERE event_uuid = 'g1'";
+    let out = lakehouse_ok(
+        &["query", "--lake", lake.path(), "--format", "json", query],
+        b"",
+    );
+    assert_eq!(out.trim(), r#"{"n":1}"#);
 
     // The row is marked: a new export leaves it out, list counts it.
     let out = lakehouse_ok(

@@ -5,9 +5,10 @@
 //!
 //! What fits a column: `boolean` takes booleans; `bigint` whole numbers within 64 bits;
 //! `double` any finite number; `string` strings, and numbers and booleans as their JSON
-//! text (the widening of `docs/catalog.md`); `json` objects and arrays, as compact JSON
-//! text. Null fits every column. Anything else is rescued: the row keeps the field's
-//! original JSON in `_rescued_data`, and the miss is counted.
+//! text (the widening of `docs/catalog.md`); `json` objects and arrays, as the producer's
+//! JSON text without its whitespace, keys in its order. Null fits every column. Anything
+//! else is rescued: the row keeps the field's original JSON in `_rescued_data`, and the
+//! miss is counted.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,8 @@ pub struct Converted {
     pub rescued: BTreeMap<String, u64>,
     /// Columns this batch added to the schema.
     pub added: Vec<TypedColumn>,
+    /// The kinds of the values each column was given, per payload key.
+    pub kinds: BTreeMap<String, KindCounts>,
 }
 
 /// Converts `batch` (staging's [`ENVELOPE`] columns but the two it derives, and
@@ -74,6 +77,7 @@ pub fn convert(schema: &mut TypedSchema, batch: &RecordBatch) -> Result<Converte
     let mut rescued_column = StringBuilder::with_capacity(rows.len(), 0);
     let mut rescued: BTreeMap<String, u64> = BTreeMap::new();
     let mut slots: Vec<Option<&RawValue>> = vec![None; columns.len()];
+    let mut kinds = vec![KindCounts::default(); columns.len()];
     for (row, fields) in rows.iter().enumerate() {
         slots.iter_mut().for_each(|s| *s = None);
         let mut misses = Misses::default();
@@ -89,8 +93,13 @@ pub fn convert(schema: &mut TypedSchema, batch: &RecordBatch) -> Result<Converte
             None if !payloads.is_null(row) => misses.push(NOT_AN_OBJECT, payloads.value(row)),
             None => {}
         }
-        for ((column, builder), slot) in schema.columns.iter().zip(&mut columns).zip(&slots) {
-            let fitted = slot.map_or(Ok(()), |value| builder.push(value));
+        let cells = schema.columns.iter().zip(&mut columns).zip(&slots);
+        for (((column, builder), slot), counts) in cells.zip(&mut kinds) {
+            let fitted = slot.map_or(Ok(()), |value| {
+                let kind = Kind::of_raw(value);
+                counts.observe(kind);
+                builder.push(value, kind)
+            });
             match fitted {
                 Ok(()) if slot.is_some() => {}
                 Ok(()) => builder.push_null(),
@@ -131,7 +140,46 @@ pub fn convert(schema: &mut TypedSchema, batch: &RecordBatch) -> Result<Converte
         batch: RecordBatch::try_new(typed_schema, arrays)?,
         rescued,
         added,
+        kinds: schema
+            .columns
+            .iter()
+            .map(|c| c.key.clone())
+            .zip(kinds)
+            .collect(),
     })
+}
+
+/// Valid JSON `text` without the whitespace between its tokens: copied, not re-serialized
+/// (a parse into a map and back costs more than the rest of the conversion).
+fn without_whitespace(text: &str) -> Cow<'_, str> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\n' | b'\t' | b'\r');
+    let bytes = text.as_bytes();
+    if !bytes.iter().any(|&b| is_space(b)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        if bytes[i] == b'"' {
+            // A string, whole, to its closing quote (an escape's next byte is ASCII).
+            i += 1;
+            while i < bytes.len() && bytes[i] != b'"' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(bytes.len());
+        } else if is_space(bytes[i]) {
+            i += 1;
+            continue;
+        } else {
+            while i < bytes.len() && bytes[i] != b'"' && !is_space(bytes[i]) {
+                i += 1;
+            }
+        }
+        // Cut after ASCII bytes only, so on character boundaries.
+        out.push_str(text.get(start..i).unwrap_or_default());
+    }
+    Cow::Owned(out)
 }
 
 fn missing(column: &str) -> crate::error::LakeError {
@@ -251,9 +299,8 @@ impl ColumnBuilder {
     }
 
     /// Appends `value` if it fits the column (null fits all); `Err` leaves nothing
-    /// appended.
-    fn push(&mut self, value: &RawValue) -> std::result::Result<(), ()> {
-        let kind = Kind::of_raw(value);
+    /// appended. `kind` is the value's.
+    fn push(&mut self, value: &RawValue, kind: Kind) -> std::result::Result<(), ()> {
         if kind == Kind::Null {
             self.push_null();
             return Ok(());
@@ -277,10 +324,7 @@ impl ColumnBuilder {
             (ColumnBuilder::String(b), Kind::Boolean | Kind::Integer | Kind::Fraction) => {
                 b.append_value(text)
             }
-            (ColumnBuilder::Json(b), Kind::Nested) => {
-                let parsed: serde_json::Value = serde_json::from_str(text).map_err(|_| ())?;
-                b.append_value(parsed.to_string());
-            }
+            (ColumnBuilder::Json(b), Kind::Nested) => b.append_value(without_whitespace(text)),
             _ => return Err(()),
         }
         Ok(())
@@ -301,6 +345,44 @@ impl ColumnBuilder {
             ColumnBuilder::Integer(mut b) => Arc::new(b.finish()),
             ColumnBuilder::Double(mut b) => Arc::new(b.finish()),
             ColumnBuilder::String(mut b) | ColumnBuilder::Json(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_whitespace;
+    use crate::typed::infer::tests::json_value;
+    use proptest::prelude::*;
+
+    #[test]
+    fn json_text_keeps_its_order_and_strings_and_loses_its_whitespace() {
+        for (text, want) in [
+            (r#"{"b":1,"a":[1,2]}"#, r#"{"b":1,"a":[1,2]}"#),
+            (
+                "{ \"b\" : 1 ,\n\t\"a\" : [ 1 , 2 ] }\r\n",
+                r#"{"b":1,"a":[1,2]}"#,
+            ),
+            (
+                r#"{"s": "a b \" c\\", "t" : "\\"}"#,
+                r#"{"s":"a b \" c\\","t":"\\"}"#,
+            ),
+            (
+                r#"[ "é ü" , {"ключ" : " 値 "} ]"#,
+                r#"["é ü",{"ключ":" 値 "}]"#,
+            ),
+        ] {
+            assert_eq!(without_whitespace(text), want, "{text}");
+        }
+    }
+
+    proptest! {
+        /// Against serde's own compact form of the same value: equal, from its pretty form.
+        #[test]
+        fn pretty_json_compacts_to_serdes_compact_form(value in json_value()) {
+            let pretty = serde_json::to_string_pretty(&value)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(without_whitespace(&pretty), value.to_string());
         }
     }
 }

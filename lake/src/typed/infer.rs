@@ -112,6 +112,16 @@ impl KindCounts {
         }
     }
 
+    /// Adds `other`'s counts.
+    pub fn absorb(&mut self, other: &KindCounts) {
+        self.nulls += other.nulls;
+        self.booleans += other.booleans;
+        self.integers += other.integers;
+        self.fractions += other.fractions;
+        self.strings += other.strings;
+        self.nested += other.nested;
+    }
+
     /// Whether a value other than null was seen.
     pub fn any_value(&self) -> bool {
         self.booleans + self.integers + self.fractions + self.strings + self.nested > 0
@@ -206,7 +216,7 @@ impl Inference {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -262,7 +272,8 @@ mod tests {
         assert_eq!(shapes["t"].events, 1);
     }
 
-    fn json_value() -> impl Strategy<Value = Value> {
+    /// Any JSON value, nested a few levels.
+    pub(crate) fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),

@@ -31,6 +31,7 @@ use crate::lake::Lake;
 use crate::log::txn_u64;
 use crate::schema::{EVENT_DATE, EVENT_TYPE, Table};
 use crate::typed::convert::convert;
+use crate::typed::infer::KindCounts;
 use crate::typed::schema::{TypedSchema, staging_columns};
 use crate::typed::table::TypedTable;
 use crate::write::{FileWriter, PartitionKey};
@@ -227,23 +228,37 @@ impl TypeJob {
         adds.sort_by(|a, b| a.path.cmp(&b.path));
 
         let before = table.schema()?;
-        let mut schema = before.clone();
-        let mut commit = TypedCommit {
+        let new_commit = || TypedCommit {
             staging_version: self.staging_version,
             files_removed: removes.len() as u64,
             ..TypedCommit::default()
         };
-        let mut actions: Vec<Action> = Vec::with_capacity(adds.len() + removes.len() + 1);
-        let written = self
-            .write_files(table, &adds, &mut schema, &mut commit)
-            .await;
-        let written = match written {
-            Ok(w) => w,
-            Err((e, partial)) => {
-                crate::log::discard_files(&table.delta, &partial).await;
-                return Err(e);
-            }
-        };
+        let mut schema = before.clone();
+        let mut commit = new_commit();
+        let mut kinds = BTreeMap::new();
+        let mut written = self
+            .write_all(table, &adds, &mut schema, &mut commit, &mut kinds)
+            .await?;
+        // A table's first build types each field by all its rows, not by the first ones: so
+        // removing a typed table retypes it (docs/catalog.md). Written again only when a
+        // value was rescued that the types of all rows take.
+        let first_build = typed_files.is_empty() && before.columns.is_empty();
+        if let Some(retyped) = schema
+            .retyped(&kinds)
+            .filter(|_| first_build && !commit.rescued.is_empty())
+        {
+            crate::log::discard_files(&table.delta, &written).await;
+            (schema, commit) = (retyped, new_commit());
+            written = self
+                .write_all(table, &adds, &mut schema, &mut commit, &mut BTreeMap::new())
+                .await?;
+        }
+        commit.columns_added = (schema.columns.get(before.columns.len()..))
+            .unwrap_or_default()
+            .iter()
+            .map(|col| format!("{} {}", col.column, col.field_type.name()))
+            .collect();
+        let mut actions: Vec<Action> = Vec::with_capacity(written.len() + removes.len() + 1);
         actions.extend(written.into_iter().map(Action::Add));
         actions.extend(removes.iter().map(|a| Action::Remove(remove_of(a, true))));
         if schema != before {
@@ -275,14 +290,34 @@ impl TypeJob {
         Ok(Some(commit))
     }
 
-    /// Converts and writes one typed file per staging file in `adds`, evolving `schema`;
-    /// on failure, the files written so far (to delete).
+    /// [`TypeJob::write_files`], deleting what it wrote when it fails.
+    async fn write_all(
+        &self,
+        table: &TypedTable,
+        adds: &[&Add],
+        schema: &mut TypedSchema,
+        commit: &mut TypedCommit,
+        kinds: &mut BTreeMap<String, KindCounts>,
+    ) -> Result<Vec<Add>> {
+        match self.write_files(table, adds, schema, commit, kinds).await {
+            Ok(written) => Ok(written),
+            Err((e, partial)) => {
+                crate::log::discard_files(&table.delta, &partial).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Converts and writes one typed file per staging file in `adds`, evolving `schema`
+    /// and counting the kinds of its values into `kinds`; on failure, the files written
+    /// so far (to delete).
     async fn write_files(
         &self,
         table: &TypedTable,
         adds: &[&Add],
         schema: &mut TypedSchema,
         commit: &mut TypedCommit,
+        kinds: &mut BTreeMap<String, KindCounts>,
     ) -> std::result::Result<Vec<Add>, (LakeError, Vec<Add>)> {
         let mut written = Vec::with_capacity(adds.len());
         for add in adds {
@@ -303,11 +338,9 @@ impl TypeJob {
                             error: e.to_string(),
                         })??;
                 *schema = after;
-                commit.columns_added.extend(
-                    file.added
-                        .iter()
-                        .map(|col| format!("{} {}", col.column, col.field_type.name())),
-                );
+                for (key, counts) in &file.kinds {
+                    kinds.entry(key.clone()).or_default().absorb(counts);
+                }
                 let rows = file.batch.num_rows() as u64;
                 let writer = FileWriter::for_schema(
                     "typed",
@@ -351,7 +384,7 @@ impl TypeJob {
 struct ConvertedFile {
     batch: deltalake::arrow::array::RecordBatch,
     rescued: BTreeMap<String, u64>,
-    added: Vec<crate::typed::schema::TypedColumn>,
+    kinds: BTreeMap<String, KindCounts>,
 }
 
 /// Converts a staging file's batches, evolving `schema`; returns it with the rows.
@@ -360,13 +393,15 @@ fn convert_file(
     batches: &[deltalake::arrow::array::RecordBatch],
 ) -> Result<(TypedSchema, ConvertedFile)> {
     let mut converted = Vec::with_capacity(batches.len());
-    let (mut rescued, mut added) = (BTreeMap::new(), Vec::new());
+    let (mut rescued, mut kinds) = (BTreeMap::new(), BTreeMap::<String, KindCounts>::new());
     for batch in batches {
         let c = convert(&mut schema, batch)?;
         for (field, n) in c.rescued {
             *rescued.entry(field).or_default() += n;
         }
-        added.extend(c.added);
+        for (key, counts) in &c.kinds {
+            kinds.entry(key.clone()).or_default().absorb(counts);
+        }
         converted.push(c.batch);
     }
     // Earlier batches were converted before later ones added columns: all take the
@@ -382,7 +417,7 @@ fn convert_file(
         ConvertedFile {
             batch,
             rescued,
-            added,
+            kinds,
         },
     ))
 }

@@ -3,7 +3,7 @@
 //! field a column holds and as what type is in the column's Delta metadata, so the
 //! mapping survives every reader and writer (`docs/catalog.md`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef};
@@ -14,7 +14,7 @@ use crate::schema::{
     CREATED_AT, CREATED_DATETIME, EVENT_DATE, EVENT_NAME, EVENT_SUBTYPE, EVENT_TYPE, EVENT_UUID,
     INGESTED_AT, PAYLOAD, SUBJECT_ID, Table,
 };
-use crate::typed::infer::FieldType;
+use crate::typed::infer::{FieldType, KindCounts};
 use crate::typed::names::{sql_name, unique};
 
 /// Values that did not fit their column, per row: a JSON object of field → original JSON.
@@ -168,6 +168,22 @@ impl TypedSchema {
             field_type,
         });
         &self.columns[self.columns.len() - 1]
+    }
+
+    /// The same columns, each typed by the kinds of all the values `kinds` counted for
+    /// its field, where that differs from the type its first values gave it.
+    pub fn retyped(&self, kinds: &BTreeMap<String, KindCounts>) -> Option<TypedSchema> {
+        let mut columns = self.columns.clone();
+        let mut changed = false;
+        for column in &mut columns {
+            let Some(counts) = kinds.get(&column.key).filter(|k| k.any_value()) else {
+                continue;
+            };
+            let resolved = counts.resolve().0;
+            changed |= resolved != column.field_type;
+            column.field_type = resolved;
+        }
+        changed.then_some(TypedSchema { columns })
     }
 
     /// The Delta schema: envelope, then the payload columns.
