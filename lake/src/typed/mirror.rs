@@ -237,7 +237,7 @@ impl TypeJob {
         let mut commit = new_commit();
         let mut kinds = BTreeMap::new();
         let mut written = self
-            .write_all(table, &adds, &mut schema, &mut commit, &mut kinds)
+            .write_files(table, &adds, &mut schema, &mut commit, &mut kinds)
             .await?;
         // A table's first build types each field by all its rows, not by the first ones: so
         // removing a typed table retypes it (docs/catalog.md). Written again only when a
@@ -250,7 +250,7 @@ impl TypeJob {
             crate::log::discard_files(&table.delta, &written).await;
             (schema, commit) = (retyped, new_commit());
             written = self
-                .write_all(table, &adds, &mut schema, &mut commit, &mut BTreeMap::new())
+                .write_files(table, &adds, &mut schema, &mut commit, &mut BTreeMap::new())
                 .await?;
         }
         commit.columns_added = (schema.columns.get(before.columns.len()..))
@@ -290,27 +290,9 @@ impl TypeJob {
         Ok(Some(commit))
     }
 
-    /// [`TypeJob::write_files`], deleting what it wrote when it fails.
-    async fn write_all(
-        &self,
-        table: &TypedTable,
-        adds: &[&Add],
-        schema: &mut TypedSchema,
-        commit: &mut TypedCommit,
-        kinds: &mut BTreeMap<String, KindCounts>,
-    ) -> Result<Vec<Add>> {
-        match self.write_files(table, adds, schema, commit, kinds).await {
-            Ok(written) => Ok(written),
-            Err((e, partial)) => {
-                crate::log::discard_files(&table.delta, &partial).await;
-                Err(e)
-            }
-        }
-    }
-
     /// Converts and writes one typed file per staging file in `adds`, evolving `schema`
-    /// and counting the kinds of its values into `kinds`; on failure, the files written
-    /// so far (to delete).
+    /// and counting the kinds of its values into `kinds`; on failure, deletes the files
+    /// it wrote.
     async fn write_files(
         &self,
         table: &TypedTable,
@@ -318,7 +300,7 @@ impl TypeJob {
         schema: &mut TypedSchema,
         commit: &mut TypedCommit,
         kinds: &mut BTreeMap<String, KindCounts>,
-    ) -> std::result::Result<Vec<Add>, (LakeError, Vec<Add>)> {
+    ) -> Result<Vec<Add>> {
         let mut written = Vec::with_capacity(adds.len());
         for add in adds {
             let file = async {
@@ -373,7 +355,10 @@ impl TypeJob {
                     commit.files_added += files.len() as u64;
                     written.extend(files);
                 }
-                Err(e) => return Err((e, written)),
+                Err(e) => {
+                    crate::log::discard_files(&table.delta, &written).await;
+                    return Err(e);
+                }
             }
         }
         Ok(written)
