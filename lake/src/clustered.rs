@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use deltalake::ObjectStore;
 use deltalake::arrow::array::{Array, RecordBatch, StringArray, UInt32Array};
-use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use deltalake::arrow::compute::{SortColumn, lexsort_to_indices};
 use deltalake::kernel::Add;
 use deltalake::parquet::file::metadata::{KeyValue, ParquetMetaData};
 
@@ -26,9 +26,12 @@ use crate::schema::{EVENT_UUID, Table};
 /// `KEY_BUCKETS + 1` row numbers, comma-separated, the last being the file's rows.
 pub const BUCKET_STARTS: &str = "lakehouse.keyBucketStarts";
 
-/// `batch` in bucket order (then by `then_by`, in that order), and the footer entry that
-/// says where each bucket starts.
-pub(crate) fn cluster(batch: &RecordBatch, then_by: &[&str]) -> Result<(RecordBatch, KeyValue)> {
+/// The order of `batch`'s rows in bucket order (then by `then_by`, in that order), and
+/// the footer entry that says where each bucket starts.
+pub(crate) fn cluster_order(
+    batch: &RecordBatch,
+    then_by: &[&str],
+) -> Result<(UInt32Array, KeyValue)> {
     let buckets = Arc::new(buckets_of(batch)?);
     let mut keys = vec![SortColumn {
         values: buckets.clone(),
@@ -61,10 +64,7 @@ pub(crate) fn cluster(batch: &RecordBatch, then_by: &[&str]) -> Result<(RecordBa
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    Ok((
-        take_record_batch(batch, &order)?,
-        KeyValue::new(BUCKET_STARTS.to_string(), value),
-    ))
+    Ok((order, KeyValue::new(BUCKET_STARTS.to_string(), value)))
 }
 
 /// Row groups of a clustered file hold about this much of its Arrow memory (~50 KB of

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use delta_kernel::expressions::Scalar;
 use delta_kernel::table_properties::DataSkippingNumIndexedCols;
 use deltalake::DeltaTable;
-use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::array::{RecordBatch, UInt32Array};
 use deltalake::arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
 use deltalake::arrow::datatypes::{DataType, SchemaRef};
 use deltalake::datafile::writer::{PartitionWriter, PartitionWriterConfig};
@@ -20,7 +20,7 @@ use deltalake::logstore::ObjectStoreRef;
 use deltalake::parquet::file::properties::WriterProperties;
 use indexmap::IndexMap;
 
-use crate::clustered::{cluster, row_group_rows};
+use crate::clustered::{cluster_order, row_group_rows};
 use crate::error::{LakeError, Result};
 use crate::files::parse_partition_date;
 use crate::schema::Table;
@@ -160,8 +160,11 @@ impl FileWriter {
     pub async fn write(&self, key: &PartitionKey, batch: RecordBatch) -> Result<Vec<Add>> {
         // A clustered file's footer names row numbers, so it must be the one file the
         // rows become: clustering is left out where the writer rolls files by size.
-        let (batch, properties) = if self.clustered && self.file_size.is_none() {
-            let (batch, starts) = cluster(&batch, self.sort)?;
+        // The rows are written in order a row group at a time, never copied whole: a
+        // bin-packed file's rows are a whole file's worth.
+        let (order, chunk, properties) = if self.clustered && self.file_size.is_none() {
+            let (order, starts) = cluster_order(&batch, self.sort)?;
+            let rows_per_group = row_group_rows(&batch);
             let mut metadata = self
                 .properties
                 .key_value_metadata()
@@ -172,13 +175,13 @@ impl FileWriter {
                 .properties
                 .clone()
                 .into_builder()
-                .set_max_row_group_row_count(Some(row_group_rows(&batch)))
+                .set_max_row_group_row_count(Some(rows_per_group))
                 .set_key_value_metadata(Some(metadata));
-            (batch, properties.build())
+            (Some(order), rows_per_group, properties.build())
         } else {
-            (sorted(batch, self.sort)?, self.properties.clone())
+            let order = sort_order(&batch, self.sort)?;
+            (order, WRITE_CHUNK_ROWS, self.properties.clone())
         };
-        let batch = batch.project(&self.file_columns)?;
         let values: IndexMap<String, Scalar> = self
             .partitions
             .iter()
@@ -206,15 +209,28 @@ impl FileWriter {
             self.indexed_columns,
             self.stats_columns.clone(),
         )?;
-        writer.write(&batch).await?;
+        let Some(order) = order else {
+            writer.write(&batch.project(&self.file_columns)?).await?;
+            return Ok(writer.close().await?);
+        };
+        let chunk = chunk.max(1);
+        for start in (0..order.len()).step_by(chunk) {
+            let rows = order.slice(start, chunk.min(order.len() - start));
+            let rows = take_record_batch(&batch, &rows)?.project(&self.file_columns)?;
+            writer.write(&rows).await?;
+        }
         Ok(writer.close().await?)
     }
 }
 
-/// `batch` with its rows ordered by `columns`.
-fn sorted(batch: RecordBatch, columns: &[&str]) -> Result<RecordBatch> {
+/// Rows taken into order and handed to the Parquet writer at once, where row groups do
+/// not set it.
+const WRITE_CHUNK_ROWS: usize = 64 * 1024;
+
+/// The order of `batch`'s rows by `columns`; `None` when they need no ordering.
+fn sort_order(batch: &RecordBatch, columns: &[&str]) -> Result<Option<UInt32Array>> {
     if columns.is_empty() || batch.num_rows() < 2 {
-        return Ok(batch);
+        return Ok(None);
     }
     let keys = columns
         .iter()
@@ -229,6 +245,5 @@ fn sorted(batch: RecordBatch, columns: &[&str]) -> Result<RecordBatch> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let order = lexsort_to_indices(&keys, None)?;
-    Ok(take_record_batch(&batch, &order)?)
+    Ok(Some(lexsort_to_indices(&keys, None)?))
 }

@@ -50,6 +50,44 @@ fn date_layout_lake() -> TestLake {
     lake
 }
 
+/// Reads raw file `add`, asserting its rows are in key-bucket order, then by type, and
+/// that its footer says where each bucket starts; returns the rows.
+async fn assert_in_table_order(
+    raw: &deltalake::DeltaTable,
+    add: &deltalake::kernel::Add,
+) -> Vec<deltalake::arrow::array::RecordBatch> {
+    let rows = read_file(raw.object_store(), Table::Raw, add, None)
+        .await
+        .expect("read");
+    let mut order = Vec::new();
+    for batch in &rows {
+        let text = |name| {
+            let column = batch.column_by_name(name).expect(name);
+            let column = column.as_any().downcast_ref::<StringArray>();
+            column.expect("strings").clone()
+        };
+        let (types, uuids) = (text("event_type"), text("event_uuid"));
+        order.extend((0..types.len()).map(|i| {
+            let bucket = Key::of(uuids.value(i)).bucket();
+            (bucket, types.value(i).to_string())
+        }));
+    }
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "{}: {order:?}",
+        add.path
+    );
+    let read = read_buckets(raw.object_store(), Table::Raw, add, 0..1)
+        .await
+        .expect("read a bucket");
+    assert!(
+        read.clustered,
+        "{}: no bucket starts in its footer",
+        add.path
+    );
+    rows
+}
+
 #[tokio::test]
 async fn raw_by_date_writes_a_file_per_day_sorted_by_type_and_compacts_the_same() {
     let by_date = date_layout_lake();
@@ -73,28 +111,7 @@ async fn raw_by_date_writes_a_file_per_day_sorted_by_type_and_compacts_the_same(
         .len();
     assert_eq!(by_type_files, 30);
     for add in &files {
-        let rows = read_file(raw.object_store(), Table::Raw, add, None)
-            .await
-            .expect("read");
-        // In key-bucket order first (see the test below), then by type.
-        let mut order = Vec::new();
-        for batch in &rows {
-            let text = |name| {
-                let column = batch.column_by_name(name).expect(name);
-                let column = column.as_any().downcast_ref::<StringArray>();
-                column.expect("strings").clone()
-            };
-            let (types, uuids) = (text("event_type"), text("event_uuid"));
-            order.extend((0..types.len()).map(|i| {
-                let bucket = Key::of(uuids.value(i)).bucket();
-                (bucket, types.value(i).to_string())
-            }));
-        }
-        assert!(
-            order.windows(2).all(|w| w[0] <= w[1]),
-            "{}: {order:?}",
-            add.path
-        );
+        let rows = assert_in_table_order(&raw, add).await;
         let dates: std::collections::BTreeSet<_> = rows
             .iter()
             .flat_map(|b| {
@@ -149,6 +166,25 @@ async fn raw_by_date_writes_a_file_per_day_sorted_by_type_and_compacts_the_same(
     assert_eq!(again.count("raw").await, 180);
     again.compact().await;
     assert_eq!(again.staging_state().await, by_type.staging_state().await);
+}
+
+/// Bin-packing raw writes through the lake's writer: a day's files become one file in
+/// the table's order with its bucket footer, not the inputs' sorted runs end to end.
+#[tokio::test]
+async fn bin_packed_raw_files_keep_the_tables_order_and_footer() {
+    let lake = date_layout_lake();
+    for batch in batches() {
+        lake.ingest(&batch).await;
+    }
+    let report = lake.compact().await;
+    let raw = lake.lake.open(Table::Raw).await.expect("raw");
+    let files = live_files(&raw).expect("files");
+    // Two files per day, packed into one per day.
+    assert_eq!(files.len(), 3, "{report:?}");
+    for add in &files {
+        assert_in_table_order(&raw, add).await;
+    }
+    assert_eq!(lake.count("raw").await, 120);
 }
 
 #[test]

@@ -11,6 +11,15 @@ use crate::lake::Lake;
 use crate::schema::{EVENT_NAME, EVENT_TYPE, PAYLOAD};
 use crate::write::{FileWriter, PartitionKey};
 
+/// `batch` in bucket order, and the footer entry saying where each bucket starts.
+fn cluster(batch: &RecordBatch, then_by: &[&str]) -> Result<(RecordBatch, KeyValue)> {
+    let (order, starts) = cluster_order(batch, then_by)?;
+    Ok((
+        deltalake::arrow::compute::take_record_batch(batch, &order)?,
+        starts,
+    ))
+}
+
 /// Raw rows of one partition with these uuids, ~150 bytes of payload each.
 fn raw_rows(uuids: &[String]) -> RecordBatch {
     let schema = Table::Raw.arrow_schema();
