@@ -94,12 +94,11 @@ pub async fn optimize(
                 actions.push(Action::Remove(remove_of(add, false)));
             }
             let Some(first) = bin.first() else { continue };
-            let rows = {
-                let parts = rows;
-                concat_batches(&schema, &parts)?
-            };
+            let packed = concat_batches(&schema, &rows)?;
+            // The parts are copied into one batch: not held while it is written.
+            drop(rows);
             let range = file_key_range(first).map(String::from);
-            let files = writer.write(&writer.key_of(first)?, rows).await?;
+            let files = writer.write(&writer.key_of(first)?, packed).await?;
             added.extend(files.into_iter().map(|mut add| {
                 add.data_change = false;
                 if let Some(range) = &range {

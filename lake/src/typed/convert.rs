@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use crate::error::Result;
 use crate::schema::{INGESTED_AT, PAYLOAD};
 use crate::typed::infer::{EVENT_FIELDS, FieldType, Kind, KindCounts};
-use crate::typed::schema::{ENVELOPE, INGESTED_AT_US, RESCUED, TypedColumn, TypedSchema};
+use crate::typed::schema::{ENVELOPE, INGESTED_AT_US, RESCUED, TypedSchema};
 
 /// The field a payload that is not a JSON object is rescued under, whole.
 pub const NOT_AN_OBJECT: &str = "(payload)";
@@ -38,8 +38,6 @@ pub struct Converted {
     pub batch: RecordBatch,
     /// Values rescued, per payload key.
     pub rescued: BTreeMap<String, u64>,
-    /// Columns this batch added to the schema.
-    pub added: Vec<TypedColumn>,
     /// The kinds of the values each column was given, per payload key.
     pub kinds: BTreeMap<String, KindCounts>,
 }
@@ -61,7 +59,7 @@ pub fn convert(schema: &mut TypedSchema, batch: &RecordBatch) -> Result<Converte
                 .flatten()
         })
         .collect();
-    let added = add_new_fields(schema, &rows);
+    add_new_fields(schema, &rows);
 
     let index: HashMap<&str, usize> = schema
         .columns
@@ -139,7 +137,6 @@ pub fn convert(schema: &mut TypedSchema, batch: &RecordBatch) -> Result<Converte
     Ok(Converted {
         batch: RecordBatch::try_new(typed_schema, arrays)?,
         rescued,
-        added,
         kinds: schema
             .columns
             .iter()
@@ -192,7 +189,7 @@ fn missing(column: &str) -> crate::error::LakeError {
 
 /// Adds a column for every field `rows` hold a value of that is not one yet, typed by the
 /// values here, in the order the fields first appear.
-fn add_new_fields(schema: &mut TypedSchema, rows: &[Option<Fields>]) -> Vec<TypedColumn> {
+fn add_new_fields(schema: &mut TypedSchema, rows: &[Option<Fields>]) {
     let mut order: Vec<&str> = Vec::new();
     let mut kinds: HashMap<&str, KindCounts> = HashMap::new();
     for fields in rows.iter().flatten() {
@@ -208,15 +205,13 @@ fn add_new_fields(schema: &mut TypedSchema, rows: &[Option<Fields>]) -> Vec<Type
             counts.observe(Kind::of_raw(value));
         }
     }
-    let mut added = Vec::new();
     for key in order {
         let counts = &kinds[key];
         // A field only ever null says nothing of its type: it waits for a value.
         if counts.any_value() {
-            added.push(schema.add(key, counts.resolve().0).clone());
+            schema.add(key, counts.resolve().0);
         }
     }
-    added
 }
 
 /// A payload's top-level fields, as their JSON text, in order.

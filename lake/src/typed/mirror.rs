@@ -243,10 +243,10 @@ impl TypeJob {
         // removing a typed table retypes it (docs/catalog.md). Written again only when a
         // value was rescued that the types of all rows take.
         let first_build = typed_files.is_empty() && before.columns.is_empty();
-        if let Some(retyped) = schema
-            .retyped(&kinds)
-            .filter(|_| first_build && !commit.rescued.is_empty())
-        {
+        let retyped = (first_build && !commit.rescued.is_empty())
+            .then(|| schema.retyped(&kinds))
+            .flatten();
+        if let Some(retyped) = retyped {
             crate::log::discard_files(&table.delta, &written).await;
             (schema, commit) = (retyped, new_commit());
             written = self
@@ -302,15 +302,11 @@ impl TypeJob {
         kinds: &mut BTreeMap<String, KindCounts>,
     ) -> Result<Vec<Add>> {
         let mut written = Vec::with_capacity(adds.len());
+        let columns = staging_columns();
         for add in adds {
             let file = async {
-                let batches = read_file(
-                    self.store.clone(),
-                    Table::Staging,
-                    add,
-                    Some(&staging_columns()),
-                )
-                .await?;
+                let batches =
+                    read_file(self.store.clone(), Table::Staging, add, Some(&columns)).await?;
                 let before = std::mem::take(schema);
                 let (after, file) =
                     tokio::task::spawn_blocking(move || convert_file(before, &batches))
@@ -320,9 +316,7 @@ impl TypeJob {
                             error: e.to_string(),
                         })??;
                 *schema = after;
-                for (key, counts) in &file.kinds {
-                    kinds.entry(key.clone()).or_default().absorb(counts);
-                }
+                absorb_kinds(kinds, &file.kinds);
                 let rows = file.batch.num_rows() as u64;
                 let writer = FileWriter::for_schema(
                     "typed",
@@ -384,9 +378,7 @@ fn convert_file(
         for (field, n) in c.rescued {
             *rescued.entry(field).or_default() += n;
         }
-        for (key, counts) in &c.kinds {
-            kinds.entry(key.clone()).or_default().absorb(counts);
-        }
+        absorb_kinds(&mut kinds, &c.kinds);
         converted.push(c.batch);
     }
     // Earlier batches were converted before later ones added columns: all take the
@@ -405,6 +397,13 @@ fn convert_file(
             kinds,
         },
     ))
+}
+
+/// Adds `more`'s counts, field by field, to `kinds`.
+fn absorb_kinds(kinds: &mut BTreeMap<String, KindCounts>, more: &BTreeMap<String, KindCounts>) {
+    for (key, counts) in more {
+        kinds.entry(key.clone()).or_default().absorb(counts);
+    }
 }
 
 /// The staging file a typed file holds the rows of.
